@@ -1,0 +1,115 @@
+/* The C API of pincoh.h. Errors are negative errno; errno is never touched. */
+#include <errno.h>
+#include "../include/pincoh.h"
+#include "proto.h"
+#include "shim.h"
+
+static pincoh_invalidate_fn cb_fn; /* under the table lock */
+static void *cb_ctx;
+
+PC_EXPORT int pincoh_register(void *addr, size_t len, unsigned flags, uint64_t *key)
+{
+	uintptr_t a = (uintptr_t)addr;
+	int saved = errno, rc;
+	uint64_t k;
+	int32_t status = 0;
+
+	if (!key || len == 0 || a + len < a || (flags & ~(PINCOH_READ | PINCOH_WRITE)) || !flags)
+		return -EINVAL;
+	pc_guard++;
+	rc = pc_conn_ensure();
+	if (rc == 0)
+		rc = pc_table_add(a, a + len, flags, &k);
+	if (rc == 0) {
+		/* In our table first: a concurrent munmap of this range already takes the slow path. */
+		struct pc_register r = { .key = k, .addr = a, .len = len, .flags = flags };
+		int sent = pc_request(PC_T_REGISTER, &r, sizeof r, &status);
+		if (sent == -ETIMEDOUT)
+			pc_note_timeout("REGISTER");  /* keep it: the coordinator will see it late or never */
+		else if (sent < 0 || status < 0) {
+			pc_table_remove(k);
+			rc = sent < 0 ? sent : status;
+		}
+		if (rc == 0)
+			*key = k;
+	}
+	pc_guard--;
+	errno = saved;
+	return rc;
+}
+
+PC_EXPORT int pincoh_deregister(uint64_t key)
+{
+	int saved = errno, rc;
+	int32_t status;
+	pc_guard++;
+	rc = pc_table_remove(key);
+	if (rc == 0 && pc_conn_up()) {
+		struct pc_deregister d = { .key = key };
+		if (pc_request(PC_T_DEREGISTER, &d, sizeof d, &status) == -ETIMEDOUT)
+			pc_note_timeout("DEREGISTER");
+	}
+	pc_guard--;
+	errno = saved;
+	return rc;
+}
+
+PC_EXPORT int pincoh_is_valid(uint64_t key)
+{
+	return pc_table_valid(key);
+}
+
+PC_EXPORT int pincoh_query(uint64_t key, void **addr, size_t *len)
+{
+	uintptr_t s, e;
+	int rc = pc_table_query(key, &s, &e);
+	if (rc == 0) {
+		if (addr) *addr = (void *)s;
+		if (len) *len = e - s;
+	}
+	return rc;
+}
+
+PC_EXPORT int pincoh_on_invalidate(pincoh_invalidate_fn fn, void *ctx)
+{
+	pc_table_lock();
+	cb_fn = fn;
+	cb_ctx = ctx;
+	pc_table_unlock();
+	return 0;
+}
+
+/* Runs with no pincoh lock held and the guard lifted, so the callback may call
+ * pincoh_* and even munmap other registered memory. */
+void pc_run_callbacks(const struct pc_hits *h)
+{
+	pincoh_invalidate_fn fn;
+	void *ctx;
+	int guard = pc_guard;
+	if (!h->n_inval)
+		return;
+	pc_table_lock();
+	fn = cb_fn, ctx = cb_ctx;
+	pc_table_unlock();
+	if (!fn)
+		return;
+	pc_guard = 0;
+	for (size_t i = 0; i < h->n_inval; i++)
+		fn(h->inval[i].key, (void *)h->inval[i].start, h->inval[i].end - h->inval[i].start, h->inval[i].reason, ctx);
+	pc_guard = guard;
+}
+
+PC_EXPORT int pincoh_rank(void) { return pc_cfg.rank; }
+PC_EXPORT int pincoh_size(void) { return pc_cfg.size; }
+
+PC_EXPORT int pincoh_get_stats(struct pincoh_stats *out)
+{
+	if (!out)
+		return -EINVAL;
+	out->slow_calls = __atomic_load_n(&pc_counters.slow_calls, __ATOMIC_RELAXED);
+	out->invalidations = __atomic_load_n(&pc_counters.invalidations, __ATOMIC_RELAXED);
+	out->timeouts = __atomic_load_n(&pc_counters.timeouts, __ATOMIC_RELAXED);
+	out->degraded = __atomic_load_n(&pc_counters.degraded, __ATOMIC_RELAXED);
+	out->connected = pc_conn_up();
+	return 0;
+}

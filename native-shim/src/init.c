@@ -1,0 +1,39 @@
+/* Start-up: configuration, fork handlers. Nothing here connects: a process
+ * that never registers never talks to the coordinator. */
+#include <pthread.h>
+#include <unistd.h>
+#include "shim.h"
+
+PC_TLS int pc_guard;
+uintptr_t pc_page_size = 4096;
+
+void pc_fork_resolve(void);
+
+static void prepare(void)
+{
+	pc_conn_atfork_prepare();
+	pc_table_lock();
+}
+
+static void parent(void)
+{
+	pc_table_unlock();
+	pc_conn_atfork_parent();
+}
+
+static void child(void)
+{
+	pc_table_reset_child();
+	pc_conn_atfork_child();
+	pc_counters.degraded = 0;
+}
+
+__attribute__((constructor(102))) static void pc_init(void)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	if (ps > 0)
+		pc_page_size = (uintptr_t)ps;
+	pc_config_load();
+	pc_fork_resolve();
+	pthread_atfork(prepare, parent, child);
+}

@@ -1,0 +1,51 @@
+/* Wire format shared with src/protocol/constants.ts (test/protocol-sync.test.ts
+ * checks the two agree). Little-endian, fixed-size payloads on the hot path. */
+#ifndef PC_PROTO_H
+#define PC_PROTO_H
+
+#include <stdint.h>
+
+#define PC_PROTO_VERSION 1
+#define PC_HDR_SIZE 16
+#define PC_FRAME_MAX 65536
+
+/* header: u32 length (whole frame) | u16 type | u16 flags | u64 seq */
+#define PC_T_HELLO 1
+#define PC_T_WELCOME 2
+#define PC_T_REGISTER 3
+#define PC_T_DEREGISTER 4
+#define PC_T_BEGIN 5
+#define PC_T_REPLY 6
+#define PC_T_DONE 7
+#define PC_T_FORK 8
+#define PC_T_ERROR 9
+
+#define PC_F_NOREPLY 1 /* header flag: the sender does not wait for a REPLY */
+
+#define PC_OP_MUNMAP 1
+#define PC_OP_MPROTECT 2
+#define PC_OP_MREMAP 3
+
+#define PC_W_MREMAP_FOLLOW 1 /* WELCOME flag: mremap moves registrations */
+
+struct pc_hdr { uint32_t len; uint16_t type; uint16_t flags; uint64_t seq; };
+struct pc_hello { uint32_t version; int32_t pid; int32_t ppid; int32_t rank; int32_t size; uint32_t page_size; char argv0[64]; };
+struct pc_welcome { uint32_t version; uint32_t flags; };
+struct pc_register { uint64_t key; uint64_t addr; uint64_t len; uint32_t flags; uint32_t pad; };
+struct pc_deregister { uint64_t key; };
+/* arg: prot for mprotect, flags for mremap */
+struct pc_begin { uint32_t op; uint32_t arg; uint64_t addr; uint64_t len; uint64_t new_len; uint64_t new_addr; };
+struct pc_reply { int32_t status; uint32_t pad; };
+/* result: the call's return value, or -errno */
+struct pc_done { uint32_t op; uint32_t pad; int64_t result; };
+struct pc_fork { int32_t child; uint32_t pad; };
+struct pc_error { int32_t code; uint32_t pad; /* then a message, not NUL-terminated */ };
+
+_Static_assert(sizeof(struct pc_hdr) == PC_HDR_SIZE, "header");
+_Static_assert(sizeof(struct pc_hello) == 88, "hello");
+_Static_assert(sizeof(struct pc_register) == 32, "register");
+_Static_assert(sizeof(struct pc_begin) == 40, "begin");
+_Static_assert(sizeof(struct pc_done) == 16, "done");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the wire is little-endian");
+
+#endif

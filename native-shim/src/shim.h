@@ -1,0 +1,108 @@
+/* Internal interfaces of libpincoh. Helpers return -errno; only the exported
+ * hooks touch errno, and only to keep the real call's value. */
+#ifndef PC_SHIM_H
+#define PC_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PC_EXPORT __attribute__((visibility("default")))
+#define PC_TLS __thread __attribute__((tls_model("initial-exec")))
+#define PC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Nonzero while the shim itself runs on this thread: hooks go straight to the kernel. */
+extern PC_TLS int pc_guard;
+
+/* config.c: read once from the environment by the constructor */
+struct pc_config {
+	char socket_path[108];   /* sun_path size; empty: no coordinator */
+	int timeout_ms;          /* PINCOH_TIMEOUT_MS, default 2000 */
+	int abort_on_timeout;    /* PINCOH_ON_TIMEOUT=abort */
+	int rank, size;          /* PINCOH_RANK, PINCOH_SIZE */
+	int quiet;               /* PINCOH_QUIET=1: no stderr messages */
+};
+extern struct pc_config pc_cfg;
+void pc_config_load(void);
+
+/* log.c: one write(2) per message, no malloc, no stdio */
+void pc_log(const char *msg, const char *detail, long num);
+
+/* A hooked call as the policy sees it; ranges are page-rounded [start, end). */
+struct pc_event {
+	int op;                  /* PC_OP_* */
+	uintptr_t start, end;    /* the range the call changes */
+	int arg;                 /* mprotect: prot; mremap: flags */
+	size_t len, new_len;     /* mremap: old and new length as given */
+	uintptr_t dest, dest_end;/* mremap with MREMAP_FIXED: the destination, else 0,0 */
+};
+
+/* policy.c: what the event does to one overlapping registration */
+#define PC_ACT_KEEP 0
+#define PC_ACT_INVALIDATE 1
+#define PC_ACT_FOLLOW 2
+int pc_policy(const struct pc_event *ev, uintptr_t rs, uintptr_t re, unsigned rflags, int mremap_follow);
+
+/* table.c: this process's registrations */
+#define PC_MAX_REGS (1u << 20)
+int pc_table_hit(uintptr_t start, uintptr_t end);  /* lock-free; 1 if anything overlaps */
+int pc_table_add(uintptr_t start, uintptr_t end, unsigned flags, uint64_t *key);
+int pc_table_remove(uint64_t key);                   /* 0 or -ENOENT */
+int pc_table_valid(uint64_t key);                    /* 1, 0 or -EINVAL */
+int pc_table_query(uint64_t key, uintptr_t *start, uintptr_t *end);
+size_t pc_table_count(void);
+void pc_table_lock(void);
+void pc_table_unlock(void);
+void pc_table_reset_child(void);                     /* after fork, in the child */
+
+/* Applies ev to the table under its lock. Invalidated entries are removed and
+ * copied to out (callbacks run later, unlocked); FOLLOW entries are kept and
+ * copied to follow. Returns counts through the pointers. */
+struct pc_hit { uint64_t key; uintptr_t start, end; int reason; };
+struct pc_hits {
+	struct pc_hit *inval, *follow;
+	size_t n_inval, n_follow, cap;
+	struct pc_hit local[32];  /* room for small calls without a mapping */
+	void *big; size_t big_bytes;
+};
+void pc_table_apply(const struct pc_event *ev, int mremap_follow, struct pc_hits *h);
+/* Moves FOLLOW entries by delta once mremap succeeded. */
+void pc_table_move(const struct pc_hits *h, uintptr_t old_start, uintptr_t new_start);
+void pc_hits_release(struct pc_hits *h);
+
+/* conn.c: the coordinator connection */
+int pc_conn_ensure(void);                            /* 0 or -ENOTCONN/-EPROTO */
+int pc_conn_up(void);
+int pc_request(int type, const void *payload, size_t len, int32_t *status);
+int pc_notify(int type, const void *payload, size_t len);
+int pc_mremap_follow(void);
+void pc_conn_atfork_prepare(void);
+void pc_conn_atfork_parent(void);
+void pc_conn_atfork_child(void);
+
+/* slowpath.c: BEGIN -> ACK -> local policy + callbacks; then DONE */
+void pc_slow_before(const struct pc_event *ev, struct pc_hits *h);
+void pc_slow_after(const struct pc_event *ev, struct pc_hits *h, long result, int err);
+
+/* stats.c */
+struct pc_counters { uint64_t slow_calls, invalidations, timeouts; int degraded; };
+extern struct pc_counters pc_counters;
+void pc_note_timeout(const char *what);
+void pc_note_lost(void);
+
+/* api.c */
+void pc_run_callbacks(const struct pc_hits *h);
+
+/* The kernel acts on whole pages: munmap(a, 1) unmaps a's page. */
+extern uintptr_t pc_page_size;
+static inline uintptr_t pc_page_end(uintptr_t start, size_t len)
+{
+	uintptr_t end = start + len;
+	if (end < start || end > UINTPTR_MAX - pc_page_size)
+		return UINTPTR_MAX;  /* wraps: whatever the kernel makes of it, treat as everything */
+	return (end + pc_page_size - 1) & ~(pc_page_size - 1);
+}
+static inline uintptr_t pc_page_start(uintptr_t a) { return a & ~(pc_page_size - 1); }
+
+#endif

@@ -1,0 +1,34 @@
+/* A hooked call that overlaps a registration: tell the coordinator and wait
+ * for its ACK (other processes let go first), apply the policy to our own
+ * table, run the owner's callbacks; after the real call, report DONE. */
+#include <errno.h>
+#include "proto.h"
+#include "shim.h"
+
+void pc_slow_before(const struct pc_event *ev, struct pc_hits *h)
+{
+	__atomic_fetch_add(&pc_counters.slow_calls, 1, __ATOMIC_RELAXED);
+	if (pc_conn_up()) {
+		struct pc_begin b = { .op = (uint32_t)ev->op, .arg = (uint32_t)ev->arg, .addr = ev->start,
+				      .len = ev->op == PC_OP_MREMAP ? ev->len : ev->end - ev->start,
+				      .new_len = ev->new_len, .new_addr = ev->dest };
+		int32_t status;
+		if (pc_request(PC_T_BEGIN, &b, sizeof b, &status) == -ETIMEDOUT)
+			pc_note_timeout("BEGIN");
+	}
+	pc_table_apply(ev, pc_mremap_follow(), h);
+	__atomic_fetch_add(&pc_counters.invalidations, h->n_inval, __ATOMIC_RELAXED);
+	pc_run_callbacks(h);
+}
+
+/* result: what the real call returned; err: its errno if it failed, else 0 */
+void pc_slow_after(const struct pc_event *ev, struct pc_hits *h, long result, int err)
+{
+	if (ev->op == PC_OP_MREMAP && h->n_follow && !err)
+		pc_table_move(h, ev->start, (uintptr_t)result);
+	if (pc_conn_up()) {
+		struct pc_done d = { .op = (uint32_t)ev->op, .result = err ? -err : result };
+		pc_notify(PC_T_DONE, &d, sizeof d);
+	}
+	pc_hits_release(h);
+}

@@ -1,0 +1,381 @@
+/* This process's registrations.
+ *
+ * Entries are kept sorted by start, each with pmax = the largest end among it
+ * and all entries before it. Then [a, b) overlaps some entry exactly when the
+ * last entry starting before b has pmax > a: one binary search, exact even when
+ * registrations overlap each other.
+ *
+ * Readers (every hooked call) never lock: a seqlock tells them a writer was
+ * busy, and they retry, or after a few tries take the lock. The storage is
+ * reserved once with a raw mmap and never moves, so a reader racing a writer
+ * can read stale values but never freed memory. Writers hold `mu`.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "../include/pincoh.h"
+#include "proto.h"
+#include "shim.h"
+
+struct span { uintptr_t start, pmax; };                       /* what readers touch */
+struct meta { uintptr_t end; uint64_t key; uint32_t flags, dead; };
+
+#define HASH_BITS 21                                           /* 2 * PC_MAX_REGS slots */
+#define HASH_CAP (1u << HASH_BITS)
+struct slot { uint64_t key; uintptr_t start; };                /* key 0: empty */
+
+static struct span *spans;
+static struct meta *metas;
+static struct slot *slots;
+static _Atomic size_t count;
+static _Atomic unsigned seq;
+static uint64_t next_key;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+static void *reserve(size_t bytes)
+{
+	long p = syscall(SYS_mmap, 0, bytes, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p < 0 && p > -4096 ? NULL : (void *)p;
+}
+
+static int ensure_storage(void)
+{
+	if (spans)
+		return 0;
+	spans = reserve(sizeof(struct span) * PC_MAX_REGS);
+	metas = reserve(sizeof(struct meta) * PC_MAX_REGS);
+	slots = reserve(sizeof(struct slot) * HASH_CAP);
+	if (spans && metas && slots)
+		return 0;
+	if (spans) syscall(SYS_munmap, spans, sizeof(struct span) * PC_MAX_REGS);
+	if (metas) syscall(SYS_munmap, metas, sizeof(struct meta) * PC_MAX_REGS);
+	if (slots) syscall(SYS_munmap, slots, sizeof(struct slot) * HASH_CAP);
+	spans = NULL, metas = NULL, slots = NULL;
+	return -ENOMEM;
+}
+
+static void write_begin(void)
+{
+	atomic_store_explicit(&seq, atomic_load_explicit(&seq, memory_order_relaxed) + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static void write_end(void)
+{
+	atomic_store_explicit(&seq, atomic_load_explicit(&seq, memory_order_relaxed) + 1, memory_order_release);
+}
+
+/* number of entries with start < b (reader-safe loads) */
+static size_t below(size_t n, uintptr_t b)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (LOAD(spans[mid].start) < b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int hit_unlocked(size_t n, uintptr_t a, uintptr_t b)
+{
+	size_t j = below(n, b);
+	return j > 0 && LOAD(spans[j - 1].pmax) > a;
+}
+
+int pc_table_hit(uintptr_t a, uintptr_t b)
+{
+	size_t n = atomic_load_explicit(&count, memory_order_acquire);
+	int hit;
+	if (PC_LIKELY(n == 0) || a >= b)
+		return 0;
+	for (int tries = 0; tries < 8; tries++) {
+		unsigned s = atomic_load_explicit(&seq, memory_order_acquire);
+		if (s & 1)
+			continue;
+		n = atomic_load_explicit(&count, memory_order_relaxed);
+		hit = n && hit_unlocked(n, a, b);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&seq, memory_order_relaxed) == s)
+			return hit;
+	}
+	pthread_mutex_lock(&mu);
+	n = atomic_load_explicit(&count, memory_order_relaxed);
+	hit = n && hit_unlocked(n, a, b);
+	pthread_mutex_unlock(&mu);
+	return hit;
+}
+
+/* ---- key -> start: open addressing, linear probing, backward-shift delete ---- */
+
+static size_t slot_of(uint64_t key)
+{
+	return (size_t)((key * 0x9E3779B97F4A7C15ull) >> (64 - HASH_BITS));
+}
+
+static struct slot *hash_find(uint64_t key)
+{
+	for (size_t i = slot_of(key);; i = (i + 1) & (HASH_CAP - 1)) {
+		if (slots[i].key == key)
+			return &slots[i];
+		if (slots[i].key == 0)
+			return NULL;
+	}
+}
+
+static void hash_put(uint64_t key, uintptr_t start)
+{
+	size_t i = slot_of(key);
+	while (slots[i].key != 0 && slots[i].key != key)
+		i = (i + 1) & (HASH_CAP - 1);
+	slots[i].key = key;
+	slots[i].start = start;
+}
+
+static void hash_del(uint64_t key)
+{
+	struct slot *s = hash_find(key);
+	size_t i, j;
+	if (!s)
+		return;
+	i = (size_t)(s - slots);
+	for (j = (i + 1) & (HASH_CAP - 1); slots[j].key; j = (j + 1) & (HASH_CAP - 1)) {
+		size_t home = slot_of(slots[j].key);
+		/* move j back into the hole at i unless its home lies in (i, j] */
+		if (((j - home) & (HASH_CAP - 1)) >= ((j - i) & (HASH_CAP - 1))) {
+			slots[i] = slots[j];
+			i = j;
+		}
+	}
+	slots[i].key = 0;
+}
+
+/* ---- writers, under mu ---- */
+
+static void fix_pmax(size_t from, size_t n)
+{
+	uintptr_t m = from ? spans[from - 1].pmax : 0;
+	for (size_t i = from; i < n; i++) {
+		if (metas[i].end > m)
+			m = metas[i].end;
+		spans[i].pmax = m;
+	}
+}
+
+static long index_of(uint64_t key)
+{
+	struct slot *s = slots ? hash_find(key) : NULL;
+	size_t n = atomic_load_explicit(&count, memory_order_relaxed), i;
+	if (!s)
+		return -1;
+	for (i = below(n, s->start); i < n && spans[i].start == s->start; i++)
+		if (metas[i].key == key)
+			return (long)i;
+	return -1;
+}
+
+static void insert_at_sorted(uintptr_t start, uintptr_t end, uint64_t key, unsigned flags)
+{
+	size_t n = atomic_load_explicit(&count, memory_order_relaxed);
+	size_t p = below(n, start + 1);  /* after every entry with the same start */
+	write_begin();
+	memmove(&spans[p + 1], &spans[p], (n - p) * sizeof *spans);
+	memmove(&metas[p + 1], &metas[p], (n - p) * sizeof *metas);
+	spans[p].start = start;
+	metas[p] = (struct meta){ .end = end, .key = key, .flags = flags };
+	fix_pmax(p, n + 1);
+	atomic_store_explicit(&count, n + 1, memory_order_relaxed);
+	write_end();
+	hash_put(key, start);
+}
+
+/* Drops every entry marked dead, in one pass from `from`. */
+static void compact(size_t from)
+{
+	size_t n = atomic_load_explicit(&count, memory_order_relaxed), w = from;
+	write_begin();
+	for (size_t r = from; r < n; r++) {
+		if (metas[r].dead)
+			continue;
+		spans[w] = spans[r];
+		metas[w++] = metas[r];
+	}
+	fix_pmax(from, w);
+	atomic_store_explicit(&count, w, memory_order_relaxed);
+	write_end();
+}
+
+int pc_table_add(uintptr_t start, uintptr_t end, unsigned flags, uint64_t *key)
+{
+	int rc;
+	pthread_mutex_lock(&mu);
+	rc = ensure_storage();
+	if (rc == 0 && atomic_load_explicit(&count, memory_order_relaxed) >= PC_MAX_REGS)
+		rc = -ENOSPC;
+	if (rc == 0) {
+		*key = ++next_key;
+		insert_at_sorted(start, end, *key, flags);
+	}
+	pthread_mutex_unlock(&mu);
+	return rc;
+}
+
+int pc_table_remove(uint64_t key)
+{
+	long i;
+	pthread_mutex_lock(&mu);
+	i = index_of(key);
+	if (i >= 0) {
+		metas[i].dead = 1;
+		compact((size_t)i);
+		hash_del(key);
+	}
+	pthread_mutex_unlock(&mu);
+	return i >= 0 ? 0 : -ENOENT;
+}
+
+int pc_table_valid(uint64_t key)
+{
+	int rc;
+	pthread_mutex_lock(&mu);
+	rc = key == 0 || key > next_key ? -EINVAL : index_of(key) >= 0;
+	pthread_mutex_unlock(&mu);
+	return rc;
+}
+
+int pc_table_query(uint64_t key, uintptr_t *start, uintptr_t *end)
+{
+	long i;
+	pthread_mutex_lock(&mu);
+	i = index_of(key);
+	if (i >= 0) {
+		*start = spans[i].start;
+		*end = metas[i].end;
+	}
+	pthread_mutex_unlock(&mu);
+	return i >= 0 ? 0 : (key == 0 || key > next_key ? -EINVAL : -ENOENT);
+}
+
+size_t pc_table_count(void)
+{
+	return atomic_load_explicit(&count, memory_order_relaxed);
+}
+
+void pc_table_lock(void) { pthread_mutex_lock(&mu); }
+void pc_table_unlock(void) { pthread_mutex_unlock(&mu); }
+
+/* The child of fork starts with no registrations (and must not inherit a held lock). */
+void pc_table_reset_child(void)
+{
+	pthread_mutex_init(&mu, NULL);
+	atomic_store(&count, 0);
+	atomic_store(&seq, 0);
+	if (spans) {
+		syscall(SYS_munmap, spans, sizeof(struct span) * PC_MAX_REGS);
+		syscall(SYS_munmap, metas, sizeof(struct meta) * PC_MAX_REGS);
+		syscall(SYS_munmap, slots, sizeof(struct slot) * HASH_CAP);
+		spans = NULL, metas = NULL, slots = NULL;
+	}
+}
+
+/* ---- applying a hooked call ---- */
+
+static void push(struct pc_hits *h, int follow, uint64_t key, uintptr_t s, uintptr_t e, int reason)
+{
+	size_t *n = follow ? &h->n_follow : &h->n_inval;
+	struct pc_hit *arr = follow ? h->follow : h->inval;
+	if (*n == h->cap) {
+		/* Outgrew the stack room: one mapping big enough for every entry, twice. */
+		size_t total = atomic_load_explicit(&count, memory_order_relaxed);
+		size_t bytes = 2 * total * sizeof(struct pc_hit);
+		struct pc_hit *big = reserve(bytes);
+		if (!big)
+			return; /* cannot record it: the entry stays dead, only its callback is lost */
+		memcpy(big, h->inval, h->n_inval * sizeof *big);
+		memcpy(big + total, h->follow, h->n_follow * sizeof *big);
+		if (h->big)
+			syscall(SYS_munmap, h->big, h->big_bytes);
+		h->big = big, h->big_bytes = bytes;
+		h->inval = big, h->follow = big + total, h->cap = total;
+		arr = follow ? h->follow : h->inval;
+	}
+	arr[(*n)++] = (struct pc_hit){ .key = key, .start = s, .end = e, .reason = reason };
+}
+
+static void scan(const struct pc_event *ev, uintptr_t a, uintptr_t b, int follow, struct pc_hits *h, size_t *first_dead)
+{
+	size_t n = atomic_load_explicit(&count, memory_order_relaxed);
+	static const int reasons[] = { 0, PINCOH_REASON_MUNMAP, PINCOH_REASON_MPROTECT, PINCOH_REASON_MREMAP };
+	for (size_t i = below(n, b); i-- > 0 && spans[i].pmax > a;) {
+		struct meta *m = &metas[i];
+		int act;
+		if (m->dead || m->end <= a)
+			continue;
+		act = pc_policy(ev, spans[i].start, m->end, m->flags, follow);
+		if (act == PC_ACT_INVALIDATE) {
+			m->dead = 1;
+			if (i < *first_dead)
+				*first_dead = i;
+			push(h, 0, m->key, spans[i].start, m->end, reasons[ev->op & 3]);
+		} else if (act == PC_ACT_FOLLOW) {
+			push(h, 1, m->key, spans[i].start, m->end, PINCOH_REASON_MREMAP);
+		}
+	}
+}
+
+void pc_table_apply(const struct pc_event *ev, int follow, struct pc_hits *h)
+{
+	size_t first_dead = (size_t)-1;
+	h->inval = h->local;
+	h->follow = h->local + 16;
+	h->cap = 16;
+	h->n_inval = h->n_follow = 0;
+	h->big = NULL;
+	h->big_bytes = 0;
+	pthread_mutex_lock(&mu);
+	if (spans) {
+		scan(ev, ev->start, ev->end, follow, h, &first_dead);
+		if (ev->dest_end)
+			scan(ev, ev->dest, ev->dest_end, follow, h, &first_dead);
+		if (first_dead != (size_t)-1) {
+			for (size_t i = 0; i < h->n_inval; i++)
+				hash_del(h->inval[i].key);
+			compact(first_dead);
+		}
+	}
+	pthread_mutex_unlock(&mu);
+}
+
+void pc_table_move(const struct pc_hits *h, uintptr_t old_start, uintptr_t new_start)
+{
+	pthread_mutex_lock(&mu);
+	for (size_t k = 0; k < h->n_follow; k++) {
+		const struct pc_hit *f = &h->follow[k];
+		long i = index_of(f->key);
+		unsigned flags;
+		if (i < 0)
+			continue; /* deregistered meanwhile */
+		flags = metas[i].flags;
+		metas[i].dead = 1;
+		hash_del(f->key);
+		compact((size_t)i);
+		insert_at_sorted(f->start - old_start + new_start, f->end - old_start + new_start, f->key, flags);
+	}
+	pthread_mutex_unlock(&mu);
+}
+
+void pc_hits_release(struct pc_hits *h)
+{
+	if (h->big)
+		syscall(SYS_munmap, h->big, h->big_bytes);
+	h->big = NULL;
+}
