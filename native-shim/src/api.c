@@ -23,7 +23,7 @@ PC_EXPORT int pincoh_register(void *addr, size_t len, unsigned flags, uint64_t *
 	if (rc == 0) {
 		/* In our table first: a concurrent munmap of this range already takes the slow path. */
 		struct pc_register r = { .key = k, .addr = a, .len = len, .flags = flags };
-		int sent = pc_request(PC_T_REGISTER, &r, sizeof r, &status);
+		int sent = pc_request(PC_T_REGISTER, &r, sizeof r, &status, NULL);
 		if (sent == -ETIMEDOUT)
 			pc_note_timeout("REGISTER");  /* keep it: the coordinator will see it late or never */
 		else if (sent < 0 || status < 0) {
@@ -46,7 +46,7 @@ PC_EXPORT int pincoh_deregister(uint64_t key)
 	rc = pc_table_remove(key);
 	if (rc == 0 && pc_conn_up()) {
 		struct pc_deregister d = { .key = key };
-		if (pc_request(PC_T_DEREGISTER, &d, sizeof d, &status) == -ETIMEDOUT)
+		if (pc_request(PC_T_DEREGISTER, &d, sizeof d, &status, NULL) == -ETIMEDOUT)
 			pc_note_timeout("DEREGISTER");
 	}
 	pc_guard--;

@@ -283,7 +283,7 @@ int pc_conn_ensure(void)
 
 /* ---- requests ---- */
 
-int pc_request(int type, const void *payload, size_t len, int32_t *status)
+int pc_request(int type, const void *payload, size_t len, int32_t *status, uint64_t *seq)
 {
 	struct timespec dl = deadline_in(pc_cfg.timeout_ms);
 	struct waiter *w = NULL;
@@ -302,6 +302,8 @@ int pc_request(int type, const void *payload, size_t len, int32_t *status)
 		}
 	}
 	w->busy = 1, w->done = 0, w->lost = 0, w->seq = ++next_seq;
+	if (seq)
+		*seq = w->seq;
 	pthread_mutex_unlock(&wait_mu);
 
 	rc = send_frame(type, 0, w->seq, payload, len);

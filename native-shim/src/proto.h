@@ -36,8 +36,9 @@ struct pc_deregister { uint64_t key; };
 /* arg: prot for mprotect, flags for mremap */
 struct pc_begin { uint32_t op; uint32_t arg; uint64_t addr; uint64_t len; uint64_t new_len; uint64_t new_addr; };
 struct pc_reply { int32_t status; uint32_t pad; };
-/* result: the call's return value, or -errno */
-struct pc_done { uint32_t op; uint32_t pad; int64_t result; };
+/* result: the call's return value, or -errno; begin_seq: the BEGIN it closes */
+struct pc_done { uint32_t op; uint32_t flags; int64_t result; uint64_t begin_seq; };
+#define PC_DONE_TIMED_OUT 1 /* DONE flag: the BEGIN's ACK did not come within the timeout */
 struct pc_fork { int32_t child; uint32_t pad; };
 struct pc_error { int32_t code; uint32_t pad; /* then a message, not NUL-terminated */ };
 
@@ -45,7 +46,7 @@ _Static_assert(sizeof(struct pc_hdr) == PC_HDR_SIZE, "header");
 _Static_assert(sizeof(struct pc_hello) == 88, "hello");
 _Static_assert(sizeof(struct pc_register) == 32, "register");
 _Static_assert(sizeof(struct pc_begin) == 40, "begin");
-_Static_assert(sizeof(struct pc_done) == 16, "done");
+_Static_assert(sizeof(struct pc_done) == 24, "done");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the wire is little-endian");
 
 #endif

@@ -65,6 +65,8 @@ struct pc_hits {
 	size_t n_inval, n_follow, cap;
 	struct pc_hit local[32];  /* room for small calls without a mapping */
 	void *big; size_t big_bytes;
+	uint64_t begin_seq;       /* the BEGIN sent for this call, 0 if none */
+	int timed_out;
 };
 void pc_table_apply(const struct pc_event *ev, int mremap_follow, struct pc_hits *h);
 /* Moves FOLLOW entries by delta once mremap succeeded. */
@@ -74,7 +76,7 @@ void pc_hits_release(struct pc_hits *h);
 /* conn.c: the coordinator connection */
 int pc_conn_ensure(void);                            /* 0 or -ENOTCONN/-EPROTO */
 int pc_conn_up(void);
-int pc_request(int type, const void *payload, size_t len, int32_t *status);
+int pc_request(int type, const void *payload, size_t len, int32_t *status, uint64_t *seq);
 int pc_notify(int type, const void *payload, size_t len);
 int pc_mremap_follow(void);
 void pc_conn_atfork_prepare(void);

@@ -7,16 +7,22 @@
 
 void pc_slow_before(const struct pc_event *ev, struct pc_hits *h)
 {
+	uint64_t seq = 0;
+	int timed_out = 0;
 	__atomic_fetch_add(&pc_counters.slow_calls, 1, __ATOMIC_RELAXED);
 	if (pc_conn_up()) {
 		struct pc_begin b = { .op = (uint32_t)ev->op, .arg = (uint32_t)ev->arg, .addr = ev->start,
 				      .len = ev->op == PC_OP_MREMAP ? ev->len : ev->end - ev->start,
 				      .new_len = ev->new_len, .new_addr = ev->dest };
 		int32_t status;
-		if (pc_request(PC_T_BEGIN, &b, sizeof b, &status) == -ETIMEDOUT)
+		if (pc_request(PC_T_BEGIN, &b, sizeof b, &status, &seq) == -ETIMEDOUT) {
 			pc_note_timeout("BEGIN");
+			timed_out = 1;
+		}
 	}
 	pc_table_apply(ev, pc_mremap_follow(), h);
+	h->begin_seq = seq;
+	h->timed_out = timed_out;
 	__atomic_fetch_add(&pc_counters.invalidations, h->n_inval, __ATOMIC_RELAXED);
 	pc_run_callbacks(h);
 }
@@ -27,7 +33,8 @@ void pc_slow_after(const struct pc_event *ev, struct pc_hits *h, long result, in
 	if (ev->op == PC_OP_MREMAP && h->n_follow && !err)
 		pc_table_move(h, ev->start, (uintptr_t)result);
 	if (pc_conn_up()) {
-		struct pc_done d = { .op = (uint32_t)ev->op, .result = err ? -err : result };
+		struct pc_done d = { .op = (uint32_t)ev->op, .flags = h->timed_out ? PC_DONE_TIMED_OUT : 0,
+				     .result = err ? -err : result, .begin_seq = h->begin_seq };
 		pc_notify(PC_T_DONE, &d, sizeof d);
 	}
 	pc_hits_release(h);

@@ -1,0 +1,106 @@
+// The CLI's options as a typed table, parsed without spawning anything
+// (test/cli-options.test.ts calls parseCli directly).
+
+import { PincohError } from '../errors.js';
+
+export interface RunOptions {
+  command: 'run';
+  ranks: number;
+  trace?: string;
+  mremap: 'invalidate' | 'follow';
+  timeoutMs?: number;
+  quiet: boolean;
+  argv: string[];
+}
+
+export interface ServeOptions {
+  command: 'serve';
+  socket: string;
+  trace?: string;
+  mremap: 'invalidate' | 'follow';
+  allowUids: number[];
+}
+
+export interface HelpOptions {
+  command: 'help';
+}
+
+export type CliOptions = RunOptions | ServeOptions | HelpOptions;
+
+export const USAGE = `usage:
+  pincoh run [-n N] [--trace FILE|-] [--mremap invalidate|follow] [--timeout-ms MS] [--quiet] -- CMD [ARGS...]
+      start a coordinator, run N ranks of CMD under the shim, print a summary,
+      exit with the worst rank's status
+  pincoh serve --socket PATH [--trace FILE|-] [--mremap invalidate|follow] [--allow-uid UID]...
+      run the coordinator alone until SIGINT/SIGTERM; processes find it through
+      PINCOH_SOCKET=PATH and LD_PRELOAD=<libpincoh.so>
+  pincoh help`;
+
+type Kind = 'int' | 'string' | 'flag' | 'mremap';
+interface Spec {
+  names: string[];
+  key: string;
+  kind: Kind;
+  commands: Array<'run' | 'serve'>;
+  repeat?: boolean;
+}
+
+const SPECS: Spec[] = [
+  { names: ['-n', '--ranks'], key: 'ranks', kind: 'int', commands: ['run'] },
+  { names: ['--trace'], key: 'trace', kind: 'string', commands: ['run', 'serve'] },
+  { names: ['--mremap'], key: 'mremap', kind: 'mremap', commands: ['run', 'serve'] },
+  { names: ['--timeout-ms'], key: 'timeoutMs', kind: 'int', commands: ['run'] },
+  { names: ['--quiet', '-q'], key: 'quiet', kind: 'flag', commands: ['run'] },
+  { names: ['--socket'], key: 'socket', kind: 'string', commands: ['serve'] },
+  { names: ['--allow-uid'], key: 'allowUids', kind: 'int', commands: ['serve'], repeat: true },
+];
+
+const usage = (msg: string): PincohError => new PincohError('PINCOH_ERR_USAGE', `${msg}\n${USAGE}`);
+
+export function parseCli(args: string[]): CliOptions {
+  const [command, ...rest] = args;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') return { command: 'help' };
+  if (command !== 'run' && command !== 'serve') throw usage(`unknown command '${command}'`);
+  const values: Record<string, unknown> = { allowUids: [] };
+  let argv: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!;
+    if (arg === '--') {
+      argv = rest.slice(i + 1);
+      break;
+    }
+    const [name, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const spec = SPECS.find((s) => s.names.includes(name) && s.commands.includes(command));
+    if (!spec) {
+      if (command === 'run' && !arg.startsWith('-')) {
+        argv = rest.slice(i); // `pincoh run ./prog args` without --
+        break;
+      }
+      throw usage(`unknown option '${arg}' for ${command}`);
+    }
+    if (spec.kind === 'flag') {
+      values[spec.key] = true;
+      continue;
+    }
+    const raw = inline ?? rest[++i];
+    if (raw === undefined) throw usage(`${name} needs a value`);
+    let v: unknown = raw;
+    if (spec.kind === 'int') {
+      if (!/^\d+$/.test(raw)) throw usage(`${name} takes a whole number, not '${raw}'`);
+      v = Number(raw);
+    } else if (spec.kind === 'mremap' && raw !== 'invalidate' && raw !== 'follow') throw usage(`--mremap takes invalidate or follow, not '${raw}'`);
+    if (spec.repeat) (values[spec.key] as unknown[]).push(v);
+    else values[spec.key] = v;
+  }
+  const mremap = (values.mremap as 'invalidate' | 'follow' | undefined) ?? 'invalidate';
+  const trace = values.trace as string | undefined;
+  if (command === 'run') {
+    const ranks = (values.ranks as number | undefined) ?? 1;
+    if (ranks < 1 || ranks > 1024) throw usage(`-n takes 1 to 1024 ranks, not ${ranks}`);
+    if (argv.length === 0) throw usage('run needs a command after --');
+    return { command, ranks, trace, mremap, timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv };
+  }
+  if (typeof values.socket !== 'string') throw usage('serve needs --socket PATH');
+  if (argv.length) throw usage('serve takes no command');
+  return { command, socket: values.socket, trace, mremap, allowUids: values.allowUids as number[] };
+}

@@ -1,0 +1,70 @@
+// What `pincoh run` prints at the end, and what status shows.
+
+export class LatencySamples {
+  private buf: Float64Array;
+  private n = 0;
+  private seen = 0;
+
+  constructor(capacity = 1 << 18) {
+    this.buf = new Float64Array(capacity);
+  }
+
+  /** Keeps a uniform sample of everything added (reservoir), so memory stays flat. */
+  add(us: number): void {
+    this.seen++;
+    if (this.n < this.buf.length) this.buf[this.n++] = us;
+    else {
+      const j = Math.floor(Math.random() * this.seen);
+      if (j < this.buf.length) this.buf[j] = us;
+    }
+  }
+
+  get count(): number {
+    return this.seen;
+  }
+
+  percentile(p: number): number {
+    if (this.n === 0) return NaN;
+    const sorted = this.buf.slice(0, this.n).sort();
+    return sorted[Math.min(this.n - 1, Math.floor((p / 100) * this.n))]!;
+  }
+}
+
+export class Stats {
+  processes = 0;
+  live = 0;
+  registrations = 0;
+  invalidations: Record<string, number> = { munmap: 0, mprotect: 0, mremap: 0 };
+  follows = 0;
+  slowCalls = 0;
+  timeouts = 0;
+  cutOff = 0;
+  slowPath = new LatencySamples();
+
+  totalInvalidations(): number {
+    return Object.values(this.invalidations).reduce((a, b) => a + b, 0);
+  }
+
+  summary(): string {
+    const byCall = Object.entries(this.invalidations)
+      .filter(([, n]) => n > 0)
+      .map(([c, n]) => `${c} ${n}`)
+      .join(', ');
+    const lat = this.slowPath.count
+      ? `slow path p50 ${fmt(this.slowPath.percentile(50))} p99 ${fmt(this.slowPath.percentile(99))} over ${this.slowCalls} calls`
+      : 'no slow-path calls';
+    return (
+      `pincoh: ${plural(this.processes, 'process', 'processes')}, ${plural(this.registrations, 'registration')}, ` +
+      `${this.totalInvalidations()} invalidations${byCall ? ` (${byCall})` : ''}` +
+      `${this.follows ? `, ${this.follows} followed mremap` : ''}, ${lat}, ${this.timeouts} timeouts`
+    );
+  }
+}
+
+function plural(n: number, one: string, many = one + 's'): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+function fmt(us: number): string {
+  return us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(0)} µs`;
+}

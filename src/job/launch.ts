@@ -1,0 +1,59 @@
+// Starts the ranks of a job under the shim and waits for all of them.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
+
+export interface LaunchOptions {
+  argv: string[];
+  ranks: number;
+  shim: string;
+  socket: string;
+  timeoutMs?: number;
+}
+
+export interface RankResult {
+  rank: number;
+  pid: number | undefined;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  error?: string;
+}
+
+export function rankEnv(o: LaunchOptions, rank: number): NodeJS.ProcessEnv {
+  const preload = process.env.LD_PRELOAD ? `${o.shim}:${process.env.LD_PRELOAD}` : o.shim;
+  const env: NodeJS.ProcessEnv = { ...process.env, LD_PRELOAD: preload, PINCOH_SOCKET: o.socket, PINCOH_RANK: String(rank), PINCOH_SIZE: String(o.ranks) };
+  if (o.timeoutMs !== undefined) env.PINCOH_TIMEOUT_MS = String(o.timeoutMs);
+  return env;
+}
+
+/** Runs every rank with inherited stdio; SIGINT/SIGTERM to us go on to them. */
+export async function launch(o: LaunchOptions): Promise<RankResult[]> {
+  const children: ChildProcess[] = [];
+  const forward = (sig: NodeJS.Signals) => children.forEach((c) => c.kill(sig));
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  try {
+    const waits = Array.from({ length: o.ranks }, (_, rank) => {
+      const child = spawn(o.argv[0]!, o.argv.slice(1), { stdio: 'inherit', env: rankEnv(o, rank) });
+      children.push(child);
+      return new Promise<RankResult>((resolve) => {
+        child.once('error', (err) => resolve({ rank, pid: child.pid, code: 127, signal: null, error: err.message }));
+        child.once('exit', (code, signal) => resolve({ rank, pid: child.pid, code, signal }));
+      });
+    });
+    return await Promise.all(waits);
+  } finally {
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
+  }
+}
+
+/** The job's status: the worst rank's, a signal counting as 128 + its number. */
+export function worstStatus(results: RankResult[]): number {
+  let worst = 0;
+  for (const r of results) {
+    const s = r.signal ? 128 + (constants.signals[r.signal] ?? 0) : (r.code ?? 1);
+    if (s > worst) worst = s;
+  }
+  return worst;
+}

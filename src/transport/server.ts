@@ -1,0 +1,189 @@
+// The socket server: accepts processes, learns who they are from the kernel,
+// turns bytes into frames and frames into engine calls. A peer that breaks the
+// protocol gets an ERROR frame naming what it did and is cut off alone.
+
+import { chmodSync, unlinkSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { FrameError, FrameReader, type FrameSink } from '../protocol/codec.js';
+import { F_NOREPLY, FRAME_MAX, PROTO_VERSION, SIZE, T, W_MREMAP_FOLLOW } from '../protocol/constants.js';
+import { encodeError, encodeReply, encodeWelcome, readBegin, readDone, readForkChild, readHello, readKey, readRegister } from '../protocol/messages.js';
+import { Engine, ProcessState } from '../coherence/engine.js';
+import { peerCred, socketFd } from './peercred.js';
+import { prepareSocketPath } from './socket-path.js';
+
+const EPROTO = 71;
+
+export interface ServerOptions {
+  socketPath: string;
+  engine: Engine;
+  /** uids other than our own that may connect */
+  allowUids?: number[];
+  /** bytes queued to a peer that does not read before it is cut off */
+  maxQueuedBytes?: number;
+  log?: (line: string) => void;
+}
+
+export class CoordinatorServer {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly opts: ServerOptions) {
+    this.log = opts.log ?? ((line) => process.stderr.write(`pincoh: ${line}\n`));
+  }
+
+  async listen(): Promise<void> {
+    await prepareSocketPath(this.opts.socketPath);
+    const server = createServer((s) => this.accept(s));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    chmodSync(this.opts.socketPath, 0o600);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    try {
+      unlinkSync(this.opts.socketPath);
+    } catch {
+      /* already gone */
+    }
+  }
+
+  private accept(socket: Socket): void {
+    const fd = socketFd(socket);
+    const cred = fd === undefined ? undefined : peerCred(fd);
+    if (!cred) {
+      this.log('refused a connection whose peer credentials could not be read');
+      socket.destroy();
+      return;
+    }
+    const ourUid = process.getuid?.() ?? 0;
+    if (cred.uid !== ourUid && !this.opts.allowUids?.includes(cred.uid)) {
+      this.log(`refused pid ${cred.pid}: uid ${cred.uid} is not ours (${ourUid}); pass --allow-uid ${cred.uid} to admit it`);
+      socket.end(encodeError(0n, -13, `uid ${cred.uid} is not allowed by this coordinator`));
+      return;
+    }
+    this.sockets.add(socket);
+    new Connection(socket, cred.pid, cred.uid, this.opts, this.log, () => this.sockets.delete(socket));
+  }
+}
+
+/** One peer process. */
+class Connection implements FrameSink {
+  private readonly reader = new FrameReader(FRAME_MAX);
+  private proc: ProcessState | undefined;
+  private closed = false;
+  private readonly engine: Engine;
+  private readonly maxQueued: number;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly pid: number,
+    private readonly uid: number,
+    opts: ServerOptions,
+    private readonly log: (line: string) => void,
+    onClose: () => void,
+  ) {
+    this.engine = opts.engine;
+    this.maxQueued = opts.maxQueuedBytes ?? 1 << 20;
+    socket.on('data', (chunk) => {
+      try {
+        this.reader.push(chunk, this);
+      } catch (err) {
+        if (err instanceof FrameError || err instanceof ProtocolError) this.cutOff(err.message);
+        else throw err;
+      }
+    });
+    socket.on('error', () => {}); // a peer that dies mid-write: 'close' follows and says it
+    socket.on('close', () => {
+      this.closed = true;
+      if (this.proc) this.engine.drop(this.proc, 'disconnected');
+      onClose();
+    });
+  }
+
+  frame(type: number, flags: number, seq: bigint, v: DataView, off: number, len: number): void {
+    if (this.closed) return;
+    const p = this.proc;
+    if (!p) {
+      if (type !== T.HELLO) throw new ProtocolError(`frame type ${type} before HELLO`);
+      need(len, SIZE.HELLO, 'HELLO');
+      const hello = readHello(v, off);
+      if (hello.version !== PROTO_VERSION) {
+        this.refuse(`protocol version ${hello.version} is not supported; this coordinator speaks version ${PROTO_VERSION}`);
+        return;
+      }
+      if (hello.pageSize < 4096 || hello.pageSize & (hello.pageSize - 1)) throw new ProtocolError(`page size ${hello.pageSize} is not a power of two >= 4096`);
+      this.proc = this.engine.connect(this.pid, this.uid, hello);
+      this.send(encodeWelcome(this.engine.mremapFollow ? W_MREMAP_FOLLOW : 0));
+      return;
+    }
+    let status: number;
+    switch (type) {
+      case T.REGISTER:
+        need(len, SIZE.REGISTER, 'REGISTER');
+        status = this.engine.register(p, readRegister(v, off));
+        break;
+      case T.DEREGISTER:
+        need(len, SIZE.DEREGISTER, 'DEREGISTER');
+        status = this.engine.deregister(p, readKey(v, off));
+        break;
+      case T.BEGIN:
+        need(len, SIZE.BEGIN, 'BEGIN');
+        status = this.engine.begin(p, seq, readBegin(v, off));
+        break;
+      case T.DONE:
+        need(len, SIZE.DONE, 'DONE');
+        this.engine.done(p, readDone(v, off));
+        return;
+      case T.FORK:
+        need(len, SIZE.FORK, 'FORK');
+        this.engine.fork(p, readForkChild(v, off));
+        return;
+      case T.HELLO:
+        throw new ProtocolError('a second HELLO');
+      default:
+        throw new ProtocolError(`unknown frame type ${type}`);
+    }
+    if (!(flags & F_NOREPLY)) this.send(encodeReply(seq, status));
+  }
+
+  private send(buf: Buffer): void {
+    this.socket.write(buf);
+    // A peer that stops reading cannot make us hold its replies forever.
+    if (this.socket.writableLength > this.maxQueued) this.cutOff(`it stopped reading its socket (${this.socket.writableLength} bytes queued)`);
+  }
+
+  private refuse(reason: string): void {
+    this.log(`refused pid ${this.pid}: ${reason}`);
+    this.closed = true;
+    this.socket.end(encodeError(0n, -EPROTO, reason));
+  }
+
+  private cutOff(reason: string): void {
+    if (this.closed) return;
+    const who = this.proc ? `pid ${this.pid} (${this.proc.hello.argv0}, rank ${this.proc.rank})` : `pid ${this.pid}`;
+    this.log(`cut off ${who}: ${reason}`);
+    this.closed = true;
+    this.engine.stats.cutOff++;
+    if (this.proc) this.engine.drop(this.proc, `cut off: ${reason}`);
+    this.socket.end(encodeError(0n, -EPROTO, reason));
+    this.socket.destroySoon?.();
+    setTimeout(() => this.socket.destroy(), 100).unref();
+  }
+}
+
+class ProtocolError extends Error {}
+
+function need(len: number, size: number, what: string): void {
+  if (len < size) throw new ProtocolError(`${what} payload of ${len} bytes, expected ${size}`);
+}

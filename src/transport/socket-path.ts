@@ -1,0 +1,41 @@
+// Where the coordinator listens: a socket of mode 0600 in a directory of mode
+// 0700, a stale socket from a dead coordinator cleaned up, a live one refused.
+
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { PincohError } from '../errors.js';
+
+const SUN_PATH_MAX = 107;
+
+/** A fresh private directory for `pincoh run`; returns the socket path and a cleanup. */
+export function privateSocketPath(): { path: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'pincoh-'));
+  chmodSync(dir, 0o700);
+  return { path: join(dir, 'coord.sock'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Makes `path` usable for listen(): checks its length, makes its directory, removes a stale socket. */
+export async function prepareSocketPath(path: string): Promise<void> {
+  if (Buffer.byteLength(path) > SUN_PATH_MAX)
+    throw new PincohError('PINCOH_ERR_SOCKET_PATH', `socket path is ${Buffer.byteLength(path)} bytes; a Unix socket path can hold ${SUN_PATH_MAX}. Choose a shorter --socket.`);
+  const dir = dirname(path);
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (!existsSync(path)) return;
+  if (!lstatSync(path).isSocket())
+    throw new PincohError('PINCOH_ERR_SOCKET_PATH', `${path} exists and is not a socket; remove it or choose another --socket.`);
+  if (await isLive(path)) throw new PincohError('PINCOH_ERR_SOCKET_IN_USE', `a coordinator already listens on ${path}; stop it or choose another --socket.`);
+  unlinkSync(path);
+}
+
+function isLive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = createConnection(path);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
