@@ -2,18 +2,10 @@
  * without the shim says so instead of failing to load. */
 #ifndef EXAMPLES_COMMON_H
 #define EXAMPLES_COMMON_H
+#define PINCOH_WEAK
 #include <pincoh.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#pragma weak pincoh_register
-#pragma weak pincoh_deregister
-#pragma weak pincoh_is_valid
-#pragma weak pincoh_query
-#pragma weak pincoh_on_invalidate
-#pragma weak pincoh_rank
-#pragma weak pincoh_size
-#pragma weak pincoh_get_stats
 
 static inline void require_pincoh(const char *prog)
 {

@@ -54,6 +54,19 @@ struct pincoh_stats {
 };
 int pincoh_get_stats(struct pincoh_stats *out);
 
+/* Define PINCOH_WEAK before including this header to resolve the API weakly:
+ * the program then also runs without the shim, where &pincoh_register == NULL. */
+#ifdef PINCOH_WEAK
+#pragma weak pincoh_register
+#pragma weak pincoh_deregister
+#pragma weak pincoh_is_valid
+#pragma weak pincoh_query
+#pragma weak pincoh_on_invalidate
+#pragma weak pincoh_rank
+#pragma weak pincoh_size
+#pragma weak pincoh_get_stats
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,154 @@
+/* driver: runs a script of memory calls given as arguments and prints one line
+ * per command, so the tests can compare a run with the shim to a bare run.
+ *
+ *   map I SIZE                 regions[I] = mmap(SIZE) read-write
+ *   reg I OFF LEN r|w|rw       register; prints "reg N rc" (N: index of the key)
+ *   dereg N | valid N | query N
+ *   unmap I OFF LEN            prints "munmap rc errno"
+ *   prot I OFF LEN none|r|rw|rwx|bad
+ *   remap I OLDLEN NEWLEN FLAGS [J]   FLAGS: 0 or maymove,fixed,dontunmap joined by +;
+ *                              J: the destination region (fixed); regions[I] follows
+ *   rawunmap ADDR LEN | rawprot ADDR LEN PROT | rawremap ADDR OLDLEN NEWLEN FLAGS NEWADDR
+ *   cb                         print every invalidation callback
+ *   stats | sleep MS | touch I OFF
+ *
+ * Before every system call errno is set to 777; the line shows errno after it,
+ * so a call that succeeded must still show 777.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#define PINCOH_WEAK
+#include <pincoh.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static char *regions[16];
+static uint64_t keys[256];
+static int nkeys;
+
+static int key_index(uint64_t key)
+{
+	for (int i = 0; i < nkeys; i++)
+		if (keys[i] == key)
+			return i;
+	return -1;
+}
+
+static void on_inval(uint64_t key, void *addr, size_t len, int reason, void *ctx)
+{
+	(void)addr, (void)ctx;
+	printf("cb %d reason %d len %zu\n", key_index(key), reason, len);
+}
+
+static int prot_of(const char *s)
+{
+	if (!strcmp(s, "none")) return PROT_NONE;
+	if (!strcmp(s, "r")) return PROT_READ;
+	if (!strcmp(s, "rw")) return PROT_READ | PROT_WRITE;
+	if (!strcmp(s, "rwx")) return PROT_READ | PROT_WRITE | PROT_EXEC;
+	return 0x7fff0000; /* "bad": invalid bits */
+}
+
+static int remap_flags(const char *s)
+{
+	int f = 0;
+	if (strstr(s, "maymove")) f |= MREMAP_MAYMOVE;
+	if (strstr(s, "fixed")) f |= MREMAP_FIXED;
+	if (strstr(s, "dontunmap")) f |= MREMAP_DONTUNMAP;
+	if (strstr(s, "bad")) f |= 0x100;
+	return f;
+}
+
+static unsigned long num(const char *s) { return strtoul(s, NULL, 0); }
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (int i = 1; i < argc; i++) {
+		const char *c = argv[i];
+#define ARG(k) (i + (k) < argc ? argv[i + (k)] : "0")
+		if (!strcmp(c, "map")) {
+			regions[num(ARG(1))] = mmap(NULL, num(ARG(2)), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			printf("map %lu %s\n", num(ARG(1)), regions[num(ARG(1))] == MAP_FAILED ? "fail" : "ok");
+			i += 2;
+		} else if (!strcmp(c, "reg")) {
+			const char *f = ARG(4);
+			unsigned flags = (strchr(f, 'r') ? PINCOH_READ : 0) | (strchr(f, 'w') ? PINCOH_WRITE : 0);
+			if (!pincoh_register) {
+				printf("reg - unavailable\n");
+			} else {
+				int rc = pincoh_register(regions[num(ARG(1))] + num(ARG(2)), num(ARG(3)), flags, &keys[nkeys]);
+				printf("reg %d %d\n", rc == 0 ? nkeys : -1, rc);
+				if (rc == 0)
+					nkeys++;
+			}
+			i += 4;
+		} else if (!strcmp(c, "dereg")) {
+			printf("dereg %lu %d\n", num(ARG(1)), pincoh_deregister ? pincoh_deregister(keys[num(ARG(1))]) : -999);
+			i += 1;
+		} else if (!strcmp(c, "valid")) {
+			printf("valid %lu %d\n", num(ARG(1)), pincoh_is_valid ? pincoh_is_valid(keys[num(ARG(1))]) : -999);
+			i += 1;
+		} else if (!strcmp(c, "query")) {
+			void *a = NULL;
+			size_t l = 0;
+			int rc = pincoh_query ? pincoh_query(keys[num(ARG(1))], &a, &l) : -999;
+			printf("query %lu %d %ld %zu\n", num(ARG(1)), rc, rc == 0 ? (long)((char *)a - regions[0]) : 0L, l);
+			i += 1;
+		} else if (!strcmp(c, "unmap") || !strcmp(c, "rawunmap")) {
+			int raw = c[0] == 'r';
+			void *a = raw ? (void *)num(ARG(1)) : regions[num(ARG(1))] + num(ARG(2));
+			size_t l = num(ARG(raw ? 2 : 3));
+			errno = 777;
+			int rc = munmap(a, l);
+			printf("munmap %d %d\n", rc, errno);
+			i += raw ? 2 : 3;
+		} else if (!strcmp(c, "prot") || !strcmp(c, "rawprot")) {
+			int raw = c[0] == 'r';
+			void *a = raw ? (void *)num(ARG(1)) : regions[num(ARG(1))] + num(ARG(2));
+			errno = 777;
+			int rc = mprotect(a, num(ARG(raw ? 2 : 3)), prot_of(ARG(raw ? 3 : 4)));
+			printf("mprotect %d %d\n", rc, errno);
+			i += raw ? 3 : 4;
+		} else if (!strcmp(c, "remap")) {
+			int idx = (int)num(ARG(1)), flags = remap_flags(ARG(4));
+			int has_dest = i + 5 < argc && argv[i + 5][0] >= '0' && argv[i + 5][0] <= '9';
+			void *dest = has_dest ? regions[num(ARG(5))] : NULL;
+			errno = 777;
+			void *r = mremap(regions[idx], num(ARG(2)), num(ARG(3)), flags, dest);
+			printf("mremap %s %d%s\n", r == MAP_FAILED ? "fail" : "ok", errno,
+			       r != MAP_FAILED && r == regions[idx] ? " inplace" : r != MAP_FAILED && r == dest ? " atdest" : "");
+			if (r != MAP_FAILED)
+				regions[idx] = r;
+			i += has_dest ? 5 : 4;
+		} else if (!strcmp(c, "rawremap")) {
+			errno = 777;
+			void *r = mremap((void *)num(ARG(1)), num(ARG(2)), num(ARG(3)), remap_flags(ARG(4)), (void *)num(ARG(5)));
+			printf("mremap %s %d\n", r == MAP_FAILED ? "fail" : "ok", errno);
+			i += 5;
+		} else if (!strcmp(c, "cb")) {
+			if (pincoh_on_invalidate)
+				pincoh_on_invalidate(on_inval, NULL);
+		} else if (!strcmp(c, "stats")) {
+			struct pincoh_stats s = { 0 };
+			if (pincoh_get_stats)
+				pincoh_get_stats(&s);
+			printf("stats slow %llu inval %llu timeouts %llu degraded %d connected %d\n", (unsigned long long)s.slow_calls,
+			       (unsigned long long)s.invalidations, (unsigned long long)s.timeouts, s.degraded, s.connected);
+		} else if (!strcmp(c, "sleep")) {
+			usleep((useconds_t)num(ARG(1)) * 1000);
+			i += 1;
+		} else if (!strcmp(c, "touch")) {
+			regions[num(ARG(1))][num(ARG(2))] = 1;
+			printf("touch ok\n");
+			i += 2;
+		} else {
+			fprintf(stderr, "driver: unknown command %s\n", c);
+			return 2;
+		}
+	}
+	return 0;
+}
