@@ -13,8 +13,10 @@ const EINVAL = 22;
 const EEXIST = 17;
 const ENOENT = 2;
 const ENOSPC = 28;
-/** Registrations must lie in user space; nothing a real process maps reaches past 2^56. */
-const ADDR_LIMIT = 2 ** 56;
+/** Registrations must end below 2^53, where JS numbers stop being exact (and where
+ * the codec saturates). x86_64 user space ends at 2^47, or 2^56 with 5-level paging
+ * and a high mmap hint: those few registrations are refused, see README limits. */
+const ADDR_LIMIT = Number.MAX_SAFE_INTEGER;
 
 export interface Limits {
   registrationsPerProcess: number;
@@ -78,7 +80,7 @@ export class Engine {
 
   register(p: ProcessState, r: Register): number {
     const end = r.addr + r.len;
-    if (r.key === 0n || r.len === 0 || end > ADDR_LIMIT || r.flags === 0 || r.flags & ~(PINCOH_READ | PINCOH_WRITE)) return -EINVAL;
+    if (r.key === 0n || r.len === 0 || end >= ADDR_LIMIT || r.flags === 0 || r.flags & ~(PINCOH_READ | PINCOH_WRITE)) return -EINVAL;
     if (p.registry.size >= this.limits.registrationsPerProcess) return -ENOSPC;
     if (!p.registry.add({ key: r.key, start: r.addr, end, flags: r.flags })) return -EEXIST;
     this.stats.registrations++;
@@ -93,7 +95,7 @@ export class Engine {
   }
 
   /** BEGIN: apply the policy now, so later frames see the new state; the ACK follows. */
-  begin(p: ProcessState, seq: bigint, b: Begin): number {
+  begin(p: ProcessState, seq: bigint, b: Begin): number | Promise<number> {
     const name = OP_NAMES[b.op];
     if (!name) return -EINVAL;
     const page = p.hello.pageSize;

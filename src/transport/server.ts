@@ -127,7 +127,7 @@ class Connection implements FrameSink {
       this.send(encodeWelcome(this.engine.mremapFollow ? W_MREMAP_FOLLOW : 0));
       return;
     }
-    let status: number;
+    let status: number | Promise<number>;
     switch (type) {
       case T.REGISTER:
         need(len, SIZE.REGISTER, 'REGISTER');
@@ -154,7 +154,9 @@ class Connection implements FrameSink {
       default:
         throw new ProtocolError(`unknown frame type ${type}`);
     }
-    if (!(flags & F_NOREPLY)) this.send(encodeReply(seq, status));
+    if (flags & F_NOREPLY) return;
+    if (typeof status === 'number') this.send(encodeReply(seq, status));
+    else status.then((s) => this.closed || this.send(encodeReply(seq, s)));
   }
 
   private send(buf: Buffer): void {

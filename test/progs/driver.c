@@ -11,6 +11,8 @@
  *   rawunmap ADDR LEN | rawprot ADDR LEN PROT | rawremap ADDR OLDLEN NEWLEN FLAGS NEWADDR
  *   cb                         print every invalidation callback
  *   stats | sleep MS | touch I OFF
+ *   fds | forkfds              count socket fds here / in a forked child
+ *   exec CMD ARGS...           the rest of the arguments are a program to exec
  *
  * Before every system call errno is set to 777; the line shows errno after it,
  * so a call that succeeded must still show 777.
@@ -22,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char *regions[16];
@@ -41,6 +45,24 @@ static void on_inval(uint64_t key, void *addr, size_t len, int reason, void *ctx
 {
 	(void)addr, (void)ctx;
 	printf("cb %d reason %d len %zu\n", key_index(key), reason, len);
+}
+
+/* open file descriptors that are sockets */
+static int count_sockets(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	char path[300], target[64];
+	while (d && (e = readdir(d))) {
+		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+		ssize_t l = readlink(path, target, sizeof target - 1);
+		if (l > 0 && (target[l] = 0, !strncmp(target, "socket:", 7)))
+			n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
 }
 
 static int prot_of(const char *s)
@@ -132,6 +154,20 @@ int main(int argc, char **argv)
 		} else if (!strcmp(c, "cb")) {
 			if (pincoh_on_invalidate)
 				pincoh_on_invalidate(on_inval, NULL);
+		} else if (!strcmp(c, "fds")) {
+			printf("sockets %d\n", count_sockets());
+		} else if (!strcmp(c, "forkfds")) {
+			pid_t pid = fork();
+			if (pid == 0) {
+				printf("child sockets %d\n", count_sockets());
+				_exit(0);
+			}
+			waitpid(pid, NULL, 0);
+		} else if (!strcmp(c, "exec")) {
+			fflush(stdout);
+			execvp(argv[i + 1], &argv[i + 1]);
+			perror("exec");
+			return 127;
 		} else if (!strcmp(c, "stats")) {
 			struct pincoh_stats s = { 0 };
 			if (pincoh_get_stats)

@@ -1,0 +1,115 @@
+// Each hook end to end: a real process under the shim, a real coordinator.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { driver, startCoordinator, until, type Coordinator } from './helpers.js';
+
+const EINVAL = 22;
+const ENOENT = 2;
+let c: Coordinator;
+let follow: Coordinator;
+
+beforeAll(async () => {
+  c = await startCoordinator();
+  follow = await startCoordinator({ mremapFollow: true });
+});
+afterAll(async () => {
+  await c.close();
+  await follow.close();
+});
+
+describe('munmap', () => {
+  it('invalidates a registration it covers, calling back before it returns', async () => {
+    const r = await driver(c.path, 'cb map 0 65536 reg 0 4096 8192 rw unmap 0 4096 8192 valid 0 stats');
+    expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'cb 0 reason 1 len 8192', 'munmap 0 777', 'valid 0 0', 'stats slow 1 inval 1 timeouts 0 degraded 0 connected 1']);
+  });
+
+  it('invalidates the whole registration on a partial overlap', async () => {
+    const r = await driver(c.path, 'cb map 0 65536 reg 0 4096 12288 rw unmap 0 8192 4096 valid 0');
+    expect(r.lines).toContain('cb 0 reason 1 len 12288');
+    expect(r.lines).toContain('valid 0 0');
+  });
+
+  it('leaves alone registrations it only borders', async () => {
+    const r = await driver(c.path, 'map 0 65536 reg 0 4096 4096 rw unmap 0 0 4096 unmap 0 8192 4096 valid 0 stats');
+    expect(r.lines).toContain('valid 0 1');
+    expect(r.lines).toContain('stats slow 0 inval 0 timeouts 0 degraded 0 connected 1');
+  });
+
+  it('rounds to pages as the kernel does: unmapping one byte drops the page', async () => {
+    const r = await driver(c.path, 'map 0 65536 reg 0 8000 100 r unmap 0 4096 1 valid 0');
+    expect(r.lines).toContain('valid 0 0');
+  });
+
+  it('the coordinator drops the registration too', async () => {
+    const before = c.engine.stats.invalidations.munmap!;
+    await driver(c.path, 'map 0 65536 reg 0 0 4096 rw reg 0 8192 4096 r unmap 0 0 65536');
+    expect(c.engine.stats.invalidations.munmap! - before).toBe(2);
+  });
+});
+
+describe('mprotect', () => {
+  it('invalidates when a needed permission goes, keeps it when permissions are added', async () => {
+    const r = await driver(c.path, 'map 0 65536 reg 0 0 4096 r reg 0 8192 4096 rw prot 0 0 4096 rwx prot 0 8192 4096 r valid 0 valid 1');
+    expect(r.lines).toContain('valid 0 1'); // read-only registration, rwx added: kept
+    expect(r.lines).toContain('valid 1 0'); // read-write registration lost write
+  });
+
+  it('PROT_NONE invalidates every registration in the range', async () => {
+    const r = await driver(c.path, 'cb map 0 65536 reg 0 0 4096 r reg 0 4096 4096 w prot 0 0 8192 none valid 0 valid 1');
+    expect(r.lines.filter((l) => l.startsWith('cb')).sort()).toEqual(['cb 0 reason 2 len 4096', 'cb 1 reason 2 len 4096']);
+  });
+});
+
+describe('mremap', () => {
+  it('invalidates by default', async () => {
+    const r = await driver(c.path, 'cb map 0 65536 reg 0 4096 4096 rw remap 0 65536 1048576 maymove valid 0');
+    expect(r.lines).toContain('cb 0 reason 3 len 4096');
+    expect(r.lines).toContain('valid 0 0');
+  });
+
+  it('with --mremap follow, the registration moves with the mapping', async () => {
+    // map 1 right after map 0 would make the grow move; either way the offset is kept
+    const r = await driver(follow.path, 'map 0 65536 reg 0 4096 4096 rw remap 0 65536 1048576 maymove valid 0 query 0');
+    expect(r.lines).toContain('valid 0 1');
+    expect(r.lines).toContain('query 0 0 4096 4096'); // same offset in the new mapping, same length
+  });
+
+  it('with --mremap follow, a shrink that cuts the registration invalidates it', async () => {
+    const r = await driver(follow.path, 'map 0 65536 reg 0 8192 8192 rw remap 0 65536 12288 0 valid 0');
+    expect(r.lines).toContain('valid 0 0');
+  });
+
+  it('the destination of MREMAP_FIXED is unmapped first: its registrations go', async () => {
+    const r = await driver(follow.path, 'cb map 0 65536 map 1 65536 reg 1 0 4096 rw remap 0 65536 65536 maymove+fixed 1 valid 0');
+    expect(r.lines).toContain('mremap ok 777 atdest');
+    expect(r.lines).toContain('valid 0 0');
+  });
+
+  it('a failed mremap with follow leaves the registration where it was', async () => {
+    // growing in place without MREMAP_MAYMOVE fails when the next page is taken
+    const r = await driver(follow.path, 'map 0 65536 reg 0 0 4096 rw remap 0 65536 1048576 0 valid 0 query 0');
+    if (r.lines.includes('mremap ok 777 inplace')) return; // the kernel found room: nothing to check
+    expect(r.lines).toContain('valid 0 1');
+    expect(r.lines).toContain('query 0 0 0 4096');
+  });
+});
+
+describe('registration API', () => {
+  it('deregister, then is_valid says 0; a second deregister is -ENOENT; a key never issued is -EINVAL', async () => {
+    const r = await driver(c.path, 'map 0 65536 reg 0 0 4096 rw dereg 0 valid 0 dereg 0 valid 9');
+    expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'dereg 0 0', 'valid 0 0', `dereg 0 -${ENOENT}`, `valid 9 -${EINVAL}`]);
+  });
+
+  it('rejects bad arguments without asking anyone', async () => {
+    const r = await driver(c.path, 'map 0 65536 reg 0 0 0 rw reg 0 0 4096 x');
+    expect(r.lines).toEqual(['map 0 ok', `reg -1 -${EINVAL}`, `reg -1 -${EINVAL}`]);
+  });
+
+  it('a process that exits loses all its registrations in the coordinator', async () => {
+    const live = c.engine.stats.live;
+    const r = await driver(c.path, 'map 0 65536 reg 0 0 4096 rw reg 0 8192 4096 rw');
+    expect(await until(() => c.engine.stats.live === live)).toBe(true);
+    expect([...c.engine.processes.values()].some((p) => p.pid === r.pid)).toBe(false);
+    for (const p of c.engine.processes.values()) expect(p.registry.size).toBe(0);
+  });
+});
