@@ -47,6 +47,11 @@ _Static_assert(sizeof(struct pc_hello) == 88, "hello");
 _Static_assert(sizeof(struct pc_register) == 32, "register");
 _Static_assert(sizeof(struct pc_begin) == 40, "begin");
 _Static_assert(sizeof(struct pc_done) == 24, "done");
+_Static_assert(sizeof(struct pc_welcome) == 8, "welcome");
+_Static_assert(sizeof(struct pc_deregister) == 8, "deregister");
+_Static_assert(sizeof(struct pc_reply) == 8, "reply");
+_Static_assert(sizeof(struct pc_fork) == 8, "fork");
+_Static_assert(sizeof(struct pc_error) == 8, "error");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the wire is little-endian");
 
 #endif

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { parseCli } from '../src/cli/options.js';
+
+describe('parseCli', () => {
+  it('reads run with its options and the command after --', () => {
+    expect(parseCli(['run', '-n', '4', '--trace', '-', '--mremap=follow', '--', './prog', '-n', '2'])).toEqual({
+      command: 'run', ranks: 4, trace: '-', mremap: 'follow', timeoutMs: undefined, quiet: false, argv: ['./prog', '-n', '2'],
+    });
+  });
+
+  it('takes the command without --, and defaults to one rank and invalidate', () => {
+    expect(parseCli(['run', './prog', 'x'])).toMatchObject({ ranks: 1, mremap: 'invalidate', argv: ['./prog', 'x'] });
+  });
+
+  it('reads serve with repeated --allow-uid', () => {
+    expect(parseCli(['serve', '--socket', '/tmp/s', '--allow-uid', '1000', '--allow-uid', '1001'])).toEqual({
+      command: 'serve', socket: '/tmp/s', trace: undefined, mremap: 'invalidate', allowUids: [1000, 1001],
+    });
+  });
+
+  it.each([
+    [['frobnicate'], /unknown command 'frobnicate'/],
+    [['run', '-n', 'many', '--', 'x'], /-n takes a whole number, not 'many'/],
+    [['run', '-n', '0', '--', 'x'], /-n takes 1 to 1024 ranks/],
+    [['run', '--mremap', 'sideways', '--', 'x'], /--mremap takes invalidate or follow/],
+    [['run', '-n', '2'], /run needs a command/],
+    [['run', '--socket', 'x', '--', 'y'], /unknown option '--socket' for run/],
+    [['serve'], /serve needs --socket PATH/],
+    [['serve', '--socket'], /--socket needs a value/],
+  ])('%j is a usage error naming the problem', (args, msg) => {
+    expect(() => parseCli(args)).toThrow(msg);
+  });
+
+  it('help in its usual spellings', () => {
+    for (const a of [[], ['help'], ['--help'], ['-h']]) expect(parseCli(a)).toEqual({ command: 'help' });
+  });
+});

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { encodeFrame, FrameError, FrameReader, i64, putU64, u64 } from '../src/protocol/codec.js';
+import { T } from '../src/protocol/constants.js';
+import { encodeBegin, encodeDone, encodeRegister, readBegin, readDone, readRegister } from '../src/protocol/messages.js';
+
+type Got = { type: number; flags: number; seq: bigint; bytes: number[] };
+const collect = (got: Got[]) => ({
+  frame(type: number, flags: number, seq: bigint, v: DataView, off: number, len: number) {
+    got.push({ type, flags, seq, bytes: Array.from(new Uint8Array(v.buffer, v.byteOffset + off, len)) });
+  },
+});
+
+describe('FrameReader', () => {
+  it('reassembles frames from any split of the stream', () => {
+    const frames = Array.from({ length: 50 }, (_, i) => encodeFrame(T.DONE, i & 1, BigInt(i), Buffer.alloc(i * 37 % 300, i)));
+    const stream = Buffer.concat(frames);
+    for (const step of [1, 3, 16, 17, 1000, stream.length]) {
+      const got: Got[] = [];
+      const r = new FrameReader();
+      for (let at = 0; at < stream.length; at += step) r.push(stream.subarray(at, at + step), collect(got));
+      expect(got.map((g) => g.seq)).toEqual(frames.map((_, i) => BigInt(i)));
+      expect(got[7]!.bytes).toEqual(Array(7 * 37 % 300).fill(7));
+      expect(r.pending).toBe(0);
+    }
+  });
+
+  it('keeps going past its buffer size with frames at the limit', () => {
+    const r = new FrameReader(1024);
+    const got: Got[] = [];
+    const stream = Buffer.concat(Array.from({ length: 20 }, (_, i) => encodeFrame(T.DONE, 0, BigInt(i), Buffer.alloc(1024 - 16, i))));
+    for (let at = 0; at < stream.length; at += 700) r.push(stream.subarray(at, at + 700), collect(got));
+    expect(got.map((g) => Number(g.seq))).toEqual([...Array(20).keys()]);
+    expect(got[19]!.bytes.every((b) => b === 19)).toBe(true);
+  });
+
+  it('refuses a length below the header or above the limit', () => {
+    const r = new FrameReader(1024);
+    const bad = Buffer.alloc(16);
+    bad.writeUInt32LE(8, 0);
+    expect(() => r.push(bad, collect([]))).toThrow(FrameError);
+    const r2 = new FrameReader(1024);
+    bad.writeUInt32LE(1025, 0);
+    expect(() => r2.push(bad, collect([]))).toThrow(/outside 16..1024/);
+  });
+});
+
+describe('payloads', () => {
+  it('round-trip REGISTER, BEGIN and DONE', () => {
+    const roundTrip = <X>(buf: Buffer, read: (v: DataView, o: number) => X): X => read(new DataView(buf.buffer, buf.byteOffset, buf.length), 16);
+    const reg = { key: 2n ** 63n + 5n, addr: 0x7fff_1234_5000, len: 1 << 30, flags: 3 };
+    expect(roundTrip(encodeRegister(1n, reg), readRegister)).toEqual(reg);
+    const begin = { op: 3, arg: 7, addr: 0x7f00_0000_0000, len: 4096, newLen: 8192, newAddr: 0x1000 };
+    expect(roundTrip(encodeBegin(1n, begin), readBegin)).toEqual(begin);
+    const done = { op: 1, flags: 1, result: -22, beginSeq: 77n };
+    expect(roundTrip(encodeDone(2n, done), readDone)).toEqual(done);
+  });
+
+  it('u64 saturates past 2^53 instead of losing precision', () => {
+    const v = new DataView(new ArrayBuffer(8));
+    putU64(v, 0, 2 ** 52 + 1);
+    expect(u64(v, 0)).toBe(2 ** 52 + 1);
+    v.setBigUint64(0, 2n ** 60n, true);
+    expect(u64(v, 0)).toBe(Number.MAX_SAFE_INTEGER);
+    v.setBigInt64(0, -12n, true);
+    expect(i64(v, 0)).toBe(-12);
+  });
+});
