@@ -11,6 +11,7 @@
  *   rawunmap ADDR LEN | rawprot ADDR LEN PROT | rawremap ADDR OLDLEN NEWLEN FLAGS NEWADDR
  *   cb                         print every invalidation callback
  *   stats | sleep MS | touch I OFF
+ *   mark                       getpgrp(), a marker for strace
  *   fds | forkfds              count socket fds here / in a forked child
  *   exec CMD ARGS...           the rest of the arguments are a program to exec
  *
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -154,6 +156,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(c, "cb")) {
 			if (pincoh_on_invalidate)
 				pincoh_on_invalidate(on_inval, NULL);
+		} else if (!strcmp(c, "mark")) {
+			syscall(SYS_getpgrp); /* a marker the tests find in strace's output */
 		} else if (!strcmp(c, "fds")) {
 			printf("sockets %d\n", count_sockets());
 		} else if (!strcmp(c, "forkfds")) {

@@ -1,0 +1,106 @@
+// The CLI as users run it: `pincoh run` and `pincoh serve`, real processes.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLI, driver, example, prog, run, until } from './helpers.js';
+
+const pincoh = (args: string[], timeoutMs?: number) => run(process.execPath, [CLI, ...args], process.env, timeoutMs);
+
+describe('pincoh run', () => {
+  it('runs N ranks with PINCOH_RANK/PINCOH_SIZE and exits with the worst status', async () => {
+    const r = await pincoh(['run', '-n', '3', '--', 'sh', '-c', 'echo "rank $PINCOH_RANK of $PINCOH_SIZE"; exit $PINCOH_RANK']);
+    expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(['rank 0 of 3', 'rank 1 of 3', 'rank 2 of 3']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/rank 2 \(pid \d+\) exited with status 2/);
+  });
+
+  it('a rank killed by a signal makes the job exit 128 + signo', async () => {
+    const r = await pincoh(['run', '-n', '2', '--', 'sh', '-c', '[ $PINCOH_RANK = 1 ] && kill -9 $$; exit 0']);
+    expect(r.code).toBe(137);
+    expect(r.stderr).toMatch(/rank 1 \(pid \d+\) killed by SIGKILL/);
+  });
+
+  it('a command that does not exist is named, exit 127', async () => {
+    const r = await pincoh(['run', '--', '/nonexistent/prog']);
+    expect(r.code).toBe(127);
+    expect(r.stderr).toMatch(/rank 0 did not start/);
+  });
+
+  it('regcache: two ranks, every reuse of an address caught, nothing stale handed out; the summary counts it', async () => {
+    const r = await pincoh(['run', '-n', '2', '--', example('regcache'), '300']);
+    expect(r.code).toBe(0);
+    for (const rank of [0, 1]) expect(r.stdout).toMatch(new RegExp(`rank ${rank}: 300 rounds, .* misses 300, evicted by pincoh 300, stale registrations handed out 0`));
+    expect(r.stderr).toMatch(/pincoh: 2 processes, 600 registrations, 600 invalidations \(munmap 600\), slow path p50 .* p99 .* over 600 calls, 0 timeouts/);
+  });
+
+  it('regcache --no-invalidate shows the hazard pincoh prevents', async () => {
+    const r = await pincoh(['run', '--', example('regcache'), '200', '--no-invalidate']);
+    const m = r.stdout.match(/stale registrations handed out (\d+)/);
+    expect(Number(m?.[1])).toBeGreaterThan(0);
+  });
+
+  it('--trace writes one JSON line per event with the documented fields', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'pincoh-trace-')), 't.jsonl');
+    const r = await pincoh(['run', '--trace', file, '--', prog('driver'), 'map', '0', '65536', 'reg', '0', '0', '4096', 'rw', 'prot', '0', '0', '4096', 'r', 'unmap', '0', '0', '65536']);
+    expect(r.code).toBe(0);
+    const events = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.map((e) => e.event)).toEqual(['hello', 'register', 'call', 'gone']);
+    const call = events[2];
+    expect(call).toMatchObject({ call: 'mprotect', rank: 0, len: 4096, hits: 1, invalidated: [1], outcome: 0, timed_out: false });
+    for (const k of ['t', 'pid', 'addr', 'latency_us']) expect(call).toHaveProperty(k);
+  });
+
+  it('--mremap follow reaches the shim', async () => {
+    const r = await pincoh(['run', '--mremap', 'follow', '--', example('mremapdemo')]);
+    expect(r.stdout).toMatch(/registration followed/);
+  });
+
+  it('a usage error exits 2 with the reason and the usage', async () => {
+    const r = await pincoh(['run', '-n', 'x']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/-n takes a whole number.*\n.*usage:/s);
+  });
+});
+
+describe('pincoh serve', () => {
+  it('serves until SIGTERM, then removes its socket', async () => {
+    const sock = join(mkdtempSync(join(tmpdir(), 'pincoh-serve-')), 'sub', 'c.sock');
+    const child = spawn(process.execPath, [CLI, 'serve', '--socket', sock], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    expect(await until(() => stderr.includes('serving on'))).toBe(true);
+    const r = await driver(sock, 'cb map 0 65536 reg 0 0 4096 rw unmap 0 0 65536 valid 0');
+    expect(r.lines).toContain('cb 0 reason 1 len 4096');
+    const exited = new Promise<number | null>((res) => child.once('exit', res));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(existsSync(sock)).toBe(false);
+    expect(stderr).toMatch(/1 process, 1 registration, 1 invalidations/);
+  });
+
+  it('cleans up a stale socket, and refuses to start over a live one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pincoh-stale-'));
+    const sock = join(dir, 'c.sock');
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(sock, r));
+    const busy = await pincoh(['serve', '--socket', sock], 10_000);
+    expect(busy.code).toBe(2);
+    expect(busy.stderr).toMatch(/already listens.*PINCOH_ERR_SOCKET_IN_USE/);
+    // a listener that died without unlinking leaves a stale socket file behind
+    const stale = join(dir, 'stale.sock');
+    const dead = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    await new Promise((r) => dead.once('exit', r));
+    expect(existsSync(stale)).toBe(true);
+    const child = spawn(process.execPath, [CLI, 'serve', '--socket', stale], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    expect(await until(() => stderr.includes('serving on'))).toBe(true);
+    child.kill('SIGINT');
+    await new Promise((r) => child.once('exit', r));
+    holder.close();
+  });
+});

@@ -1,0 +1,49 @@
+// fork, threads, and file descriptors.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { driver, example, prog, run, shimEnv, startCoordinator, type Coordinator } from './helpers.js';
+
+let c: Coordinator;
+beforeAll(async () => (c = await startCoordinator()));
+afterAll(async () => c.close());
+
+describe('fork', () => {
+  it('the child starts with no registrations and its own connection; the parent keeps its own', async () => {
+    const r = await run(example('forkdemo'), [], shimEnv(c.path, { PINCOH_RANK: '0', PINCOH_SIZE: '1' }));
+    expect(r.stdout).toMatch(/child: parent's registration valid here: no; own registration: ok/);
+    expect(r.stdout).toMatch(/parent: registration still valid after fork: yes/);
+    expect(r.code).toBe(0);
+  });
+
+  it('never deadlocks while 8 threads keep the shim busy (100 forks)', async () => {
+    const r = await run(prog('forkstress'), ['100'], shimEnv(c.path), 120_000);
+    expect(r.signal).toBeNull(); // a hang ends in SIGKILL from run()
+    expect(r.stdout).toMatch(/forks 100 bad 0 parent-valid 1/);
+  });
+});
+
+describe('threads', () => {
+  it('8 threads racing munmap/mprotect/mremap: no missed and no spurious invalidation', async () => {
+    const r = await run(prog('race'), ['400'], shimEnv(c.path), 120_000);
+    expect(r.stdout).toMatch(/ops 3200 missed 0 spurious 0/);
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('file descriptors', () => {
+  // (the driver's stdio are socketpairs from Node: count the difference)
+  it('the coordinator socket does not reach a forked child', async () => {
+    const r = await driver(c.path, 'fds map 0 4096 reg 0 0 4096 rw fds forkfds');
+    const [before, after, child] = r.lines.filter((l) => /sockets/.test(l)).map((l) => Number(l.split(' ').pop()));
+    expect(after).toBe(before! + 1);
+    expect(child).toBe(before);
+  });
+
+  it('nor an exec\'d program (CLOEXEC)', async () => {
+    const count = 'ls -l /proc/self/fd | grep -c socket: || true';
+    const bare = await run(prog('driver'), ['exec', 'sh', '-c', count], shimEnv(c.path));
+    const after = await run(prog('driver'), ['map', '0', '4096', 'reg', '0', '0', '4096', 'rw', 'exec', 'sh', '-c', count], shimEnv(c.path));
+    expect(after.lines).toContain('reg 0 0');
+    expect(after.lines.pop()).toBe(bare.lines.pop());
+  });
+});
