@@ -1,0 +1,62 @@
+/* pingpong: the floor for the slow path. A C process sends a BEGIN-sized frame
+ * (56 bytes) over an AF_UNIX stream to a C echo process, which answers with a
+ * REPLY-sized frame (24 bytes). Prints p50/p99 of the round trip in ns.
+ * usage: pingpong ITERS */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e9 + t.tv_nsec;
+}
+
+static int full(int fd, char *b, size_t n, int out)
+{
+	while (n) {
+		ssize_t k = out ? write(fd, b, n) : read(fd, b, n);
+		if (k <= 0)
+			return -1;
+		b += k, n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+	long iters = argc > 1 ? atol(argv[1]) : 20000;
+	int sv[2];
+	char req[56] = { 0 }, rep[24] = { 0 };
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	if (fork() == 0) {
+		close(sv[0]);
+		while (full(sv[1], req, sizeof req, 0) == 0 && full(sv[1], rep, sizeof rep, 1) == 0)
+			;
+		_exit(0);
+	}
+	close(sv[1]);
+	double *s = malloc(sizeof(double) * iters);
+	for (long i = 0; i < iters; i++) {
+		double t0 = now_ns();
+		full(sv[0], req, sizeof req, 1);
+		full(sv[0], rep, sizeof rep, 0);
+		s[i] = now_ns() - t0;
+	}
+	close(sv[0]);
+	wait(NULL);
+	qsort(s, iters, sizeof *s, cmp);
+	printf("{\"p50\":%.0f,\"p99\":%.0f}\n", s[iters / 2], s[iters * 99 / 100]);
+	return 0;
+}

@@ -1,0 +1,102 @@
+// npm run bench: every figure against a baseline measured in this same run.
+// Never a timed test: it prints, it does not judge.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Engine } from '../src/coherence/engine.js';
+import { CoordinatorServer } from '../src/transport/server.js';
+import { echoServer } from './echo-server.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const BENCH = resolve(ROOT, 'bench/build/bench');
+const PINGPONG = resolve(ROOT, 'bench/build/pingpong');
+const SHIM = resolve(ROOT, 'native-shim/build/libpincoh.so');
+const STUB = resolve(ROOT, 'native-shim/build/libpincoh-stub.so');
+const quick = process.argv.includes('--quick');
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<any> {
+  return new Promise((res, rej) => {
+    const e = { ...process.env, ...env };
+    delete e.LD_PRELOAD;
+    if (env.LD_PRELOAD) e.LD_PRELOAD = env.LD_PRELOAD;
+    const c = spawn(cmd, args, { env: e, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.on('close', (code) => (code === 0 ? res(JSON.parse(out)) : rej(new Error(`${cmd} ${args.join(' ')} exited ${code}`))));
+  });
+}
+
+async function coordinator(): Promise<{ path: string; close: () => Promise<void> }> {
+  const path = join(mkdtempSync(join(tmpdir(), 'pincoh-bench-')), 'c.sock');
+  const server = new CoordinatorServer({ socketPath: path, engine: new Engine({ mremapFollow: false }) });
+  await server.listen();
+  return { path, close: () => server.close() };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const f = (n: number, d = 1) => n.toFixed(d);
+const us = (ns: number) => `${f(ns / 1000)} µs`;
+
+console.log(`pincoh bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}${quick ? ' (quick)' : ''}\n`);
+
+// 1. The hook's own cost: the real calls are stubbed out (libpincoh-stub.so), so
+//    no kernel time hides it; the baseline is a plain indirect call.
+console.log('1. hook cost per call on unregistered memory, system call stubbed out (ns)');
+console.log('   registrations  indirect call   munmap  mprotect   mremap   munmap overhead');
+for (const nregs of quick ? [0, 1000] : [0, 1000, 100000]) {
+  const c = await coordinator();
+  const r = await run(BENCH, ['hook', String(nregs), quick ? '1000000' : '5000000'], { LD_PRELOAD: STUB, PINCOH_SOCKET: c.path, PINCOH_TIMEOUT_MS: '60000' });
+  await c.close();
+  console.log(`   ${String(nregs).padStart(13)}  ${f(r.call, 2).padStart(13)}  ${f(r.munmap, 2).padStart(7)}  ${f(r.mprotect, 2).padStart(8)}  ${f(r.mremap, 2).padStart(7)}  ${f(r.munmap - r.call, 2).padStart(16)}`);
+}
+
+// 2. Plain loops with the real shim (1,000 registrations elsewhere) against bare.
+{
+  const iters = quick ? '20000' : '100000';
+  const c = await coordinator();
+  const bare: any[] = [];
+  const shim: any[] = [];
+  for (let i = 0; i < 5; i++) {
+    bare.push(await run(BENCH, ['loop', iters, '1000']));
+    shim.push(await run(BENCH, ['loop', iters, '1000'], { LD_PRELOAD: SHIM, PINCOH_SOCKET: c.path }));
+  }
+  await c.close();
+  const b1 = median(bare.map((r) => r.mmap_munmap)), s1 = median(shim.map((r) => r.mmap_munmap));
+  const b2 = median(bare.map((r) => r.mprotect)), s2 = median(shim.map((r) => r.mprotect));
+  console.log('\n2. plain loops, median of 5 alternating runs (ns per iteration)');
+  console.log(`   mmap+munmap 4 KiB  bare ${f(b1)}  shim ${f(s1)}  ratio ${f(s1 / b1, 3)}x`);
+  console.log(`   mprotect           bare ${f(b2)}  shim ${f(s2)}  ratio ${f(s2 / b2, 3)}x`);
+}
+
+// 3. The slow path against a C-to-C AF_UNIX ping-pong of the same frame sizes.
+{
+  const c = await coordinator();
+  const slow = await run(BENCH, ['slow', quick ? '2000' : '10000'], { LD_PRELOAD: SHIM, PINCOH_SOCKET: c.path });
+  await c.close();
+  const pp = await run(PINGPONG, [quick ? '5000' : '20000']);
+  console.log('\n3. munmap hitting a registration (BEGIN, ACK, munmap, DONE) against a C<->C ping-pong');
+  console.log(`   ping-pong  p50 ${us(pp.p50)}  p99 ${us(pp.p99)}`);
+  console.log(`   slow path  p50 ${us(slow.p50)}  p99 ${us(slow.p99)}   p50 ratio ${f(slow.p50 / pp.p50, 2)}x, own p99/p50 ${f(slow.p99 / slow.p50, 2)}x`);
+}
+
+// 4. The coordinator under load: 16 processes invalidating in a loop, against
+//    the minimal echo server answering the very same frames.
+{
+  const procs = 16;
+  const secs = quick ? '1' : '3';
+  const total = async (path: string) => {
+    const rs = await Promise.all(Array.from({ length: procs }, () => run(BENCH, ['load', secs], { LD_PRELOAD: SHIM, PINCOH_SOCKET: path })));
+    return rs.reduce((a, r) => a + r.invalidations, 0) / Number(secs);
+  };
+  const c = await coordinator();
+  const ours = await total(c.path);
+  await c.close();
+  const echoPath = join(mkdtempSync(join(tmpdir(), 'pincoh-echo-')), 'e.sock');
+  const echo = await echoServer(echoPath);
+  const base = await total(echoPath);
+  echo.close();
+  console.log(`\n4. ${procs} processes registering and invalidating in a loop (invalidations per second)`);
+  console.log(`   echo server ${f(base, 0)}/s   coordinator ${f(ours, 0)}/s   ratio ${f(ours / base, 2)}x`);
+}
