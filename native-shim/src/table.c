@@ -72,34 +72,48 @@ static void write_end(void)
 	atomic_store_explicit(&seq, atomic_load_explicit(&seq, memory_order_relaxed) + 1, memory_order_release);
 }
 
-/* number of entries with start < b (reader-safe loads) */
-static size_t below(size_t n, uintptr_t b)
+/* number of entries with start < b (reader-safe loads). Branchless: the
+ * compiler turns the step into a conditional move, so a search costs its
+ * log2(n) loads and no mispredicted branches. */
+static inline __attribute__((always_inline)) size_t below(size_t n, uintptr_t b)
 {
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (LOAD(spans[mid].start) < b)
-			lo = mid + 1;
-		else
-			hi = mid;
+	const struct span *base = spans;
+	if (n == 0)
+		return 0;
+	while (n > 1) {
+		size_t half = n / 2;
+		base = LOAD(base[half].start) < b ? base + half : base;
+		n -= half;
 	}
-	return lo;
+	return (size_t)(base - spans) + (LOAD(base->start) < b);
 }
 
-static int hit_unlocked(size_t n, uintptr_t a, uintptr_t b)
+static inline __attribute__((always_inline)) int hit_unlocked(size_t n, uintptr_t a, uintptr_t b)
 {
 	size_t j = below(n, b);
 	return j > 0 && LOAD(spans[j - 1].pmax) > a;
 }
 
+/* A writer kept the seqlock odd through every try: ask under its lock. */
+__attribute__((noinline, cold)) static int hit_locked(uintptr_t a, uintptr_t b)
+{
+	size_t n;
+	int hit;
+	pthread_mutex_lock(&mu);
+	n = atomic_load_explicit(&count, memory_order_relaxed);
+	hit = n && hit_unlocked(n, a, b);
+	pthread_mutex_unlock(&mu);
+	return hit;
+}
+
 int pc_table_hit(uintptr_t a, uintptr_t b)
 {
 	size_t n = atomic_load_explicit(&count, memory_order_acquire);
-	int hit;
 	if (PC_LIKELY(n == 0) || a >= b)
 		return 0;
 	for (int tries = 0; tries < 8; tries++) {
 		unsigned s = atomic_load_explicit(&seq, memory_order_acquire);
+		int hit;
 		if (s & 1)
 			continue;
 		n = atomic_load_explicit(&count, memory_order_relaxed);
@@ -108,11 +122,7 @@ int pc_table_hit(uintptr_t a, uintptr_t b)
 		if (atomic_load_explicit(&seq, memory_order_relaxed) == s)
 			return hit;
 	}
-	pthread_mutex_lock(&mu);
-	n = atomic_load_explicit(&count, memory_order_relaxed);
-	hit = n && hit_unlocked(n, a, b);
-	pthread_mutex_unlock(&mu);
-	return hit;
+	return hit_locked(a, b);
 }
 
 /* ---- key -> start: open addressing, linear probing, backward-shift delete ---- */
