@@ -23,7 +23,7 @@ export class Trace {
   }
 
   emit(e: TraceEvent): void {
-    if (!this.enabled || this.failed) return;
+    if (!this.enabled || this.failed || this.fd < 0) return;
     const t = Number(process.hrtime.bigint() - this.t0) / 1e6;
     try {
       writeSync(this.fd, JSON.stringify({ t: Number(t.toFixed(3)), ...e }) + '\n');

@@ -18,6 +18,9 @@ async function run(o: RunOptions): Promise<number> {
   try {
     await server.listen();
     const results = await launch({ argv: o.argv, ranks: o.ranks, shim, socket: path, timeoutMs: o.timeoutMs });
+    // The ranks are gone; let the coordinator see their sockets close (and a
+    // forked grandchild finish) so the summary and trace are complete.
+    await server.drain(1000);
     for (const r of results) {
       if (r.error) process.stderr.write(`pincoh: rank ${r.rank} did not start: ${r.error}\n`);
       else if (r.signal) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) killed by ${r.signal}\n`);

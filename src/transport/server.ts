@@ -46,6 +46,12 @@ export class CoordinatorServer {
     chmodSync(this.opts.socketPath, 0o600);
   }
 
+  /** Resolves once every peer has disconnected, or after timeoutMs. */
+  async drain(timeoutMs: number): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (this.sockets.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+  }
+
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     const server = this.server;
