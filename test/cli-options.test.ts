@@ -4,7 +4,7 @@ import { parseCli } from '../src/cli/options.js';
 describe('parseCli', () => {
   it('reads run with its options and the command after --', () => {
     expect(parseCli(['run', '-n', '4', '--trace', '-', '--mremap=follow', '--', './prog', '-n', '2'])).toEqual({
-      command: 'run', ranks: 4, trace: '-', mremap: 'follow', timeoutMs: undefined, quiet: false, argv: ['./prog', '-n', '2'],
+      command: 'run', ranks: 4, trace: '-', mremap: 'follow', coherence: true, timeoutMs: undefined, quiet: false, argv: ['./prog', '-n', '2'],
     });
   });
 
@@ -14,7 +14,7 @@ describe('parseCli', () => {
 
   it('reads serve with repeated --allow-uid', () => {
     expect(parseCli(['serve', '--socket', '/tmp/s', '--allow-uid', '1000', '--allow-uid', '1001'])).toEqual({
-      command: 'serve', socket: '/tmp/s', trace: undefined, mremap: 'invalidate', allowUids: [1000, 1001],
+      command: 'serve', socket: '/tmp/s', trace: undefined, mremap: 'invalidate', coherence: true, revokeTimeoutMs: 1000, allowUids: [1000, 1001],
     });
   });
 

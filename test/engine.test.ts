@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Engine } from '../src/coherence/engine.js';
 import { MREMAP_FIXED, MREMAP_MAYMOVE, OP, PROTO_VERSION } from '../src/protocol/constants.js';
 
-const hello = { version: PROTO_VERSION, pid: 1, ppid: 1, rank: 0, size: 1, pageSize: 4096, argv0: 'unit' };
+const hello = { version: PROTO_VERSION, pid: 1, ppid: 1, rank: 0, size: 1, pageSize: 4096, argv0: 'unit', job: 'default' };
 const reg = (key: bigint, addr: number, len: number, flags = 3) => ({ key, addr, len, flags });
 
 describe('Engine', () => {

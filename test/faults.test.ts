@@ -122,7 +122,7 @@ describe('bad peers are cut off alone', () => {
       s.on('connect', () => chunks.forEach((b) => s.write(b)));
     });
   }
-  const hello = encodeHello({ version: PROTO_VERSION, pid: 1, ppid: 1, rank: 0, size: 1, pageSize: 4096, argv0: 'fuzz' });
+  const hello = encodeHello({ version: PROTO_VERSION, pid: 1, ppid: 1, rank: 0, size: 1, pageSize: 4096, argv0: 'fuzz', job: 'default' });
   const errorText = (b: Buffer) => {
     const at = b.indexOf(Buffer.from([T.ERROR, 0]), 4) - 4; // the ERROR frame's header
     return at >= 0 ? b.subarray(at + 24, at + b.readUInt32LE(at)).toString() : '';
@@ -135,7 +135,7 @@ describe('bad peers are cut off alone', () => {
     'an unknown type': [hello, encodeFrame(200, 0, 1n, Buffer.alloc(8))],
     'a truncated REGISTER': [hello, encodeFrame(T.REGISTER, 0, 1n, Buffer.alloc(4))],
     'a second HELLO': [hello, hello],
-    'another protocol version': [encodeHello({ version: 99, pid: 1, ppid: 1, rank: 0, size: 1, pageSize: 4096, argv0: 'old' })],
+    'another protocol version': [encodeHello({ version: 99, pid: 1, ppid: 1, rank: 0, size: 1, pageSize: 4096, argv0: 'old', job: 'default' })],
   };
   for (const [what, chunks] of Object.entries(bad)) {
     it(`${what}: an ERROR frame saying why, then the connection closes`, async () => {

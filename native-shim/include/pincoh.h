@@ -23,6 +23,7 @@ enum pincoh_reason {
 	PINCOH_REASON_MUNMAP = 1,   /* munmap over the range */
 	PINCOH_REASON_MPROTECT = 2, /* mprotect removed a permission the registration needs */
 	PINCOH_REASON_MREMAP = 3,   /* mremap moved, shrank or replaced the range */
+	PINCOH_REASON_REVOKED = 4,  /* (attacher) the owner's memory changed: the handle is dead */
 };
 
 /* Registers [addr, addr+len) and returns its key. -ENOTCONN without a coordinator. */
@@ -36,9 +37,34 @@ int pincoh_query(uint64_t key, void **addr, size_t *len);
 
 /* Called once per invalidated registration, in the thread that made the call,
  * before that call reaches the kernel. It may call pincoh_* functions and free
- * memory; it must not block on a lock held around the munmap/mprotect/mremap. */
+ * memory; it must not block on a lock held around the munmap/mprotect/mremap.
+ * In an attacher it is also called once per revoked handle (key = the handle,
+ * reason PINCOH_REASON_REVOKED), on pincoh's listener thread, after the handle
+ * died: there, functions that wait for the coordinator return -EDEADLK. */
 typedef void (*pincoh_invalidate_fn)(uint64_t key, void *addr, size_t len, int reason, void *ctx);
 int pincoh_on_invalidate(pincoh_invalidate_fn fn, void *ctx);
+
+/* ---- Sharing registrations between the processes of a job (PINCOH_JOB) ---- */
+
+/* Makes a valid registration attachable under `name` (1 to 63 bytes) in this job.
+ * The name goes away when the registration is invalidated or deregistered.
+ * -EEXIST if the name is taken, -ENOENT if the key is not valid. */
+int pincoh_publish(const char *name, uint64_t key);
+/* Attaches to the registration published as `name`, waiting up to timeout_ms
+ * for it to be published (-ETIMEDOUT). The handle is this process's own. */
+int pincoh_attach(const char *name, int timeout_ms, uint64_t *handle);
+/* One-sided copies into / out of the owner's memory (process_vm_writev/readv).
+ * Checked before anything moves: -ERANGE out of bounds, -EACCES against the
+ * registration's permissions, -EBADF for an unknown handle. -ESTALE once the
+ * owner's memory changed (munmap, mremap, mprotect, deregister, exit): attach
+ * again to the new publication. Never a partial copy. */
+int pincoh_put(uint64_t handle, size_t offset, const void *src, size_t len);
+int pincoh_get(uint64_t handle, size_t offset, void *dst, size_t len);
+int pincoh_detach(uint64_t handle);
+/* Waits until every rank of the job (PINCOH_SIZE) has called it. -ETIMEDOUT. */
+int pincoh_barrier(int timeout_ms);
+/* The owner's pid, the registration's length, and whether the handle is alive. */
+int pincoh_handle_info(uint64_t handle, int *owner_pid, size_t *len, int *live);
 
 /* From PINCOH_RANK / PINCOH_SIZE (set by `pincoh run`); -1 and 1 otherwise. */
 int pincoh_rank(void);
@@ -65,6 +91,13 @@ int pincoh_get_stats(struct pincoh_stats *out);
 #pragma weak pincoh_rank
 #pragma weak pincoh_size
 #pragma weak pincoh_get_stats
+#pragma weak pincoh_publish
+#pragma weak pincoh_attach
+#pragma weak pincoh_put
+#pragma weak pincoh_get
+#pragma weak pincoh_detach
+#pragma weak pincoh_barrier
+#pragma weak pincoh_handle_info
 #endif
 
 #ifdef __cplusplus

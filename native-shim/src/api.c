@@ -1,5 +1,6 @@
 /* The C API of pincoh.h. Errors are negative errno; errno is never touched. */
 #include <errno.h>
+#include <string.h>
 #include "../include/pincoh.h"
 #include "proto.h"
 #include "shim.h"
@@ -23,7 +24,7 @@ PC_EXPORT int pincoh_register(void *addr, size_t len, unsigned flags, uint64_t *
 	if (rc == 0) {
 		/* In our table first: a concurrent munmap of this range already takes the slow path. */
 		struct pc_register r = { .key = k, .addr = a, .len = len, .flags = flags };
-		int sent = pc_request(PC_T_REGISTER, &r, sizeof r, &status, NULL);
+		int sent = pc_request(PC_T_REGISTER, &r, sizeof r, &status, NULL, NULL, 0);
 		if (sent == -ETIMEDOUT)
 			pc_note_timeout("REGISTER");  /* keep it: the coordinator will see it late or never */
 		else if (sent < 0 || status < 0) {
@@ -46,7 +47,7 @@ PC_EXPORT int pincoh_deregister(uint64_t key)
 	rc = pc_table_remove(key);
 	if (rc == 0 && pc_conn_up()) {
 		struct pc_deregister d = { .key = key };
-		if (pc_request(PC_T_DEREGISTER, &d, sizeof d, &status, NULL) == -ETIMEDOUT)
+		if (pc_request(PC_T_DEREGISTER, &d, sizeof d, &status, NULL, NULL, 0) == -ETIMEDOUT)
 			pc_note_timeout("DEREGISTER");
 	}
 	pc_guard--;
@@ -97,6 +98,102 @@ void pc_run_callbacks(const struct pc_hits *h)
 	for (size_t i = 0; i < h->n_inval; i++)
 		fn(h->inval[i].key, (void *)h->inval[i].start, h->inval[i].end - h->inval[i].start, h->inval[i].reason, ctx);
 	pc_guard = guard;
+}
+
+/* An attacher's handle died: its callback runs on the listener thread. */
+void pc_notify_revoked(uint64_t handle, void *addr, size_t len)
+{
+	pincoh_invalidate_fn fn;
+	void *ctx;
+	pc_table_lock();
+	fn = cb_fn, ctx = cb_ctx;
+	pc_table_unlock();
+	if (fn)
+		fn(handle, addr, len, PINCOH_REASON_REVOKED, ctx);
+}
+
+static int name_ok(const char *name)
+{
+	size_t n = name ? strnlen(name, PC_NAME_MAX) : 0;
+	return n > 0 && n < PC_NAME_MAX;
+}
+
+PC_EXPORT int pincoh_publish(const char *name, uint64_t key)
+{
+	struct pc_publish p = { .key = key };
+	int saved = errno, rc;
+	int32_t status = 0;
+	if (!name_ok(name))
+		return -EINVAL;
+	if (pc_table_valid(key) != 1)
+		return -ENOENT;
+	strncpy(p.name, name, sizeof p.name - 1);
+	pc_guard++;
+	rc = pc_request(PC_T_PUBLISH, &p, sizeof p, &status, NULL, NULL, 0);
+	pc_guard--;
+	errno = saved;
+	return rc < 0 ? rc : status;
+}
+
+PC_EXPORT int pincoh_attach(const char *name, int timeout_ms, uint64_t *handle)
+{
+	struct pc_attach a = { .timeout_ms = timeout_ms };
+	struct pc_attached got;
+	int saved = errno, rc;
+	int32_t status = 0;
+	uint64_t h;
+	if (!name_ok(name) || !handle || timeout_ms < 0)
+		return -EINVAL;
+	strncpy(a.name, name, sizeof a.name - 1);
+	pc_guard++;
+	rc = pc_conn_ensure();
+	if (rc == 0)
+		rc = pc_attach_alloc(&h, &a.state_addr);
+	if (rc == 0) {
+		a.handle = h;
+		/* the coordinator waits up to timeout_ms for the name; we wait that, plus our bound */
+		rc = pc_request_ms(PC_T_ATTACH, &a, sizeof a, &status, &got, sizeof got, timeout_ms + pc_cfg.timeout_ms);
+		if (rc == 0 && status == 0) {
+			pc_attach_set(h, got.pid, (uintptr_t)got.addr, (size_t)got.len, got.flags);
+			*handle = h;
+		} else {
+			pc_attach_free(h);
+			rc = rc < 0 ? rc : status;
+		}
+	}
+	pc_guard--;
+	errno = saved;
+	return rc;
+}
+
+PC_EXPORT int pincoh_detach(uint64_t handle)
+{
+	struct pc_detach d = { .handle = handle };
+	int saved = errno;
+	if (pincoh_handle_info(handle, NULL, NULL, NULL) < 0)
+		return -EBADF;
+	pc_attach_free(handle);
+	pc_guard++;
+	pc_notify(PC_T_DETACH, &d, sizeof d);
+	pc_guard--;
+	errno = saved;
+	return 0;
+}
+
+PC_EXPORT int pincoh_barrier(int timeout_ms)
+{
+	struct pc_barrier b = { .timeout_ms = timeout_ms };
+	int saved = errno, rc;
+	int32_t status = 0;
+	if (timeout_ms < 0)
+		return -EINVAL;
+	pc_guard++;
+	rc = pc_conn_ensure();
+	if (rc == 0)
+		rc = pc_request_ms(PC_T_BARRIER, &b, sizeof b, &status, NULL, 0, timeout_ms + pc_cfg.timeout_ms);
+	pc_guard--;
+	errno = saved;
+	return rc < 0 ? rc : status;
 }
 
 PC_EXPORT int pincoh_rank(void) { return pc_cfg.rank; }

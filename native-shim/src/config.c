@@ -45,6 +45,14 @@ void pc_config_load(void)
 		pc_cfg.abort_on_timeout = 1;
 	else if (s && *s && strcmp(s, "proceed") != 0)
 		pc_log("PINCOH_ON_TIMEOUT is neither proceed nor abort; using proceed", NULL, -1);
+	s = getenv("PINCOH_JOB");
+	strcpy(pc_cfg.job, "default");
+	if (s && *s) {
+		if (strlen(s) >= sizeof pc_cfg.job)
+			pc_log("PINCOH_JOB is longer than 31 bytes; using \"default\"", NULL, -1);
+		else
+			strcpy(pc_cfg.job, s);
+	}
 	pc_cfg.rank = parse_int("PINCOH_RANK", getenv("PINCOH_RANK"), 0, 1 << 30, -1);
 	pc_cfg.size = parse_int("PINCOH_SIZE", getenv("PINCOH_SIZE"), 1, 1 << 30, 1);
 }

@@ -23,7 +23,13 @@
 
 #define PC_WAITERS 64
 
-struct waiter { uint64_t seq; int busy, done, lost; int32_t status; pthread_cond_t cv; };
+struct waiter {
+	uint64_t seq;
+	int busy, done, lost;
+	int32_t status;
+	char extra[PC_REPLY_EXTRA];  /* a REPLY's payload beyond its status */
+	pthread_cond_t cv;
+};
 
 static pthread_mutex_t conn_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t send_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -34,6 +40,7 @@ static uint64_t next_seq;                 /* under wait_mu */
 static int sock = -1;                     /* under send_mu */
 static _Atomic int up;
 static int follow;                        /* from WELCOME */
+static PC_TLS int on_listener;            /* this thread is the listener */
 
 static void init_conds(void)
 {
@@ -113,13 +120,15 @@ static int send_frame(int type, int flags, uint64_t seq, const void *payload, si
 
 /* ---- the listener ---- */
 
-static void complete(uint64_t seq, int32_t status, int lost)
+static void complete(uint64_t seq, int32_t status, const char *extra, size_t extra_len, int lost)
 {
 	pthread_mutex_lock(&wait_mu);
 	for (int i = 0; i < PC_WAITERS; i++) {
 		struct waiter *w = &waiters[i];
 		if (w->busy && !w->done && (lost || w->seq == seq)) {
 			w->done = 1, w->lost = lost, w->status = status;
+			memset(w->extra, 0, sizeof w->extra);
+			memcpy(w->extra, extra, extra_len < sizeof w->extra ? extra_len : sizeof w->extra);
 			pthread_cond_signal(&w->cv);
 		}
 	}
@@ -135,8 +144,27 @@ static void lost(int fd)
 		syscall(SYS_close, fd);
 	}
 	pthread_mutex_unlock(&send_mu);
-	complete(0, -ENOTCONN, 1);
+	complete(0, -ENOTCONN, NULL, 0, 1);
+	pc_attach_kill_all(); /* nobody can revoke them any more */
 	pc_note_lost();
+}
+
+/* REVOKE: the handle dies (puts in flight finish first), then the ACK, then
+ * the attacher's callback, which cannot delay the owner that way. */
+static void serve_revoke(uint64_t seq, const char *buf)
+{
+	struct pc_revoke r;
+	struct pc_revoked ack;
+	int32_t pid;
+	uintptr_t addr;
+	size_t len;
+	int rc;
+	memcpy(&r, buf, sizeof r);
+	rc = pc_attach_revoke(r.handle, &pid, &addr, &len);
+	ack.handle = r.handle;
+	send_frame(PC_T_REVOKED, PC_F_NOREPLY, seq, &ack, sizeof ack); /* known or not: it is dead */
+	if (rc == 0)
+		pc_notify_revoked(r.handle, (void *)addr, len);
 }
 
 static void *listener(void *arg)
@@ -144,6 +172,7 @@ static void *listener(void *arg)
 	int fd = (int)(intptr_t)arg;
 	static char buf[PC_FRAME_MAX]; /* one listener at a time: the old one is gone before a reconnect */
 	pc_guard = 1;
+	on_listener = 1;
 	for (;;) {
 		struct pc_hdr h;
 		if (read_all(fd, &h, sizeof h) < 0)
@@ -157,7 +186,9 @@ static void *listener(void *arg)
 		if (h.type == PC_T_REPLY && h.len >= PC_HDR_SIZE + sizeof(struct pc_reply)) {
 			struct pc_reply r;
 			memcpy(&r, buf, sizeof r);
-			complete(h.seq, r.status, 0);
+			complete(h.seq, r.status, buf + sizeof r, h.len - PC_HDR_SIZE - sizeof r, 0);
+		} else if (h.type == PC_T_REVOKE && h.len >= PC_HDR_SIZE + sizeof(struct pc_revoke)) {
+			serve_revoke(h.seq, buf);
 		} else if (h.type == PC_T_ERROR && h.len >= PC_HDR_SIZE + sizeof(struct pc_error)) {
 			buf[h.len - PC_HDR_SIZE < sizeof buf ? h.len - PC_HDR_SIZE : sizeof buf - 1] = 0;
 			pc_log("coordinator says:", buf + sizeof(struct pc_error), -1);
@@ -192,6 +223,7 @@ static int handshake(int fd)
 {
 	struct pc_hello hello = { .version = PC_PROTO_VERSION, .pid = (int32_t)getpid(), .ppid = (int32_t)getppid(),
 				  .rank = pc_cfg.rank, .size = pc_cfg.size, .page_size = (uint32_t)pc_page_size };
+	memcpy(hello.job, pc_cfg.job, sizeof hello.job);
 	char buf[PC_HDR_SIZE + 256];
 	struct pc_hdr h;
 	struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -283,12 +315,15 @@ int pc_conn_ensure(void)
 
 /* ---- requests ---- */
 
-int pc_request(int type, const void *payload, size_t len, int32_t *status, uint64_t *seq)
+static int request(int type, const void *payload, size_t len, int32_t *status, uint64_t *seq, void *extra,
+		   size_t extra_len, int ms)
 {
-	struct timespec dl = deadline_in(pc_cfg.timeout_ms);
+	struct timespec dl = deadline_in(ms);
 	struct waiter *w = NULL;
 	int rc = 0;
 
+	if (on_listener)
+		return -EDEADLK; /* only the listener could read the answer */
 	if (!pc_conn_up())
 		return -ENOTCONN;
 	pthread_mutex_lock(&wait_mu);
@@ -316,10 +351,22 @@ int pc_request(int type, const void *payload, size_t len, int32_t *status, uint6
 		rc = w->lost ? -ENOTCONN : 0;
 	if (rc == 0 && status)
 		*status = w->status;
+	if (rc == 0 && extra)
+		memcpy(extra, w->extra, extra_len < sizeof w->extra ? extra_len : sizeof w->extra);
 	w->busy = 0;
 	pthread_cond_signal(&slot_cv);
 	pthread_mutex_unlock(&wait_mu);
 	return rc;
+}
+
+int pc_request(int type, const void *payload, size_t len, int32_t *status, uint64_t *seq, void *extra, size_t extra_len)
+{
+	return request(type, payload, len, status, seq, extra, extra_len, pc_cfg.timeout_ms);
+}
+
+int pc_request_ms(int type, const void *payload, size_t len, int32_t *status, void *extra, size_t extra_len, int ms)
+{
+	return request(type, payload, len, status, NULL, extra, extra_len, ms < 0 ? pc_cfg.timeout_ms : ms);
 }
 
 int pc_notify(int type, const void *payload, size_t len)

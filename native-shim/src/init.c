@@ -24,6 +24,7 @@ static void parent(void)
 static void child(void)
 {
 	pc_table_reset_child();
+	pc_attach_reset_child();
 	pc_conn_atfork_child();
 	pc_counters.degraded = 0;
 }

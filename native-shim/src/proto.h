@@ -19,6 +19,12 @@
 #define PC_T_DONE 7
 #define PC_T_FORK 8
 #define PC_T_ERROR 9
+#define PC_T_PUBLISH 10
+#define PC_T_ATTACH 11
+#define PC_T_DETACH 12
+#define PC_T_REVOKE 13
+#define PC_T_REVOKED 14
+#define PC_T_BARRIER 15
 
 #define PC_F_NOREPLY 1 /* header flag: the sender does not wait for a REPLY */
 
@@ -29,21 +35,41 @@
 #define PC_W_MREMAP_FOLLOW 1 /* WELCOME flag: mremap moves registrations */
 
 struct pc_hdr { uint32_t len; uint16_t type; uint16_t flags; uint64_t seq; };
-struct pc_hello { uint32_t version; int32_t pid; int32_t ppid; int32_t rank; int32_t size; uint32_t page_size; char argv0[64]; };
+#define PC_NAME_MAX 64
+#define PC_JOB_MAX 32
+struct pc_hello { uint32_t version; int32_t pid; int32_t ppid; int32_t rank; int32_t size; uint32_t page_size; char argv0[64]; char job[PC_JOB_MAX]; };
 struct pc_welcome { uint32_t version; uint32_t flags; };
 struct pc_register { uint64_t key; uint64_t addr; uint64_t len; uint32_t flags; uint32_t pad; };
 struct pc_deregister { uint64_t key; };
 /* arg: prot for mprotect, flags for mremap */
 struct pc_begin { uint32_t op; uint32_t arg; uint64_t addr; uint64_t len; uint64_t new_len; uint64_t new_addr; };
+/* a REPLY may carry up to PC_REPLY_EXTRA more bytes (ATTACH: struct pc_attached) */
 struct pc_reply { int32_t status; uint32_t pad; };
+#define PC_REPLY_EXTRA 32
 /* result: the call's return value, or -errno; begin_seq: the BEGIN it closes */
 struct pc_done { uint32_t op; uint32_t flags; int64_t result; uint64_t begin_seq; };
 #define PC_DONE_TIMED_OUT 1 /* DONE flag: the BEGIN's ACK did not come within the timeout */
 struct pc_fork { int32_t child; uint32_t pad; };
 struct pc_error { int32_t code; uint32_t pad; /* then a message, not NUL-terminated */ };
+struct pc_publish { uint64_t key; char name[PC_NAME_MAX]; };
+/* handle: the attacher's own handle, echoed in REVOKE; state_addr: where its
+ * handle state lives, so a coordinator can mark it dead without its help */
+struct pc_attach { uint64_t handle; uint64_t state_addr; int32_t timeout_ms; uint32_t pad; char name[PC_NAME_MAX]; };
+struct pc_attached { uint64_t addr; uint64_t len; int32_t pid; uint32_t flags; };
+struct pc_detach { uint64_t handle; };
+struct pc_revoke { uint64_t handle; uint32_t reason; uint32_t pad; };
+struct pc_revoked { uint64_t handle; };
+struct pc_barrier { int32_t timeout_ms; uint32_t pad; };
 
 _Static_assert(sizeof(struct pc_hdr) == PC_HDR_SIZE, "header");
-_Static_assert(sizeof(struct pc_hello) == 88, "hello");
+_Static_assert(sizeof(struct pc_hello) == 120, "hello");
+_Static_assert(sizeof(struct pc_publish) == 72, "publish");
+_Static_assert(sizeof(struct pc_attach) == 88, "attach");
+_Static_assert(sizeof(struct pc_attached) == 24, "attached");
+_Static_assert(sizeof(struct pc_detach) == 8, "detach");
+_Static_assert(sizeof(struct pc_revoke) == 16, "revoke");
+_Static_assert(sizeof(struct pc_revoked) == 8, "revoked");
+_Static_assert(sizeof(struct pc_barrier) == 8, "barrier");
 _Static_assert(sizeof(struct pc_register) == 32, "register");
 _Static_assert(sizeof(struct pc_begin) == 40, "begin");
 _Static_assert(sizeof(struct pc_done) == 24, "done");

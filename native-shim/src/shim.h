@@ -22,6 +22,7 @@ struct pc_config {
 	int abort_on_timeout;    /* PINCOH_ON_TIMEOUT=abort */
 	int rank, size;          /* PINCOH_RANK, PINCOH_SIZE */
 	int quiet;               /* PINCOH_QUIET=1: no stderr messages */
+	char job[32];            /* PINCOH_JOB: names and barriers are scoped to it */
 };
 extern struct pc_config pc_cfg;
 void pc_config_load(void);
@@ -76,12 +77,26 @@ void pc_hits_release(struct pc_hits *h);
 /* conn.c: the coordinator connection */
 int pc_conn_ensure(void);                            /* 0 or -ENOTCONN/-EPROTO */
 int pc_conn_up(void);
-int pc_request(int type, const void *payload, size_t len, int32_t *status, uint64_t *seq);
+/* extra: room for a REPLY's payload beyond its status (NULL if none wanted).
+ * From the listener thread (an attacher's callback) it fails with -EDEADLK. */
+int pc_request(int type, const void *payload, size_t len, int32_t *status, uint64_t *seq, void *extra, size_t extra_len);
+/* like pc_request, with its own bound: ms < 0 means PINCOH_TIMEOUT_MS */
+int pc_request_ms(int type, const void *payload, size_t len, int32_t *status, void *extra, size_t extra_len, int ms);
 int pc_notify(int type, const void *payload, size_t len);
 int pc_mremap_follow(void);
 void pc_conn_atfork_prepare(void);
 void pc_conn_atfork_parent(void);
 void pc_conn_atfork_child(void);
+
+/* attach.c: handles on other processes' exports */
+#define PC_MAX_ATTACH 4096
+int pc_attach_alloc(uint64_t *handle, uint64_t *state_addr);
+void pc_attach_set(uint64_t handle, int32_t pid, uintptr_t addr, size_t len, unsigned flags);
+void pc_attach_free(uint64_t handle);
+PC_EXPORT int pincoh_handle_info(uint64_t handle, int *owner_pid, size_t *len, int *live);
+int pc_attach_revoke(uint64_t handle, int32_t *pid, uintptr_t *addr, size_t *len);
+void pc_attach_kill_all(void);
+void pc_attach_reset_child(void);
 
 /* slowpath.c: BEGIN -> ACK -> local policy + callbacks; then DONE */
 void pc_slow_before(const struct pc_event *ev, struct pc_hits *h);
@@ -95,6 +110,7 @@ void pc_note_lost(void);
 
 /* api.c */
 void pc_run_callbacks(const struct pc_hits *h);
+void pc_notify_revoked(uint64_t handle, void *addr, size_t len);
 
 /* The kernel acts on whole pages: munmap(a, 1) unmaps a's page. */
 extern uintptr_t pc_page_size;

@@ -15,7 +15,7 @@ void pc_slow_before(const struct pc_event *ev, struct pc_hits *h)
 				      .len = ev->op == PC_OP_MREMAP ? ev->len : ev->end - ev->start,
 				      .new_len = ev->new_len, .new_addr = ev->dest };
 		int32_t status;
-		if (pc_request(PC_T_BEGIN, &b, sizeof b, &status, &seq) == -ETIMEDOUT) {
+		if (pc_request(PC_T_BEGIN, &b, sizeof b, &status, &seq, NULL, 0) == -ETIMEDOUT) {
 			pc_note_timeout("BEGIN");
 			timed_out = 1;
 		}

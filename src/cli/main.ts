@@ -13,11 +13,15 @@ async function run(o: RunOptions): Promise<number> {
   const shim = shimPath();
   const { path, cleanup } = privateSocketPath();
   const trace = new Trace(o.trace);
-  const engine = new Engine({ mremapFollow: o.mremap === 'follow', trace });
+  // An attacher that does not answer a revoke is cut off well before the owner's own wait ends.
+  const revokeTimeoutMs = Math.max(1, Math.min(1000, Math.floor((o.timeoutMs ?? 2000) / 2)));
+  const engine = new Engine({ mremapFollow: o.mremap === 'follow', coherence: o.coherence, revokeTimeoutMs, trace });
   const server = new CoordinatorServer({ socketPath: path, engine });
+  if (!o.coherence) process.stderr.write('pincoh: --no-coherence: attachments are never revoked; stale writes will happen\n');
   try {
     await server.listen();
-    const results = await launch({ argv: o.argv, ranks: o.ranks, shim, socket: path, timeoutMs: o.timeoutMs });
+    const job = `run-${process.pid}-${Date.now().toString(36)}`;
+    const results = await launch({ argv: o.argv, ranks: o.ranks, shim, socket: path, timeoutMs: o.timeoutMs, job });
     // The ranks are gone; let the coordinator see their sockets close (and a
     // forked grandchild finish) so the summary and trace are complete.
     await server.drain(1000);
@@ -37,7 +41,7 @@ async function run(o: RunOptions): Promise<number> {
 
 async function serve(o: ServeOptions): Promise<number> {
   const trace = new Trace(o.trace);
-  const engine = new Engine({ mremapFollow: o.mremap === 'follow', trace });
+  const engine = new Engine({ mremapFollow: o.mremap === 'follow', coherence: o.coherence, revokeTimeoutMs: o.revokeTimeoutMs, trace });
   const server = new CoordinatorServer({ socketPath: o.socket, engine, allowUids: o.allowUids });
   await server.listen();
   process.stderr.write(`pincoh: serving on ${o.socket} (mremap ${o.mremap}); stop with Ctrl-C\n`);

@@ -8,6 +8,7 @@ export interface RunOptions {
   ranks: number;
   trace?: string;
   mremap: 'invalidate' | 'follow';
+  coherence: boolean;
   timeoutMs?: number;
   quiet: boolean;
   argv: string[];
@@ -18,6 +19,8 @@ export interface ServeOptions {
   socket: string;
   trace?: string;
   mremap: 'invalidate' | 'follow';
+  coherence: boolean;
+  revokeTimeoutMs: number;
   allowUids: number[];
 }
 
@@ -28,12 +31,15 @@ export interface HelpOptions {
 export type CliOptions = RunOptions | ServeOptions | HelpOptions;
 
 export const USAGE = `usage:
-  pincoh run [-n N] [--trace FILE|-] [--mremap invalidate|follow] [--timeout-ms MS] [--quiet] -- CMD [ARGS...]
+  pincoh run [-n N] [--trace FILE|-] [--mremap invalidate|follow] [--timeout-ms MS]
+             [--no-coherence] [--quiet] -- CMD [ARGS...]
       start a coordinator, run N ranks of CMD under the shim, print a summary,
       exit with the worst rank's status
-  pincoh serve --socket PATH [--trace FILE|-] [--mremap invalidate|follow] [--allow-uid UID]...
+  pincoh serve --socket PATH [--trace FILE|-] [--mremap invalidate|follow]
+               [--revoke-timeout-ms MS] [--no-coherence] [--allow-uid UID]...
       run the coordinator alone until SIGINT/SIGTERM; processes find it through
       PINCOH_SOCKET=PATH and LD_PRELOAD=<libpincoh.so>
+  --no-coherence  never revoke attachments: shows the corruption pincoh prevents
   pincoh help`;
 
 type Kind = 'int' | 'string' | 'flag' | 'mremap';
@@ -51,6 +57,8 @@ const SPECS: Spec[] = [
   { names: ['--mremap'], key: 'mremap', kind: 'mremap', commands: ['run', 'serve'] },
   { names: ['--timeout-ms'], key: 'timeoutMs', kind: 'int', commands: ['run'] },
   { names: ['--quiet', '-q'], key: 'quiet', kind: 'flag', commands: ['run'] },
+  { names: ['--no-coherence'], key: 'noCoherence', kind: 'flag', commands: ['run', 'serve'] },
+  { names: ['--revoke-timeout-ms'], key: 'revokeTimeoutMs', kind: 'int', commands: ['serve'] },
   { names: ['--socket'], key: 'socket', kind: 'string', commands: ['serve'] },
   { names: ['--allow-uid'], key: 'allowUids', kind: 'int', commands: ['serve'], repeat: true },
 ];
@@ -94,13 +102,16 @@ export function parseCli(args: string[]): CliOptions {
   }
   const mremap = (values.mremap as 'invalidate' | 'follow' | undefined) ?? 'invalidate';
   const trace = values.trace as string | undefined;
+  const coherence = values.noCoherence !== true;
   if (command === 'run') {
     const ranks = (values.ranks as number | undefined) ?? 1;
     if (ranks < 1 || ranks > 1024) throw usage(`-n takes 1 to 1024 ranks, not ${ranks}`);
     if (argv.length === 0) throw usage('run needs a command after --');
-    return { command, ranks, trace, mremap, timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv };
+    return { command, ranks, trace, mremap, coherence, timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv };
   }
   if (typeof values.socket !== 'string') throw usage('serve needs --socket PATH');
   if (argv.length) throw usage('serve takes no command');
-  return { command, socket: values.socket, trace, mremap, allowUids: values.allowUids as number[] };
+  const revokeTimeoutMs = (values.revokeTimeoutMs as number | undefined) ?? 1000;
+  if (revokeTimeoutMs < 1) throw usage('--revoke-timeout-ms takes at least 1');
+  return { command, socket: values.socket, trace, mremap, coherence, revokeTimeoutMs, allowUids: values.allowUids as number[] };
 }

@@ -1,32 +1,57 @@
-// The coherence engine: registrations per process, and what each hooked call
-// does to them. Plain code over the registry; the socket layer calls in, so
-// this is testable without processes.
+// The coherence engine: registrations per process, what each hooked call does
+// to them, and the processes attached to them. Plain code over the registry
+// and the job service; the socket layer calls in and provides a Peer per
+// process, so this is testable without processes.
 
-import { MREMAP_FIXED, OP, OP_NAMES, PINCOH_READ, PINCOH_WRITE, DONE_TIMED_OUT } from '../protocol/constants.js';
-import type { Begin, Done, Hello, Register } from '../protocol/messages.js';
+import { DONE_TIMED_OUT, MREMAP_FIXED, OP, OP_NAMES, PINCOH_READ, PINCOH_WRITE } from '../protocol/constants.js';
+import type { AttachRequest, Attached, Begin, Done, Hello, Register } from '../protocol/messages.js';
+import { Job } from '../job/jobs.js';
+import { readRemote, writeRemote } from '../memory/remote.js';
 import { IntervalIndex, type Registration } from '../registry/interval-index.js';
 import { hex, Trace } from '../trace.js';
 import { ACT_FOLLOW, ACT_INVALIDATE, decide, type MapEvent, pageEnd } from './policy.js';
 import { Stats } from './stats.js';
 
-const EINVAL = 22;
-const EEXIST = 17;
 const ENOENT = 2;
+const EBADF = 9;
+const EEXIST = 17;
+const EINVAL = 22;
 const ENOSPC = 28;
+const ETIMEDOUT = 110;
 /** Registrations must end below 2^53, where JS numbers stop being exact (and where
  * the codec saturates). x86_64 user space ends at 2^47, or 2^56 with 5-level paging
  * and a high mmap hint: those few registrations are refused, see README limits. */
 const ADDR_LIMIT = Number.MAX_SAFE_INTEGER;
 
+/** Why a handle was revoked (the REVOKE frame's reason; PINCOH_REASON_* for the first three). */
+export const REVOKE_REASON = { munmap: 1, mprotect: 2, mremap: 3, deregister: 5, exit: 6 } as const;
+
 export interface Limits {
   registrationsPerProcess: number;
+  attachmentsPerProcess: number;
   pendingPerProcess: number;
 }
 
-export const DEFAULT_LIMITS: Limits = { registrationsPerProcess: 1 << 20, pendingPerProcess: 4096 };
+export const DEFAULT_LIMITS: Limits = { registrationsPerProcess: 1 << 20, attachmentsPerProcess: 4096, pendingPerProcess: 4096 };
+
+export type RevokeOutcome = 'acked' | 'gone' | 'timeout';
+
+/** What the engine needs from a connected process. */
+export interface Peer {
+  /** Sends REVOKE and resolves when it is acknowledged, the peer is gone, or timeoutMs passed. */
+  revoke(handle: bigint, reason: number, timeoutMs: number): Promise<RevokeOutcome>;
+  /** Closes the connection, saying why. */
+  cutOff(reason: string): void;
+}
+
+export type Reply = number | { status: 0; attached: Attached };
 
 export interface EngineOptions {
   mremapFollow: boolean;
+  /** false: never revoke attachments (`--no-coherence`, to show the hazard) */
+  coherence?: boolean;
+  /** how long an attacher has to acknowledge a REVOKE before it is cut off */
+  revokeTimeoutMs?: number;
   trace?: Trace;
   stats?: Stats;
   limits?: Partial<Limits>;
@@ -39,42 +64,66 @@ interface InFlight {
   follows: Registration[];
 }
 
+export interface Attachment {
+  attacher: ProcessState;
+  owner: ProcessState;
+  key: bigint;
+  handle: bigint;
+  stateAddr: number;
+}
+
 export class ProcessState {
   readonly registry = new IntervalIndex();
   readonly inFlight = new Map<bigint, InFlight>();
+  /** as attacher: handle -> attachment */
+  readonly attachments = new Map<bigint, Attachment>();
+  /** as owner: key -> the attachments to it */
+  readonly exports = new Map<bigint, Set<Attachment>>();
+  gone = false;
   constructor(
     readonly id: number,
     readonly pid: number,
     readonly uid: number,
     readonly hello: Hello,
+    readonly job: Job,
+    readonly peer: Peer,
   ) {}
   get rank(): number {
     return this.hello.rank;
   }
 }
 
+const nullPeer: Peer = { revoke: async () => 'gone', cutOff: () => {} };
+
 export class Engine {
   readonly processes = new Map<number, ProcessState>();
+  readonly jobs = new Map<string, Job>();
   readonly stats: Stats;
   readonly trace: Trace;
   readonly limits: Limits;
   readonly mremapFollow: boolean;
+  readonly coherence: boolean;
+  readonly revokeTimeoutMs: number;
   private nextId = 1;
 
   constructor(opts: EngineOptions) {
     this.mremapFollow = opts.mremapFollow;
+    this.coherence = opts.coherence ?? true;
+    this.revokeTimeoutMs = opts.revokeTimeoutMs ?? 1000;
     this.stats = opts.stats ?? new Stats();
     this.trace = opts.trace ?? new Trace();
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
   }
 
   /** A process said HELLO. pid and uid come from SO_PEERCRED, never from the message. */
-  connect(pid: number, uid: number, hello: Hello): ProcessState {
-    const p = new ProcessState(this.nextId++, pid, uid, hello);
+  connect(pid: number, uid: number, hello: Hello, peer: Peer = nullPeer): ProcessState {
+    let job = this.jobs.get(hello.job);
+    if (!job) this.jobs.set(hello.job, (job = new Job(hello.job)));
+    const p = new ProcessState(this.nextId++, pid, uid, hello, job, peer);
     this.processes.set(p.id, p);
     this.stats.processes++;
     this.stats.live++;
-    if (this.trace.enabled) this.trace.emit({ event: 'hello', pid, rank: hello.rank, ppid: hello.ppid, argv0: hello.argv0 });
+    if (this.trace.enabled) this.trace.emit({ event: 'hello', pid, rank: hello.rank, ppid: hello.ppid, argv0: hello.argv0, job: hello.job });
     return p;
   }
 
@@ -88,13 +137,16 @@ export class Engine {
     return 0;
   }
 
-  deregister(p: ProcessState, key: bigint): number {
+  deregister(p: ProcessState, key: bigint): number | Promise<number> {
     const r = p.registry.remove(key);
     if (this.trace.enabled) this.trace.emit({ event: 'deregister', pid: p.pid, rank: p.rank, key: Number(key), outcome: r ? 'ok' : 'unknown key' });
-    return r ? 0 : -ENOENT;
+    if (!r) return -ENOENT;
+    const revoking = this.revokeExports(p, [key], REVOKE_REASON.deregister);
+    return revoking ? revoking.then(() => 0) : 0;
   }
 
-  /** BEGIN: apply the policy now, so later frames see the new state; the ACK follows. */
+  /** BEGIN: apply the policy now, so later frames see the new state; the ACK
+   * follows once every process attached to what changes has let go. */
   begin(p: ProcessState, seq: bigint, b: Begin): number | Promise<number> {
     const name = OP_NAMES[b.op];
     if (!name) return -EINVAL;
@@ -118,7 +170,9 @@ export class Engine {
     this.stats.slowCalls++;
     if (p.inFlight.size >= this.limits.pendingPerProcess) p.inFlight.delete(p.inFlight.keys().next().value!);
     p.inFlight.set(seq, call);
-    return 0;
+    // A followed registration keeps its key, but attachers hold its old address: revoke them too.
+    const revoking = this.revokeExports(p, [...call.invalidated, ...call.follows.map((r) => r.key)], b.op);
+    return revoking ? revoking.then(() => 0) : 0;
   }
 
   /** DONE: the real call returned `result` (or -errno). */
@@ -158,10 +212,121 @@ export class Engine {
     if (this.trace.enabled) this.trace.emit({ event: 'fork', pid: p.pid, rank: p.rank, child, registrations: p.registry.size });
   }
 
+  // ---- sharing ----
+
+  publish(p: ProcessState, key: bigint, name: string): number {
+    if (!name || name.length >= 64) return -EINVAL;
+    if (!p.registry.has(key)) return -ENOENT;
+    if (!p.job.publish(name, { owner: p, key })) return -EEXIST;
+    if (this.trace.enabled) this.trace.emit({ event: 'publish', pid: p.pid, rank: p.rank, key: Number(key), name });
+    return 0;
+  }
+
+  attach(p: ProcessState, req: AttachRequest): Reply | Promise<Reply> {
+    if (p.attachments.has(req.handle) || req.handle === 0n) return -EINVAL;
+    if (p.attachments.size >= this.limits.attachmentsPerProcess) return -ENOSPC;
+    const found = p.job.lookup(p, req.name, req.timeoutMs);
+    const finish = (e: { owner: ProcessState; key: bigint } | undefined): Reply => {
+      if (p.gone) return -ETIMEDOUT;
+      const r = e && !e.owner.gone ? e.owner.registry.get(e.key) : undefined;
+      if (this.trace.enabled) this.trace.emit({ event: 'attach', pid: p.pid, rank: p.rank, name: req.name, owner: e?.owner.pid, outcome: r ? 'ok' : 'timed out' });
+      if (!e || !r) return -ETIMEDOUT;
+      const a: Attachment = { attacher: p, owner: e.owner, key: e.key, handle: req.handle, stateAddr: req.stateAddr };
+      p.attachments.set(req.handle, a);
+      let set = e.owner.exports.get(e.key);
+      if (!set) e.owner.exports.set(e.key, (set = new Set()));
+      set.add(a);
+      this.stats.attachments++;
+      return { status: 0, attached: { addr: r.start, len: r.end - r.start, pid: e.owner.pid, flags: r.flags } };
+    };
+    return found instanceof Promise ? found.then(finish) : finish(found);
+  }
+
+  detach(p: ProcessState, handle: bigint): number {
+    const a = p.attachments.get(handle);
+    if (!a) return -EBADF;
+    this.unlink(a);
+    return 0;
+  }
+
+  barrier(p: ProcessState, timeoutMs: number): Promise<number> | number {
+    if (timeoutMs < 0) return -EINVAL;
+    return p.job.arrive(p, Math.max(1, p.hello.size), timeoutMs);
+  }
+
+  // ---- revoking ----
+
+  /** Revokes every attachment to the owner's `keys` and unpublishes invalidated names.
+   * undefined when nothing needs waiting for. */
+  private revokeExports(owner: ProcessState, keys: bigint[], reason: number): Promise<void> | undefined {
+    const victims: Attachment[] = [];
+    for (const key of keys) {
+      if (!owner.registry.has(key)) owner.job.unpublish(owner, key);
+      const set = owner.exports.get(key);
+      if (!set || !this.coherence) continue;
+      victims.push(...set);
+    }
+    if (victims.length === 0) return undefined;
+    return Promise.all(victims.map((a) => this.revokeOne(a, reason))).then(() => undefined);
+  }
+
+  private async revokeOne(a: Attachment, reason: number): Promise<void> {
+    const t0 = process.hrtime.bigint();
+    // Linked until the outcome is known: a cut-off must still find (and kill) this handle.
+    const outcome = a.attacher.gone ? 'gone' : await a.attacher.peer.revoke(a.handle, reason, this.revokeTimeoutMs);
+    const us = Number(process.hrtime.bigint() - t0) / 1000;
+    this.stats.revokes++;
+    this.stats.revokeLatency.add(us);
+    if (this.trace.enabled) this.trace.emit({ event: 'revoke', pid: a.owner.pid, rank: a.owner.rank, attacher: a.attacher.pid, handle: Number(a.handle & 0xffffffffn), reason, outcome, latency_us: Math.round(us) });
+    if (outcome === 'timeout') this.cutOff(a.attacher, `it did not acknowledge a revoke within ${this.revokeTimeoutMs} ms`);
+    this.unlink(a);
+  }
+
+  private unlink(a: Attachment): void {
+    a.attacher.attachments.delete(a.handle);
+    const set = a.owner.exports.get(a.key);
+    set?.delete(a);
+    if (set?.size === 0) a.owner.exports.delete(a.key);
+  }
+
+  /**
+   * An attacher that does not answer cannot be trusted to stop writing: a
+   * stopped process resumes and puts. Mark every handle of it dead in its own
+   * memory and look for puts in flight; if a put may be in flight, or its
+   * memory cannot be written, kill it. Nothing else keeps invariant 1.
+   */
+  cutOff(p: ProcessState, reason: string): void {
+    if (p.gone) return;
+    let killed = false;
+    const dead = Buffer.from([2, 0, 0, 0]);
+    for (const a of p.attachments.values()) {
+      const ok = writeRemote(p.pid, a.stateAddr, dead);
+      const inflight = ok ? readRemote(p.pid, a.stateAddr + 4, 4)?.readUInt32LE(0) : undefined;
+      if (!ok || inflight === undefined || inflight > 0) killed = true;
+    }
+    if (killed) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    this.stats.cutOff++;
+    if (this.trace.enabled) this.trace.emit({ event: 'cutoff', pid: p.pid, rank: p.rank, reason, killed });
+    this.drop(p, `cut off: ${reason}`);
+    p.peer.cutOff(killed ? `${reason}; killed: a put may have been in flight` : reason);
+  }
+
   /** The process is gone (exit, kill, or cut off): everything it held goes with it. */
   drop(p: ProcessState, reason: string): void {
     if (!this.processes.delete(p.id)) return;
+    p.gone = true;
     this.stats.live--;
+    for (const a of [...p.attachments.values()]) this.unlink(a);
+    p.job.leave(p);
+    // Its memory is gone, and its pid may be reused: nobody may write there any more.
+    if (this.coherence) for (const set of p.exports.values()) for (const a of [...set]) void this.revokeOne(a, REVOKE_REASON.exit);
+    p.exports.clear();
     if (this.trace.enabled) this.trace.emit({ event: 'gone', pid: p.pid, rank: p.rank, reason, registrations: p.registry.size });
   }
 }

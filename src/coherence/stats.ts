@@ -39,7 +39,10 @@ export class Stats {
   slowCalls = 0;
   timeouts = 0;
   cutOff = 0;
+  attachments = 0;
+  revokes = 0;
   slowPath = new LatencySamples();
+  revokeLatency = new LatencySamples();
 
   totalInvalidations(): number {
     return Object.values(this.invalidations).reduce((a, b) => a + b, 0);
@@ -56,7 +59,9 @@ export class Stats {
     return (
       `pincoh: ${plural(this.processes, 'process', 'processes')}, ${plural(this.registrations, 'registration')}, ` +
       `${this.totalInvalidations()} invalidations${byCall ? ` (${byCall})` : ''}` +
-      `${this.follows ? `, ${this.follows} followed mremap` : ''}, ${lat}, ${this.timeouts} timeouts`
+      `${this.follows ? `, ${this.follows} followed mremap` : ''}, ${lat}, ${this.timeouts} timeouts` +
+      (this.attachments ? `, ${plural(this.attachments, 'attachment')}, ${plural(this.revokes, 'revoke')}` : '') +
+      (this.cutOff ? `, ${this.cutOff} cut off` : '')
     );
   }
 }

@@ -9,6 +9,7 @@ export interface LaunchOptions {
   shim: string;
   socket: string;
   timeoutMs?: number;
+  job?: string;
 }
 
 export interface RankResult {
@@ -23,6 +24,7 @@ export function rankEnv(o: LaunchOptions, rank: number): NodeJS.ProcessEnv {
   const preload = process.env.LD_PRELOAD ? `${o.shim}:${process.env.LD_PRELOAD}` : o.shim;
   const env: NodeJS.ProcessEnv = { ...process.env, LD_PRELOAD: preload, PINCOH_SOCKET: o.socket, PINCOH_RANK: String(rank), PINCOH_SIZE: String(o.ranks) };
   if (o.timeoutMs !== undefined) env.PINCOH_TIMEOUT_MS = String(o.timeoutMs);
+  if (o.job !== undefined) env.PINCOH_JOB = o.job;
   return env;
 }
 

@@ -15,7 +15,17 @@ export const T = {
   DONE: 7,
   FORK: 8,
   ERROR: 9,
+  PUBLISH: 10,
+  ATTACH: 11,
+  DETACH: 12,
+  REVOKE: 13,
+  REVOKED: 14,
+  BARRIER: 15,
 } as const;
+
+export const NAME_MAX = 64;
+export const JOB_MAX = 32;
+export const REPLY_EXTRA = 32;
 
 export const F_NOREPLY = 1;
 export const DONE_TIMED_OUT = 1;
@@ -26,7 +36,7 @@ export const OP_NAMES: Record<number, string> = { 1: 'munmap', 2: 'mprotect', 3:
 
 /** Payload sizes; a frame whose payload is shorter is malformed. */
 export const SIZE = {
-  HELLO: 88,
+  HELLO: 120,
   WELCOME: 8,
   REGISTER: 32,
   DEREGISTER: 8,
@@ -35,6 +45,13 @@ export const SIZE = {
   DONE: 24,
   FORK: 8,
   ERROR: 8,
+  PUBLISH: 72,
+  ATTACH: 88,
+  ATTACHED: 24,
+  DETACH: 8,
+  REVOKE: 16,
+  REVOKED: 8,
+  BARRIER: 8,
 } as const;
 
 // From <sys/mman.h> on Linux, for the policy.

@@ -1,16 +1,23 @@
 // Payload layouts of src/proto.h, decoded from a DataView at an offset.
 
 import { encodeFrame, i64, putU64, u64 } from './codec.js';
-import { PROTO_VERSION, SIZE, T } from './constants.js';
+import { JOB_MAX, NAME_MAX, PROTO_VERSION, SIZE, T } from './constants.js';
 
-export interface Hello { version: number; pid: number; ppid: number; rank: number; size: number; pageSize: number; argv0: string }
+export interface Hello { version: number; pid: number; ppid: number; rank: number; size: number; pageSize: number; argv0: string; job: string }
+export interface AttachRequest { handle: bigint; stateAddr: number; timeoutMs: number; name: string }
+export interface Attached { addr: number; len: number; pid: number; flags: number }
 export interface Register { key: bigint; addr: number; len: number; flags: number }
 export interface Begin { op: number; arg: number; addr: number; len: number; newLen: number; newAddr: number }
 export interface Done { op: number; flags: number; result: number; beginSeq: bigint }
 
-export function readHello(v: DataView, o: number): Hello {
-  const bytes = new Uint8Array(v.buffer, v.byteOffset + o + 24, 64);
+/** A NUL-padded string field. */
+function cstr(v: DataView, o: number, max: number): string {
+  const bytes = new Uint8Array(v.buffer, v.byteOffset + o, max);
   const nul = bytes.indexOf(0);
+  return Buffer.from(bytes.subarray(0, nul < 0 ? max : nul)).toString('utf8');
+}
+
+export function readHello(v: DataView, o: number): Hello {
   return {
     version: v.getUint32(o, true),
     pid: v.getInt32(o + 4, true),
@@ -18,8 +25,27 @@ export function readHello(v: DataView, o: number): Hello {
     rank: v.getInt32(o + 12, true),
     size: v.getInt32(o + 16, true),
     pageSize: v.getUint32(o + 20, true),
-    argv0: Buffer.from(bytes.subarray(0, nul < 0 ? 64 : nul)).toString('utf8'),
+    argv0: cstr(v, o + 24, 64),
+    job: cstr(v, o + 88, JOB_MAX),
   };
+}
+
+export function readPublish(v: DataView, o: number): { key: bigint; name: string; terminated: boolean } {
+  return { key: v.getBigUint64(o, true), name: cstr(v, o + 8, NAME_MAX), terminated: new Uint8Array(v.buffer, v.byteOffset + o + 8, NAME_MAX).includes(0) };
+}
+
+export function readAttach(v: DataView, o: number): AttachRequest & { terminated: boolean } {
+  return {
+    handle: v.getBigUint64(o, true),
+    stateAddr: u64(v, o + 8),
+    timeoutMs: v.getInt32(o + 16, true),
+    name: cstr(v, o + 24, NAME_MAX),
+    terminated: new Uint8Array(v.buffer, v.byteOffset + o + 24, NAME_MAX).includes(0),
+  };
+}
+
+export function readBarrierTimeout(v: DataView, o: number): number {
+  return v.getInt32(o, true);
 }
 
 export function readRegister(v: DataView, o: number): Register {
@@ -70,6 +96,27 @@ export function encodeReply(seq: bigint, status: number): Buffer {
   return buf;
 }
 
+/** REPLY to ATTACH: the status, then where the registration is. */
+export function encodeAttached(seq: bigint, a: Attached): Buffer {
+  const buf = Buffer.alloc(16 + SIZE.REPLY + SIZE.ATTACHED);
+  buf.writeUInt32LE(buf.length, 0);
+  buf.writeUInt16LE(T.REPLY, 4);
+  buf.writeBigUInt64LE(seq, 8);
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  putU64(v, 24, a.addr);
+  putU64(v, 32, a.len);
+  v.setInt32(40, a.pid, true);
+  v.setUint32(44, a.flags, true);
+  return buf;
+}
+
+export function encodeRevoke(seq: bigint, handle: bigint, reason: number): Buffer {
+  const p = new DataView(new ArrayBuffer(SIZE.REVOKE));
+  p.setBigUint64(0, handle, true);
+  p.setUint32(8, reason, true);
+  return encodeFrame(T.REVOKE, 0, seq, new Uint8Array(p.buffer));
+}
+
 export function encodeError(seq: bigint, code: number, message: string): Buffer {
   const msg = Buffer.from(message.slice(0, 400), 'utf8');
   const p = Buffer.alloc(SIZE.ERROR + msg.length);
@@ -87,6 +134,7 @@ export function encodeHello(h: Hello): Buffer {
   p.writeInt32LE(h.size, 16);
   p.writeUInt32LE(h.pageSize, 20);
   p.write(h.argv0.slice(0, 63), 24, 'utf8');
+  p.write(h.job.slice(0, JOB_MAX - 1), 88, 'utf8');
   return encodeFrame(T.HELLO, 0, 0n, p);
 }
 

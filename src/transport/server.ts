@@ -6,8 +6,23 @@ import { chmodSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { FrameError, FrameReader, type FrameSink } from '../protocol/codec.js';
 import { F_NOREPLY, FRAME_MAX, PROTO_VERSION, SIZE, T, W_MREMAP_FOLLOW } from '../protocol/constants.js';
-import { encodeError, encodeReply, encodeWelcome, readBegin, readDone, readForkChild, readHello, readKey, readRegister } from '../protocol/messages.js';
-import { Engine, ProcessState } from '../coherence/engine.js';
+import {
+  encodeAttached,
+  encodeError,
+  encodeReply,
+  encodeRevoke,
+  encodeWelcome,
+  readAttach,
+  readBarrierTimeout,
+  readBegin,
+  readDone,
+  readForkChild,
+  readHello,
+  readKey,
+  readPublish,
+  readRegister,
+} from '../protocol/messages.js';
+import { Engine, ProcessState, type Peer, type Reply, type RevokeOutcome } from '../coherence/engine.js';
 import { peerCred, socketFd } from './peercred.js';
 import { prepareSocketPath } from './socket-path.js';
 
@@ -84,10 +99,12 @@ export class CoordinatorServer {
 }
 
 /** One peer process. */
-class Connection implements FrameSink {
+class Connection implements FrameSink, Peer {
   private readonly reader = new FrameReader(FRAME_MAX);
   private proc: ProcessState | undefined;
   private closed = false;
+  private revokeSeq = 0n;
+  private readonly revokes = new Map<bigint, (o: RevokeOutcome) => void>();
   private readonly engine: Engine;
   private readonly maxQueued: number;
 
@@ -112,6 +129,8 @@ class Connection implements FrameSink {
     socket.on('error', () => {}); // a peer that dies mid-write: 'close' follows and says it
     socket.on('close', () => {
       this.closed = true;
+      for (const done of this.revokes.values()) done('gone');
+      this.revokes.clear();
       if (this.proc) this.engine.drop(this.proc, 'disconnected');
       onClose();
     });
@@ -129,11 +148,11 @@ class Connection implements FrameSink {
         return;
       }
       if (hello.pageSize < 4096 || hello.pageSize & (hello.pageSize - 1)) throw new ProtocolError(`page size ${hello.pageSize} is not a power of two >= 4096`);
-      this.proc = this.engine.connect(this.pid, this.uid, hello);
+      this.proc = this.engine.connect(this.pid, this.uid, hello, this);
       this.send(encodeWelcome(this.engine.mremapFollow ? W_MREMAP_FOLLOW : 0));
       return;
     }
-    let status: number | Promise<number>;
+    let status: Reply | Promise<Reply>;
     switch (type) {
       case T.REGISTER:
         need(len, SIZE.REGISTER, 'REGISTER');
@@ -155,14 +174,64 @@ class Connection implements FrameSink {
         need(len, SIZE.FORK, 'FORK');
         this.engine.fork(p, readForkChild(v, off));
         return;
+      case T.PUBLISH: {
+        need(len, SIZE.PUBLISH, 'PUBLISH');
+        const m = readPublish(v, off);
+        if (!m.terminated) throw new ProtocolError('PUBLISH name is not NUL-terminated');
+        status = this.engine.publish(p, m.key, m.name);
+        break;
+      }
+      case T.ATTACH: {
+        need(len, SIZE.ATTACH, 'ATTACH');
+        const m = readAttach(v, off);
+        if (!m.terminated) throw new ProtocolError('ATTACH name is not NUL-terminated');
+        status = this.engine.attach(p, m);
+        break;
+      }
+      case T.DETACH:
+        need(len, SIZE.DETACH, 'DETACH');
+        this.engine.detach(p, readKey(v, off));
+        return;
+      case T.REVOKED: {
+        need(len, SIZE.REVOKED, 'REVOKED');
+        const done = this.revokes.get(seq);
+        this.revokes.delete(seq);
+        done?.('acked'); // a late ack for a revoke that timed out: nothing to do
+        return;
+      }
+      case T.BARRIER:
+        need(len, SIZE.BARRIER, 'BARRIER');
+        status = this.engine.barrier(p, readBarrierTimeout(v, off));
+        break;
       case T.HELLO:
         throw new ProtocolError('a second HELLO');
       default:
         throw new ProtocolError(`unknown frame type ${type}`);
     }
     if (flags & F_NOREPLY) return;
-    if (typeof status === 'number') this.send(encodeReply(seq, status));
-    else status.then((s) => this.closed || this.send(encodeReply(seq, s)));
+    if (status instanceof Promise) status.then((s) => this.reply(seq, s));
+    else this.reply(seq, status);
+  }
+
+  private reply(seq: bigint, r: Reply): void {
+    if (this.closed) return;
+    this.send(typeof r === 'number' ? encodeReply(seq, r) : encodeAttached(seq, r.attached));
+  }
+
+  revoke(handle: bigint, reason: number, timeoutMs: number): Promise<RevokeOutcome> {
+    if (this.closed) return Promise.resolve('gone');
+    const seq = ++this.revokeSeq;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.revokes.delete(seq);
+        resolve('timeout');
+      }, timeoutMs);
+      this.revokes.set(seq, (o) => {
+        clearTimeout(timer);
+        resolve(o);
+      });
+      this.send(encodeRevoke(seq, handle, reason));
+    });
   }
 
   private send(buf: Buffer): void {
@@ -177,13 +246,17 @@ class Connection implements FrameSink {
     this.socket.end(encodeError(0n, -EPROTO, reason));
   }
 
-  private cutOff(reason: string): void {
+  cutOff(reason: string): void {
     if (this.closed) return;
     const who = this.proc ? `pid ${this.pid} (${this.proc.hello.argv0}, rank ${this.proc.rank})` : `pid ${this.pid}`;
     this.log(`cut off ${who}: ${reason}`);
     this.closed = true;
-    this.engine.stats.cutOff++;
-    if (this.proc) this.engine.drop(this.proc, `cut off: ${reason}`);
+    for (const done of this.revokes.values()) done('gone');
+    this.revokes.clear();
+    if (this.proc && !this.proc.gone) {
+      this.engine.stats.cutOff++;
+      this.engine.drop(this.proc, `cut off: ${reason}`);
+    }
     this.socket.end(encodeError(0n, -EPROTO, reason));
     this.socket.destroySoon?.();
     setTimeout(() => this.socket.destroy(), 100).unref();

@@ -1,0 +1,114 @@
+// The job service: names of exported registrations, lookups that wait for a
+// name, and the barrier. Everything is scoped to one job (one `pincoh run`,
+// or one PINCOH_JOB under `pincoh serve`).
+
+import type { ProcessState } from '../coherence/engine.js';
+
+export interface Export {
+  owner: ProcessState;
+  key: bigint;
+}
+
+interface Lookup {
+  p: ProcessState;
+  resolve: (e: Export | undefined) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface BarrierWait {
+  resolve: (status: number) => void;
+  timer: NodeJS.Timeout;
+}
+
+const ETIMEDOUT = 110;
+
+export class Job {
+  readonly names = new Map<string, Export>();
+  private readonly lookups = new Map<string, Lookup[]>();
+  private barrier = new Map<ProcessState, BarrierWait>();
+
+  constructor(readonly id: string) {}
+
+  publish(name: string, e: Export): boolean {
+    if (this.names.has(name)) return false;
+    this.names.set(name, e);
+    const waiting = this.lookups.get(name);
+    this.lookups.delete(name);
+    for (const w of waiting ?? []) {
+      clearTimeout(w.timer);
+      w.resolve(e);
+    }
+    return true;
+  }
+
+  /** Removes the names of an owner's registration (all of them if key is undefined). */
+  unpublish(owner: ProcessState, key?: bigint): string[] {
+    const gone: string[] = [];
+    for (const [name, e] of this.names)
+      if (e.owner === owner && (key === undefined || e.key === key)) {
+        this.names.delete(name);
+        gone.push(name);
+      }
+    return gone;
+  }
+
+  /** The export named `name`, waiting up to timeoutMs for it to appear. */
+  lookup(p: ProcessState, name: string, timeoutMs: number): Export | Promise<Export | undefined> | undefined {
+    const e = this.names.get(name);
+    if (e || timeoutMs <= 0) return e;
+    return new Promise((resolve) => {
+      const list = this.lookups.get(name) ?? [];
+      const w: Lookup = {
+        p,
+        resolve,
+        timer: setTimeout(() => {
+          list.splice(list.indexOf(w), 1);
+          resolve(undefined);
+        }, timeoutMs),
+      };
+      list.push(w);
+      this.lookups.set(name, list);
+    });
+  }
+
+  /** Resolves 0 once `size` distinct processes of the job are waiting; -ETIMEDOUT after timeoutMs. */
+  arrive(p: ProcessState, size: number, timeoutMs: number): Promise<number> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.barrier.delete(p);
+        resolve(-ETIMEDOUT);
+      }, timeoutMs);
+      this.barrier.get(p)?.resolve(-ETIMEDOUT); // a second call replaces the first
+      this.barrier.set(p, { resolve, timer });
+      if (this.barrier.size >= size) {
+        const all = this.barrier;
+        this.barrier = new Map();
+        for (const w of all.values()) {
+          clearTimeout(w.timer);
+          w.resolve(0);
+        }
+      }
+    });
+  }
+
+  /** A process left: its waits end and its names go. */
+  leave(p: ProcessState): void {
+    const w = this.barrier.get(p);
+    if (w) {
+      clearTimeout(w.timer);
+      this.barrier.delete(p);
+    }
+    for (const [name, list] of this.lookups) {
+      for (const l of list.filter((l) => l.p === p)) {
+        clearTimeout(l.timer);
+        list.splice(list.indexOf(l), 1);
+      }
+      if (list.length === 0) this.lookups.delete(name);
+    }
+    this.unpublish(p);
+  }
+
+  get empty(): boolean {
+    return this.names.size === 0 && this.lookups.size === 0 && this.barrier.size === 0;
+  }
+}
