@@ -94,3 +94,40 @@ export async function until(cond: () => boolean, timeoutMs = 5000): Promise<bool
   }
   return true;
 }
+
+/** A driver that runs while the test steers it: `wait` in its script reads a line we send. */
+export interface LiveDriver {
+  pid: number;
+  lines: string[];
+  waitFor(re: RegExp, timeoutMs?: number): Promise<string>;
+  send(line?: string): void;
+  done: Promise<RunResult>;
+}
+
+export function startDriver(socket: string | undefined, script: string, extra: NodeJS.ProcessEnv = {}): LiveDriver {
+  const child = spawn(prog('driver'), script.trim().split(/\s+/), { env: shimEnv(socket, extra), stdio: ['pipe', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+    lines.splice(0, lines.length, ...stdout.split('\n').filter(Boolean));
+  });
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise<RunResult>((resolvePromise) =>
+    child.once('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr, lines: [...lines], pid: child.pid ?? -1 })),
+  );
+  return {
+    pid: child.pid ?? -1,
+    lines,
+    async waitFor(re, timeoutMs = 10_000) {
+      const ok = await until(() => lines.some((l) => re.test(l)), timeoutMs);
+      if (!ok) throw new Error(`no line matching ${re} in:\n${lines.join('\n')}\n${stderr}`);
+      return lines.find((l) => re.test(l))!;
+    },
+    send(line = 'go') {
+      child.stdin.write(line + '\n');
+    },
+    done,
+  };
+}

@@ -12,6 +12,11 @@
  *   cb                         print every invalidation callback
  *   stats | sleep MS | touch I OFF
  *   mark                       getpgrp(), a marker for strace
+ *   pub NAME N | att NAME MS   publish key N / attach (prints "att H rc", H: handle index)
+ *   put H OFF LEN BYTE | get H OFF LEN | det H | bar MS
+ *   fill I OFF LEN BYTE | peek I OFF
+ *   wait                       read a line from stdin (the test says when to go on)
+ *   stop                       SIGSTOP myself; prints "continued" after SIGCONT
  *   fds | forkfds              count socket fds here / in a forked child
  *   exec CMD ARGS...           the rest of the arguments are a program to exec
  *
@@ -26,14 +31,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 static char *regions[16];
-static uint64_t keys[256];
-static int nkeys;
+static uint64_t keys[256], handles[256];
+static int nkeys, nhandles;
 
 static int key_index(uint64_t key)
 {
@@ -46,6 +52,12 @@ static int key_index(uint64_t key)
 static void on_inval(uint64_t key, void *addr, size_t len, int reason, void *ctx)
 {
 	(void)addr, (void)ctx;
+	if (reason == PINCOH_REASON_REVOKED) {
+		for (int i = 0; i < nhandles; i++)
+			if (handles[i] == key)
+				printf("cb h%d reason %d len %zu\n", i, reason, len);
+		return;
+	}
 	printf("cb %d reason %d len %zu\n", key_index(key), reason, len);
 }
 
@@ -156,6 +168,50 @@ int main(int argc, char **argv)
 		} else if (!strcmp(c, "cb")) {
 			if (pincoh_on_invalidate)
 				pincoh_on_invalidate(on_inval, NULL);
+		} else if (!strcmp(c, "pub")) {
+			printf("pub %d\n", pincoh_publish(ARG(1), keys[num(ARG(2))]));
+			i += 2;
+		} else if (!strcmp(c, "att")) {
+			int rc = pincoh_attach(ARG(1), (int)num(ARG(2)), &handles[nhandles]);
+			printf("att %d %d\n", rc == 0 ? nhandles : -1, rc);
+			if (rc == 0)
+				nhandles++;
+			i += 2;
+		} else if (!strcmp(c, "put")) {
+			static unsigned char data[1 << 20];
+			size_t len = num(ARG(3));
+			memset(data, (int)num(ARG(4)), len < sizeof data ? len : sizeof data);
+			printf("put %d\n", pincoh_put(handles[num(ARG(1))], num(ARG(2)), data, len));
+			i += 4;
+		} else if (!strcmp(c, "get")) {
+			static unsigned char data[1 << 20];
+			size_t len = num(ARG(3));
+			int rc = pincoh_get(handles[num(ARG(1))], num(ARG(2)), data, len < sizeof data ? len : sizeof data);
+			printf("get %d %d\n", rc, data[0]);
+			i += 3;
+		} else if (!strcmp(c, "det")) {
+			printf("det %d\n", pincoh_detach(handles[num(ARG(1))]));
+			i += 1;
+		} else if (!strcmp(c, "bar")) {
+			printf("bar %d\n", pincoh_barrier((int)num(ARG(1))));
+			i += 1;
+		} else if (!strcmp(c, "fill")) {
+			memset(regions[num(ARG(1))] + num(ARG(2)), (int)num(ARG(4)), num(ARG(3)));
+			i += 4;
+		} else if (!strcmp(c, "peek")) {
+			printf("peek %d\n", regions[num(ARG(1))][num(ARG(2))]);
+			i += 2;
+		} else if (!strcmp(c, "wait")) {
+			char line[64];
+			printf("waiting\n");
+			if (!fgets(line, sizeof line, stdin))
+				return 3;
+		} else if (!strcmp(c, "stop")) {
+			printf("stopping\n");
+			raise(SIGSTOP);
+			printf("continued\n");
+		} else if (!strcmp(c, "say")) {
+			printf("said\n");
 		} else if (!strcmp(c, "mark")) {
 			syscall(SYS_getpgrp); /* a marker the tests find in strace's output */
 		} else if (!strcmp(c, "fds")) {

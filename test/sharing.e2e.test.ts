@@ -1,0 +1,171 @@
+// Cross-process sharing: publish, attach, one-sided put/get, revoke before the
+// owner's call returns. Real processes, real coordinator.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { driver, startCoordinator, startDriver, until, type Coordinator } from './helpers.js';
+
+const ENOENT = 2;
+const EBADF = 9;
+const EACCES = 13;
+const EEXIST = 17;
+const EINVAL = 22;
+const ERANGE = 34;
+const ETIMEDOUT = 110;
+const ESTALE = 116;
+
+let c: Coordinator;
+beforeAll(async () => (c = await startCoordinator({ revokeTimeoutMs: 300 })));
+afterAll(async () => c.close());
+
+/** An owner that registers 64 KiB read-write, publishes it as `name`, then waits. */
+const owner = (name: string, after = '', extra = {}) =>
+  startDriver(c.path, `cb map 0 65536 reg 0 0 65536 rw pub ${name} 0 wait ${after}`, { PINCOH_JOB: name, ...extra });
+const attacher = (name: string, script: string, extra = {}) => startDriver(c.path, `cb att ${name} 5000 ${script}`, { PINCOH_JOB: name, ...extra });
+
+describe('put and get', () => {
+  it('a put lands in the owner\'s memory and a get reads it back', async () => {
+    const o = owner('pg', 'peek 0 100 peek 0 99 wait');
+    await o.waitFor(/^waiting/);
+    const a = await driver(c.path, 'att pg 5000 put 0 100 8 42 get 0 100 8 get 0 0 1', { PINCOH_JOB: 'pg' });
+    expect(a.lines).toEqual(['att 0 0', 'put 0', 'get 0 42', 'get 0 0']);
+    o.send();
+    await o.waitFor(/^peek 0$/);
+    expect(o.lines).toContain('peek 42');
+    o.send();
+    await o.done;
+  });
+
+  it('checks bounds, permissions and handles before anything moves', async () => {
+    const o = startDriver(c.path, 'map 0 65536 reg 0 0 4096 r pub ro 0 reg 0 8192 4096 rw pub rw 1 wait', { PINCOH_JOB: 'bounds' });
+    await o.waitFor(/^waiting/);
+    const a = await driver(c.path, 'att ro 5000 att rw 5000 put 0 0 1 1 get 0 0 1 put 1 4095 2 1 put 1 4096 0 1 get 1 5000 1 put 250 0 1 1 det 1 put 1 0 1 1', { PINCOH_JOB: 'bounds' });
+    expect(a.lines).toEqual([
+      'att 0 0',
+      'att 1 0',
+      `put -${EACCES}`, // read-only registration
+      'get 0 0',
+      `put -${ERANGE}`, // one byte past the end
+      'put 0', // zero bytes at the end: fine
+      `get -${ERANGE} 0`,
+      `put -${EBADF}`, // never issued
+      'det 0',
+      `put -${EBADF}`, // detached
+    ]);
+    o.send();
+    await o.done;
+  });
+
+  it('publish: a name twice is -EEXIST, a dead key -ENOENT, an empty or too long name -EINVAL', async () => {
+    const r = await driver(c.path, `map 0 65536 reg 0 0 4096 rw pub x 0 pub x 0 dereg 0 pub y 0 pub ${'n'.repeat(70)} 0`, { PINCOH_JOB: 'pub' });
+    expect(r.lines.filter((l) => l.startsWith('pub'))).toEqual(['pub 0', `pub -${EEXIST}`, `pub -${ENOENT}`, `pub -${EINVAL}`]);
+  });
+
+  it('attach waits for a name to be published, and times out when it never is', async () => {
+    const a = attacher('late', 'put 0 0 8 7');
+    await new Promise((r) => setTimeout(r, 200));
+    const o = owner('late');
+    await o.waitFor(/^waiting/);
+    expect((await a.done).lines).toEqual(['att 0 0', 'put 0']);
+    o.send();
+    await o.done;
+    const never = await driver(c.path, 'att nothing 150', { PINCOH_JOB: 'late' });
+    expect(never.lines).toEqual([`att -1 -${ETIMEDOUT}`]);
+  });
+
+  it('names are scoped to their job', async () => {
+    const o = owner('scoped');
+    await o.waitFor(/^waiting/);
+    const other = await driver(c.path, 'att scoped 100', { PINCOH_JOB: 'another-job' });
+    expect(other.lines).toEqual([`att -1 -${ETIMEDOUT}`]);
+    o.send();
+    await o.done;
+  });
+});
+
+describe('revoke before the owner\'s call returns', () => {
+  for (const [what, change] of [
+    ['munmap', 'unmap 0 0 65536'],
+    ['mremap', 'remap 0 65536 131072 maymove'],
+    ['mprotect dropping write', 'prot 0 0 65536 r'],
+    ['deregister', 'dereg 0'],
+  ]) {
+    it(`${what}: the attacher's next put is -ESTALE and its callback says so`, async () => {
+      const job = `rv-${what.split(' ')[0]}`;
+      const o = startDriver(c.path, `map 0 65536 reg 0 0 65536 rw pub ${job} 0 wait ${change} say`, { PINCOH_JOB: job });
+      await o.waitFor(/^waiting/);
+      const a = startDriver(c.path, `cb att ${job} 5000 put 0 0 8 1 wait put 0 0 8 1`, { PINCOH_JOB: job });
+      await a.waitFor(/^waiting/);
+      o.send();
+      await o.done; // the owner's call has returned...
+      expect(a.lines).toContain('cb h0 reason 4 len 65536'); // ...so the attacher knows already
+      a.send();
+      const r = await a.done;
+      expect(r.lines).toEqual(['att 0 0', 'put 0', 'waiting', 'cb h0 reason 4 len 65536', `put -${ESTALE}`]);
+    });
+  }
+
+  it('the owner exiting revokes its exports; a killed attacher leaves nothing behind', async () => {
+    const o = owner('exit');
+    await o.waitFor(/^waiting/);
+    const a = attacher('exit', 'wait put 0 0 8 1');
+    await a.waitFor(/^waiting/);
+    const victim = attacher('exit', 'wait');
+    await victim.waitFor(/^waiting/);
+    const ownerState = [...c.engine.processes.values()].find((p) => p.pid === o.pid)!;
+    expect([...ownerState.exports.values()][0]!.size).toBe(2);
+    process.kill(victim.pid, 'SIGKILL');
+    expect(await until(() => [...ownerState.exports.values()][0]?.size === 1)).toBe(true);
+    process.kill(o.pid, 'SIGKILL');
+    await o.done;
+    await a.waitFor(/^cb h0 reason 4/);
+    a.send();
+    expect((await a.done).lines.pop()).toBe(`put -${ESTALE}`);
+  });
+});
+
+describe('fan-out', () => {
+  it('16 attachers are all revoked, in parallel, before the owner\'s munmap returns', async () => {
+    const revokes = c.engine.stats.revokes;
+    const o = owner('fan', 'unmap 0 0 65536');
+    await o.waitFor(/^waiting/);
+    const as = Array.from({ length: 16 }, () => attacher('fan', 'put 0 0 8 1 wait put 0 0 8 1'));
+    await Promise.all(as.map((a) => a.waitFor(/^waiting/)));
+    o.send();
+    await o.done;
+    expect(c.engine.stats.revokes - revokes).toBe(16);
+    for (const a of as) expect(a.lines).toContain('cb h0 reason 4 len 65536');
+    as.forEach((a) => a.send());
+    for (const a of as) expect((await a.done).lines.pop()).toBe(`put -${ESTALE}`);
+  });
+});
+
+describe('barrier', () => {
+  it('releases when every rank arrived, and times out otherwise', async () => {
+    const env = { PINCOH_JOB: 'bar', PINCOH_SIZE: '2' };
+    const [x, y] = await Promise.all([driver(c.path, 'bar 5000', env), driver(c.path, 'bar 5000', env)]);
+    expect([x.lines, y.lines]).toEqual([['bar 0'], ['bar 0']]);
+    const alone = await driver(c.path, 'bar 150', env);
+    expect(alone.lines).toEqual([`bar -${ETIMEDOUT}`]);
+  });
+});
+
+describe('an attacher that stops answering', () => {
+  it('is cut off within the bound: the owner\'s munmap completes, and after SIGCONT its put is -ESTALE', async () => {
+    const cut = c.engine.stats.cutOff;
+    const o = owner('hung', 'unmap 0 0 65536 stats');
+    await o.waitFor(/^waiting/);
+    const a = attacher('hung', 'put 0 0 8 1 stop put 0 0 8 1');
+    await a.waitFor(/^stopping/);
+    await until(() => false, 50); // let SIGSTOP take hold
+    o.send();
+    const r = await o.done;
+    // the owner never waited past its own bound: no timeout, not degraded
+    expect(r.lines.pop()).toBe('stats slow 1 inval 1 timeouts 0 degraded 0 connected 1');
+    expect(c.engine.stats.cutOff).toBe(cut + 1);
+    expect(c.logs.some((l) => /cut off pid \d+ .*did not acknowledge a revoke within 300 ms/.test(l))).toBe(true);
+    process.kill(a.pid, 'SIGCONT');
+    const ar = await a.done;
+    expect(ar.lines.slice(-2)).toEqual(['continued', `put -${ESTALE}`]);
+    expect(ar.signal).toBeNull(); // marked dead in its memory, not killed: no put was in flight
+  });
+});
