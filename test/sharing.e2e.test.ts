@@ -83,12 +83,13 @@ describe('put and get', () => {
 });
 
 describe('revoke before the owner\'s call returns', () => {
-  for (const [what, change] of [
+  const changes: Array<[string, string]> = [
     ['munmap', 'unmap 0 0 65536'],
     ['mremap', 'remap 0 65536 131072 maymove'],
     ['mprotect dropping write', 'prot 0 0 65536 r'],
     ['deregister', 'dereg 0'],
-  ]) {
+  ];
+  for (const [what, change] of changes) {
     it(`${what}: the attacher's next put is -ESTALE and its callback says so`, async () => {
       const job = `rv-${what.split(' ')[0]}`;
       const o = startDriver(c.path, `map 0 65536 reg 0 0 65536 rw pub ${job} 0 wait ${change} say`, { PINCOH_JOB: job });
