@@ -1,6 +1,10 @@
 /* The C API of pincoh.h. Errors are negative errno; errno is never touched. */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "../include/pincoh.h"
 #include "proto.h"
 #include "shim.h"
@@ -112,6 +116,25 @@ void pc_notify_revoked(uint64_t handle, void *addr, size_t len)
 		fn(handle, addr, len, PINCOH_REASON_REVOKED, ctx);
 }
 
+/* Under Yama ptrace_scope 1 only a process's ancestors may use
+ * process_vm_writev on it, and attachers are rarely the owner's ancestors.
+ * An owner that publishes lets any process of its uid in, once; scope 2 and 3
+ * cannot be relaxed from here, and put/get then fail with -EPERM. */
+static void allow_attachers(void)
+{
+	static int done;
+	char c = 0;
+	int fd;
+	if (__atomic_exchange_n(&done, 1, __ATOMIC_RELAXED))
+		return;
+	fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/sys/kernel/yama/ptrace_scope", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return; /* no Yama: ordinary ptrace rules (same uid) apply */
+	if (syscall(SYS_read, fd, &c, 1) == 1 && c == '1')
+		prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+	syscall(SYS_close, fd);
+}
+
 static int name_ok(const char *name)
 {
 	size_t n = name ? strnlen(name, PC_NAME_MAX) : 0;
@@ -129,6 +152,7 @@ PC_EXPORT int pincoh_publish(const char *name, uint64_t key)
 		return -ENOENT;
 	strncpy(p.name, name, sizeof p.name - 1);
 	pc_guard++;
+	allow_attachers();
 	rc = pc_request(PC_T_PUBLISH, &p, sizeof p, &status, NULL, NULL, 0);
 	pc_guard--;
 	errno = saved;
