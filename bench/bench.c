@@ -8,6 +8,11 @@
  *                            elsewhere when the shim is there)
  *   bench slow ITERS         p50/p99 of a munmap that hits a registration
  *   bench load SECONDS       invalidations per second (register + munmap in a loop)
+ *   bench revoke ROUNDS [US] rank 0: p50/p99 of a munmap whose registration the
+ *                            other ranks are attached to, US µs after the barrier
+ *                            that saw them attach; other ranks: attach each round
+ *   bench put                rank 0 exports 1 MiB; rank 1 times puts of 4 KiB, 64 KiB
+ *                            and 1 MiB against raw process_vm_writev to the same place
  */
 #define _GNU_SOURCE
 #define PINCOH_WEAK
@@ -16,7 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_ns(void)
 {
@@ -139,6 +147,89 @@ static void load(double seconds)
 	printf("{\"invalidations\":%ld,\"seconds\":%.3f}\n", n, seconds);
 }
 
+static void need(int rc, const char *what)
+{
+	if (rc < 0) {
+		fprintf(stderr, "bench: %s: %s\n", what, strerror(-rc));
+		exit(1);
+	}
+}
+
+static void revoke_latency(long rounds, long settle_us)
+{
+	char name[64];
+	if (pincoh_rank() == 0) {
+		double *s = malloc(sizeof(double) * rounds);
+		for (long r = 0; r < rounds; r++) {
+			char *m = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			uint64_t k;
+			need(pincoh_register(m, 65536, PINCOH_READ | PINCOH_WRITE, &k), "register");
+			snprintf(name, sizeof name, "rv/%ld", r);
+			need(pincoh_publish(name, k), "publish");
+			need(pincoh_barrier(60000), "barrier"); /* everyone attached */
+			if (settle_us)
+				usleep((useconds_t)settle_us); /* let the barrier's wake-ups settle: time the revoke alone */
+			double t0 = now_ns();
+			munmap(m, 65536);
+			s[r] = now_ns() - t0;
+		}
+		qsort(s, rounds, sizeof *s, cmp);
+		printf("{\"p50\":%.0f,\"p99\":%.0f}\n", s[rounds / 2], s[rounds * 99 / 100]);
+	} else {
+		for (long r = 0; r < rounds; r++) {
+			uint64_t h;
+			snprintf(name, sizeof name, "rv/%ld", r);
+			need(pincoh_attach(name, 60000, &h), "attach");
+			need(pincoh_barrier(60000), "barrier");
+			pincoh_detach(h);
+		}
+	}
+}
+
+static void put_bandwidth(void)
+{
+	size_t sizes[] = { 4096, 65536, 1 << 20 };
+	uint64_t k, h;
+	if (pincoh_rank() == 0) {
+		char *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		memset(m, 1, 1 << 20);
+		need(pincoh_register(m, 1 << 20, PINCOH_READ | PINCOH_WRITE, &k), "register");
+		need(pincoh_publish("bw", k), "publish");
+		need(pincoh_barrier(600000), "barrier"); /* until rank 1 is done */
+		return;
+	}
+	char *src = malloc(1 << 20);
+	void *dst;
+	int pid;
+	memset(src, 2, 1 << 20);
+	need(pincoh_attach("bw", 60000, &h), "attach");
+	need(pincoh_handle_info(h, &pid, &dst, NULL, NULL), "handle_info");
+	printf("[");
+	for (int i = 0; i < 3; i++) {
+		size_t len = sizes[i];
+		long iters = (long)((256u << 20) / len);
+		double best_raw = 1e18, best_put = 1e18;
+		for (int rep = 0; rep < 5; rep++) {
+			struct iovec l = { src, len }, r = { dst, len };
+			double t0 = now_ns();
+			for (long j = 0; j < iters; j++)
+				if (syscall(SYS_process_vm_writev, pid, &l, 1UL, &r, 1UL, 0UL) != (long)len)
+					exit(1);
+			double t1 = now_ns();
+			for (long j = 0; j < iters; j++)
+				need(pincoh_put(h, 0, src, len), "put");
+			double t2 = now_ns();
+			if (t1 - t0 < best_raw) best_raw = t1 - t0;
+			if (t2 - t1 < best_put) best_put = t2 - t1;
+		}
+		/* bytes per ns = GB/s */
+		printf("%s{\"size\":%zu,\"raw\":%.3f,\"put\":%.3f}", i ? "," : "", len, (double)len * iters / best_raw,
+		       (double)len * iters / best_put);
+	}
+	printf("]\n");
+	need(pincoh_barrier(60000), "barrier");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "hook"))
@@ -149,8 +240,12 @@ int main(int argc, char **argv)
 		slow(atol(argv[2]));
 	else if (argc >= 3 && !strcmp(argv[1], "load"))
 		load(atof(argv[2]));
+	else if (argc >= 3 && !strcmp(argv[1], "revoke"))
+		revoke_latency(atol(argv[2]), argc > 3 ? atol(argv[3]) : 0);
+	else if (argc >= 2 && !strcmp(argv[1], "put"))
+		put_bandwidth();
 	else {
-		fprintf(stderr, "usage: bench hook NREGS ITERS | loop ITERS NREGS | slow ITERS | load SECONDS\n");
+		fprintf(stderr, "usage: bench hook NREGS ITERS | loop ITERS NREGS | slow ITERS | load SECONDS | revoke ROUNDS | put\n");
 		return 2;
 	}
 	return 0;

@@ -13,6 +13,7 @@ const ROOT = resolve(import.meta.dirname, '..');
 const BENCH = resolve(ROOT, 'bench/build/bench');
 const PINGPONG = resolve(ROOT, 'bench/build/pingpong');
 const SHIM = resolve(ROOT, 'native-shim/build/libpincoh.so');
+const CLI = resolve(ROOT, 'bin/pincoh.js');
 const STUB = resolve(ROOT, 'native-shim/build/libpincoh-stub.so');
 const quick = process.argv.includes('--quick');
 
@@ -58,14 +59,14 @@ for (const nregs of quick ? [0, 1000] : [0, 1000, 100000]) {
   const c = await coordinator();
   const bare: any[] = [];
   const shim: any[] = [];
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < 9; i++) {
     bare.push(await run(BENCH, ['loop', iters, '1000']));
     shim.push(await run(BENCH, ['loop', iters, '1000'], { LD_PRELOAD: SHIM, PINCOH_SOCKET: c.path }));
   }
   await c.close();
   const b1 = median(bare.map((r) => r.mmap_munmap)), s1 = median(shim.map((r) => r.mmap_munmap));
   const b2 = median(bare.map((r) => r.mprotect)), s2 = median(shim.map((r) => r.mprotect));
-  console.log('\n2. plain loops, median of 5 alternating runs (ns per iteration)');
+  console.log('\n2. plain loops, median of 9 alternating runs (ns per iteration)');
   console.log(`   mmap+munmap 4 KiB  bare ${f(b1)}  shim ${f(s1)}  ratio ${f(s1 / b1, 3)}x`);
   console.log(`   mprotect           bare ${f(b2)}  shim ${f(s2)}  ratio ${f(s2 / b2, 3)}x`);
 }
@@ -106,4 +107,38 @@ for (const nregs of quick ? [0, 1000] : [0, 1000, 100000]) {
   echo.close();
   console.log(`\n4. ${procs} processes registering and invalidating in a loop (invalidations per second)`);
   console.log(`   echo server ${f(base, 0)}/s   coordinator ${f(ours, 0)}/s   ratio ${f(ours / base, 2)}x`);
+}
+
+/** Runs `bench ARGS` as an N-rank job under `pincoh run`; rank 0's JSON line. */
+async function job(ranks: number, args: string[]): Promise<any> {
+  return new Promise((res, rej) => {
+    const c = spawn(process.execPath, [CLI, 'run', '-q', '-n', String(ranks), '--', BENCH, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.on('close', (code) => (code === 0 ? res(JSON.parse(out.trim().split('\n').find((l) => l.startsWith('{') || l.startsWith('['))!)) : rej(new Error(`bench ${args.join(' ')} exited ${code}`))));
+  });
+}
+
+// 5. Revoke fan-out: a munmap whose registration 1, 4 or 16 other processes are
+//    attached to. Timed right after the barrier that saw them attach (every
+//    process waking at once on 2 cores), and again 2 ms later (the revoke alone).
+{
+  const rounds = quick ? '60' : '300';
+  console.log(`\n5. munmap of a registration with N attachers, p50/p99 over ${rounds} rounds`);
+  for (const settle of ['0', '2000']) {
+    const base = await job(2, ['revoke', rounds, settle]);
+    const rows = [`   ${settle === '0' ? 'right after the barrier' : '2 ms after the barrier '}  1: ${us(base.p50)} / ${us(base.p99)}`];
+    for (const n of [4, 16]) {
+      const r = await job(n + 1, ['revoke', rounds, settle]);
+      rows.push(`${n}: ${us(r.p50)} / ${us(r.p99)} (${f(r.p50 / base.p50, 2)}x)`);
+    }
+    console.log(rows.join('   '));
+  }
+}
+
+// 6. Put bandwidth against raw process_vm_writev to the same place, same process, best of 5.
+{
+  const r: Array<{ size: number; raw: number; put: number }> = await job(2, ['put']);
+  console.log('\n6. put bandwidth (GB/s), best of 5, against raw process_vm_writev in the same run');
+  for (const x of r) console.log(`   ${String(x.size / 1024).padStart(5)} KiB  raw ${f(x.raw, 2)}  put ${f(x.put, 2)}  ratio ${f(x.put / x.raw, 3)}x`);
 }

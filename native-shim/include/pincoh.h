@@ -63,8 +63,9 @@ int pincoh_get(uint64_t handle, size_t offset, void *dst, size_t len);
 int pincoh_detach(uint64_t handle);
 /* Waits until every rank of the job (PINCOH_SIZE) has called it. -ETIMEDOUT. */
 int pincoh_barrier(int timeout_ms);
-/* The owner's pid, the registration's length, and whether the handle is alive. */
-int pincoh_handle_info(uint64_t handle, int *owner_pid, size_t *len, int *live);
+/* The owner's pid, where the registration lies in the owner, its length, and
+ * whether the handle is alive. Any pointer may be NULL. */
+int pincoh_handle_info(uint64_t handle, int *owner_pid, void **addr, size_t *len, int *live);
 
 /* From PINCOH_RANK / PINCOH_SIZE (set by `pincoh run`); -1 and 1 otherwise. */
 int pincoh_rank(void);

@@ -194,7 +194,7 @@ PC_EXPORT int pincoh_detach(uint64_t handle)
 {
 	struct pc_detach d = { .handle = handle };
 	int saved = errno;
-	if (pincoh_handle_info(handle, NULL, NULL, NULL) < 0)
+	if (pincoh_handle_info(handle, NULL, NULL, NULL, NULL) < 0)
 		return -EBADF;
 	pc_attach_free(handle);
 	pc_guard++;

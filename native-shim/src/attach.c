@@ -172,12 +172,13 @@ PC_EXPORT int pincoh_get(uint64_t handle, size_t offset, void *dst, size_t len)
 	return rc;
 }
 
-PC_EXPORT int pincoh_handle_info(uint64_t handle, int *owner_pid, size_t *len, int *live)
+PC_EXPORT int pincoh_handle_info(uint64_t handle, int *owner_pid, void **addr, size_t *len, int *live)
 {
 	struct slot *s = lookup(handle);
 	if (!s)
 		return -EBADF;
 	if (owner_pid) *owner_pid = s->pid;
+	if (addr) *addr = (void *)s->addr;
 	if (len) *len = s->len;
 	if (live) *live = atomic_load(&s->state) == LIVE;
 	return 0;

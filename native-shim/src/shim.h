@@ -93,7 +93,7 @@ void pc_conn_atfork_child(void);
 int pc_attach_alloc(uint64_t *handle, uint64_t *state_addr);
 void pc_attach_set(uint64_t handle, int32_t pid, uintptr_t addr, size_t len, unsigned flags);
 void pc_attach_free(uint64_t handle);
-PC_EXPORT int pincoh_handle_info(uint64_t handle, int *owner_pid, size_t *len, int *live);
+PC_EXPORT int pincoh_handle_info(uint64_t handle, int *owner_pid, void **addr, size_t *len, int *live);
 int pc_attach_revoke(uint64_t handle, int32_t *pid, uintptr_t *addr, size_t *len);
 void pc_attach_kill_all(void);
 void pc_attach_reset_child(void);
