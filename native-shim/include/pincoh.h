@@ -30,7 +30,11 @@ enum pincoh_reason {
 int pincoh_register(void *addr, size_t len, unsigned flags, uint64_t *key);
 /* Drops a registration. -ENOENT if it is not (or no longer) valid. */
 int pincoh_deregister(uint64_t key);
-/* 1 valid, 0 invalidated or deregistered, -EINVAL for a key never issued here. */
+/* 1 valid, 0 invalidated or deregistered, -EINVAL for a key never issued here.
+ * PINCOH_VALID_UNSYNCED (2): valid here, but the coordinator was lost and has
+ * not heard of it since; this process re-announces its registrations when it
+ * reconnects, at its next pincoh_register/publish/attach/barrier. */
+#define PINCOH_VALID_UNSYNCED 2
 int pincoh_is_valid(uint64_t key);
 /* Looks up a valid registration's current range (it moves under --mremap follow). */
 int pincoh_query(uint64_t key, void **addr, size_t *len);

@@ -1,6 +1,7 @@
 /* The C API of pincoh.h. Errors are negative errno; errno is never touched. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -61,7 +62,29 @@ PC_EXPORT int pincoh_deregister(uint64_t key)
 
 PC_EXPORT int pincoh_is_valid(uint64_t key)
 {
-	return pc_table_valid(key);
+	int v = pc_table_valid(key);
+	return v == 1 && atomic_load(&pc_unsynced) ? PINCOH_VALID_UNSYNCED : v;
+}
+
+/* Re-announce one registration to a new coordinator: all but the last without
+ * waiting; the last one's reply means the coordinator has processed them all. */
+static void reannounce_one(uint64_t key, uintptr_t start, uintptr_t end, unsigned flags, int last, void *ctx)
+{
+	struct pc_register r = { .key = key, .addr = start, .len = end - start, .flags = flags };
+	int32_t status;
+	(void)ctx;
+	if (last)
+		pc_request(PC_T_REGISTER, &r, sizeof r, &status, NULL, NULL, 0);
+	else
+		pc_notify(PC_T_REGISTER, &r, sizeof r);
+}
+
+void pc_reannounce(void)
+{
+	if (pc_table_count())
+		pc_table_foreach(reannounce_one, NULL);
+	atomic_store(&pc_unsynced, 0);
+	pc_log("reconnected to the coordinator and re-announced registrations:", NULL, (long)pc_table_count());
 }
 
 PC_EXPORT int pincoh_query(uint64_t key, void **addr, size_t *len)
@@ -153,7 +176,9 @@ PC_EXPORT int pincoh_publish(const char *name, uint64_t key)
 	strncpy(p.name, name, sizeof p.name - 1);
 	pc_guard++;
 	allow_attachers();
-	rc = pc_request(PC_T_PUBLISH, &p, sizeof p, &status, NULL, NULL, 0);
+	rc = pc_conn_ensure();
+	if (rc == 0)
+		rc = pc_request(PC_T_PUBLISH, &p, sizeof p, &status, NULL, NULL, 0);
 	pc_guard--;
 	errno = saved;
 	return rc < 0 ? rc : status;

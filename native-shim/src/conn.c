@@ -39,7 +39,9 @@ static struct waiter waiters[PC_WAITERS];
 static uint64_t next_seq;                 /* under wait_mu */
 static int sock = -1;                     /* under send_mu */
 static _Atomic int up;
+static int was_up;                        /* under conn_mu: a connection existed before */
 static int follow;                        /* from WELCOME */
+_Atomic int pc_unsynced;                  /* registrations the coordinator has not heard of */
 static PC_TLS int on_listener;            /* this thread is the listener */
 
 static void init_conds(void)
@@ -144,9 +146,12 @@ static void lost(int fd)
 		syscall(SYS_close, fd);
 	}
 	pthread_mutex_unlock(&send_mu);
-	complete(0, -ENOTCONN, NULL, 0, 1);
+	/* everything a woken caller may look at is settled before it wakes */
 	pc_attach_kill_all(); /* nobody can revoke them any more */
+	if (pc_table_count())
+		atomic_store(&pc_unsynced, 1);
 	pc_note_lost();
+	complete(0, -ENOTCONN, NULL, 0, 1);
 }
 
 /* REVOKE: the handle dies (puts in flight finish first), then the ACK, then
@@ -250,16 +255,20 @@ static int handshake(int fd)
 	}
 	memcpy(&h, buf, sizeof h);
 	if (h.type == PC_T_ERROR && h.len > PC_HDR_SIZE + sizeof(struct pc_error)) {
+		struct pc_error e;
+		memcpy(&e, buf + PC_HDR_SIZE, sizeof e);
 		buf[h.len < sizeof buf ? h.len : sizeof buf - 1] = 0;
 		pc_log("coordinator refused this process:", buf + PC_HDR_SIZE + sizeof(struct pc_error), -1);
-		return -EPROTO;
+		return e.code < 0 && e.code > -4096 ? e.code : -EACCES; /* its reason, e.g. -EACCES for a uid */
 	}
 	if (h.type != PC_T_WELCOME || h.len < PC_HDR_SIZE + sizeof(struct pc_welcome))
 		return -EPROTO;
 	struct pc_welcome w;
 	memcpy(&w, buf + PC_HDR_SIZE, sizeof w);
-	if (w.version != PC_PROTO_VERSION)
+	if (w.version != PC_PROTO_VERSION) {
+		pc_log("the coordinator at PINCOH_SOCKET speaks another protocol version than this shim's", NULL, PC_PROTO_VERSION);
 		return -EPROTO;
+	}
 	follow = (w.flags & PC_W_MREMAP_FOLLOW) != 0;
 	return 0;
 }
@@ -294,9 +303,7 @@ static int open_connection(void)
 		pthread_mutex_unlock(&send_mu);
 	}
 	syscall(SYS_close, fd);
-	if (rc == -EPROTO)
-		pc_log("the coordinator at PINCOH_SOCKET does not speak this shim's protocol version", NULL, PC_PROTO_VERSION);
-	return rc == -EPROTO ? -EPROTO : -ENOTCONN;
+	return rc == -ETIMEDOUT ? -ENOTCONN : rc;
 }
 
 int pc_conn_ensure(void)
@@ -307,8 +314,14 @@ int pc_conn_ensure(void)
 	if (!pc_cfg.socket_path[0])
 		return -ENOTCONN;
 	pthread_mutex_lock(&conn_mu);
-	if (!pc_conn_up())
+	if (!pc_conn_up()) {
 		rc = open_connection();
+		/* a new coordinator after a lost one: tell it what we hold */
+		if (rc == 0 && was_up)
+			pc_reannounce();
+		if (rc == 0)
+			was_up = 1;
+	}
 	pthread_mutex_unlock(&conn_mu);
 	return rc;
 }
@@ -402,6 +415,8 @@ void pc_conn_atfork_child(void)
 	pthread_mutex_init(&send_mu, NULL);
 	pthread_mutex_init(&wait_mu, NULL);
 	memset(waiters, 0, sizeof waiters);
+	was_up = 0;
+	atomic_store(&pc_unsynced, 0);
 	init_conds();
 	if (sock >= 0)
 		syscall(SYS_close, sock);

@@ -53,6 +53,8 @@ int pc_table_remove(uint64_t key);                   /* 0 or -ENOENT */
 int pc_table_valid(uint64_t key);                    /* 1, 0 or -EINVAL */
 int pc_table_query(uint64_t key, uintptr_t *start, uintptr_t *end);
 size_t pc_table_count(void);
+/* Calls fn for every registration, in chunks copied out under the lock (fn runs unlocked). */
+void pc_table_foreach(void (*fn)(uint64_t key, uintptr_t start, uintptr_t end, unsigned flags, int last, void *ctx), void *ctx);
 void pc_table_lock(void);
 void pc_table_unlock(void);
 void pc_table_reset_child(void);                     /* after fork, in the child */
@@ -75,7 +77,9 @@ void pc_table_move(const struct pc_hits *h, uintptr_t old_start, uintptr_t new_s
 void pc_hits_release(struct pc_hits *h);
 
 /* conn.c: the coordinator connection */
-int pc_conn_ensure(void);                            /* 0 or -ENOTCONN/-EPROTO */
+int pc_conn_ensure(void);                            /* 0, -ENOTCONN, -EPROTO, or the coordinator's refusal */
+extern _Atomic int pc_unsynced;                      /* lost a coordinator; not re-announced yet */
+void pc_reannounce(void);
 int pc_conn_up(void);
 /* extra: room for a REPLY's payload beyond its status (NULL if none wanted).
  * From the listener thread (an attacher's callback) it fails with -EDEADLK. */

@@ -280,6 +280,24 @@ size_t pc_table_count(void)
 	return atomic_load_explicit(&count, memory_order_relaxed);
 }
 
+void pc_table_foreach(void (*fn)(uint64_t key, uintptr_t start, uintptr_t end, unsigned flags, int last, void *ctx), void *ctx)
+{
+	struct { uint64_t key; uintptr_t start, end; unsigned flags; } chunk[128];
+	for (size_t at = 0;;) {
+		size_t n = 0, total;
+		pthread_mutex_lock(&mu);
+		total = atomic_load_explicit(&count, memory_order_relaxed);
+		for (; at < total && n < 128; at++, n++)
+			chunk[n].key = metas[at].key, chunk[n].start = spans[at].start, chunk[n].end = metas[at].end,
+			chunk[n].flags = metas[at].flags;
+		pthread_mutex_unlock(&mu);
+		for (size_t i = 0; i < n; i++)
+			fn(chunk[i].key, chunk[i].start, chunk[i].end, chunk[i].flags, at >= total && i + 1 == n, ctx);
+		if (at >= total)
+			return;
+	}
+}
+
 void pc_table_lock(void) { pthread_mutex_lock(&mu); }
 void pc_table_unlock(void) { pthread_mutex_unlock(&mu); }
 

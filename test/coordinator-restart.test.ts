@@ -1,0 +1,95 @@
+// The coordinator dies and comes back: nobody hangs, registrations are marked
+// unknown and re-announced on the next need, attachments die.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { T } from '../src/protocol/constants.js';
+import { encodeReply, encodeWelcome } from '../src/protocol/messages.js';
+import { CLI, startDriver, until } from './helpers.js';
+
+const ESTALE = 116;
+
+function serve(sock: string): { child: ChildProcess; out: () => string; ready: Promise<boolean> } {
+  const child = spawn(process.execPath, [CLI, 'serve', '--socket', sock, '--trace', '-'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let out = '';
+  child.stderr!.on('data', (d) => (out += d));
+  return { child, out: () => out, ready: until(() => out.includes('serving on')) };
+}
+
+describe('the coordinator is killed and restarted', () => {
+  it('calls go on locally, registrations are unknown, then re-announced on the next need', async () => {
+    const sock = join(mkdtempSync(join(tmpdir(), 'pincoh-restart-')), 'c.sock');
+    const first = serve(sock);
+    expect(await first.ready).toBe(true);
+    const d = startDriver(sock, 'cb map 0 65536 reg 0 0 4096 rw reg 0 8192 4096 rw wait unmap 0 0 4096 valid 0 valid 1 stats wait map 1 4096 reg 1 0 4096 rw valid 1 valid 2 stats', { PINCOH_TIMEOUT_MS: '30000' });
+    await d.waitFor(/^waiting/);
+    first.child.kill('SIGKILL');
+    await new Promise((r) => first.child.once('exit', r));
+    await until(() => false, 100); // the listener sees the EOF
+    d.send();
+    await d.waitFor(/^stats/);
+    // munmap went on without a coordinator and at once (no timeout), invalidating locally
+    expect(d.lines.slice(4, 9)).toEqual(['cb 0 reason 1 len 4096', 'munmap 0 777', 'valid 0 0', 'valid 1 2', 'stats slow 1 inval 1 timeouts 0 degraded 1 connected 0']);
+
+    const second = serve(sock); // the same socket path: the stale socket is replaced
+    expect(await second.ready).toBe(true);
+    d.send();
+    const r = await d.done;
+    expect(r.lines.slice(-4)).toEqual(['reg 2 0', 'valid 1 1', 'valid 2 1', 'stats slow 1 inval 1 timeouts 0 degraded 1 connected 1']);
+    expect(r.stderr).toMatch(/re-announced registrations: 1/);
+    // the new coordinator heard of the surviving registration (key 2) before the new one (key 3)
+    const registered = second.out().split('\n').filter((l) => l.includes('"event":"register"')).map((l) => JSON.parse(l).key);
+    expect(registered).toEqual([2, 3]);
+    second.child.kill('SIGTERM');
+    await new Promise((r) => second.child.once('exit', r));
+  });
+
+  it('a call waiting for its ACK returns as soon as the coordinator dies, not after the timeout', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'pincoh-die-')), 's');
+    const conns: Socket[] = [];
+    let begun = false;
+    const server = createServer((s) => {
+      conns.push(s);
+      s.on('error', () => {});
+      s.on('data', (d) => {
+        for (let at = 0; at + 16 <= d.length; at += d.readUInt32LE(at)) {
+          const type = d.readUInt16LE(at + 4);
+          if (type === T.HELLO) s.write(encodeWelcome(0));
+          else if (type === T.REGISTER) s.write(encodeReply(d.readBigUInt64LE(at + 8), 0));
+          else if (type === T.BEGIN) begun = true; // and never answer
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(path, r));
+    const d = startDriver(path, 'cb map 0 65536 reg 0 0 4096 rw unmap 0 0 65536 valid 0 stats', { PINCOH_TIMEOUT_MS: '60000' });
+    expect(await until(() => begun)).toBe(true);
+    conns.forEach((s) => s.destroy()); // the coordinator "dies" mid-call
+    const r = await d.done;
+    expect(r.lines).toContain('munmap 0 777');
+    expect(r.lines).toContain('valid 0 0');
+    expect(r.lines).toContain('cb 0 reason 1 len 4096');
+    expect(r.lines.pop()).toBe('stats slow 1 inval 1 timeouts 0 degraded 1 connected 0');
+    server.close();
+  });
+
+  it('attachments die with the coordinator: a put afterwards is -ESTALE', async () => {
+    const sock = join(mkdtempSync(join(tmpdir(), 'pincoh-att-')), 'c.sock');
+    const s = serve(sock);
+    expect(await s.ready).toBe(true);
+    const owner = startDriver(sock, 'map 0 65536 reg 0 0 65536 rw pub x 0 wait');
+    await owner.waitFor(/^waiting/);
+    const a = startDriver(sock, 'att x 5000 put 0 0 8 1 wait put 0 0 8 1');
+    await a.waitFor(/^waiting/);
+    s.child.kill('SIGKILL');
+    await new Promise((r) => s.child.once('exit', r));
+    await until(() => false, 100);
+    a.send();
+    expect((await a.done).lines.pop()).toBe(`put -${ESTALE}`);
+    owner.send();
+    await owner.done;
+  });
+});
