@@ -31,6 +31,12 @@ describe('parseCli', () => {
     expect(() => parseCli(args)).toThrow(msg);
   });
 
+  it('reads the limits for run and serve, and refuses a frame limit below 256', () => {
+    expect(parseCli(['serve', '--socket', 's', '--max-names', '3', '--max-pending', '2', '--max-frame', '1024'])).toMatchObject({ maxNames: 3, maxPending: 2, maxFrame: 1024 });
+    expect(parseCli(['run', '--max-registrations', '10', '--max-attachments', '5', '--', 'x'])).toMatchObject({ maxRegistrations: 10, maxAttachments: 5 });
+    expect(() => parseCli(['serve', '--socket', 's', '--max-frame', '100'])).toThrow(/--max-frame takes at least 256/);
+  });
+
   it('help in its usual spellings', () => {
     for (const a of [[], ['help'], ['--help'], ['-h']]) expect(parseCli(a)).toEqual({ command: 'help' });
   });

@@ -9,7 +9,7 @@ const reg = (key: bigint, addr: number, len: number, flags = 3) => ({ key, addr,
 
 describe('Engine', () => {
   it('validates registrations: bad flags, zero length, duplicates, the per-process limit', () => {
-    const e = new Engine({ mremapFollow: false, limits: { registrationsPerProcess: 2 } });
+    const e = new Engine({ mremapFollow: false, verifyMappings: false, limits: { registrationsPerProcess: 2 } });
     const p = e.connect(10, 0, hello);
     expect(e.register(p, reg(1n, 4096, 0))).toBe(-22);
     expect(e.register(p, reg(1n, 4096, 4096, 4))).toBe(-22);
@@ -22,7 +22,7 @@ describe('Engine', () => {
   });
 
   it('follows an mremap only once DONE reports success, by the distance moved', () => {
-    const e = new Engine({ mremapFollow: true });
+    const e = new Engine({ mremapFollow: true, verifyMappings: false });
     const p = e.connect(10, 0, hello);
     e.register(p, reg(1n, 0x10000 + 4096, 4096));
     e.begin(p, 5n, { op: OP.MREMAP, arg: MREMAP_MAYMOVE, addr: 0x10000, len: 0x10000, newLen: 0x20000, newAddr: 0 });
@@ -36,7 +36,7 @@ describe('Engine', () => {
   });
 
   it('invalidates what an MREMAP_FIXED destination covers', () => {
-    const e = new Engine({ mremapFollow: true });
+    const e = new Engine({ mremapFollow: true, verifyMappings: false });
     const p = e.connect(10, 0, hello);
     e.register(p, reg(1n, 0x90000, 4096));
     e.begin(p, 1n, { op: OP.MREMAP, arg: MREMAP_MAYMOVE | MREMAP_FIXED, addr: 0x10000, len: 0x10000, newLen: 0x10000, newAddr: 0x88000 });
@@ -45,7 +45,7 @@ describe('Engine', () => {
   });
 
   it('counts DONEs whose BEGIN timed out in the shim, and bounds calls in flight', () => {
-    const e = new Engine({ mremapFollow: false, limits: { pendingPerProcess: 3 } });
+    const e = new Engine({ mremapFollow: false, verifyMappings: false, limits: { pendingPerProcess: 3 } });
     const p = e.connect(10, 0, hello);
     for (let i = 1n; i <= 10n; i++) e.begin(p, i, { op: OP.MUNMAP, arg: 0, addr: 0, len: 4096, newLen: 0, newAddr: 0 });
     expect(p.inFlight.size).toBe(3);
@@ -54,7 +54,7 @@ describe('Engine', () => {
   });
 
   it('an unknown op is -EINVAL; dropping a process twice counts it once', () => {
-    const e = new Engine({ mremapFollow: false });
+    const e = new Engine({ mremapFollow: false, verifyMappings: false });
     const p = e.connect(10, 0, hello);
     expect(e.begin(p, 1n, { op: 77, arg: 0, addr: 0, len: 4096, newLen: 0, newAddr: 0 })).toBe(-22);
     e.drop(p, 'x');

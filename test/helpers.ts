@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Engine, type EngineOptions } from '../src/coherence/engine.js';
-import { CoordinatorServer } from '../src/transport/server.js';
+import { CoordinatorServer, type ServerOptions } from '../src/transport/server.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const SHIM = resolve(ROOT, 'native-shim/build/libpincoh.so');
@@ -21,12 +21,14 @@ export interface Coordinator {
   close(): Promise<void>;
 }
 
-export async function startCoordinator(opts: Partial<EngineOptions> & { engine?: Engine } = {}): Promise<Coordinator> {
+export async function startCoordinator(
+  opts: Partial<EngineOptions> & { engine?: Engine; server?: Partial<ServerOptions> } = {},
+): Promise<Coordinator> {
   const dir = mkdtempSync(join(tmpdir(), 'pincoh-test-'));
   const path = join(dir, 'c.sock');
   const engine = opts.engine ?? new Engine({ mremapFollow: false, ...opts });
   const logs: string[] = [];
-  const server = new CoordinatorServer({ socketPath: path, engine, log: (l) => logs.push(l) });
+  const server = new CoordinatorServer({ socketPath: path, engine, log: (l) => logs.push(l), ...opts.server });
   await server.listen();
   return {
     path,

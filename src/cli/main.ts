@@ -7,7 +7,13 @@ import { shimPath } from '../paths.js';
 import { Trace } from '../trace.js';
 import { CoordinatorServer } from '../transport/server.js';
 import { privateSocketPath } from '../transport/socket-path.js';
-import { parseCli, USAGE, type RunOptions, type ServeOptions } from './options.js';
+import { parseCli, USAGE, type LimitOptions, type RunOptions, type ServeOptions } from './options.js';
+
+const engineLimits = (o: LimitOptions) => ({
+  ...(o.maxRegistrations !== undefined && { registrationsPerProcess: o.maxRegistrations }),
+  ...(o.maxAttachments !== undefined && { attachmentsPerProcess: o.maxAttachments }),
+  ...(o.maxNames !== undefined && { namesPerJob: o.maxNames }),
+});
 
 async function run(o: RunOptions): Promise<number> {
   const shim = shimPath();
@@ -15,8 +21,8 @@ async function run(o: RunOptions): Promise<number> {
   const trace = new Trace(o.trace);
   // An attacher that does not answer a revoke is cut off well before the owner's own wait ends.
   const revokeTimeoutMs = Math.max(1, Math.min(1000, Math.floor((o.timeoutMs ?? 2000) / 2)));
-  const engine = new Engine({ mremapFollow: o.mremap === 'follow', coherence: o.coherence, revokeTimeoutMs, trace });
-  const server = new CoordinatorServer({ socketPath: path, engine });
+  const engine = new Engine({ mremapFollow: o.mremap === 'follow', coherence: o.coherence, revokeTimeoutMs, trace, limits: engineLimits(o) });
+  const server = new CoordinatorServer({ socketPath: path, engine, maxFrame: o.maxFrame, maxPending: o.maxPending });
   if (!o.coherence) process.stderr.write('pincoh: --no-coherence: attachments are never revoked; stale writes will happen\n');
   try {
     await server.listen();
@@ -41,8 +47,8 @@ async function run(o: RunOptions): Promise<number> {
 
 async function serve(o: ServeOptions): Promise<number> {
   const trace = new Trace(o.trace);
-  const engine = new Engine({ mremapFollow: o.mremap === 'follow', coherence: o.coherence, revokeTimeoutMs: o.revokeTimeoutMs, trace });
-  const server = new CoordinatorServer({ socketPath: o.socket, engine, allowUids: o.allowUids });
+  const engine = new Engine({ mremapFollow: o.mremap === 'follow', coherence: o.coherence, revokeTimeoutMs: o.revokeTimeoutMs, trace, limits: engineLimits(o) });
+  const server = new CoordinatorServer({ socketPath: o.socket, engine, allowUids: o.allowUids, maxFrame: o.maxFrame, maxPending: o.maxPending });
   await server.listen();
   process.stderr.write(`pincoh: serving on ${o.socket} (mremap ${o.mremap}); stop with Ctrl-C\n`);
   await new Promise<void>((resolve) => {

@@ -3,7 +3,16 @@
 
 import { PincohError } from '../errors.js';
 
-export interface RunOptions {
+/** Limits a coordinator enforces; each has a flag of run and serve. */
+export interface LimitOptions {
+  maxFrame?: number;
+  maxRegistrations?: number;
+  maxAttachments?: number;
+  maxNames?: number;
+  maxPending?: number;
+}
+
+export interface RunOptions extends LimitOptions {
   command: 'run';
   ranks: number;
   trace?: string;
@@ -14,7 +23,7 @@ export interface RunOptions {
   argv: string[];
 }
 
-export interface ServeOptions {
+export interface ServeOptions extends LimitOptions {
   command: 'serve';
   socket: string;
   trace?: string;
@@ -40,6 +49,9 @@ export const USAGE = `usage:
       run the coordinator alone until SIGINT/SIGTERM; processes find it through
       PINCOH_SOCKET=PATH and LD_PRELOAD=<libpincoh.so>
   --no-coherence  never revoke attachments: shows the corruption pincoh prevents
+  limits (run and serve): --max-frame BYTES (65536) --max-registrations N (1048576 per process)
+    --max-attachments N (4096 per process) --max-names N (65536 per job)
+    --max-pending N (256 waiting requests per connection)
   pincoh help`;
 
 type Kind = 'int' | 'string' | 'flag' | 'mremap';
@@ -59,6 +71,11 @@ const SPECS: Spec[] = [
   { names: ['--quiet', '-q'], key: 'quiet', kind: 'flag', commands: ['run'] },
   { names: ['--no-coherence'], key: 'noCoherence', kind: 'flag', commands: ['run', 'serve'] },
   { names: ['--revoke-timeout-ms'], key: 'revokeTimeoutMs', kind: 'int', commands: ['serve'] },
+  { names: ['--max-frame'], key: 'maxFrame', kind: 'int', commands: ['run', 'serve'] },
+  { names: ['--max-registrations'], key: 'maxRegistrations', kind: 'int', commands: ['run', 'serve'] },
+  { names: ['--max-attachments'], key: 'maxAttachments', kind: 'int', commands: ['run', 'serve'] },
+  { names: ['--max-names'], key: 'maxNames', kind: 'int', commands: ['run', 'serve'] },
+  { names: ['--max-pending'], key: 'maxPending', kind: 'int', commands: ['run', 'serve'] },
   { names: ['--socket'], key: 'socket', kind: 'string', commands: ['serve'] },
   { names: ['--allow-uid'], key: 'allowUids', kind: 'int', commands: ['serve'], repeat: true },
 ];
@@ -103,15 +120,19 @@ export function parseCli(args: string[]): CliOptions {
   const mremap = (values.mremap as 'invalidate' | 'follow' | undefined) ?? 'invalidate';
   const trace = values.trace as string | undefined;
   const coherence = values.noCoherence !== true;
+  const limits: LimitOptions = {};
+  for (const k of ['maxFrame', 'maxRegistrations', 'maxAttachments', 'maxNames', 'maxPending'] as const)
+    if (values[k] !== undefined) limits[k] = values[k] as number;
+  if (limits.maxFrame !== undefined && limits.maxFrame < 256) throw usage('--max-frame takes at least 256');
   if (command === 'run') {
     const ranks = (values.ranks as number | undefined) ?? 1;
     if (ranks < 1 || ranks > 1024) throw usage(`-n takes 1 to 1024 ranks, not ${ranks}`);
     if (argv.length === 0) throw usage('run needs a command after --');
-    return { command, ranks, trace, mremap, coherence, timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv };
+    return { command, ranks, trace, mremap, coherence, timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv, ...limits };
   }
   if (typeof values.socket !== 'string') throw usage('serve needs --socket PATH');
   if (argv.length) throw usage('serve takes no command');
   const revokeTimeoutMs = (values.revokeTimeoutMs as number | undefined) ?? 1000;
   if (revokeTimeoutMs < 1) throw usage('--revoke-timeout-ms takes at least 1');
-  return { command, socket: values.socket, trace, mremap, coherence, revokeTimeoutMs, allowUids: values.allowUids as number[] };
+  return { command, socket: values.socket, trace, mremap, coherence, revokeTimeoutMs, allowUids: values.allowUids as number[], ...limits };
 }

@@ -6,13 +6,14 @@
 import { DONE_TIMED_OUT, MREMAP_FIXED, OP, OP_NAMES, PINCOH_READ, PINCOH_WRITE } from '../protocol/constants.js';
 import type { AttachRequest, Attached, Begin, Done, Hello, Register } from '../protocol/messages.js';
 import { Job } from '../job/jobs.js';
-import { readRemote, writeRemote } from '../memory/remote.js';
+import { isMapped, readRemote, writeRemote } from '../memory/remote.js';
 import { IntervalIndex, type Registration } from '../registry/interval-index.js';
 import { hex, Trace } from '../trace.js';
 import { ACT_FOLLOW, ACT_INVALIDATE, decide, type MapEvent, pageEnd } from './policy.js';
 import { Stats } from './stats.js';
 
 const ENOENT = 2;
+const EFAULT = 14;
 const EBADF = 9;
 const EEXIST = 17;
 const EINVAL = 22;
@@ -29,10 +30,15 @@ export const REVOKE_REASON = { munmap: 1, mprotect: 2, mremap: 3, deregister: 5,
 export interface Limits {
   registrationsPerProcess: number;
   attachmentsPerProcess: number;
+  /** BEGINs remembered while waiting for their DONE */
   pendingPerProcess: number;
+  namesPerJob: number;
 }
 
-export const DEFAULT_LIMITS: Limits = { registrationsPerProcess: 1 << 20, attachmentsPerProcess: 4096, pendingPerProcess: 4096 };
+export const DEFAULT_LIMITS: Limits = { registrationsPerProcess: 1 << 20, attachmentsPerProcess: 4096, pendingPerProcess: 4096, namesPerJob: 65536 };
+
+/** The longest an attach or a barrier may wait, whatever it asks for. */
+export const MAX_WAIT_MS = 3_600_000;
 
 export type RevokeOutcome = 'acked' | 'gone' | 'timeout';
 
@@ -55,6 +61,8 @@ export interface EngineOptions {
   trace?: Trace;
   stats?: Stats;
   limits?: Partial<Limits>;
+  /** check that a registration lies in the caller's memory (default true; unit tests with fake pids turn it off) */
+  verifyMappings?: boolean;
 }
 
 interface InFlight {
@@ -104,12 +112,14 @@ export class Engine {
   readonly mremapFollow: boolean;
   readonly coherence: boolean;
   readonly revokeTimeoutMs: number;
+  readonly verifyMappings: boolean;
   private nextId = 1;
 
   constructor(opts: EngineOptions) {
     this.mremapFollow = opts.mremapFollow;
     this.coherence = opts.coherence ?? true;
     this.revokeTimeoutMs = opts.revokeTimeoutMs ?? 1000;
+    this.verifyMappings = opts.verifyMappings ?? true;
     this.stats = opts.stats ?? new Stats();
     this.trace = opts.trace ?? new Trace();
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -131,7 +141,10 @@ export class Engine {
     const end = r.addr + r.len;
     if (r.key === 0n || r.len === 0 || end >= ADDR_LIMIT || r.flags === 0 || r.flags & ~(PINCOH_READ | PINCOH_WRITE)) return -EINVAL;
     if (p.registry.size >= this.limits.registrationsPerProcess) return -ENOSPC;
-    if (!p.registry.add({ key: r.key, start: r.addr, end, flags: r.flags })) return -EEXIST;
+    if (p.registry.has(r.key)) return -EEXIST;
+    // Only memory the caller has: the kernel says, through process_vm_readv.
+    if (this.verifyMappings && !isMapped(p.pid, r.addr, end, p.hello.pageSize)) return -EFAULT;
+    p.registry.add({ key: r.key, start: r.addr, end, flags: r.flags });
     this.stats.registrations++;
     if (this.trace.enabled) this.trace.emit({ event: 'register', pid: p.pid, rank: p.rank, key: Number(r.key), addr: hex(r.addr), len: r.len, flags: r.flags });
     return 0;
@@ -217,6 +230,7 @@ export class Engine {
   publish(p: ProcessState, key: bigint, name: string): number {
     if (!name || name.length >= 64) return -EINVAL;
     if (!p.registry.has(key)) return -ENOENT;
+    if (p.job.names.size >= this.limits.namesPerJob && !p.job.names.has(name)) return -ENOSPC;
     if (!p.job.publish(name, { owner: p, key })) return -EEXIST;
     if (this.trace.enabled) this.trace.emit({ event: 'publish', pid: p.pid, rank: p.rank, key: Number(key), name });
     return 0;
@@ -225,7 +239,7 @@ export class Engine {
   attach(p: ProcessState, req: AttachRequest): Reply | Promise<Reply> {
     if (p.attachments.has(req.handle) || req.handle === 0n) return -EINVAL;
     if (p.attachments.size >= this.limits.attachmentsPerProcess) return -ENOSPC;
-    const found = p.job.lookup(p, req.name, req.timeoutMs);
+    const found = p.job.lookup(p, req.name, Math.min(Math.max(req.timeoutMs, 0), MAX_WAIT_MS));
     const finish = (e: { owner: ProcessState; key: bigint } | undefined): Reply => {
       if (p.gone) return -ETIMEDOUT;
       const r = e && !e.owner.gone ? e.owner.registry.get(e.key) : undefined;
@@ -251,7 +265,7 @@ export class Engine {
 
   barrier(p: ProcessState, timeoutMs: number): Promise<number> | number {
     if (timeoutMs < 0) return -EINVAL;
-    return p.job.arrive(p, Math.max(1, p.hello.size), timeoutMs);
+    return p.job.arrive(p, Math.max(1, p.hello.size), Math.min(timeoutMs, MAX_WAIT_MS));
   }
 
   // ---- revoking ----

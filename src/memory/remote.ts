@@ -36,3 +36,23 @@ export function readRemote(pid: number, addr: number, len: number): Buffer | und
   const buf = Buffer.alloc(len);
   return Number(f.readv(pid, [{ base: buf, len }], 1, [{ base: BigInt(addr), len }], 1, 0)) === len ? buf : undefined;
 }
+
+/** Pages of [start, end) that a registration check reads: the first, the last,
+ * and up to 62 spread between (one process_vm_readv; see README limits). */
+export function samplePages(start: number, end: number, page: number, max = 64): number[] {
+  const first = start - (start % page);
+  const last = end - 1 - ((end - 1) % page);
+  const count = (last - first) / page + 1;
+  if (count <= max) return Array.from({ length: count }, (_, i) => first + i * page);
+  const step = (count - 1) / (max - 1);
+  return Array.from({ length: max }, (_, i) => first + Math.round(i * step) * page);
+}
+
+/** Whether pid has [start, end) mapped and readable, by sampling its pages. */
+export function isMapped(pid: number, start: number, end: number, page: number): boolean {
+  const f = bind();
+  const pages = samplePages(start, end, page);
+  const buf = Buffer.alloc(pages.length);
+  const remote = pages.map((p) => ({ base: BigInt(Math.max(p, start)), len: 1 }));
+  return Number(f.readv(pid, [{ base: buf, len: buf.length }], 1, remote, remote.length, 0)) === pages.length;
+}

@@ -27,6 +27,7 @@ import { peerCred, socketFd } from './peercred.js';
 import { prepareSocketPath } from './socket-path.js';
 
 const EPROTO = 71;
+const EAGAIN = 11;
 
 export interface ServerOptions {
   socketPath: string;
@@ -35,6 +36,10 @@ export interface ServerOptions {
   allowUids?: number[];
   /** bytes queued to a peer that does not read before it is cut off */
   maxQueuedBytes?: number;
+  /** the largest frame accepted (at least 256) */
+  maxFrame?: number;
+  /** requests of one connection waiting for an answer (attach, barrier, revoking BEGIN) before -EAGAIN */
+  maxPending?: number;
   log?: (line: string) => void;
 }
 
@@ -100,7 +105,9 @@ export class CoordinatorServer {
 
 /** One peer process. */
 class Connection implements FrameSink, Peer {
-  private readonly reader = new FrameReader(FRAME_MAX);
+  private readonly reader: FrameReader;
+  private outstanding = 0;
+  private readonly maxPending: number;
   private proc: ProcessState | undefined;
   private closed = false;
   private revokeSeq = 0n;
@@ -118,6 +125,8 @@ class Connection implements FrameSink, Peer {
   ) {
     this.engine = opts.engine;
     this.maxQueued = opts.maxQueuedBytes ?? 1 << 20;
+    this.reader = new FrameReader(Math.max(256, opts.maxFrame ?? FRAME_MAX));
+    this.maxPending = opts.maxPending ?? 256;
     socket.on('data', (chunk) => {
       try {
         this.reader.push(chunk, this);
@@ -153,6 +162,10 @@ class Connection implements FrameSink, Peer {
       return;
     }
     let status: Reply | Promise<Reply>;
+    if (this.outstanding >= this.maxPending && (type === T.ATTACH || type === T.BARRIER)) {
+      if (!(flags & F_NOREPLY)) this.send(encodeReply(seq, -EAGAIN));
+      return;
+    }
     switch (type) {
       case T.REGISTER:
         need(len, SIZE.REGISTER, 'REGISTER');
@@ -208,9 +221,13 @@ class Connection implements FrameSink, Peer {
       default:
         throw new ProtocolError(`unknown frame type ${type}`);
     }
-    if (flags & F_NOREPLY) return;
-    if (status instanceof Promise) status.then((s) => this.reply(seq, s));
-    else this.reply(seq, status);
+    if (status instanceof Promise) {
+      this.outstanding++;
+      status.then((s) => {
+        this.outstanding--;
+        if (!(flags & F_NOREPLY)) this.reply(seq, s);
+      });
+    } else if (!(flags & F_NOREPLY)) this.reply(seq, status);
   }
 
   private reply(seq: bigint, r: Reply): void {
