@@ -313,7 +313,10 @@ export class Engine {
     if (p.gone) return;
     let killed = false;
     const dead = Buffer.from([2, 0, 0, 0]);
-    for (const a of p.attachments.values()) {
+    // The addresses are the attacher's word about its own memory: harmless to anyone
+    // else, except to ourselves should a peer be this very process.
+    const self = p.pid === process.pid;
+    for (const a of self ? [] : p.attachments.values()) {
       const ok = writeRemote(p.pid, a.stateAddr, dead);
       const inflight = ok ? readRemote(p.pid, a.stateAddr + 4, 4)?.readUInt32LE(0) : undefined;
       if (!ok || inflight === undefined || inflight > 0) killed = true;

@@ -85,6 +85,9 @@ export class CoordinatorServer {
   }
 
   private accept(socket: Socket): void {
+    // Tracked from the first moment, so close() can always end it.
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
     const fd = socketFd(socket);
     const cred = fd === undefined ? undefined : peerCred(fd);
     if (!cred) {
@@ -95,11 +98,12 @@ export class CoordinatorServer {
     const ourUid = process.getuid?.() ?? 0;
     if (cred.uid !== ourUid && !this.opts.allowUids?.includes(cred.uid)) {
       this.log(`refused pid ${cred.pid}: uid ${cred.uid} is not ours (${ourUid}); pass --allow-uid ${cred.uid} to admit it`);
+      socket.on('error', () => {});
+      socket.resume(); // drop what it sends, so its end is seen and the socket closes
       socket.end(encodeError(0n, -13, `uid ${cred.uid} is not allowed by this coordinator`));
       return;
     }
-    this.sockets.add(socket);
-    new Connection(socket, cred.pid, cred.uid, this.opts, this.log, () => this.sockets.delete(socket));
+    new Connection(socket, cred.pid, cred.uid, this.opts, this.log, () => {});
   }
 }
 
