@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCli } from '../src/cli/options.js';
+import { preloadWith } from '../src/job/launch.js';
 
 describe('parseCli', () => {
   it('reads run with its options and the command after --', () => {
@@ -39,5 +40,13 @@ describe('parseCli', () => {
 
   it('help in its usual spellings', () => {
     for (const a of [[], ['help'], ['--help'], ['-h']]) expect(parseCli(a)).toEqual({ command: 'help' });
+  });
+});
+
+describe('preloadWith', () => {
+  it('puts the shim first, after a sanitizer runtime only', () => {
+    expect(preloadWith('/s.so', undefined)).toBe('/s.so');
+    expect(preloadWith('/s.so', '/other.so')).toBe('/s.so:/other.so');
+    expect(preloadWith('/s.so', '/other.so:/usr/lib/libasan.so.8')).toBe('/usr/lib/libasan.so.8:/s.so:/other.so');
   });
 });

@@ -20,8 +20,16 @@ export interface RankResult {
   error?: string;
 }
 
+/** The shim first, so it sees the calls before anything else preloaded; only a
+ * sanitizer runtime (libasan, libtsan...) goes before it, as those must. */
+export function preloadWith(shim: string, existing: string | undefined): string {
+  const entries = (existing ?? '').split(/[:\s]+/).filter(Boolean);
+  const sanitizers = entries.filter((e) => /lib(a|t|ub|hwa|l)san[.-]/.test(e));
+  return [...sanitizers, shim, ...entries.filter((e) => !sanitizers.includes(e))].join(':');
+}
+
 export function rankEnv(o: LaunchOptions, rank: number): NodeJS.ProcessEnv {
-  const preload = process.env.LD_PRELOAD ? `${o.shim}:${process.env.LD_PRELOAD}` : o.shim;
+  const preload = preloadWith(o.shim, process.env.LD_PRELOAD);
   const env: NodeJS.ProcessEnv = { ...process.env, LD_PRELOAD: preload, PINCOH_SOCKET: o.socket, PINCOH_RANK: String(rank), PINCOH_SIZE: String(o.ranks) };
   if (o.timeoutMs !== undefined) env.PINCOH_TIMEOUT_MS = String(o.timeoutMs);
   if (o.job !== undefined) env.PINCOH_JOB = o.job;
