@@ -196,6 +196,7 @@ export class Engine {
     p.inFlight.delete(d.beginSeq);
     const us = Number(process.hrtime.bigint() - call.t0) / 1000;
     this.stats.slowPath.add(us);
+    this.stats.slowPathWindow.add(us);
     if (call.follows.length && d.result >= 0) {
       for (const r of call.follows) {
         if (!p.registry.remove(r.key)) continue; // deregistered meanwhile

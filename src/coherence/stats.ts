@@ -42,6 +42,8 @@ export class Stats {
   attachments = 0;
   revokes = 0;
   slowPath = new LatencySamples();
+  /** the slow path since whoever watches last swapped it (the soak reports p99 over time) */
+  slowPathWindow = new LatencySamples(1 << 14);
   revokeLatency = new LatencySamples();
 
   totalInvalidations(): number {

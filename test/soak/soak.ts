@@ -1,0 +1,124 @@
+// The soak: many processes with many registrations and attachments churning
+// munmap/mremap/mprotect/fork against one coordinator, for a while. At the
+// end the coordinator's registry is audited against every process's
+// /proc/PID/maps. Used by `npm run soak` (64 processes, 10 minutes) and
+// test/soak.test.ts (a short one).
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engine } from '../../src/coherence/engine.js';
+import { LatencySamples } from '../../src/coherence/stats.js';
+import { audit, readMaps } from '../../src/memory/maps.js';
+import { CoordinatorServer } from '../../src/transport/server.js';
+import { prog, shimEnv } from '../helpers.js';
+
+export interface SoakOptions {
+  procs: number;
+  regs: number;
+  seconds: number;
+  sampleEverySeconds?: number;
+  /** false: never revoke (to show the checker catches stale writes) */
+  coherence?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface RankReport {
+  rank: number;
+  ops: number;
+  missed: number;
+  stale_writes: number;
+  puts: number;
+  estale: number;
+  reattach: number;
+  forks: number;
+  timeouts: number;
+  degraded: number;
+}
+
+export interface SoakReport {
+  ranks: RankReport[];
+  exitCodes: Array<number | null>;
+  auditFindings: number;
+  audited: number;
+  samples: Array<{ t: number; rssMiB: number; fds: number; p99us: number; calls: number }>;
+  coordinator: { rssMiB: [number, number]; fds: [number, number]; invalidations: number; revokes: number; cutOff: number; registrationsAtEnd: number };
+}
+
+const mib = () => Math.round(process.memoryUsage().rss / 2 ** 20);
+const fds = () => readdirSync('/proc/self/fd').length;
+
+export async function runSoak(o: SoakOptions): Promise<SoakReport> {
+  const log = o.log ?? (() => {});
+  const path = join(mkdtempSync(join(tmpdir(), 'pincoh-soak-')), 'c.sock');
+  const engine = new Engine({ mremapFollow: false, revokeTimeoutMs: 5000, coherence: o.coherence ?? true });
+  const server = new CoordinatorServer({ socketPath: path, engine, log: (l) => log(`coordinator: ${l}`) });
+  await server.listen();
+  const rss0 = mib();
+  const fds0 = fds();
+  const t0 = Date.now();
+  const samples: SoakReport['samples'] = [];
+  const sampler = setInterval(() => {
+    const w = engine.stats.slowPathWindow;
+    engine.stats.slowPathWindow = new LatencySamples(1 << 14);
+    const s = { t: Math.round((Date.now() - t0) / 1000), rssMiB: mib(), fds: fds(), p99us: Math.round(w.percentile(99)), calls: w.count };
+    samples.push(s);
+    log(`t=${s.t}s coordinator rss ${s.rssMiB} MiB, ${s.fds} fds, slow path p99 ${s.p99us} µs over ${s.calls} calls`);
+  }, (o.sampleEverySeconds ?? 10) * 1000);
+
+  const env = (rank: number) => shimEnv(path, { PINCOH_RANK: String(rank), PINCOH_SIZE: String(o.procs), PINCOH_JOB: 'soak', PINCOH_TIMEOUT_MS: '15000', PINCOH_QUIET: '1' });
+  const children = Array.from({ length: o.procs }, (_, rank) => {
+    const child = spawn(prog('soak'), [String(o.regs), String(o.seconds)], { env: env(rank), stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const waiting = new Promise<void>((r) => child.stdout.on('data', () => out.includes('waiting') && r()));
+    const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+    return { child, out: () => out, waiting, exited };
+  });
+  await Promise.race([Promise.all(children.map((c) => c.waiting)), Promise.all(children.map((c) => c.exited))]);
+  clearInterval(sampler);
+
+  // Every rank is done and still alive: audit what the coordinator holds against what the kernel maps.
+  let findings = 0;
+  let audited = 0;
+  for (const p of engine.processes.values()) {
+    const maps = readMaps(p.pid);
+    if (!maps) continue;
+    audited += p.registry.size;
+    const bad = audit(p.registry, maps);
+    findings += bad.length;
+    for (const b of bad.slice(0, 5)) log(`audit: pid ${p.pid} key ${b.reg.key}: ${b.finding}`);
+  }
+  const registrationsAtEnd = audited;
+  children.forEach((c) => c.child.stdin.end('go\n'));
+  const exitCodes = await Promise.all(children.map((c) => c.exited));
+  const ranks = children.map((c) => c.out().split('\n').find((l) => l.startsWith('{'))).filter(Boolean).map((l) => JSON.parse(l!) as RankReport);
+  await new Promise((r) => setTimeout(r, 200));
+  const report: SoakReport = {
+    ranks,
+    exitCodes,
+    auditFindings: findings,
+    audited,
+    samples,
+    coordinator: {
+      rssMiB: [rss0, mib()],
+      fds: [fds0, fds()],
+      invalidations: engine.stats.totalInvalidations(),
+      revokes: engine.stats.revokes,
+      cutOff: engine.stats.cutOff,
+      registrationsAtEnd,
+    },
+  };
+  await server.close();
+  return report;
+}
+
+export function summarize(r: SoakReport): string {
+  const sum = (k: keyof RankReport) => r.ranks.reduce((a, x) => a + (x[k] as number), 0);
+  return [
+    `soak: ${r.ranks.length} processes, ${sum('ops')} changes (${sum('forks')} forks), ${r.coordinator.invalidations} invalidations, ${r.coordinator.revokes} revokes, ${sum('puts')} puts (${sum('estale')} found stale, ${sum('reattach')} attaches)`,
+    `soak: missed invalidations ${sum('missed')}, stale writes ${sum('stale_writes')}, audit findings ${r.auditFindings} over ${r.audited} registrations, timeouts ${sum('timeouts')}, cut off ${r.coordinator.cutOff}`,
+    `soak: coordinator RSS ${r.coordinator.rssMiB[0]} -> ${r.coordinator.rssMiB[1]} MiB, fds ${r.coordinator.fds[0]} -> ${r.coordinator.fds[1]}; exit codes ${[...new Set(r.exitCodes)].join(',')}`,
+  ].join('\n');
+}
