@@ -16,6 +16,10 @@ const SHIM = resolve(ROOT, 'native-shim/build/libpincoh.so');
 const CLI = resolve(ROOT, 'bin/pincoh.js');
 const STUB = resolve(ROOT, 'native-shim/build/libpincoh-stub.so');
 const quick = process.argv.includes('--quick');
+// --only 3,5: just those sections
+const onlyArg = process.argv[process.argv.indexOf('--only') + 1];
+const only = process.argv.includes('--only') && onlyArg ? onlyArg.split(',').map(Number) : undefined;
+const want = (n: number) => !only || only.includes(n);
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<any> {
   return new Promise((res, rej) => {
@@ -44,6 +48,7 @@ console.log(`pincoh bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, 
 
 // 1. The hook's own cost: the real calls are stubbed out (libpincoh-stub.so), so
 //    no kernel time hides it; the baseline is a plain indirect call.
+if (want(1)) {
 console.log('1. hook cost per call on unregistered memory, system call stubbed out (ns)');
 console.log('   registrations  indirect call   munmap  mprotect   mremap   munmap overhead');
 for (const nregs of quick ? [0, 1000] : [0, 1000, 100000]) {
@@ -52,9 +57,10 @@ for (const nregs of quick ? [0, 1000] : [0, 1000, 100000]) {
   await c.close();
   console.log(`   ${String(nregs).padStart(13)}  ${f(r.call, 2).padStart(13)}  ${f(r.munmap, 2).padStart(7)}  ${f(r.mprotect, 2).padStart(8)}  ${f(r.mremap, 2).padStart(7)}  ${f(r.munmap - r.call, 2).padStart(16)}`);
 }
+}
 
 // 2. Plain loops with the real shim (1,000 registrations elsewhere) against bare.
-{
+if (want(2)) {
   const iters = quick ? '20000' : '100000';
   const c = await coordinator();
   const bare: any[] = [];
@@ -73,7 +79,7 @@ for (const nregs of quick ? [0, 1000] : [0, 1000, 100000]) {
 
 // 3. The slow path against a C-to-C AF_UNIX ping-pong of the same frame sizes,
 //    alternating 5 times each (this VM's wake-up latency drifts between runs).
-{
+if (want(3)) {
   const slow: any[] = [];
   const pp: any[] = [];
   for (let i = 0; i < 5; i++) {
@@ -91,7 +97,7 @@ for (const nregs of quick ? [0, 1000] : [0, 1000, 100000]) {
 
 // 4. The coordinator under load: 16 processes invalidating in a loop, against
 //    the minimal echo server answering the very same frames.
-{
+if (want(4)) {
   const procs = 16;
   const secs = quick ? '1' : '3';
   const total = async (path: string) => {
@@ -122,7 +128,7 @@ async function job(ranks: number, args: string[]): Promise<any> {
 // 5. Revoke fan-out: a munmap whose registration 1, 4 or 16 other processes are
 //    attached to. Timed right after the barrier that saw them attach (every
 //    process waking at once on 2 cores), and again 2 ms later (the revoke alone).
-{
+if (want(5)) {
   const rounds = quick ? '60' : '300';
   console.log(`\n5. munmap of a registration with N attachers, p50/p99 over ${rounds} rounds`);
   for (const settle of ['0', '2000']) {
@@ -137,8 +143,40 @@ async function job(ranks: number, args: string[]): Promise<any> {
 }
 
 // 6. Put bandwidth against raw process_vm_writev to the same place, same process, best of 5.
-{
+if (want(6)) {
   const r: Array<{ size: number; raw: number; put: number }> = await job(2, ['put']);
   console.log('\n6. put bandwidth (GB/s), best of 5, against raw process_vm_writev in the same run');
   for (const x of r) console.log(`   ${String(x.size / 1024).padStart(5)} KiB  raw ${f(x.raw, 2)}  put ${f(x.put, 2)}  ratio ${f(x.put / x.raw, 3)}x`);
+}
+
+// 7. A process SIGKILLed in the middle of a call (its BEGIN never acknowledged):
+//    how long until the coordinator has dropped all its state.
+if (want(7)) {
+  const { startDriver, until } = await import('../test/helpers.js');
+  const { Engine: HangEngine } = await import('../src/coherence/engine.js');
+  class Hanging extends HangEngine {
+    waiting = new Set<number>();
+    override begin(p: any, seq: bigint, b: any): Promise<number> {
+      super.begin(p, seq, b);
+      this.waiting.add(p.pid);
+      return new Promise(() => {});
+    }
+  }
+  const engine = new Hanging({ mremapFollow: false });
+  const path = join(mkdtempSync(join(tmpdir(), 'pincoh-kill-')), 'c.sock');
+  const server = new CoordinatorServer({ socketPath: path, engine });
+  await server.listen();
+  const times: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const d = startDriver(path, 'map 0 65536 reg 0 0 4096 rw reg 0 8192 4096 rw unmap 0 0 4096', { PINCOH_TIMEOUT_MS: '60000' });
+    await until(() => engine.waiting.has(d.pid));
+    const t0 = process.hrtime.bigint();
+    process.kill(d.pid, 'SIGKILL');
+    while ([...engine.processes.values()].some((p) => p.pid === d.pid)) await new Promise((r) => setImmediate(r));
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    await d.done;
+  }
+  await server.close();
+  console.log('\n7. a process SIGKILLed between BEGIN and ACK: time until the coordinator dropped its state, 20 kills');
+  console.log(`   p50 ${f(median(times), 2)} ms, max ${f(Math.max(...times), 2)} ms`);
 }

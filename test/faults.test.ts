@@ -11,7 +11,7 @@ import { encodeFrame } from '../src/protocol/codec.js';
 import { PROTO_VERSION, T } from '../src/protocol/constants.js';
 import { encodeHello, encodeRegister, encodeReply, encodeWelcome } from '../src/protocol/messages.js';
 import type { Begin } from '../src/protocol/messages.js';
-import { driver, startCoordinator, until, type Coordinator } from './helpers.js';
+import { driver, prog, shimEnv, startCoordinator, startDriver, until, type Coordinator } from './helpers.js';
 
 const ENOTCONN = 107;
 
@@ -164,5 +164,52 @@ describe('bad peers are cut off alone', () => {
     expect(b.readUInt16LE(24 + 4)).toBe(T.REPLY);
     expect(b.readInt32LE(24 + 16)).toBe(-22);
     s.destroy();
+  });
+});
+
+describe('killed in every phase', () => {
+  it('an attacher killed in the middle of a put loop leaves nothing behind', async () => {
+    const c = await startCoordinator();
+    const o = startDriver(c.path, 'map 0 65536 reg 0 0 65536 rw pub loop 0 wait', { PINCOH_JOB: 'loop' });
+    await o.waitFor(/^waiting/);
+    const a = startDriver(c.path, 'att loop 5000 putloop 0 100000000', { PINCOH_JOB: 'loop' });
+    await a.waitFor(/^looping/);
+    const owner = [...c.engine.processes.values()].find((p) => p.pid === o.pid)!;
+    expect([...owner.exports.values()][0]!.size).toBe(1);
+    process.kill(a.pid, 'SIGKILL');
+    expect(await until(() => owner.exports.size === 0)).toBe(true);
+    expect([...c.engine.processes.values()].some((p) => p.pid === a.pid)).toBe(false);
+    o.send();
+    await o.done;
+    await c.close();
+  });
+
+  it('a process killed while forking under load: it and its children leave nothing behind', async () => {
+    const c = await startCoordinator();
+    const f = startDriver(c.path, 'map 0 4096 reg 0 0 4096 r say', {}); // keeps a connection of its own
+    await f.waitFor(/^said/);
+    const { spawn } = await import('node:child_process');
+    const stress = spawn(prog('forkstress'), ['100000'], { env: shimEnv(c.path), stdio: 'ignore' });
+    expect(await until(() => c.engine.stats.processes >= 5)).toBe(true); // forking away
+    stress.kill('SIGKILL');
+    await new Promise((r) => stress.once('exit', r));
+    expect(await until(() => [...c.engine.processes.values()].every((p) => p.pid !== stress.pid && p.hello.ppid !== stress.pid))).toBe(true);
+    await f.done;
+    await c.close();
+  });
+});
+
+describe('identity', () => {
+  it('the pid a HELLO claims is not believed: SO_PEERCRED is', async () => {
+    const c = await startCoordinator();
+    const s = createConnection(c.path);
+    s.on('data', () => {});
+    s.write(encodeHello({ version: PROTO_VERSION, pid: 1, ppid: 1, rank: 0, size: 1, pageSize: 4096, argv0: 'liar', job: 'default' }));
+    expect(await until(() => c.engine.processes.size === 1)).toBe(true);
+    const p = [...c.engine.processes.values()][0]!;
+    expect(p.hello.pid).toBe(1);
+    expect(p.pid).toBe(process.pid);
+    s.destroy();
+    await c.close();
   });
 });

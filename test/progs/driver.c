@@ -13,7 +13,7 @@
  *   stats | sleep MS | touch I OFF
  *   mark                       getpgrp(), a marker for strace
  *   pub NAME N | att NAME MS   publish key N / attach (prints "att H rc", H: handle index)
- *   put H OFF LEN BYTE | get H OFF LEN | det H | bar MS
+ *   put H OFF LEN BYTE | get H OFF LEN | det H | bar MS | putloop H N
  *   fill I OFF LEN BYTE | peek I OFF
  *   wait                       read a line from stdin (the test says when to go on)
  *   stop                       SIGSTOP myself; prints "continued" after SIGCONT
@@ -183,6 +183,14 @@ int main(int argc, char **argv)
 			memset(data, (int)num(ARG(4)), len < sizeof data ? len : sizeof data);
 			printf("put %d\n", pincoh_put(handles[num(ARG(1))], num(ARG(2)), data, len));
 			i += 4;
+		} else if (!strcmp(c, "putloop")) {
+			static unsigned char data[4096];
+			int rc = 0;
+			printf("looping\n");
+			for (unsigned long n = num(ARG(2)); n-- && rc == 0;)
+				rc = pincoh_put(handles[num(ARG(1))], 0, data, sizeof data);
+			printf("putloop %d\n", rc);
+			i += 2;
 		} else if (!strcmp(c, "get")) {
 			static unsigned char data[1 << 20];
 			size_t len = num(ARG(3));
