@@ -22,6 +22,14 @@ describe('fork', () => {
   });
 });
 
+describe('spawning without atfork handlers', () => {
+  it('system, popen, posix_spawn and vfork+exec while 8 threads keep the shim busy: no deadlock, nothing lost', async () => {
+    const r = await run(prog('spawns'), ['30'], shimEnv(c.path), 120_000);
+    expect(r.signal).toBeNull();
+    expect(r.stdout).toMatch(/spawns 30 bad 0 valid 1/);
+  });
+});
+
 describe('threads', () => {
   it('8 threads racing munmap/mprotect/mremap: no missed and no spurious invalidation', async () => {
     const r = await run(prog('race'), ['400'], shimEnv(c.path), 120_000);

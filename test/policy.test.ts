@@ -14,7 +14,7 @@ const hex = (n: number) => n.toString(16);
 
 function randomCase(rnd: () => number): { ev: MapEvent; rs: number; re: number; rflags: number; follow: boolean } {
   const pages = (n: number) => Math.floor(rnd() * n) * PAGE;
-  const op = 1 + Math.floor(rnd() * 3);
+  const op = 1 + Math.floor(rnd() * 5);
   const start = pages(16);
   const len = pages(8) + (rnd() < 0.3 ? Math.floor(rnd() * PAGE) : 0);
   const fixed = op === OP.MREMAP && rnd() < 0.3;
@@ -22,7 +22,7 @@ function randomCase(rnd: () => number): { ev: MapEvent; rs: number; re: number; 
   const dest = fixed ? pages(32) : 0;
   const ev: MapEvent = {
     op,
-    arg: op === OP.MPROTECT ? Math.floor(rnd() * 8) : fixed ? MREMAP_FIXED | 1 : 1,
+    arg: op === OP.MPROTECT ? Math.floor(rnd() * 8) : op === OP.MADVISE ? Math.floor(rnd() * 26) : fixed ? MREMAP_FIXED | 1 : 1,
     start,
     end: start + Math.ceil(len / PAGE) * PAGE,
     len,

@@ -24,6 +24,8 @@ enum pincoh_reason {
 	PINCOH_REASON_MPROTECT = 2, /* mprotect removed a permission the registration needs */
 	PINCOH_REASON_MREMAP = 3,   /* mremap moved, shrank or replaced the range */
 	PINCOH_REASON_REVOKED = 4,  /* (attacher) the owner's memory changed: the handle is dead */
+	PINCOH_REASON_MADVISE = 5,  /* madvise dropped or may move the pages (DONTNEED, FREE, REMOVE, PAGEOUT, MERGEABLE) */
+	PINCOH_REASON_MMAP = 6,     /* mmap MAP_FIXED replaced the range */
 };
 
 /* Registers [addr, addr+len) and returns its key. -ENOTCONN without a coordinator. */

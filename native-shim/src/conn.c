@@ -310,8 +310,8 @@ int pc_conn_ensure(void)
 {
 	int rc = 0;
 	if (pc_conn_up())
-		return 0;
-	if (!pc_cfg.socket_path[0])
+		return pc_foreign() ? -ENOTCONN : 0;
+	if (!pc_cfg.socket_path[0] || pc_foreign())
 		return -ENOTCONN;
 	pthread_mutex_lock(&conn_mu);
 	if (!pc_conn_up()) {
@@ -337,7 +337,7 @@ static int request(int type, const void *payload, size_t len, int32_t *status, u
 
 	if (on_listener)
 		return -EDEADLK; /* only the listener could read the answer */
-	if (!pc_conn_up())
+	if (!pc_conn_up() || pc_foreign())
 		return -ENOTCONN;
 	pthread_mutex_lock(&wait_mu);
 	while (!w) {
@@ -385,6 +385,8 @@ int pc_request_ms(int type, const void *payload, size_t len, int32_t *status, vo
 int pc_notify(int type, const void *payload, size_t len)
 {
 	uint64_t seq;
+	if (pc_foreign())
+		return -ENOTCONN;
 	pthread_mutex_lock(&wait_mu);
 	seq = ++next_seq;
 	pthread_mutex_unlock(&wait_mu);

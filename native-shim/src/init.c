@@ -1,10 +1,12 @@
 /* Start-up: configuration, fork handlers. Nothing here connects: a process
  * that never registers never talks to the coordinator. */
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include "shim.h"
 
 PC_TLS int pc_guard;
+pid_t pc_pid;
 uintptr_t pc_page_size = 4096;
 
 void pc_fork_resolve(void);
@@ -23,6 +25,7 @@ static void parent(void)
 
 static void child(void)
 {
+	pc_pid = (pid_t)syscall(SYS_getpid);
 	pc_table_reset_child();
 	pc_attach_reset_child();
 	pc_conn_atfork_child();
@@ -34,6 +37,7 @@ __attribute__((constructor(102))) static void pc_init(void)
 	long ps = sysconf(_SC_PAGESIZE);
 	if (ps > 0)
 		pc_page_size = (uintptr_t)ps;
+	pc_pid = (pid_t)syscall(SYS_getpid);
 	pc_config_load();
 	pc_fork_resolve();
 	pthread_atfork(prepare, parent, child);

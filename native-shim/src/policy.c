@@ -6,6 +6,23 @@
 #include "proto.h"
 #include "shim.h"
 
+/* Advice after which the pages a registration pinned are no longer the ones
+ * mapped: dropped (DONTNEED, FREE, REMOVE, DONTNEED_LOCKED), reclaimed
+ * (PAGEOUT), or open to merging and copy-on-write (MERGEABLE). */
+int pc_advice_drops(int advice)
+{
+	switch (advice) {
+	case 4:  /* MADV_DONTNEED */
+	case 8:  /* MADV_FREE */
+	case 9:  /* MADV_REMOVE */
+	case 12: /* MADV_MERGEABLE */
+	case 21: /* MADV_PAGEOUT */
+	case 24: /* MADV_DONTNEED_LOCKED */
+		return 1;
+	}
+	return 0;
+}
+
 static int overlaps(uintptr_t a, uintptr_t b, uintptr_t rs, uintptr_t re)
 {
 	return a < re && rs < b;
@@ -15,7 +32,10 @@ int pc_policy(const struct pc_event *ev, uintptr_t rs, uintptr_t re, unsigned rf
 {
 	switch (ev->op) {
 	case PC_OP_MUNMAP:
+	case PC_OP_MMAP_FIXED:
 		return overlaps(ev->start, ev->end, rs, re) ? PC_ACT_INVALIDATE : PC_ACT_KEEP;
+	case PC_OP_MADVISE:
+		return overlaps(ev->start, ev->end, rs, re) && pc_advice_drops(ev->arg) ? PC_ACT_INVALIDATE : PC_ACT_KEEP;
 	case PC_OP_MPROTECT: {
 		int need = 0;
 		if (!overlaps(ev->start, ev->end, rs, re))

@@ -31,6 +31,8 @@
 #define PC_OP_MUNMAP 1
 #define PC_OP_MPROTECT 2
 #define PC_OP_MREMAP 3
+#define PC_OP_MADVISE 4   /* arg: the advice */
+#define PC_OP_MMAP_FIXED 5 /* MAP_FIXED over existing memory: it is unmapped first */
 
 #define PC_W_MREMAP_FOLLOW 1 /* WELCOME flag: mremap moves registrations */
 

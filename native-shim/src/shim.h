@@ -5,7 +5,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #define PC_EXPORT __attribute__((visibility("default")))
 #define PC_TLS __thread __attribute__((tls_model("initial-exec")))
@@ -14,6 +16,13 @@
 
 /* Nonzero while the shim itself runs on this thread: hooks go straight to the kernel. */
 extern PC_TLS int pc_guard;
+
+/* Our pid, as of the constructor or fork's child handler. A process whose
+ * getpid() differs was made without those handlers (vfork, clone without
+ * CLONE_VM): it holds the parent's table and connection, so it must not act
+ * on them. Checked on the slow path and by requests only. */
+extern pid_t pc_pid;
+static inline int pc_foreign(void) { return (pid_t)syscall(SYS_getpid) != pc_pid; }
 
 /* config.c: read once from the environment by the constructor */
 struct pc_config {
@@ -44,6 +53,7 @@ struct pc_event {
 #define PC_ACT_INVALIDATE 1
 #define PC_ACT_FOLLOW 2
 int pc_policy(const struct pc_event *ev, uintptr_t rs, uintptr_t re, unsigned rflags, int mremap_follow);
+int pc_advice_drops(int advice);
 
 /* table.c: this process's registrations */
 #define PC_MAX_REGS (1u << 20)

@@ -9,6 +9,12 @@ void pc_slow_before(const struct pc_event *ev, struct pc_hits *h)
 {
 	uint64_t seq = 0;
 	int timed_out = 0;
+	if (pc_foreign()) {
+		/* a vfork or clone child: the table and the connection are its parent's */
+		h->n_inval = h->n_follow = 0, h->big = NULL, h->begin_seq = 0, h->timed_out = 0;
+		h->inval = h->follow = h->local, h->cap = 0;
+		return;
+	}
 	__atomic_fetch_add(&pc_counters.slow_calls, 1, __ATOMIC_RELAXED);
 	if (pc_conn_up()) {
 		struct pc_begin b = { .op = (uint32_t)ev->op, .arg = (uint32_t)ev->arg, .addr = ev->start,
@@ -32,7 +38,7 @@ void pc_slow_after(const struct pc_event *ev, struct pc_hits *h, long result, in
 {
 	if (ev->op == PC_OP_MREMAP && h->n_follow && !err)
 		pc_table_move(h, ev->start, (uintptr_t)result);
-	if (pc_conn_up()) {
+	if (h->begin_seq && pc_conn_up()) {
 		struct pc_done d = { .op = (uint32_t)ev->op, .flags = h->timed_out ? PC_DONE_TIMED_OUT : 0,
 				     .result = err ? -err : result, .begin_seq = h->begin_seq };
 		pc_notify(PC_T_DONE, &d, sizeof d);

@@ -353,7 +353,8 @@ static void push(struct pc_hits *h, int follow, uint64_t key, uintptr_t s, uintp
 static void scan(const struct pc_event *ev, uintptr_t a, uintptr_t b, int follow, struct pc_hits *h, size_t *first_dead)
 {
 	size_t n = atomic_load_explicit(&count, memory_order_relaxed);
-	static const int reasons[] = { 0, PINCOH_REASON_MUNMAP, PINCOH_REASON_MPROTECT, PINCOH_REASON_MREMAP };
+	static const int reasons[] = { 0, PINCOH_REASON_MUNMAP, PINCOH_REASON_MPROTECT, PINCOH_REASON_MREMAP,
+				       PINCOH_REASON_MADVISE, PINCOH_REASON_MMAP, 0, 0 };
 	for (size_t i = below(n, b); i-- > 0 && spans[i].pmax > a;) {
 		struct meta *m = &metas[i];
 		int act;
@@ -364,7 +365,7 @@ static void scan(const struct pc_event *ev, uintptr_t a, uintptr_t b, int follow
 			m->dead = 1;
 			if (i < *first_dead)
 				*first_dead = i;
-			push(h, 0, m->key, spans[i].start, m->end, reasons[ev->op & 3]);
+			push(h, 0, m->key, spans[i].start, m->end, reasons[ev->op & 7]);
 		} else if (act == PC_ACT_FOLLOW) {
 			push(h, 1, m->key, spans[i].start, m->end, PINCOH_REASON_MREMAP);
 		}

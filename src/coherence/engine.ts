@@ -24,8 +24,9 @@ const ETIMEDOUT = 110;
  * and a high mmap hint: those few registrations are refused, see README limits. */
 const ADDR_LIMIT = Number.MAX_SAFE_INTEGER;
 
-/** Why a handle was revoked (the REVOKE frame's reason; PINCOH_REASON_* for the first three). */
-export const REVOKE_REASON = { munmap: 1, mprotect: 2, mremap: 3, deregister: 5, exit: 6 } as const;
+/** Why a handle was revoked (the REVOKE frame's reason): the op codes 1-5 for a
+ * hooked call (OP in constants.ts), or one of these. */
+export const REVOKE_REASON = { deregister: 16, exit: 17 } as const;
 
 export interface Limits {
   registrationsPerProcess: number;

@@ -24,10 +24,16 @@ export interface MapEvent {
 
 const overlaps = (a: number, b: number, rs: number, re: number): boolean => a < re && rs < b;
 
+/** madvise advice after which the pinned pages are not the mapped ones (policy.c's pc_advice_drops). */
+const DROPPING_ADVICE = new Set([4, 8, 9, 12, 21, 24]); // DONTNEED FREE REMOVE MERGEABLE PAGEOUT DONTNEED_LOCKED
+
 export function decide(ev: MapEvent, rs: number, re: number, rflags: number, follow: boolean): Action {
   switch (ev.op) {
     case OP.MUNMAP:
+    case OP.MMAP_FIXED:
       return overlaps(ev.start, ev.end, rs, re) ? ACT_INVALIDATE : ACT_KEEP;
+    case OP.MADVISE:
+      return overlaps(ev.start, ev.end, rs, re) && DROPPING_ADVICE.has(ev.arg) ? ACT_INVALIDATE : ACT_KEEP;
     case OP.MPROTECT: {
       if (!overlaps(ev.start, ev.end, rs, re)) return ACT_KEEP;
       const need = (rflags & PINCOH_READ ? PROT_READ : 0) | (rflags & PINCOH_WRITE ? PROT_WRITE : 0);

@@ -31,8 +31,8 @@ export const F_NOREPLY = 1;
 export const DONE_TIMED_OUT = 1;
 export const W_MREMAP_FOLLOW = 1;
 
-export const OP = { MUNMAP: 1, MPROTECT: 2, MREMAP: 3 } as const;
-export const OP_NAMES: Record<number, string> = { 1: 'munmap', 2: 'mprotect', 3: 'mremap' };
+export const OP = { MUNMAP: 1, MPROTECT: 2, MREMAP: 3, MADVISE: 4, MMAP_FIXED: 5 } as const;
+export const OP_NAMES: Record<number, string> = { 1: 'munmap', 2: 'mprotect', 3: 'mremap', 4: 'madvise', 5: 'mmap' };
 
 /** Payload sizes; a frame whose payload is shorter is malformed. */
 export const SIZE = {

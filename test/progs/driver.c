@@ -9,6 +9,8 @@
  *   remap I OLDLEN NEWLEN FLAGS [J]   FLAGS: 0 or maymove,fixed,dontunmap joined by +;
  *                              J: the destination region (fixed); regions[I] follows
  *   rawunmap ADDR LEN | rawprot ADDR LEN PROT | rawremap ADDR OLDLEN NEWLEN FLAGS NEWADDR
+ *   advise I OFF LEN ADVICE    madvise; prints "madvise rc errno"
+ *   mapfix I OFF LEN | mapnorep I OFF LEN   mmap MAP_FIXED / MAP_FIXED_NOREPLACE over region I
  *   cb                         print every invalidation callback
  *   stats | sleep MS | touch I OFF
  *   mark                       getpgrp(), a marker for strace
@@ -160,6 +162,17 @@ int main(int argc, char **argv)
 			if (r != MAP_FAILED)
 				regions[idx] = r;
 			i += has_dest ? 5 : 4;
+		} else if (!strcmp(c, "advise")) {
+			errno = 777;
+			int rc = madvise(regions[num(ARG(1))] + num(ARG(2)), num(ARG(3)), (int)num(ARG(4)));
+			printf("madvise %d %d\n", rc, errno);
+			i += 4;
+		} else if (!strcmp(c, "mapfix") || !strcmp(c, "mapnorep")) {
+			int flags = MAP_PRIVATE | MAP_ANONYMOUS | (c[3] == 'f' ? MAP_FIXED : MAP_FIXED_NOREPLACE);
+			errno = 777;
+			void *r = mmap(regions[num(ARG(1))] + num(ARG(2)), num(ARG(3)), PROT_READ | PROT_WRITE, flags, -1, 0);
+			printf("mmap %s %d\n", r == MAP_FAILED ? "fail" : "ok", errno);
+			i += 3;
 		} else if (!strcmp(c, "rawremap")) {
 			errno = 777;
 			void *r = mremap((void *)num(ARG(1)), num(ARG(2)), num(ARG(3)), remap_flags(ARG(4)), (void *)num(ARG(5)));
