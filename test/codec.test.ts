@@ -44,6 +44,28 @@ describe('FrameReader', () => {
   });
 });
 
+describe('FrameReader against random bytes', () => {
+  it('only ever throws FrameError, and holds at most one frame\'s worth (property, 2,000 streams)', () => {
+    let seed = 99;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (let run = 0; run < 2000; run++) {
+      const r = new FrameReader(1024);
+      const bytes = Buffer.alloc(Math.floor(rnd() * 4000));
+      for (let i = 0; i < bytes.length; i++) bytes[i] = rnd() < 0.5 ? 0 : Math.floor(rnd() * 256);
+      // now and then a plausible length, so some frames get through
+      if (bytes.length > 4 && rnd() < 0.5) bytes.writeUInt32LE(16 + Math.floor(rnd() * 100), 0);
+      let frames = 0;
+      try {
+        for (let at = 0; at < bytes.length; at += 1 + Math.floor(rnd() * 300)) r.push(bytes.subarray(at, at + 1 + Math.floor(rnd() * 300)), { frame: () => void frames++ });
+      } catch (e) {
+        expect(e).toBeInstanceOf(FrameError);
+        continue;
+      }
+      expect(r.pending).toBeLessThan(1024);
+    }
+  });
+});
+
 describe('payloads', () => {
   it('round-trip REGISTER, BEGIN and DONE', () => {
     const roundTrip = <X>(buf: Buffer, read: (v: DataView, o: number) => X): X => read(new DataView(buf.buffer, buf.byteOffset, buf.length), 16);

@@ -76,6 +76,24 @@ describe('the coordinator is killed and restarted', () => {
     server.close();
   });
 
+  it('killed during a revoke fan-out: the owner waiting on a stopped attacher returns at once', async () => {
+    const sock = join(mkdtempSync(join(tmpdir(), 'pincoh-fan-')), 'c.sock');
+    const s = serve(sock);
+    expect(await s.ready).toBe(true);
+    const owner = startDriver(sock, 'cb map 0 65536 reg 0 0 65536 rw pub f 0 wait unmap 0 0 65536 valid 0 stats', { PINCOH_TIMEOUT_MS: '60000' });
+    await owner.waitFor(/^waiting/);
+    const a = startDriver(sock, 'att f 5000 put 0 0 8 1 stop put 0 0 8 1');
+    await a.waitFor(/^stopping/);
+    await until(() => false, 50);
+    owner.send(); // its munmap now waits for the stopped attacher's ack (revoke bound: 1 s)
+    await until(() => false, 200);
+    s.child.kill('SIGKILL');
+    const r = await owner.done;
+    expect(r.lines.slice(-2)).toEqual(['valid 0 0', 'stats slow 1 inval 1 timeouts 0 degraded 1 connected 0']);
+    process.kill(a.pid, 'SIGCONT');
+    expect((await a.done).lines.pop()).toBe(`put -${ESTALE}`);
+  });
+
   it('attachments die with the coordinator: a put afterwards is -ESTALE', async () => {
     const sock = join(mkdtempSync(join(tmpdir(), 'pincoh-att-')), 'c.sock');
     const s = serve(sock);
