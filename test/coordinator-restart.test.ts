@@ -39,7 +39,8 @@ describe('the coordinator is killed and restarted', () => {
     expect(await second.ready).toBe(true);
     d.send();
     const r = await d.done;
-    expect(r.lines.slice(-4)).toEqual(['reg 2 0', 'valid 1 1', 'valid 2 1', 'stats slow 1 inval 1 timeouts 0 degraded 1 connected 1']);
+    // (then, at exit, the two left go: reason 7)
+    expect(r.lines.slice(-6)).toEqual(['reg 2 0', 'valid 1 1', 'valid 2 1', 'stats slow 1 inval 1 timeouts 0 degraded 1 connected 1', 'cb 2 reason 7 len 4096', 'cb 1 reason 7 len 4096']);
     expect(r.stderr).toMatch(/re-announced registrations: 1/);
     // the new coordinator heard of the surviving registration (key 2) before the new one (key 3)
     const registered = second.out().split('\n').filter((l) => l.includes('"event":"register"')).map((l) => JSON.parse(l).key);

@@ -14,7 +14,7 @@ const hex = (n: number) => n.toString(16);
 
 function randomCase(rnd: () => number): { ev: MapEvent; rs: number; re: number; rflags: number; follow: boolean } {
   const pages = (n: number) => Math.floor(rnd() * n) * PAGE;
-  const op = 1 + Math.floor(rnd() * 5);
+  const op = 1 + Math.floor(rnd() * 6);
   const start = pages(16);
   const len = pages(8) + (rnd() < 0.3 ? Math.floor(rnd() * PAGE) : 0);
   const fixed = op === OP.MREMAP && rnd() < 0.3;

@@ -26,6 +26,7 @@ enum pincoh_reason {
 	PINCOH_REASON_REVOKED = 4,  /* (attacher) the owner's memory changed: the handle is dead */
 	PINCOH_REASON_MADVISE = 5,  /* madvise dropped or may move the pages (DONTNEED, FREE, REMOVE, PAGEOUT, MERGEABLE) */
 	PINCOH_REASON_MMAP = 6,     /* mmap MAP_FIXED replaced the range */
+	PINCOH_REASON_EXIT = 7,     /* the process exits or execs: everything goes */
 };
 
 /* Registers [addr, addr+len) and returns its key. -ENOTCONN without a coordinator. */

@@ -10,6 +10,7 @@ pid_t pc_pid;
 uintptr_t pc_page_size = 4096;
 
 void pc_fork_resolve(void);
+void pc_exit_init(void);
 
 static void prepare(void)
 {
@@ -40,5 +41,6 @@ __attribute__((constructor(102))) static void pc_init(void)
 	pc_pid = (pid_t)syscall(SYS_getpid);
 	pc_config_load();
 	pc_fork_resolve();
+	pc_exit_init();
 	pthread_atfork(prepare, parent, child);
 }

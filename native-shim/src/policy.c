@@ -33,6 +33,7 @@ int pc_policy(const struct pc_event *ev, uintptr_t rs, uintptr_t re, unsigned rf
 	switch (ev->op) {
 	case PC_OP_MUNMAP:
 	case PC_OP_MMAP_FIXED:
+	case PC_OP_EXIT:
 		return overlaps(ev->start, ev->end, rs, re) ? PC_ACT_INVALIDATE : PC_ACT_KEEP;
 	case PC_OP_MADVISE:
 		return overlaps(ev->start, ev->end, rs, re) && pc_advice_drops(ev->arg) ? PC_ACT_INVALIDATE : PC_ACT_KEEP;

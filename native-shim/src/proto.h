@@ -25,6 +25,8 @@
 #define PC_T_REVOKE 13
 #define PC_T_REVOKED 14
 #define PC_T_BARRIER 15
+#define PC_T_AUDIT 16   /* control client -> coordinator: i32 pid (0: all) */
+#define PC_T_REPORT 17  /* coordinator -> control client: JSON */
 
 #define PC_F_NOREPLY 1 /* header flag: the sender does not wait for a REPLY */
 
@@ -33,6 +35,7 @@
 #define PC_OP_MREMAP 3
 #define PC_OP_MADVISE 4   /* arg: the advice */
 #define PC_OP_MMAP_FIXED 5 /* MAP_FIXED over existing memory: it is unmapped first */
+#define PC_OP_EXIT 6       /* the whole address space goes: arg 0 exit, 1 exec */
 
 #define PC_W_MREMAP_FOLLOW 1 /* WELCOME flag: mremap moves registrations */
 
@@ -62,6 +65,7 @@ struct pc_detach { uint64_t handle; };
 struct pc_revoke { uint64_t handle; uint32_t reason; uint32_t pad; };
 struct pc_revoked { uint64_t handle; };
 struct pc_barrier { int32_t timeout_ms; uint32_t pad; };
+struct pc_audit { int32_t pid; uint32_t pad; };
 
 _Static_assert(sizeof(struct pc_hdr) == PC_HDR_SIZE, "header");
 _Static_assert(sizeof(struct pc_hello) == 120, "hello");
@@ -72,6 +76,7 @@ _Static_assert(sizeof(struct pc_detach) == 8, "detach");
 _Static_assert(sizeof(struct pc_revoke) == 16, "revoke");
 _Static_assert(sizeof(struct pc_revoked) == 8, "revoked");
 _Static_assert(sizeof(struct pc_barrier) == 8, "barrier");
+_Static_assert(sizeof(struct pc_audit) == 8, "audit");
 _Static_assert(sizeof(struct pc_register) == 32, "register");
 _Static_assert(sizeof(struct pc_begin) == 40, "begin");
 _Static_assert(sizeof(struct pc_done) == 24, "done");

@@ -113,6 +113,7 @@ void pc_attach_kill_all(void);
 void pc_attach_reset_child(void);
 
 /* slowpath.c: BEGIN -> ACK -> local policy + callbacks; then DONE */
+void pc_slow_everything(int why); /* exit (0) or exec (1): every registration goes, exports revoked first */
 void pc_slow_before(const struct pc_event *ev, struct pc_hits *h);
 void pc_slow_after(const struct pc_event *ev, struct pc_hits *h, long result, int err);
 

@@ -33,6 +33,23 @@ void pc_slow_before(const struct pc_event *ev, struct pc_hits *h)
 	pc_run_callbacks(h);
 }
 
+/* The process is about to exit or exec: its whole address space goes. Tell
+ * the coordinator (which revokes every export first), wait, and run the
+ * callbacks; nothing follows, so DONE goes at once. */
+void pc_slow_everything(int why)
+{
+	struct pc_event ev = { .op = PC_OP_EXIT, .start = 0, .end = UINTPTR_MAX, .arg = why };
+	struct pc_hits h;
+	int saved = errno;
+	if (pc_guard || !pc_table_count() || pc_foreign())
+		return;
+	pc_guard++;
+	pc_slow_before(&ev, &h);
+	pc_slow_after(&ev, &h, 0, 0);
+	pc_guard--;
+	errno = saved;
+}
+
 /* result: what the real call returned; err: its errno if it failed, else 0 */
 void pc_slow_after(const struct pc_event *ev, struct pc_hits *h, long result, int err)
 {

@@ -354,7 +354,7 @@ static void scan(const struct pc_event *ev, uintptr_t a, uintptr_t b, int follow
 {
 	size_t n = atomic_load_explicit(&count, memory_order_relaxed);
 	static const int reasons[] = { 0, PINCOH_REASON_MUNMAP, PINCOH_REASON_MPROTECT, PINCOH_REASON_MREMAP,
-				       PINCOH_REASON_MADVISE, PINCOH_REASON_MMAP, 0, 0 };
+				       PINCOH_REASON_MADVISE, PINCOH_REASON_MMAP, PINCOH_REASON_EXIT, 0 };
 	for (size_t i = below(n, b); i-- > 0 && spans[i].pmax > a;) {
 		struct meta *m = &metas[i];
 		int act;

@@ -1,13 +1,27 @@
 // pincoh's command line: run and serve.
 
-import { Engine } from '../coherence/engine.js';
+import { createConnection } from 'node:net';
+import { Engine, type AuditEntry } from '../coherence/engine.js';
+import { encodeFrame, FrameReader } from '../protocol/codec.js';
+import { T } from '../protocol/constants.js';
 import { PincohError } from '../errors.js';
 import { launch, worstStatus } from '../job/launch.js';
 import { shimPath } from '../paths.js';
 import { Trace } from '../trace.js';
 import { CoordinatorServer } from '../transport/server.js';
 import { privateSocketPath } from '../transport/socket-path.js';
-import { parseCli, USAGE, type LimitOptions, type RunOptions, type ServeOptions } from './options.js';
+import { parseCli, USAGE, type AuditOptions, type LimitOptions, type RunOptions, type ServeOptions } from './options.js';
+
+/** Lines for the processes with findings (or all, when `all`). */
+function formatAudit(entries: AuditEntry[], all: boolean): string[] {
+  const lines: string[] = [];
+  for (const e of entries) {
+    if (!all && e.findings.length === 0) continue;
+    lines.push(`pid ${e.pid} (${e.argv0}, rank ${e.rank}): ${e.registrations} registrations, ${e.findings.length} stale`);
+    for (const f of e.findings) lines.push(`  key ${f.key} at ${f.addr} +${f.len}: ${f.finding}`);
+  }
+  return lines;
+}
 
 const engineLimits = (o: LimitOptions) => ({
   ...(o.maxRegistrations !== undefined && { registrationsPerProcess: o.maxRegistrations }),
@@ -21,7 +35,7 @@ async function run(o: RunOptions): Promise<number> {
   const trace = new Trace(o.trace);
   // An attacher that does not answer a revoke is cut off well before the owner's own wait ends.
   const revokeTimeoutMs = Math.max(1, Math.min(1000, Math.floor((o.timeoutMs ?? 2000) / 2)));
-  const engine = new Engine({ mremapFollow: o.mremap === 'follow', coherence: o.coherence, revokeTimeoutMs, trace, limits: engineLimits(o) });
+  const engine = new Engine({ mremapFollow: o.mremap === 'follow', coherence: o.coherence, revokeTimeoutMs, trace, limits: engineLimits(o), auditOnExit: o.audit });
   const server = new CoordinatorServer({ socketPath: path, engine, maxFrame: o.maxFrame, maxPending: o.maxPending });
   if (!o.coherence) process.stderr.write('pincoh: --no-coherence: attachments are never revoked; stale writes will happen\n');
   try {
@@ -37,7 +51,13 @@ async function run(o: RunOptions): Promise<number> {
       else if (r.code) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) exited with status ${r.code}\n`);
     }
     if (!o.quiet) process.stderr.write(engine.stats.summary() + '\n');
-    return worstStatus(results);
+    const worst = worstStatus(results);
+    if (o.audit) {
+      const lines = formatAudit(engine.exitAudits, false);
+      process.stderr.write(lines.length ? `pincoh: audit found registrations no longer mapped as registered:\n${lines.join('\n')}\n` : 'pincoh: audit: every registration held at exit was still mapped as registered\n');
+      if (lines.length && worst === 0) return 3;
+    }
+    return worst;
   } finally {
     await server.close();
     trace.close();
@@ -61,6 +81,33 @@ async function serve(o: ServeOptions): Promise<number> {
   return 0;
 }
 
+async function auditCommand(o: AuditOptions): Promise<number> {
+  const entries = await new Promise<AuditEntry[]>((resolve, reject) => {
+    const s = createConnection(o.socket);
+    const reader = new FrameReader();
+    const p = Buffer.alloc(8);
+    p.writeInt32LE(o.pid, 0);
+    s.on('connect', () => s.write(encodeFrame(T.AUDIT, 0, 1n, p)));
+    s.on('data', (d) =>
+      reader.push(d, {
+        frame(type, _f, _s, v, off, len) {
+          if (type === T.REPORT) resolve(JSON.parse(Buffer.from(v.buffer, v.byteOffset + off, len).toString()));
+          else reject(new Error(`the coordinator answered with frame type ${type}`));
+          s.destroy();
+        },
+      }),
+    );
+    s.on('error', (e) => reject(new Error(`cannot reach a coordinator at ${o.socket}: ${e.message}`)));
+  });
+  if (o.pid && entries.length === 0) {
+    process.stderr.write(`pincoh: no process ${o.pid} is connected to ${o.socket}\n`);
+    return 2;
+  }
+  const lines = formatAudit(entries, true);
+  process.stdout.write((lines.length ? lines.join('\n') : 'no processes connected') + '\n');
+  return entries.some((e) => e.findings.length) ? 1 : 0;
+}
+
 export async function main(args: string[]): Promise<number> {
   try {
     const o = parseCli(args);
@@ -68,8 +115,13 @@ export async function main(args: string[]): Promise<number> {
       process.stdout.write(USAGE + '\n');
       return 0;
     }
+    if (o.command === 'audit') return await auditCommand(o);
     return o.command === 'run' ? await run(o) : await serve(o);
   } catch (err) {
+    if (err instanceof Error && err.message.startsWith('cannot reach a coordinator')) {
+      process.stderr.write(`pincoh: ${err.message}\n`);
+      return 2;
+    }
     if (err instanceof PincohError) {
       process.stderr.write(`pincoh: ${err.message} [${err.code}]\n`);
       return 2;

@@ -18,6 +18,7 @@ export interface RunOptions extends LimitOptions {
   trace?: string;
   mremap: 'invalidate' | 'follow';
   coherence: boolean;
+  audit: boolean;
   timeoutMs?: number;
   quiet: boolean;
   argv: string[];
@@ -33,17 +34,24 @@ export interface ServeOptions extends LimitOptions {
   allowUids: number[];
 }
 
+export interface AuditOptions {
+  command: 'audit';
+  socket: string;
+  pid: number;
+}
+
 export interface HelpOptions {
   command: 'help';
 }
 
-export type CliOptions = RunOptions | ServeOptions | HelpOptions;
+export type CliOptions = RunOptions | ServeOptions | AuditOptions | HelpOptions;
 
 export const USAGE = `usage:
   pincoh run [-n N] [--trace FILE|-] [--mremap invalidate|follow] [--timeout-ms MS]
-             [--no-coherence] [--quiet] -- CMD [ARGS...]
+             [--no-coherence] [--audit] [--quiet] -- CMD [ARGS...]
       start a coordinator, run N ranks of CMD under the shim, print a summary,
-      exit with the worst rank's status
+      exit with the worst rank's status; --audit checks each process's
+      registrations against /proc/PID/maps as it exits (exit 3 on findings)
   pincoh serve --socket PATH [--trace FILE|-] [--mremap invalidate|follow]
                [--revoke-timeout-ms MS] [--no-coherence] [--allow-uid UID]...
       run the coordinator alone until SIGINT/SIGTERM; processes find it through
@@ -52,6 +60,9 @@ export const USAGE = `usage:
   limits (run and serve): --max-frame BYTES (65536) --max-registrations N (1048576 per process)
     --max-attachments N (4096 per process) --max-names N (65536 per job)
     --max-pending N (256 waiting requests per connection)
+  pincoh audit --socket PATH [PID]
+      ask a running coordinator which registrations of PID (or of every process)
+      are no longer mapped as registered; exit 1 if any
   pincoh help`;
 
 type Kind = 'int' | 'string' | 'flag' | 'mremap';
@@ -59,7 +70,7 @@ interface Spec {
   names: string[];
   key: string;
   kind: Kind;
-  commands: Array<'run' | 'serve'>;
+  commands: Array<'run' | 'serve' | 'audit'>;
   repeat?: boolean;
 }
 
@@ -76,7 +87,8 @@ const SPECS: Spec[] = [
   { names: ['--max-attachments'], key: 'maxAttachments', kind: 'int', commands: ['run', 'serve'] },
   { names: ['--max-names'], key: 'maxNames', kind: 'int', commands: ['run', 'serve'] },
   { names: ['--max-pending'], key: 'maxPending', kind: 'int', commands: ['run', 'serve'] },
-  { names: ['--socket'], key: 'socket', kind: 'string', commands: ['serve'] },
+  { names: ['--socket'], key: 'socket', kind: 'string', commands: ['serve', 'audit'] },
+  { names: ['--audit'], key: 'audit', kind: 'flag', commands: ['run'] },
   { names: ['--allow-uid'], key: 'allowUids', kind: 'int', commands: ['serve'], repeat: true },
 ];
 
@@ -85,7 +97,7 @@ const usage = (msg: string): PincohError => new PincohError('PINCOH_ERR_USAGE', 
 export function parseCli(args: string[]): CliOptions {
   const [command, ...rest] = args;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') return { command: 'help' };
-  if (command !== 'run' && command !== 'serve') throw usage(`unknown command '${command}'`);
+  if (command !== 'run' && command !== 'serve' && command !== 'audit') throw usage(`unknown command '${command}'`);
   const values: Record<string, unknown> = { allowUids: [] };
   let argv: string[] = [];
   for (let i = 0; i < rest.length; i++) {
@@ -97,8 +109,8 @@ export function parseCli(args: string[]): CliOptions {
     const [name, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const spec = SPECS.find((s) => s.names.includes(name) && s.commands.includes(command));
     if (!spec) {
-      if (command === 'run' && !arg.startsWith('-')) {
-        argv = rest.slice(i); // `pincoh run ./prog args` without --
+      if ((command === 'run' || command === 'audit') && !arg.startsWith('-')) {
+        argv = rest.slice(i); // `pincoh run ./prog args` without --; audit's PID
         break;
       }
       throw usage(`unknown option '${arg}' for ${command}`);
@@ -128,7 +140,12 @@ export function parseCli(args: string[]): CliOptions {
     const ranks = (values.ranks as number | undefined) ?? 1;
     if (ranks < 1 || ranks > 1024) throw usage(`-n takes 1 to 1024 ranks, not ${ranks}`);
     if (argv.length === 0) throw usage('run needs a command after --');
-    return { command, ranks, trace, mremap, coherence, timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv, ...limits };
+    return { command, ranks, trace, mremap, coherence, audit: values.audit === true, timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv, ...limits };
+  }
+  if (command === 'audit') {
+    if (typeof values.socket !== 'string') throw usage('audit needs --socket PATH');
+    if (argv.length > 1 || (argv[0] !== undefined && !/^\d+$/.test(argv[0]))) throw usage('audit takes at most one PID');
+    return { command, socket: values.socket, pid: argv[0] ? Number(argv[0]) : 0 };
   }
   if (typeof values.socket !== 'string') throw usage('serve needs --socket PATH');
   if (argv.length) throw usage('serve takes no command');

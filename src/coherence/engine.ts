@@ -6,6 +6,7 @@
 import { DONE_TIMED_OUT, MREMAP_FIXED, OP, OP_NAMES, PINCOH_READ, PINCOH_WRITE } from '../protocol/constants.js';
 import type { AttachRequest, Attached, Begin, Done, Hello, Register } from '../protocol/messages.js';
 import { Job } from '../job/jobs.js';
+import { audit as auditMaps, readMaps, type Finding } from '../memory/maps.js';
 import { isMapped, readRemote, writeRemote } from '../memory/remote.js';
 import { IntervalIndex, type Registration } from '../registry/interval-index.js';
 import { hex, Trace } from '../trace.js';
@@ -64,6 +65,16 @@ export interface EngineOptions {
   limits?: Partial<Limits>;
   /** check that a registration lies in the caller's memory (default true; unit tests with fake pids turn it off) */
   verifyMappings?: boolean;
+  /** audit each process against /proc/PID/maps as it exits or execs (`pincoh run --audit`) */
+  auditOnExit?: boolean;
+}
+
+export interface AuditEntry {
+  pid: number;
+  rank: number;
+  argv0: string;
+  registrations: number;
+  findings: Array<{ key: number; addr: string; len: number; finding: Finding }>;
 }
 
 interface InFlight {
@@ -114,6 +125,9 @@ export class Engine {
   readonly coherence: boolean;
   readonly revokeTimeoutMs: number;
   readonly verifyMappings: boolean;
+  readonly auditOnExit: boolean;
+  /** findings of the audits made at exit (auditOnExit) */
+  readonly exitAudits: AuditEntry[] = [];
   private nextId = 1;
 
   constructor(opts: EngineOptions) {
@@ -121,6 +135,7 @@ export class Engine {
     this.coherence = opts.coherence ?? true;
     this.revokeTimeoutMs = opts.revokeTimeoutMs ?? 1000;
     this.verifyMappings = opts.verifyMappings ?? true;
+    this.auditOnExit = opts.auditOnExit ?? false;
     this.stats = opts.stats ?? new Stats();
     this.trace = opts.trace ?? new Trace();
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -164,6 +179,11 @@ export class Engine {
   begin(p: ProcessState, seq: bigint, b: Begin): number | Promise<number> {
     const name = OP_NAMES[b.op];
     if (!name) return -EINVAL;
+    // The process is still here, blocked in its exit: the last moment to audit it.
+    if (b.op === OP.EXIT && this.auditOnExit) {
+      const a = this.audit(p);
+      if (a?.findings.length) this.exitAudits.push(a);
+    }
     const page = p.hello.pageSize;
     const ev: MapEvent = { op: b.op, arg: b.arg, start: b.addr, end: pageEnd(b.addr, b.len, page), len: b.len, newLen: b.newLen, dest: 0, destEnd: 0 };
     if (b.op === OP.MREMAP && b.arg & MREMAP_FIXED) {
@@ -221,6 +241,26 @@ export class Engine {
         timed_out: (d.flags & DONE_TIMED_OUT) !== 0,
         latency_us: Math.round(us),
       });
+  }
+
+  /** What the registry holds for p that p's memory no longer backs; undefined if p is gone. */
+  audit(p: ProcessState): AuditEntry | undefined {
+    const maps = readMaps(p.pid);
+    if (!maps) return undefined;
+    const findings = auditMaps(p.registry, maps).map(({ reg, finding }) => ({ key: Number(reg.key), addr: hex(reg.start), len: reg.end - reg.start, finding }));
+    if (this.trace.enabled && findings.length) this.trace.emit({ event: 'audit', pid: p.pid, rank: p.rank, findings });
+    return { pid: p.pid, rank: p.rank, argv0: p.hello.argv0, registrations: p.registry.size, findings };
+  }
+
+  /** Audits every live process, or the one with this pid (0: all). */
+  auditAll(pid = 0): AuditEntry[] {
+    const out: AuditEntry[] = [];
+    for (const p of this.processes.values()) {
+      if (pid && p.pid !== pid) continue;
+      const a = this.audit(p);
+      if (a) out.push(a);
+    }
+    return out;
   }
 
   fork(p: ProcessState, child: number): void {

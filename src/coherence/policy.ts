@@ -31,6 +31,7 @@ export function decide(ev: MapEvent, rs: number, re: number, rflags: number, fol
   switch (ev.op) {
     case OP.MUNMAP:
     case OP.MMAP_FIXED:
+    case OP.EXIT:
       return overlaps(ev.start, ev.end, rs, re) ? ACT_INVALIDATE : ACT_KEEP;
     case OP.MADVISE:
       return overlaps(ev.start, ev.end, rs, re) && DROPPING_ADVICE.has(ev.arg) ? ACT_INVALIDATE : ACT_KEEP;

@@ -21,6 +21,8 @@ export const T = {
   REVOKE: 13,
   REVOKED: 14,
   BARRIER: 15,
+  AUDIT: 16,
+  REPORT: 17,
 } as const;
 
 export const NAME_MAX = 64;
@@ -31,8 +33,8 @@ export const F_NOREPLY = 1;
 export const DONE_TIMED_OUT = 1;
 export const W_MREMAP_FOLLOW = 1;
 
-export const OP = { MUNMAP: 1, MPROTECT: 2, MREMAP: 3, MADVISE: 4, MMAP_FIXED: 5 } as const;
-export const OP_NAMES: Record<number, string> = { 1: 'munmap', 2: 'mprotect', 3: 'mremap', 4: 'madvise', 5: 'mmap' };
+export const OP = { MUNMAP: 1, MPROTECT: 2, MREMAP: 3, MADVISE: 4, MMAP_FIXED: 5, EXIT: 6 } as const;
+export const OP_NAMES: Record<number, string> = { 1: 'munmap', 2: 'mprotect', 3: 'mremap', 4: 'madvise', 5: 'mmap', 6: 'exit' };
 
 /** Payload sizes; a frame whose payload is shorter is malformed. */
 export const SIZE = {
@@ -52,6 +54,7 @@ export const SIZE = {
   REVOKE: 16,
   REVOKED: 8,
   BARRIER: 8,
+  AUDIT: 8,
 } as const;
 
 // From <sys/mman.h> on Linux, for the policy.

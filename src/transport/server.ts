@@ -4,7 +4,7 @@
 
 import { chmodSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { FrameError, FrameReader, type FrameSink } from '../protocol/codec.js';
+import { encodeFrame, FrameError, FrameReader, type FrameSink } from '../protocol/codec.js';
 import { F_NOREPLY, FRAME_MAX, PROTO_VERSION, SIZE, T, W_MREMAP_FOLLOW } from '../protocol/constants.js';
 import {
   encodeAttached,
@@ -152,6 +152,14 @@ class Connection implements FrameSink, Peer {
   frame(type: number, flags: number, seq: bigint, v: DataView, off: number, len: number): void {
     if (this.closed) return;
     const p = this.proc;
+    if (!p && type === T.AUDIT) {
+      // a control client (`pincoh audit`): one question, one answer
+      need(len, SIZE.AUDIT, 'AUDIT');
+      const report = Buffer.from(JSON.stringify(this.engine.auditAll(v.getInt32(off, true))).slice(0, FRAME_MAX - 64));
+      this.closed = true;
+      this.socket.end(encodeFrame(T.REPORT, 0, seq, report));
+      return;
+    }
     if (!p) {
       if (type !== T.HELLO) throw new ProtocolError(`frame type ${type} before HELLO`);
       need(len, SIZE.HELLO, 'HELLO');

@@ -10,6 +10,8 @@
  *                              J: the destination region (fixed); regions[I] follows
  *   rawunmap ADDR LEN | rawprot ADDR LEN PROT | rawremap ADDR OLDLEN NEWLEN FLAGS NEWADDR
  *   advise I OFF LEN ADVICE    madvise; prints "madvise rc errno"
+ *   sysunmap I OFF LEN | sysprot I OFF LEN PROT   raw syscall(): no hook sees them
+ *   _exit CODE
  *   mapfix I OFF LEN | mapnorep I OFF LEN   mmap MAP_FIXED / MAP_FIXED_NOREPLACE over region I
  *   cb                         print every invalidation callback
  *   stats | sleep MS | touch I OFF
@@ -162,6 +164,16 @@ int main(int argc, char **argv)
 			if (r != MAP_FAILED)
 				regions[idx] = r;
 			i += has_dest ? 5 : 4;
+		} else if (!strcmp(c, "sysunmap")) {
+			/* a raw system call: no hook sees it, only an audit can */
+			printf("sysunmap %ld\n", syscall(SYS_munmap, regions[num(ARG(1))] + num(ARG(2)), num(ARG(3))));
+			i += 3;
+		} else if (!strcmp(c, "sysprot")) {
+			printf("sysprot %ld\n", syscall(SYS_mprotect, regions[num(ARG(1))] + num(ARG(2)), num(ARG(3)), prot_of(ARG(4))));
+			i += 4;
+		} else if (!strcmp(c, "_exit")) {
+			fflush(stdout);
+			_exit((int)num(ARG(1)));
 		} else if (!strcmp(c, "advise")) {
 			errno = 777;
 			int rc = madvise(regions[num(ARG(1))] + num(ARG(2)), num(ARG(3)), (int)num(ARG(4)));
