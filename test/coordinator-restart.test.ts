@@ -92,7 +92,10 @@ describe('the coordinator is killed and restarted', () => {
     const r = await owner.done;
     expect(r.lines.slice(-2)).toEqual(['valid 0 0', 'stats slow 1 inval 1 timeouts 0 degraded 1 connected 0']);
     process.kill(a.pid, 'SIGCONT');
-    expect((await a.done).lines.pop()).toBe(`put -${ESTALE}`);
+    // With the coordinator gone nobody can mark a stopped attacher's handles dead for it:
+    // its first put after SIGCONT races its own listener's EOF. It fails either way here
+    // (-ESTALE, or -ESRCH: the owner has exited), but that is the README's stated limit.
+    expect((await a.done).lines.pop()).toMatch(new RegExp(`^put -(${ESTALE}|3)$`));
   });
 
   it('attachments die with the coordinator: a put afterwards is -ESTALE', async () => {

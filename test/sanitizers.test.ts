@@ -28,6 +28,11 @@ function sanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...process.env, LD_PRELOAD: `${LIBASAN}:${ASAN_SHIM}`, PINCOH_SOCKET: c.path, ...SAN_ENV, ...extra };
 }
 
+/** `pincoh run --preload RUNTIME`: the sanitizer runtime in the ranks only (first), not in the coordinator's node. */
+function ranksUnder(runtime: string, shim: string, ranks: number, argv: string[], extra: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  return run(process.execPath, [CLI, 'run', '-q', '--preload', runtime, '-n', String(ranks), '--', ...argv], { ...process.env, PINCOH_SHIM: shim, ...SAN_ENV, ...extra }, 120_000);
+}
+
 function clean(r: RunResult): void {
   expect(r.stderr).not.toMatch(/AddressSanitizer|runtime error|LeakSanitizer|ThreadSanitizer/);
   expect(r.signal).toBeNull();
@@ -58,22 +63,22 @@ describe('under ASan + UBSan', () => {
   });
 
   it('a ring of 4 ranks through pincoh run', async () => {
-    const r = await run(process.execPath, [CLI, 'run', '-q', '-n', '4', '--', example('ring'), '100'], { ...process.env, PINCOH_SHIM: ASAN_SHIM, LD_PRELOAD: LIBASAN, ...SAN_ENV }, 120_000);
+    const r = await ranksUnder(LIBASAN, ASAN_SHIM, 4, [example('ring'), '100']);
     clean(r);
     expect(r.stdout.match(/0 bad/g)).toHaveLength(4);
   });
 });
 
 describe('under TSan', () => {
-  const tsan = { ...process.env, PINCOH_SHIM: TSAN_SHIM, LD_PRELOAD: LIBTSAN, TSAN_OPTIONS: 'halt_on_error=1' };
+  const tsan = { TSAN_OPTIONS: 'halt_on_error=1' };
   it('8 threads racing munmap/mprotect/mremap against registrations: no data race', async () => {
-    const r = await run(process.execPath, [CLI, 'run', '-q', '--', prog('race'), '100'], tsan, 120_000);
+    const r = await ranksUnder(LIBTSAN, TSAN_SHIM, 1, [prog('race'), '100'], tsan);
     clean(r);
     expect(r.stdout).toMatch(/missed 0 spurious 0/);
   });
 
   it('a halo exchange (listener threads serving revokes while puts run): no data race', async () => {
-    const r = await run(process.execPath, [CLI, 'run', '-q', '-n', '4', '--', example('halo'), '40'], tsan, 120_000);
+    const r = await ranksUnder(LIBTSAN, TSAN_SHIM, 4, [example('halo'), '40'], tsan);
     clean(r);
     expect(r.stdout.match(/, 0 bad/g)).toHaveLength(4);
   });

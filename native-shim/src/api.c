@@ -257,5 +257,6 @@ PC_EXPORT int pincoh_get_stats(struct pincoh_stats *out)
 	out->timeouts = __atomic_load_n(&pc_counters.timeouts, __ATOMIC_RELAXED);
 	out->degraded = __atomic_load_n(&pc_counters.degraded, __ATOMIC_RELAXED);
 	out->connected = pc_conn_up();
+	out->libc = pc_libc_mode;
 	return 0;
 }

@@ -229,6 +229,7 @@ static int handshake(int fd)
 	struct pc_hello hello = { .version = PC_PROTO_VERSION, .pid = (int32_t)getpid(), .ppid = (int32_t)getppid(),
 				  .rank = pc_cfg.rank, .size = pc_cfg.size, .page_size = (uint32_t)pc_page_size };
 	memcpy(hello.job, pc_cfg.job, sizeof hello.job);
+	hello.libc = (uint32_t)pc_libc_mode;
 	char buf[PC_HDR_SIZE + 256];
 	struct pc_hdr h;
 	struct pollfd p = { .fd = fd, .events = POLLIN };

@@ -42,5 +42,6 @@ __attribute__((constructor(102))) static void pc_init(void)
 	pc_config_load();
 	pc_fork_resolve();
 	pc_exit_init();
+	pc_patch_init();
 	pthread_atfork(prepare, parent, child);
 }

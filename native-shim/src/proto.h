@@ -42,7 +42,8 @@
 struct pc_hdr { uint32_t len; uint16_t type; uint16_t flags; uint64_t seq; };
 #define PC_NAME_MAX 64
 #define PC_JOB_MAX 32
-struct pc_hello { uint32_t version; int32_t pid; int32_t ppid; int32_t rank; int32_t size; uint32_t page_size; char argv0[64]; char job[PC_JOB_MAX]; };
+/* libc: how libc's internal calls are covered (PINCOH_LIBC_* of pincoh.h) */
+struct pc_hello { uint32_t version; int32_t pid; int32_t ppid; int32_t rank; int32_t size; uint32_t page_size; char argv0[64]; char job[PC_JOB_MAX]; uint32_t libc; uint32_t pad; };
 struct pc_welcome { uint32_t version; uint32_t flags; };
 struct pc_register { uint64_t key; uint64_t addr; uint64_t len; uint32_t flags; uint32_t pad; };
 struct pc_deregister { uint64_t key; };
@@ -68,7 +69,7 @@ struct pc_barrier { int32_t timeout_ms; uint32_t pad; };
 struct pc_audit { int32_t pid; uint32_t pad; };
 
 _Static_assert(sizeof(struct pc_hdr) == PC_HDR_SIZE, "header");
-_Static_assert(sizeof(struct pc_hello) == 120, "hello");
+_Static_assert(sizeof(struct pc_hello) == 128, "hello");
 _Static_assert(sizeof(struct pc_publish) == 72, "publish");
 _Static_assert(sizeof(struct pc_attach) == 88, "attach");
 _Static_assert(sizeof(struct pc_attached) == 24, "attached");

@@ -16,6 +16,16 @@
 
 /* Nonzero while the shim itself runs on this thread: hooks go straight to the kernel. */
 extern PC_TLS int pc_guard;
+/* The guard's value during patch.c's self-check: hooks count that they were reached. */
+#define PC_SELFCHECK 0x5e1f
+extern int pc_selfcheck_hits;
+extern int pc_libc_mode;
+void pc_patch_init(void);
+static inline void pc_note_guarded(void)
+{
+	if (PC_UNLIKELY(pc_guard == PC_SELFCHECK))
+		pc_selfcheck_hits++;
+}
 
 /* Our pid, as of the constructor or fork's child handler. A process whose
  * getpid() differs was made without those handlers (vfork, clone without

@@ -41,7 +41,7 @@ async function run(o: RunOptions): Promise<number> {
   try {
     await server.listen();
     const job = `run-${process.pid}-${Date.now().toString(36)}`;
-    const results = await launch({ argv: o.argv, ranks: o.ranks, shim, socket: path, timeoutMs: o.timeoutMs, job });
+    const results = await launch({ argv: o.argv, ranks: o.ranks, shim, socket: path, timeoutMs: o.timeoutMs, job, preload: o.preload });
     // The ranks are gone; let the coordinator see their sockets close (and a
     // forked grandchild finish) so the summary and trace are complete.
     await server.drain(1000);

@@ -19,6 +19,8 @@ export interface RunOptions extends LimitOptions {
   mremap: 'invalidate' | 'follow';
   coherence: boolean;
   audit: boolean;
+  /** more libraries to preload into the ranks (a sanitizer runtime goes in front of the shim) */
+  preload: string[];
   timeoutMs?: number;
   quiet: boolean;
   argv: string[];
@@ -48,10 +50,11 @@ export type CliOptions = RunOptions | ServeOptions | AuditOptions | HelpOptions;
 
 export const USAGE = `usage:
   pincoh run [-n N] [--trace FILE|-] [--mremap invalidate|follow] [--timeout-ms MS]
-             [--no-coherence] [--audit] [--quiet] -- CMD [ARGS...]
+             [--no-coherence] [--audit] [--preload LIB]... [--quiet] -- CMD [ARGS...]
       start a coordinator, run N ranks of CMD under the shim, print a summary,
       exit with the worst rank's status; --audit checks each process's
-      registrations against /proc/PID/maps as it exits (exit 3 on findings)
+      registrations against /proc/PID/maps as it exits (exit 3 on findings);
+      --preload adds a library to the ranks' LD_PRELOAD (a sanitizer runtime goes first)
   pincoh serve --socket PATH [--trace FILE|-] [--mremap invalidate|follow]
                [--revoke-timeout-ms MS] [--no-coherence] [--allow-uid UID]...
       run the coordinator alone until SIGINT/SIGTERM; processes find it through
@@ -89,6 +92,7 @@ const SPECS: Spec[] = [
   { names: ['--max-pending'], key: 'maxPending', kind: 'int', commands: ['run', 'serve'] },
   { names: ['--socket'], key: 'socket', kind: 'string', commands: ['serve', 'audit'] },
   { names: ['--audit'], key: 'audit', kind: 'flag', commands: ['run'] },
+  { names: ['--preload'], key: 'preload', kind: 'string', commands: ['run'], repeat: true },
   { names: ['--allow-uid'], key: 'allowUids', kind: 'int', commands: ['serve'], repeat: true },
 ];
 
@@ -98,7 +102,7 @@ export function parseCli(args: string[]): CliOptions {
   const [command, ...rest] = args;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') return { command: 'help' };
   if (command !== 'run' && command !== 'serve' && command !== 'audit') throw usage(`unknown command '${command}'`);
-  const values: Record<string, unknown> = { allowUids: [] };
+  const values: Record<string, unknown> = { allowUids: [], preload: [] };
   let argv: string[] = [];
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
@@ -140,7 +144,7 @@ export function parseCli(args: string[]): CliOptions {
     const ranks = (values.ranks as number | undefined) ?? 1;
     if (ranks < 1 || ranks > 1024) throw usage(`-n takes 1 to 1024 ranks, not ${ranks}`);
     if (argv.length === 0) throw usage('run needs a command after --');
-    return { command, ranks, trace, mremap, coherence, audit: values.audit === true, timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv, ...limits };
+    return { command, ranks, trace, mremap, coherence, audit: values.audit === true, preload: values.preload as string[], timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv, ...limits };
   }
   if (command === 'audit') {
     if (typeof values.socket !== 'string') throw usage('audit needs --socket PATH');

@@ -4,7 +4,7 @@
 // process, so this is testable without processes.
 
 import { DONE_TIMED_OUT, MREMAP_FIXED, OP, OP_NAMES, PINCOH_READ, PINCOH_WRITE } from '../protocol/constants.js';
-import type { AttachRequest, Attached, Begin, Done, Hello, Register } from '../protocol/messages.js';
+import { LIBC_MODES, type AttachRequest, type Attached, type Begin, type Done, type Hello, type Register } from '../protocol/messages.js';
 import { Job } from '../job/jobs.js';
 import { audit as auditMaps, readMaps, type Finding } from '../memory/maps.js';
 import { isMapped, readRemote, writeRemote } from '../memory/remote.js';
@@ -149,7 +149,9 @@ export class Engine {
     this.processes.set(p.id, p);
     this.stats.processes++;
     this.stats.live++;
-    if (this.trace.enabled) this.trace.emit({ event: 'hello', pid, rank: hello.rank, ppid: hello.ppid, argv0: hello.argv0, job: hello.job });
+    const libc = LIBC_MODES[hello.libc ?? 0] ?? `mode ${hello.libc}`;
+    this.stats.libc[libc] = (this.stats.libc[libc] ?? 0) + 1;
+    if (this.trace.enabled) this.trace.emit({ event: 'hello', pid, rank: hello.rank, ppid: hello.ppid, argv0: hello.argv0, job: hello.job, libc });
     return p;
   }
 

@@ -39,6 +39,8 @@ export class Stats {
   slowCalls = 0;
   timeouts = 0;
   cutOff = 0;
+  /** processes by how their libc-internal calls are covered */
+  libc: Record<string, number> = {};
   attachments = 0;
   revokes = 0;
   slowPath = new LatencySamples();
@@ -63,7 +65,8 @@ export class Stats {
       `${this.totalInvalidations()} invalidations${byCall ? ` (${byCall})` : ''}` +
       `${this.follows ? `, ${this.follows} followed mremap` : ''}, ${lat}, ${this.timeouts} timeouts` +
       (this.attachments ? `, ${plural(this.attachments, 'attachment')}, ${plural(this.revokes, 'revoke')}` : '') +
-      (this.cutOff ? `, ${this.cutOff} cut off` : '')
+      (this.cutOff ? `, ${this.cutOff} cut off` : '') +
+      (Object.keys(this.libc).length ? `; libc internals: ${Object.entries(this.libc).map(([m, n]) => `${m} in ${n}`).join(', ')}` : '')
     );
   }
 }

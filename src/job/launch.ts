@@ -10,6 +10,7 @@ export interface LaunchOptions {
   socket: string;
   timeoutMs?: number;
   job?: string;
+  preload?: string[];
 }
 
 export interface RankResult {
@@ -29,7 +30,7 @@ export function preloadWith(shim: string, existing: string | undefined): string 
 }
 
 export function rankEnv(o: LaunchOptions, rank: number): NodeJS.ProcessEnv {
-  const preload = preloadWith(o.shim, process.env.LD_PRELOAD);
+  const preload = preloadWith(o.shim, [...(o.preload ?? []), process.env.LD_PRELOAD ?? ''].join(':'));
   const env: NodeJS.ProcessEnv = { ...process.env, LD_PRELOAD: preload, PINCOH_SOCKET: o.socket, PINCOH_RANK: String(rank), PINCOH_SIZE: String(o.ranks) };
   if (o.timeoutMs !== undefined) env.PINCOH_TIMEOUT_MS = String(o.timeoutMs);
   if (o.job !== undefined) env.PINCOH_JOB = o.job;

@@ -38,7 +38,7 @@ export const OP_NAMES: Record<number, string> = { 1: 'munmap', 2: 'mprotect', 3:
 
 /** Payload sizes; a frame whose payload is shorter is malformed. */
 export const SIZE = {
-  HELLO: 120,
+  HELLO: 128,
   WELCOME: 8,
   REGISTER: 32,
   DEREGISTER: 8,

@@ -3,7 +3,10 @@
 import { encodeFrame, i64, putU64, u64 } from './codec.js';
 import { JOB_MAX, NAME_MAX, PROTO_VERSION, SIZE, T } from './constants.js';
 
-export interface Hello { version: number; pid: number; ppid: number; rank: number; size: number; pageSize: number; argv0: string; job: string }
+export interface Hello { version: number; pid: number; ppid: number; rank: number; size: number; pageSize: number; argv0: string; job: string; libc?: number }
+
+/** How a process's libc-internal calls are covered (pincoh.h PINCOH_LIBC_*). */
+export const LIBC_MODES = ['not covered', 'code patch', 'no-release malloc'] as const;
 export interface AttachRequest { handle: bigint; stateAddr: number; timeoutMs: number; name: string }
 export interface Attached { addr: number; len: number; pid: number; flags: number }
 export interface Register { key: bigint; addr: number; len: number; flags: number }
@@ -27,6 +30,7 @@ export function readHello(v: DataView, o: number): Hello {
     pageSize: v.getUint32(o + 20, true),
     argv0: cstr(v, o + 24, 64),
     job: cstr(v, o + 88, JOB_MAX),
+    libc: v.getUint32(o + 120, true),
   };
 }
 
@@ -135,6 +139,7 @@ export function encodeHello(h: Hello): Buffer {
   p.writeUInt32LE(h.pageSize, 20);
   p.write(h.argv0.slice(0, 63), 24, 'utf8');
   p.write(h.job.slice(0, JOB_MAX - 1), 88, 'utf8');
+  p.writeUInt32LE(h.libc ?? 0, 120);
   return encodeFrame(T.HELLO, 0, 0n, p);
 }
 

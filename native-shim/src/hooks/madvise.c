@@ -30,7 +30,11 @@ static int pc_dispatch_advise(void *addr, size_t len, int advice, uintptr_t s, u
 PC_EXPORT int madvise(void *addr, size_t len, int advice)
 {
 	uintptr_t s, e;
-	if (PC_LIKELY(pc_guard || !pc_advice_drops(advice)))
+	if (PC_UNLIKELY(pc_guard)) {
+		pc_note_guarded();
+		return pc_orig_madvise(addr, len, advice);
+	}
+	if (PC_LIKELY(!pc_advice_drops(advice)))
 		return pc_orig_madvise(addr, len, advice);
 	s = pc_page_start((uintptr_t)addr), e = pc_page_end((uintptr_t)addr, len);
 	if (PC_LIKELY(!pc_table_hit(s, e)))

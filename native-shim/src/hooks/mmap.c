@@ -37,7 +37,11 @@ static void *pc_dispatch_map(void *addr, size_t len, int prot, int flags, int fd
 PC_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	uintptr_t s, e;
-	if (PC_LIKELY(!(flags & MAP_FIXED) || (flags & MAP_FIXED_NOREPLACE) == MAP_FIXED_NOREPLACE || pc_guard))
+	if (PC_UNLIKELY(pc_guard)) {
+		pc_note_guarded();
+		return pc_orig_mmap(addr, len, prot, flags, fd, off);
+	}
+	if (PC_LIKELY(!(flags & MAP_FIXED) || (flags & MAP_FIXED_NOREPLACE) == MAP_FIXED_NOREPLACE))
 		return pc_orig_mmap(addr, len, prot, flags, fd, off);
 	s = pc_page_start((uintptr_t)addr), e = pc_page_end((uintptr_t)addr, len);
 	if (PC_LIKELY(!pc_table_hit(s, e)))

@@ -39,8 +39,10 @@ PC_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 		new_addr = va_arg(ap, void *);
 		va_end(ap);
 	}
-	if (PC_LIKELY(pc_guard))
+	if (PC_UNLIKELY(pc_guard)) {
+		pc_note_guarded();
 		return pc_orig_mremap(old, old_len, new_len, flags, new_addr);
+	}
 	ev.start = pc_page_start((uintptr_t)old);
 	ev.end = pc_page_end((uintptr_t)old, old_len);
 	if (flags & MREMAP_FIXED) {

@@ -28,7 +28,11 @@ static int pc_dispatch_unmap(void *addr, size_t len, uintptr_t s, uintptr_t e)
 PC_EXPORT int munmap(void *addr, size_t len)
 {
 	uintptr_t s = pc_page_start((uintptr_t)addr), e = pc_page_end((uintptr_t)addr, len);
-	if (PC_LIKELY(pc_guard || !pc_table_hit(s, e)))
+	if (PC_UNLIKELY(pc_guard)) {
+		pc_note_guarded();
+		return pc_orig_munmap(addr, len);
+	}
+	if (PC_LIKELY(!pc_table_hit(s, e)))
 		return pc_orig_munmap(addr, len);
 	return pc_dispatch_unmap(addr, len, s, e);
 }

@@ -1,0 +1,32 @@
+// libc calls munmap/mremap/madvise internally (free, realloc, malloc_trim, a
+// thread arena's trim), past any LD_PRELOAD hook. The shim patches libc's
+// entries (PINCOH_LIBC=patch, the default on x86_64); each case below also
+// runs with PINCOH_LIBC=off to show it fails without the mechanism, and with
+// the no-release fallback.
+
+import { describe, expect, it } from 'vitest';
+import { CLI, prog, run } from './helpers.js';
+
+const mallocs = (mode: string, libc?: string) =>
+  run(process.execPath, [CLI, 'run', '--', prog('mallocs'), mode], { ...process.env, ...(libc !== undefined && { PINCOH_LIBC: libc }) });
+
+describe('libc-internal calls', () => {
+  for (const mode of ['free', 'realloc', 'trim', 'arena']) {
+    it(`${mode}: the invalidation arrives inside the libc call, and is missed without the patch`, async () => {
+      const patched = await mallocs(mode);
+      expect(patched.stdout).toMatch(new RegExp(`^${mode}: fired 1 valid 0 mapped \\d libc 1$`, 'm'));
+      expect(patched.stderr).toMatch(/libc internals: code patch in 1/);
+      const off = await mallocs(mode, 'off');
+      expect(off.stdout).toMatch(new RegExp(`^${mode}: fired 0 valid 1 mapped \\d libc 0$`, 'm'));
+    });
+  }
+
+  it('the no-release fallback keeps free and realloc from unmapping registered memory', async () => {
+    for (const mode of ['free', 'realloc']) {
+      const r = await mallocs(mode, 'norelease');
+      expect(r.stdout).toMatch(new RegExp(`^${mode}: fired 0 valid 1 mapped 1 libc 2$`, 'm'));
+      expect(r.stderr).toMatch(/libc internals: no-release malloc in 1/);
+    }
+  });
+
+});
