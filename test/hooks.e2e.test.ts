@@ -112,6 +112,28 @@ describe('mmap MAP_FIXED', () => {
   });
 });
 
+describe('brk and sbrk', () => {
+  it('lowering the break over registered memory invalidates it; raising it or lowering elsewhere does not', async () => {
+    // `say` first: stdout's buffer comes from malloc, which moves the same break
+    const r = await driver(c.path, 'say cb grow 65536 reg 15 0 8192 rw reg 15 32768 8192 rw shrink 16384 valid 0 valid 1 brkdown 32768 valid 1 valid 0 stats');
+    expect(r.lines).toEqual([
+      'said',
+      'grow ok',
+      'reg 0 0',
+      'reg 1 0',
+      'shrink 0 777', // the top 16 KiB go: nothing registered there
+      'valid 0 1',
+      'valid 1 1',
+      'cb 1 reason 1 len 8192',
+      'brkdown 0 777', // 32 KiB more: the second registration goes
+      'valid 1 0',
+      'valid 0 1',
+      'stats slow 1 inval 1 timeouts 0 degraded 0 connected 1',
+      'cb 0 reason 7 len 8192',
+    ]);
+  });
+});
+
 describe('registration API', () => {
   it('deregister, then is_valid says 0; a second deregister is -ENOENT; a key never issued is -EINVAL', async () => {
     const r = await driver(c.path, 'map 0 65536 reg 0 0 4096 rw dereg 0 valid 0 dereg 0 valid 9');

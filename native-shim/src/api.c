@@ -60,9 +60,15 @@ PC_EXPORT int pincoh_deregister(uint64_t key)
 	return rc;
 }
 
+/* Every API function raises the guard while it may hold a pincoh lock: a
+ * signal handler that interrupts it and unmaps registered memory then goes
+ * straight to the kernel instead of waiting forever on that lock. */
 PC_EXPORT int pincoh_is_valid(uint64_t key)
 {
-	int v = pc_table_valid(key);
+	int v;
+	pc_guard++;
+	v = pc_table_valid(key);
+	pc_guard--;
 	return v == 1 && atomic_load(&pc_unsynced) ? PINCOH_VALID_UNSYNCED : v;
 }
 
@@ -90,7 +96,10 @@ void pc_reannounce(void)
 PC_EXPORT int pincoh_query(uint64_t key, void **addr, size_t *len)
 {
 	uintptr_t s, e;
-	int rc = pc_table_query(key, &s, &e);
+	int rc;
+	pc_guard++;
+	rc = pc_table_query(key, &s, &e);
+	pc_guard--;
 	if (rc == 0) {
 		if (addr) *addr = (void *)s;
 		if (len) *len = e - s;
@@ -100,10 +109,12 @@ PC_EXPORT int pincoh_query(uint64_t key, void **addr, size_t *len)
 
 PC_EXPORT int pincoh_on_invalidate(pincoh_invalidate_fn fn, void *ctx)
 {
+	pc_guard++;
 	pc_table_lock();
 	cb_fn = fn;
 	cb_ctx = ctx;
 	pc_table_unlock();
+	pc_guard--;
 	return 0;
 }
 
@@ -116,9 +127,11 @@ void pc_run_callbacks(const struct pc_hits *h)
 	int guard = pc_guard;
 	if (!h->n_inval)
 		return;
+	pc_guard++;
 	pc_table_lock();
 	fn = cb_fn, ctx = cb_ctx;
 	pc_table_unlock();
+	pc_guard--;
 	if (!fn)
 		return;
 	pc_guard = 0;

@@ -12,6 +12,7 @@
  *   advise I OFF LEN ADVICE    madvise; prints "madvise rc errno"
  *   sysunmap I OFF LEN | sysprot I OFF LEN PROT   raw syscall(): no hook sees them
  *   _exit CODE
+ *   grow N | shrink N | brkdown N   sbrk(N) (region 15 is what it added), sbrk(-N), brk(break - N)
  *   mapfix I OFF LEN | mapnorep I OFF LEN   mmap MAP_FIXED / MAP_FIXED_NOREPLACE over region I
  *   cb                         print every invalidation callback
  *   stats | sleep MS | touch I OFF
@@ -174,6 +175,18 @@ int main(int argc, char **argv)
 		} else if (!strcmp(c, "_exit")) {
 			fflush(stdout);
 			_exit((int)num(ARG(1)));
+		} else if (!strcmp(c, "grow")) {
+			/* region 15 is the memory sbrk just added */
+			void *p = sbrk((intptr_t)num(ARG(1)));
+			regions[15] = p;
+			printf("grow %s\n", p == (void *)-1 ? "fail" : "ok");
+			i += 1;
+		} else if (!strcmp(c, "shrink") || !strcmp(c, "brkdown")) {
+			errno = 777;
+			int rc = c[0] == 's' ? (sbrk(-(intptr_t)num(ARG(1))) == (void *)-1 ? -1 : 0)
+					     : brk((char *)sbrk(0) - num(ARG(1)));
+			printf("%s %d %d\n", c, rc, errno);
+			i += 1;
 		} else if (!strcmp(c, "advise")) {
 			errno = 777;
 			int rc = madvise(regions[num(ARG(1))] + num(ARG(2)), num(ARG(3)), (int)num(ARG(4)));
