@@ -5,7 +5,7 @@ import { preloadWith } from '../src/job/launch.js';
 describe('parseCli', () => {
   it('reads run with its options and the command after --', () => {
     expect(parseCli(['run', '-n', '4', '--trace', '-', '--mremap=follow', '--', './prog', '-n', '2'])).toEqual({
-      command: 'run', ranks: 4, trace: '-', mremap: 'follow', coherence: true, audit: false, preload: [], timeoutMs: undefined, quiet: false, argv: ['./prog', '-n', '2'],
+      command: 'run', ranks: 4, trace: '-', mremap: 'follow', fork: 'keep', coherence: true, audit: false, preload: [], timeoutMs: undefined, quiet: false, argv: ['./prog', '-n', '2'],
     });
   });
 
@@ -15,7 +15,7 @@ describe('parseCli', () => {
 
   it('reads serve with repeated --allow-uid', () => {
     expect(parseCli(['serve', '--socket', '/tmp/s', '--allow-uid', '1000', '--allow-uid', '1001'])).toEqual({
-      command: 'serve', socket: '/tmp/s', trace: undefined, mremap: 'invalidate', coherence: true, revokeTimeoutMs: 1000, allowUids: [1000, 1001],
+      command: 'serve', socket: '/tmp/s', trace: undefined, mremap: 'invalidate', fork: 'keep', coherence: true, revokeTimeoutMs: 1000, allowUids: [1000, 1001],
     });
   });
 

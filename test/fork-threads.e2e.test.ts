@@ -1,7 +1,7 @@
 // fork, threads, and file descriptors.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { driver, example, prog, run, shimEnv, startCoordinator, type Coordinator } from './helpers.js';
+import { CLI, driver, example, prog, run, shimEnv, startCoordinator, type Coordinator } from './helpers.js';
 
 let c: Coordinator;
 beforeAll(async () => (c = await startCoordinator()));
@@ -19,6 +19,16 @@ describe('fork', () => {
     const r = await run(prog('forkstress'), ['100'], shimEnv(c.path), 120_000);
     expect(r.signal).toBeNull(); // a hang ends in SIGKILL from run()
     expect(r.stdout).toMatch(/forks 100 bad 0 parent-valid 1/);
+  });
+});
+
+describe('--fork dontfork', () => {
+  it('keeps registered pages out of the child (SIGSEGV there), and gives them back to later forks once deregistered', async () => {
+    const script = ['map', '0', '65536', 'fill', '0', '0', '65536', '42', 'reg', '0', '0', '4096', 'rw', 'forktouch', '0', '0', 'forktouch', '0', '8192', 'dereg', '0', 'forktouch', '0', '0', 'touch', '0', '0'];
+    const kept = await run(process.execPath, [CLI, 'run', '-q', '--fork', 'dontfork', '--', prog('driver'), ...script]);
+    expect(kept.lines).toEqual(['map 0 ok', 'reg 0 0', 'child signal 11', 'child exit 0', 'dereg 0 0', 'child exit 0', 'touch ok']);
+    const plain = await run(process.execPath, [CLI, 'run', '-q', '--', prog('driver'), ...script]);
+    expect(plain.lines).toEqual(['map 0 ok', 'reg 0 0', 'child exit 0', 'child exit 0', 'dereg 0 0', 'child exit 0', 'touch ok']);
   });
 });
 

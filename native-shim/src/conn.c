@@ -41,6 +41,7 @@ static int sock = -1;                     /* under send_mu */
 static _Atomic int up;
 static int was_up;                        /* under conn_mu: a connection existed before */
 static int follow;                        /* from WELCOME */
+static int dontfork;                      /* from WELCOME */
 _Atomic int pc_unsynced;                  /* registrations the coordinator has not heard of */
 static PC_TLS int on_listener;            /* this thread is the listener */
 
@@ -59,6 +60,7 @@ __attribute__((constructor(101))) static void conn_init(void) { init_conds(); }
 
 int pc_conn_up(void) { return atomic_load_explicit(&up, memory_order_acquire); }
 int pc_mremap_follow(void) { return follow; }
+int pc_fork_dontfork(void) { return dontfork; }
 
 static struct timespec deadline_in(int ms)
 {
@@ -271,6 +273,7 @@ static int handshake(int fd)
 		return -EPROTO;
 	}
 	follow = (w.flags & PC_W_MREMAP_FOLLOW) != 0;
+	dontfork = (w.flags & PC_W_FORK_DONTFORK) != 0;
 	return 0;
 }
 

@@ -38,6 +38,7 @@
 #define PC_OP_EXIT 6       /* the whole address space goes: arg 0 exit, 1 exec */
 
 #define PC_W_MREMAP_FOLLOW 1 /* WELCOME flag: mremap moves registrations */
+#define PC_W_FORK_DONTFORK 2 /* WELCOME flag: registered pages are kept from fork's children */
 
 struct pc_hdr { uint32_t len; uint16_t type; uint16_t flags; uint64_t seq; };
 #define PC_NAME_MAX 64

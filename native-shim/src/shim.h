@@ -108,6 +108,7 @@ int pc_request(int type, const void *payload, size_t len, int32_t *status, uint6
 int pc_request_ms(int type, const void *payload, size_t len, int32_t *status, void *extra, size_t extra_len, int ms);
 int pc_notify(int type, const void *payload, size_t len);
 int pc_mremap_follow(void);
+int pc_fork_dontfork(void);
 void pc_conn_atfork_prepare(void);
 void pc_conn_atfork_parent(void);
 void pc_conn_atfork_child(void);

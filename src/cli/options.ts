@@ -17,6 +17,7 @@ export interface RunOptions extends LimitOptions {
   ranks: number;
   trace?: string;
   mremap: 'invalidate' | 'follow';
+  fork: 'keep' | 'dontfork';
   coherence: boolean;
   audit: boolean;
   /** more libraries to preload into the ranks (a sanitizer runtime goes in front of the shim) */
@@ -31,6 +32,7 @@ export interface ServeOptions extends LimitOptions {
   socket: string;
   trace?: string;
   mremap: 'invalidate' | 'follow';
+  fork: 'keep' | 'dontfork';
   coherence: boolean;
   revokeTimeoutMs: number;
   allowUids: number[];
@@ -49,7 +51,7 @@ export interface HelpOptions {
 export type CliOptions = RunOptions | ServeOptions | AuditOptions | HelpOptions;
 
 export const USAGE = `usage:
-  pincoh run [-n N] [--trace FILE|-] [--mremap invalidate|follow] [--timeout-ms MS]
+  pincoh run [-n N] [--trace FILE|-] [--mremap invalidate|follow] [--fork keep|dontfork] [--timeout-ms MS]
              [--no-coherence] [--audit] [--preload LIB]... [--quiet] -- CMD [ARGS...]
       start a coordinator, run N ranks of CMD under the shim, print a summary,
       exit with the worst rank's status; --audit checks each process's
@@ -60,6 +62,7 @@ export const USAGE = `usage:
       run the coordinator alone until SIGINT/SIGTERM; processes find it through
       PINCOH_SOCKET=PATH and LD_PRELOAD=<libpincoh.so>
   --no-coherence  never revoke attachments: shows the corruption pincoh prevents
+  --fork dontfork keep registered pages out of fork's children (MADV_DONTFORK), as ibv_fork_init does
   limits (run and serve): --max-frame BYTES (65536) --max-registrations N (1048576 per process)
     --max-attachments N (4096 per process) --max-names N (65536 per job)
     --max-pending N (256 waiting requests per connection)
@@ -68,7 +71,7 @@ export const USAGE = `usage:
       are no longer mapped as registered; exit 1 if any
   pincoh help`;
 
-type Kind = 'int' | 'string' | 'flag' | 'mremap';
+type Kind = 'int' | 'string' | 'flag' | 'mremap' | 'fork';
 interface Spec {
   names: string[];
   key: string;
@@ -81,6 +84,7 @@ const SPECS: Spec[] = [
   { names: ['-n', '--ranks'], key: 'ranks', kind: 'int', commands: ['run'] },
   { names: ['--trace'], key: 'trace', kind: 'string', commands: ['run', 'serve'] },
   { names: ['--mremap'], key: 'mremap', kind: 'mremap', commands: ['run', 'serve'] },
+  { names: ['--fork'], key: 'fork', kind: 'fork', commands: ['run', 'serve'] },
   { names: ['--timeout-ms'], key: 'timeoutMs', kind: 'int', commands: ['run'] },
   { names: ['--quiet', '-q'], key: 'quiet', kind: 'flag', commands: ['run'] },
   { names: ['--no-coherence'], key: 'noCoherence', kind: 'flag', commands: ['run', 'serve'] },
@@ -130,12 +134,14 @@ export function parseCli(args: string[]): CliOptions {
       if (!/^\d+$/.test(raw)) throw usage(`${name} takes a whole number, not '${raw}'`);
       v = Number(raw);
     } else if (spec.kind === 'mremap' && raw !== 'invalidate' && raw !== 'follow') throw usage(`--mremap takes invalidate or follow, not '${raw}'`);
+    else if (spec.kind === 'fork' && raw !== 'keep' && raw !== 'dontfork') throw usage(`--fork takes keep or dontfork, not '${raw}'`);
     if (spec.repeat) (values[spec.key] as unknown[]).push(v);
     else values[spec.key] = v;
   }
   const mremap = (values.mremap as 'invalidate' | 'follow' | undefined) ?? 'invalidate';
   const trace = values.trace as string | undefined;
   const coherence = values.noCoherence !== true;
+  const fork = (values.fork as 'keep' | 'dontfork' | undefined) ?? 'keep';
   const limits: LimitOptions = {};
   for (const k of ['maxFrame', 'maxRegistrations', 'maxAttachments', 'maxNames', 'maxPending'] as const)
     if (values[k] !== undefined) limits[k] = values[k] as number;
@@ -144,7 +150,7 @@ export function parseCli(args: string[]): CliOptions {
     const ranks = (values.ranks as number | undefined) ?? 1;
     if (ranks < 1 || ranks > 1024) throw usage(`-n takes 1 to 1024 ranks, not ${ranks}`);
     if (argv.length === 0) throw usage('run needs a command after --');
-    return { command, ranks, trace, mremap, coherence, audit: values.audit === true, preload: values.preload as string[], timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv, ...limits };
+    return { command, ranks, trace, mremap, fork, coherence, audit: values.audit === true, preload: values.preload as string[], timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv, ...limits };
   }
   if (command === 'audit') {
     if (typeof values.socket !== 'string') throw usage('audit needs --socket PATH');
@@ -155,5 +161,5 @@ export function parseCli(args: string[]): CliOptions {
   if (argv.length) throw usage('serve takes no command');
   const revokeTimeoutMs = (values.revokeTimeoutMs as number | undefined) ?? 1000;
   if (revokeTimeoutMs < 1) throw usage('--revoke-timeout-ms takes at least 1');
-  return { command, socket: values.socket, trace, mremap, coherence, revokeTimeoutMs, allowUids: values.allowUids as number[], ...limits };
+  return { command, socket: values.socket, trace, mremap, fork, coherence, revokeTimeoutMs, allowUids: values.allowUids as number[], ...limits };
 }

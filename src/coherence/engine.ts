@@ -56,6 +56,8 @@ export type Reply = number | { status: 0; attached: Attached };
 
 export interface EngineOptions {
   mremapFollow: boolean;
+  /** keep registered pages out of fork's children (MADV_DONTFORK around fork) */
+  forkDontfork?: boolean;
   /** false: never revoke attachments (`--no-coherence`, to show the hazard) */
   coherence?: boolean;
   /** how long an attacher has to acknowledge a REVOKE before it is cut off */
@@ -122,6 +124,7 @@ export class Engine {
   readonly trace: Trace;
   readonly limits: Limits;
   readonly mremapFollow: boolean;
+  readonly forkDontfork: boolean;
   readonly coherence: boolean;
   readonly revokeTimeoutMs: number;
   readonly verifyMappings: boolean;
@@ -132,6 +135,7 @@ export class Engine {
 
   constructor(opts: EngineOptions) {
     this.mremapFollow = opts.mremapFollow;
+    this.forkDontfork = opts.forkDontfork ?? false;
     this.coherence = opts.coherence ?? true;
     this.revokeTimeoutMs = opts.revokeTimeoutMs ?? 1000;
     this.verifyMappings = opts.verifyMappings ?? true;

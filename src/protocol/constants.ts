@@ -32,6 +32,7 @@ export const REPLY_EXTRA = 32;
 export const F_NOREPLY = 1;
 export const DONE_TIMED_OUT = 1;
 export const W_MREMAP_FOLLOW = 1;
+export const W_FORK_DONTFORK = 2;
 
 export const OP = { MUNMAP: 1, MPROTECT: 2, MREMAP: 3, MADVISE: 4, MMAP_FIXED: 5, EXIT: 6 } as const;
 export const OP_NAMES: Record<number, string> = { 1: 'munmap', 2: 'mprotect', 3: 'mremap', 4: 'madvise', 5: 'mmap', 6: 'exit' };

@@ -5,7 +5,7 @@
 import { chmodSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { encodeFrame, FrameError, FrameReader, type FrameSink } from '../protocol/codec.js';
-import { F_NOREPLY, FRAME_MAX, PROTO_VERSION, SIZE, T, W_MREMAP_FOLLOW } from '../protocol/constants.js';
+import { F_NOREPLY, FRAME_MAX, PROTO_VERSION, SIZE, T, W_FORK_DONTFORK, W_MREMAP_FOLLOW } from '../protocol/constants.js';
 import {
   encodeAttached,
   encodeError,
@@ -170,7 +170,7 @@ class Connection implements FrameSink, Peer {
       }
       if (hello.pageSize < 4096 || hello.pageSize & (hello.pageSize - 1)) throw new ProtocolError(`page size ${hello.pageSize} is not a power of two >= 4096`);
       this.proc = this.engine.connect(this.pid, this.uid, hello, this);
-      this.send(encodeWelcome(this.engine.mremapFollow ? W_MREMAP_FOLLOW : 0));
+      this.send(encodeWelcome((this.engine.mremapFollow ? W_MREMAP_FOLLOW : 0) | (this.engine.forkDontfork ? W_FORK_DONTFORK : 0)));
       return;
     }
     let status: Reply | Promise<Reply>;

@@ -23,6 +23,7 @@
  *   wait                       read a line from stdin (the test says when to go on)
  *   stop                       SIGSTOP myself; prints "continued" after SIGCONT
  *   fds | forkfds              count socket fds here / in a forked child
+ *   forktouch I OFF            a forked child reads region I at OFF (expects 42); prints how it ended
  *   exec CMD ARGS...           the rest of the arguments are a program to exec
  *
  * Before every system call errno is set to 777; the line shows errno after it,
@@ -262,6 +263,16 @@ int main(int argc, char **argv)
 			syscall(SYS_getpgrp); /* a marker the tests find in strace's output */
 		} else if (!strcmp(c, "fds")) {
 			printf("sockets %d\n", count_sockets());
+		} else if (!strcmp(c, "forktouch")) {
+			/* a child reads region I at OFF; prints how it ended */
+			volatile char *at = regions[num(ARG(1))] + num(ARG(2));
+			int st;
+			pid_t pid = fork();
+			if (pid == 0)
+				_exit(*at == 42 ? 0 : 1);
+			waitpid(pid, &st, 0);
+			printf("child %s %d\n", WIFSIGNALED(st) ? "signal" : "exit", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+			i += 2;
 		} else if (!strcmp(c, "forkfds")) {
 			pid_t pid = fork();
 			if (pid == 0) {
