@@ -10,8 +10,8 @@ import { encodeFrame } from '../src/protocol/codec.js';
 import { PROTO_VERSION, T } from '../src/protocol/constants.js';
 import { encodeHello } from '../src/protocol/messages.js';
 import { CLI, driver, prog, run, shimEnv, startCoordinator, until } from './helpers.js';
+import { EACCES } from '../src/protocol/errno.js';
 
-const EACCES = 13;
 
 describe('a peer that never reads its socket', () => {
   it('is cut off once 1 MiB of replies piles up; memory stays flat; others carry on', async () => {

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, driver, prog, run, startCoordinator, startDriver, until, type Coordinator } from './helpers.js';
+import { ESTALE } from '../src/protocol/errno.js';
 
-const ESTALE = 116;
 
 describe('audit', () => {
   it('pincoh run --audit finds the registration a raw syscall made stale, and only that one', async () => {

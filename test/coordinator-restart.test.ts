@@ -10,8 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { T } from '../src/protocol/constants.js';
 import { encodeReply, encodeWelcome } from '../src/protocol/messages.js';
 import { CLI, startDriver, until } from './helpers.js';
+import { ESTALE } from '../src/protocol/errno.js';
 
-const ESTALE = 116;
 
 function serve(sock: string): { child: ChildProcess; out: () => string; ready: Promise<boolean> } {
   const child = spawn(process.execPath, [CLI, 'serve', '--socket', sock, '--trace', '-'], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -12,8 +12,8 @@ import { PROTO_VERSION, T } from '../src/protocol/constants.js';
 import { encodeHello, encodeRegister, encodeReply, encodeWelcome } from '../src/protocol/messages.js';
 import type { Begin } from '../src/protocol/messages.js';
 import { driver, prog, shimEnv, startCoordinator, startDriver, until, type Coordinator } from './helpers.js';
+import { ENOTCONN } from '../src/protocol/errno.js';
 
-const ENOTCONN = 107;
 
 describe('no coordinator', () => {
   it('PINCOH_SOCKET unset: the calls work, pincoh_register says -ENOTCONN', async () => {

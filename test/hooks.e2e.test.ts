@@ -2,9 +2,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { driver, startCoordinator, until, type Coordinator } from './helpers.js';
+import { EINVAL, ENOENT } from '../src/protocol/errno.js';
 
-const EINVAL = 22;
-const ENOENT = 2;
 let c: Coordinator;
 let follow: Coordinator;
 

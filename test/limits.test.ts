@@ -7,10 +7,8 @@ import { encodeFrame } from '../src/protocol/codec.js';
 import { PROTO_VERSION, T } from '../src/protocol/constants.js';
 import { encodeHello } from '../src/protocol/messages.js';
 import { CLI, driver, prog, run, startCoordinator, until, type Coordinator } from './helpers.js';
+import { EAGAIN, EFAULT, ENOSPC } from '../src/protocol/errno.js';
 
-const EAGAIN = 11;
-const EFAULT = 14;
-const ENOSPC = 28;
 
 let c: Coordinator;
 beforeAll(async () => (c = await startCoordinator({ limits: { registrationsPerProcess: 3, attachmentsPerProcess: 2, namesPerJob: 2 }, server: { maxPending: 2, maxFrame: 512 } })));

@@ -3,15 +3,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { driver, startCoordinator, startDriver, until, type Coordinator } from './helpers.js';
+import { EACCES, EBADF, EEXIST, EINVAL, ENOENT, ERANGE, ESTALE, ETIMEDOUT } from '../src/protocol/errno.js';
 
-const ENOENT = 2;
-const EBADF = 9;
-const EACCES = 13;
-const EEXIST = 17;
-const EINVAL = 22;
-const ERANGE = 34;
-const ETIMEDOUT = 110;
-const ESTALE = 116;
 
 let c: Coordinator;
 beforeAll(async () => (c = await startCoordinator({ revokeTimeoutMs: 300 })));

@@ -12,14 +12,8 @@ import { IntervalIndex, type Registration } from '../registry/interval-index.js'
 import { hex, Trace } from '../trace.js';
 import { ACT_FOLLOW, ACT_INVALIDATE, decide, type MapEvent, pageEnd } from './policy.js';
 import { Stats } from './stats.js';
+import { EBADF, EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, ETIMEDOUT } from '../protocol/errno.js';
 
-const ENOENT = 2;
-const EFAULT = 14;
-const EBADF = 9;
-const EEXIST = 17;
-const EINVAL = 22;
-const ENOSPC = 28;
-const ETIMEDOUT = 110;
 /** Registrations must end below 2^53, where JS numbers stop being exact (and where
  * the codec saturates). x86_64 user space ends at 2^47, or 2^56 with 5-level paging
  * and a high mmap hint: those few registrations are refused, see README limits. */

@@ -3,6 +3,7 @@
 // or one PINCOH_JOB under `pincoh serve`).
 
 import type { ProcessState } from '../coherence/engine.js';
+import { ETIMEDOUT } from '../protocol/errno.js';
 
 export interface Export {
   owner: ProcessState;
@@ -20,7 +21,6 @@ interface BarrierWait {
   timer: NodeJS.Timeout;
 }
 
-const ETIMEDOUT = 110;
 
 export class Job {
   readonly names = new Map<string, Export>();

@@ -6,6 +6,7 @@ import { chmodSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { encodeFrame, FrameError, FrameReader, type FrameSink } from '../protocol/codec.js';
 import { F_NOREPLY, FRAME_MAX, PROTO_VERSION, SIZE, T, W_FORK_DONTFORK, W_MREMAP_FOLLOW } from '../protocol/constants.js';
+import { EAGAIN, EPROTO } from '../protocol/errno.js';
 import {
   encodeAttached,
   encodeError,
@@ -26,8 +27,6 @@ import { Engine, ProcessState, type Peer, type Reply, type RevokeOutcome } from 
 import { peerCred, socketFd } from './peercred.js';
 import { prepareSocketPath } from './socket-path.js';
 
-const EPROTO = 71;
-const EAGAIN = 11;
 
 export interface ServerOptions {
   socketPath: string;

@@ -1,0 +1,16 @@
+// The Linux errno values that travel in REPLY frames (as -errno).
+
+export const ENOENT = 2;
+export const ESRCH = 3;
+export const EBADF = 9;
+export const EAGAIN = 11;
+export const EACCES = 13;
+export const EFAULT = 14;
+export const EEXIST = 17;
+export const EINVAL = 22;
+export const ENOSPC = 28;
+export const ERANGE = 34;
+export const EPROTO = 71;
+export const ENOTCONN = 107;
+export const ETIMEDOUT = 110;
+export const ESTALE = 116;
