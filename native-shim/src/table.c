@@ -109,10 +109,12 @@ __attribute__((noinline, cold)) static int hit_locked(uintptr_t a, uintptr_t b)
 {
 	size_t n;
 	int hit;
+	pc_guard++; /* a signal handler landing here must not wait on mu, which we hold */
 	pthread_mutex_lock(&mu);
 	n = atomic_load_explicit(&count, memory_order_relaxed);
 	hit = n && hit_unlocked(n, a, b);
 	pthread_mutex_unlock(&mu);
+	pc_guard--;
 	return hit;
 }
 

@@ -36,13 +36,17 @@ PC_EXPORT pid_t fork(void)
 	if (!pc_guard && pc_fork_dontfork() && pc_table_count() && !pc_foreign()) {
 		keep_out = 1;
 		advice = MADV_DONTFORK;
+		pc_guard++;
 		pc_table_foreach(mark, &advice);
+		pc_guard--;
 	}
 	pid = pc_orig_fork();
 	err = errno;
 	if (keep_out && pid != 0) {
 		advice = MADV_DOFORK;
+		pc_guard++;
 		pc_table_foreach(mark, &advice);
+		pc_guard--;
 	}
 	if (pid > 0 && !pc_guard && pc_table_count() && pc_conn_up()) {
 		struct pc_fork f = { .child = pid };
