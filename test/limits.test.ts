@@ -60,10 +60,10 @@ describe('limits', () => {
     expect(c.logs.some((l) => /cut off pid \d+ \(big, rank 0\): frame length 616 outside 16..512/.test(l))).toBe(true);
   });
 
-  it('a registration of memory the caller does not have is -EFAULT', async () => {
+  it('publishing memory the caller does not have is -EFAULT', async () => {
     // (the first registration reserves the shim's table, so the hole made after it stays a hole)
-    const r = await driver(c.path, 'map 0 65536 reg 0 0 4096 r unmap 0 32768 32768 reg 0 32768 4096 rw prot 0 8192 4096 none reg 0 4096 8192 r');
-    expect(r.lines.filter((l) => l.startsWith('reg'))).toEqual(['reg 0 0', `reg -1 -${EFAULT}`, `reg -1 -${EFAULT}`]);
+    const r = await driver(c.path, 'map 0 65536 reg 0 0 4096 r unmap 0 32768 32768 reg 0 32768 4096 rw prot 0 8192 4096 none reg 0 4096 8192 r pub a 1 pub b 2 pub c 0', { PINCOH_JOB: 'efault' });
+    expect(r.lines.filter((l) => l.startsWith('pub'))).toEqual([`pub -${EFAULT}`, `pub -${EFAULT}`, 'pub 0']);
   });
 
   it('the limits are flags of pincoh run', async () => {

@@ -59,7 +59,7 @@ export interface EngineOptions {
   trace?: Trace;
   stats?: Stats;
   limits?: Partial<Limits>;
-  /** check that a registration lies in the caller's memory (default true; unit tests with fake pids turn it off) */
+  /** check that a published registration lies in the caller's memory (default true; unit tests with fake pids turn it off) */
   verifyMappings?: boolean;
   /** audit each process against /proc/PID/maps as it exits or execs (`pincoh run --audit`) */
   auditOnExit?: boolean;
@@ -157,10 +157,7 @@ export class Engine {
     const end = r.addr + r.len;
     if (r.key === 0n || r.len === 0 || end >= ADDR_LIMIT || r.flags === 0 || r.flags & ~(PINCOH_READ | PINCOH_WRITE)) return -EINVAL;
     if (p.registry.size >= this.limits.registrationsPerProcess) return -ENOSPC;
-    if (p.registry.has(r.key)) return -EEXIST;
-    // Only memory the caller has: the kernel says, through process_vm_readv.
-    if (this.verifyMappings && !isMapped(p.pid, r.addr, end, p.hello.pageSize)) return -EFAULT;
-    p.registry.add({ key: r.key, start: r.addr, end, flags: r.flags });
+    if (!p.registry.add({ key: r.key, start: r.addr, end, flags: r.flags })) return -EEXIST;
     this.stats.registrations++;
     if (this.trace.enabled) this.trace.emit({ event: 'register', pid: p.pid, rank: p.rank, key: Number(r.key), addr: hex(r.addr), len: r.len, flags: r.flags });
     return 0;
@@ -271,8 +268,12 @@ export class Engine {
 
   publish(p: ProcessState, key: bigint, name: string): number {
     if (!name || name.length >= 64) return -EINVAL;
-    if (!p.registry.has(key)) return -ENOENT;
+    const r = p.registry.get(key);
+    if (!r) return -ENOENT;
     if (p.job.names.size >= this.limits.namesPerJob && !p.job.names.has(name)) return -ENOSPC;
+    // Others will write through it: it must be memory the caller has (the kernel says,
+    // through process_vm_readv). Checked here, not at REGISTER, which stays cheap.
+    if (this.verifyMappings && !isMapped(p.pid, r.start, r.end, p.hello.pageSize)) return -EFAULT;
     if (!p.job.publish(name, { owner: p, key })) return -EEXIST;
     if (this.trace.enabled) this.trace.emit({ event: 'publish', pid: p.pid, rank: p.rank, key: Number(key), name });
     return 0;
