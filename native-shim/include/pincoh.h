@@ -55,7 +55,8 @@ int pincoh_on_invalidate(pincoh_invalidate_fn fn, void *ctx);
 
 /* Makes a valid registration attachable under `name` (1 to 63 bytes) in this job.
  * The name goes away when the registration is invalidated or deregistered.
- * -EEXIST if the name is taken, -ENOENT if the key is not valid. */
+ * -EEXIST if the name is taken, -ENOENT if the key is not valid, -EFAULT if the
+ * range is not memory this process has (the coordinator checks, by sampling). */
 int pincoh_publish(const char *name, uint64_t key);
 /* Attaches to the registration published as `name`, waiting up to timeout_ms
  * for it to be published (-ETIMEDOUT). The handle is this process's own. */
