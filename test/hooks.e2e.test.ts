@@ -111,6 +111,13 @@ describe('mmap MAP_FIXED', () => {
   });
 });
 
+describe('shmdt', () => {
+  it('detaching a segment invalidates registrations on it; a second shmdt fails as the bare one does', async () => {
+    const r = await driver(c.path, 'cb shm 65536 reg 14 4096 8192 rw shmdt valid 0 shmdt');
+    expect(r.lines).toEqual(['shm ok', 'reg 0 0', 'cb 0 reason 1 len 8192', 'shmdt 0 777', 'valid 0 0', 'shmdt -1 22']);
+  });
+});
+
 describe('brk and sbrk', () => {
   it('lowering the break over registered memory invalidates it; raising it or lowering elsewhere does not', async () => {
     // `say` first: stdout's buffer comes from malloc, which moves the same break

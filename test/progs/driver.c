@@ -12,6 +12,7 @@
  *   advise I OFF LEN ADVICE    madvise; prints "madvise rc errno"
  *   sysunmap I OFF LEN | sysprot I OFF LEN PROT   raw syscall(): no hook sees them
  *   _exit CODE
+ *   shm SIZE | shmdt            a System V segment as region 14 / detach it
  *   grow N | shrink N | brkdown N   sbrk(N) (region 15 is what it added), sbrk(-N), brk(break - N)
  *   mapfix I OFF LEN | mapnorep I OFF LEN   mmap MAP_FIXED / MAP_FIXED_NOREPLACE over region I
  *   cb                         print every invalidation callback
@@ -39,6 +40,7 @@
 #include <dirent.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -176,6 +178,17 @@ int main(int argc, char **argv)
 		} else if (!strcmp(c, "_exit")) {
 			fflush(stdout);
 			_exit((int)num(ARG(1)));
+		} else if (!strcmp(c, "shm")) {
+			/* region 14: a fresh System V segment, removed once detached */
+			int id = shmget(IPC_PRIVATE, num(ARG(1)), 0600 | IPC_CREAT);
+			regions[14] = shmat(id, NULL, 0);
+			shmctl(id, IPC_RMID, NULL);
+			printf("shm %s\n", regions[14] == (void *)-1 ? "fail" : "ok");
+			i += 1;
+		} else if (!strcmp(c, "shmdt")) {
+			errno = 777;
+			int rc = shmdt(regions[14]);
+			printf("shmdt %d %d\n", rc, errno);
 		} else if (!strcmp(c, "grow")) {
 			/* region 15 is the memory sbrk just added */
 			void *p = sbrk((intptr_t)num(ARG(1)));

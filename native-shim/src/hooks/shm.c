@@ -1,0 +1,119 @@
+/* System V shared memory: shmdt unmaps a whole segment, and shmat with
+ * SHM_REMAP replaces what was mapped at the address. shmdt is given only an
+ * address, so shmat records each attached segment's size (one shmctl, in
+ * shmat only). Up to 256 segments at once are known; past that a shmdt is
+ * not seen (README, limits). Both go through libc's own functions. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sys/shm.h>
+#include "../proto.h"
+#include "../shim.h"
+
+#define SEGS 256
+static struct { uintptr_t addr; size_t len; } segs[SEGS];
+static pthread_mutex_t segs_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void *(*pc_orig_shmat)(int, const void *, int);
+static int (*pc_orig_shmdt)(const void *);
+
+static size_t seg_size(int id)
+{
+	struct shmid_ds ds;
+	int saved = errno; /* our shmctl must not change what the caller sees */
+	size_t len = shmctl(id, IPC_STAT, &ds) == 0 ? ds.shm_segsz : 0;
+	errno = saved;
+	return len;
+}
+
+static void remember(uintptr_t addr, size_t len)
+{
+	pthread_mutex_lock(&segs_mu);
+	for (int i = 0; i < SEGS; i++)
+		if (!segs[i].addr) {
+			segs[i].addr = addr, segs[i].len = len;
+			break;
+		}
+	pthread_mutex_unlock(&segs_mu);
+}
+
+/* The segment's length, forgetting it when `forget`; 0 if unknown. */
+static size_t recall(uintptr_t addr, int forget)
+{
+	size_t len = 0;
+	pthread_mutex_lock(&segs_mu);
+	for (int i = 0; i < SEGS; i++)
+		if (segs[i].addr == addr) {
+			len = segs[i].len;
+			if (forget)
+				segs[i].addr = 0;
+			break;
+		}
+	pthread_mutex_unlock(&segs_mu);
+	return len;
+}
+
+/* Runs the slow path around real() when [addr, addr+len) overlaps a registration. */
+static long guarded(uintptr_t addr, size_t len, long (*real)(void *), void *arg, long failed)
+{
+	struct pc_event ev = { .op = PC_OP_MUNMAP, .start = pc_page_start(addr), .end = pc_page_end(addr, len) };
+	struct pc_hits h;
+	int saved = errno, err;
+	long rc;
+	if (pc_guard || !len || !pc_table_hit(ev.start, ev.end))
+		return real(arg);
+	pc_guard++;
+	pc_slow_before(&ev, &h);
+	errno = saved;
+	rc = real(arg);
+	err = rc == failed ? errno : 0;
+	pc_slow_after(&ev, &h, rc, err);
+	pc_guard--;
+	errno = err ? err : saved;
+	return rc;
+}
+
+struct at_args { int id; const void *addr; int flags; };
+static long do_shmat(void *p)
+{
+	struct at_args *a = p;
+	return (long)pc_orig_shmat(a->id, a->addr, a->flags);
+}
+
+static long do_shmdt(void *p) { return pc_orig_shmdt(p); }
+
+PC_EXPORT void *shmat(int id, const void *addr, int flags)
+{
+	struct at_args a = { id, addr, flags };
+	size_t len;
+	void *rc;
+	if (!pc_orig_shmat)
+		pc_orig_shmat = (void *(*)(int, const void *, int))dlsym(RTLD_NEXT, "shmat");
+	if (!pc_orig_shmat) {
+		errno = ENOSYS;
+		return (void *)-1;
+	}
+	len = seg_size(id);
+	if (addr && (flags & SHM_REMAP)) /* replaces what is there, like MAP_FIXED */
+		rc = (void *)guarded((uintptr_t)addr, len, do_shmat, &a, -1);
+	else
+		rc = pc_orig_shmat(id, addr, flags);
+	if (rc != (void *)-1 && len)
+		remember((uintptr_t)rc, len);
+	return rc;
+}
+
+PC_EXPORT int shmdt(const void *addr)
+{
+	if (!pc_orig_shmdt)
+		pc_orig_shmdt = (int (*)(const void *))dlsym(RTLD_NEXT, "shmdt");
+	if (!pc_orig_shmdt) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int rc = (int)guarded((uintptr_t)addr, recall((uintptr_t)addr, 0), do_shmdt, (void *)addr, -1);
+	if (rc == 0)
+		recall((uintptr_t)addr, 1);
+	return rc;
+}
