@@ -57,7 +57,7 @@ export const USAGE = `usage:
       exit with the worst rank's status; --audit checks each process's
       registrations against /proc/PID/maps as it exits (exit 3 on findings);
       --preload adds a library to the ranks' LD_PRELOAD (a sanitizer runtime goes first)
-  pincoh serve --socket PATH [--trace FILE|-] [--mremap invalidate|follow]
+  pincoh serve --socket PATH [--trace FILE|-] [--mremap invalidate|follow] [--fork keep|dontfork]
                [--revoke-timeout-ms MS] [--no-coherence] [--allow-uid UID]...
       run the coordinator alone until SIGINT/SIGTERM; processes find it through
       PINCOH_SOCKET=PATH and LD_PRELOAD=<libpincoh.so>

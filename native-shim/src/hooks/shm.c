@@ -1,8 +1,9 @@
 /* System V shared memory: shmdt unmaps a whole segment, and shmat with
  * SHM_REMAP replaces what was mapped at the address. shmdt is given only an
- * address, so shmat records each attached segment's size (one shmctl, in
- * shmat only). Up to 256 segments at once are known; past that a shmdt is
- * not seen (README, limits). Both go through libc's own functions. */
+ * address, so shmat records which segment it attached where (no system call);
+ * the segment's size is asked for (one shmctl) only when registrations exist.
+ * Up to 256 segments at once are known; past that a shmdt is not seen
+ * (README, limits). Both go through libc's own functions. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -12,7 +13,7 @@
 #include "../shim.h"
 
 #define SEGS 256
-static struct { uintptr_t addr; size_t len; } segs[SEGS];
+static struct { uintptr_t addr; int id; } segs[SEGS];
 static pthread_mutex_t segs_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void *(*pc_orig_shmat)(int, const void *, int);
@@ -27,31 +28,37 @@ static size_t seg_size(int id)
 	return len;
 }
 
-static void remember(uintptr_t addr, size_t len)
+static void remember(uintptr_t addr, int id)
 {
 	pthread_mutex_lock(&segs_mu);
 	for (int i = 0; i < SEGS; i++)
 		if (!segs[i].addr) {
-			segs[i].addr = addr, segs[i].len = len;
+			segs[i].addr = addr, segs[i].id = id;
 			break;
 		}
 	pthread_mutex_unlock(&segs_mu);
 }
 
-/* The segment's length, forgetting it when `forget`; 0 if unknown. */
-static size_t recall(uintptr_t addr, int forget)
+/* The id of the segment attached at addr, forgetting it when `forget`; -1 if unknown. */
+static int recall(uintptr_t addr, int forget)
 {
-	size_t len = 0;
+	int id = -1;
 	pthread_mutex_lock(&segs_mu);
 	for (int i = 0; i < SEGS; i++)
 		if (segs[i].addr == addr) {
-			len = segs[i].len;
+			id = segs[i].id;
 			if (forget)
 				segs[i].addr = 0;
 			break;
 		}
 	pthread_mutex_unlock(&segs_mu);
-	return len;
+	return id;
+}
+
+/* The size to check, only worth a system call when something is registered. */
+static size_t size_if_registered(int id)
+{
+	return id >= 0 && !pc_guard && pc_table_count() ? seg_size(id) : 0;
 }
 
 /* Runs the slow path around real() when [addr, addr+len) overlaps a registration. */
@@ -86,7 +93,6 @@ static long do_shmdt(void *p) { return pc_orig_shmdt(p); }
 PC_EXPORT void *shmat(int id, const void *addr, int flags)
 {
 	struct at_args a = { id, addr, flags };
-	size_t len;
 	void *rc;
 	if (!pc_orig_shmat)
 		pc_orig_shmat = (void *(*)(int, const void *, int))dlsym(RTLD_NEXT, "shmat");
@@ -94,13 +100,12 @@ PC_EXPORT void *shmat(int id, const void *addr, int flags)
 		errno = ENOSYS;
 		return (void *)-1;
 	}
-	len = seg_size(id);
 	if (addr && (flags & SHM_REMAP)) /* replaces what is there, like MAP_FIXED */
-		rc = (void *)guarded((uintptr_t)addr, len, do_shmat, &a, -1);
+		rc = (void *)guarded((uintptr_t)addr, size_if_registered(id), do_shmat, &a, -1);
 	else
 		rc = pc_orig_shmat(id, addr, flags);
-	if (rc != (void *)-1 && len)
-		remember((uintptr_t)rc, len);
+	if (rc != (void *)-1)
+		remember((uintptr_t)rc, id);
 	return rc;
 }
 
@@ -112,7 +117,7 @@ PC_EXPORT int shmdt(const void *addr)
 		errno = ENOSYS;
 		return -1;
 	}
-	int rc = (int)guarded((uintptr_t)addr, recall((uintptr_t)addr, 0), do_shmdt, (void *)addr, -1);
+	int rc = (int)guarded((uintptr_t)addr, size_if_registered(recall((uintptr_t)addr, 0)), do_shmdt, (void *)addr, -1);
 	if (rc == 0)
 		recall((uintptr_t)addr, 1);
 	return rc;
