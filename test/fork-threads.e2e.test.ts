@@ -40,6 +40,15 @@ describe('spawning without atfork handlers', () => {
   });
 });
 
+describe('clone without CLONE_VM', () => {
+  it('is a fork to the shim: the child holds none of the parent\'s registrations and connects on its own, while 8 threads keep the shim busy', async () => {
+    const r = await run(prog('clones'), ['20'], shimEnv(c.path), 120_000);
+    expect(r.lines.filter((l) => l === 'child inherited 0 own 0 valid 1 after-munmap 0')).toHaveLength(20);
+    expect(r.lines.pop()).toBe('parent valid 1');
+    expect(r.code).toBe(0);
+  });
+});
+
 describe('threads', () => {
   it('8 threads racing munmap/mprotect/mremap: no missed and no spurious invalidation', async () => {
     const r = await run(prog('race'), ['400'], shimEnv(c.path), 120_000);

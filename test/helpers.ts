@@ -1,9 +1,10 @@
 // Real processes against a real coordinator on a real socket.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { it } from 'vitest';
 import { Engine, type EngineOptions } from '../src/coherence/engine.js';
 import { CoordinatorServer, type ServerOptions } from '../src/transport/server.js';
 
@@ -12,6 +13,18 @@ export const SHIM = resolve(ROOT, 'native-shim/build/libpincoh.so');
 export const CLI = resolve(ROOT, 'bin/pincoh.js');
 export const prog = (name: string): string => resolve(ROOT, 'test/progs/build', name);
 export const example = (name: string): string => resolve(ROOT, 'examples/bin', name);
+
+/**
+ * A test of a program built only where its Debian packages are installed
+ * (test/progs/Makefile). Under CI, which installs them (.ci/run), a missing
+ * program fails the test; elsewhere the test is skipped and says what to install.
+ */
+export function itWithProgs(names: string[], packages: string, name: string, fn: () => Promise<void>, timeout?: number): void {
+  const missing = names.filter((n) => !existsSync(prog(n)));
+  if (missing.length === 0) it(name, fn, timeout);
+  else if (process.env.CI) it(name, () => { throw new Error(`${missing.join(', ')} not built: apt-get install ${packages}, then npm run build`); });
+  else it.skip(`${name} (needs: apt-get install ${packages})`, fn);
+}
 
 export interface Coordinator {
   path: string;

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bareEnv, prog, run, shimEnv, startCoordinator, type Coordinator } from './helpers.js';
+import { CLI, bareEnv, itWithProgs, prog, run, shimEnv, startCoordinator, type Coordinator } from './helpers.js';
 
 let c: Coordinator;
 let dir: string;
@@ -46,4 +46,28 @@ describe('real programs, bare and under the shim', () => {
       expect({ code: shim.code, signal: shim.signal, stdout: shim.stdout, stderr: shim.stderr }).toEqual({ code: bare.code, signal: bare.signal, stdout: bare.stdout, stderr: bare.stderr });
     });
   }
+});
+
+// Debian's Open MPI (libopenmpi-dev, openmpi-bin): mpirun starts the ranks, the
+// shim is preloaded into them (and into mpirun) through the environment.
+const MPI_ENV = { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', OMPI_MCA_btl: 'self,vader', OMPI_MCA_rmaps_base_oversubscribe: '1' };
+const mpirun = (mode: string): [string, string[]] => ['mpirun', ['-np', '2', prog('mpiring'), mode]];
+
+describe('an Open MPI program under mpirun -np 2', () => {
+  itWithProgs(['mpiring'], 'openmpi-bin libopenmpi-dev', 'runs the same bare and with the shim in its ranks', async () => {
+    const [cmd, args] = mpirun('plain');
+    const bare = await run(cmd, args, { ...bareEnv(), ...MPI_ENV }, 120_000);
+    const shim = await run(cmd, args, { ...shimEnv(c.path), ...MPI_ENV }, 120_000);
+    expect(bare.code).toBe(0);
+    expect(bare.stdout).toBe("rank 0/2: got 'from 1' sum 3\nrank 1/2: got 'from 0' sum 3\n");
+    expect({ code: shim.code, stdout: shim.stdout }).toEqual({ code: bare.code, stdout: bare.stdout });
+  }, 240_000);
+
+  itWithProgs(['mpiring'], 'openmpi-bin libopenmpi-dev', 'under pincoh run: each rank\'s registered window buffer is invalidated inside free()', async () => {
+    const [cmd, args] = mpirun('coherent');
+    const r = await run(process.execPath, [CLI, 'run', '--', cmd, ...args], { ...process.env, ...MPI_ENV }, 120_000);
+    expect(r.stdout).toBe("rank 0/2: got 'from 1' sum 3 fired 1 valid 0 libc 1\nrank 1/2: got 'from 0' sum 3 fired 1 valid 0 libc 1\n");
+    expect(r.stderr).toMatch(/pincoh: 2 processes, 2 registrations, 2 invalidations \(munmap 2\)/);
+    expect(r.code).toBe(0);
+  }, 120_000);
 });

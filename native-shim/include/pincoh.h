@@ -87,10 +87,12 @@ struct pincoh_stats {
 	int degraded;             /* 1 once a wait timed out or the coordinator vanished */
 	int connected;            /* 1 while a coordinator connection is up */
 	int libc;                 /* how libc's internal calls are covered: PINCOH_LIBC_* */
+	int chained;              /* libc entries whose calls also go through another
+	                             interposer's hook (UCX's ucm, Open MPI's patcher) */
 };
 #define PINCOH_LIBC_NONE 0      /* not covered (PINCOH_LIBC=off) */
 #define PINCOH_LIBC_PATCHED 1   /* libc's munmap/mremap/madvise/mmap entries jump to the hooks */
-#define PINCOH_LIBC_NORELEASE 2 /* malloc never gives memory back (mallopt) */
+#define PINCOH_LIBC_NORELEASE 2 /* malloc never gives memory back (mallopt; malloc_trim does nothing) */
 int pincoh_get_stats(struct pincoh_stats *out);
 
 /* Define PINCOH_WEAK before including this header to resolve the API weakly:

@@ -22,6 +22,7 @@ PC_EXPORT int pincoh_register(void *addr, size_t len, unsigned flags, uint64_t *
 
 	if (!key || len == 0 || a + len < a || (flags & ~(PINCOH_READ | PINCOH_WRITE)) || !flags)
 		return -EINVAL;
+	pc_patch_recheck(); /* another interposer may have written over our libc patches unseen */
 	pc_guard++;
 	rc = pc_conn_ensure();
 	if (rc == 0)
@@ -271,5 +272,6 @@ PC_EXPORT int pincoh_get_stats(struct pincoh_stats *out)
 	out->degraded = __atomic_load_n(&pc_counters.degraded, __ATOMIC_RELAXED);
 	out->connected = pc_conn_up();
 	out->libc = pc_libc_mode;
+	out->chained = __atomic_load_n(&pc_chained, __ATOMIC_RELAXED);
 	return 0;
 }

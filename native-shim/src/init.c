@@ -12,19 +12,19 @@ uintptr_t pc_page_size = 4096;
 void pc_fork_resolve(void);
 void pc_exit_init(void);
 
-static void prepare(void)
+void pc_atfork_prepare(void)
 {
 	pc_conn_atfork_prepare();
 	pc_table_lock();
 }
 
-static void parent(void)
+void pc_atfork_parent(void)
 {
 	pc_table_unlock();
 	pc_conn_atfork_parent();
 }
 
-static void child(void)
+void pc_atfork_child(void)
 {
 	pc_pid = (pid_t)syscall(SYS_getpid);
 	pc_table_reset_child();
@@ -43,5 +43,5 @@ __attribute__((constructor(102))) static void pc_init(void)
 	pc_fork_resolve();
 	pc_exit_init();
 	pc_patch_init();
-	pthread_atfork(prepare, parent, child);
+	pthread_atfork(pc_atfork_prepare, pc_atfork_parent, pc_atfork_child);
 }

@@ -10,16 +10,30 @@
  *   41 FF E3       jmp *%r11
  *
  * Done once, in the constructor, before the program's threads usually exist,
- * and never undone. An entry that already starts with a jump belongs to
- * another interposer (UCX's ucm, a sanitizer): we leave it and say so. If the
- * text cannot be made writable, or this is not x86_64, the fallback is a
- * malloc that never gives memory back (mallopt), and we say so. A self-check
- * calls through each patched entry and counts that it arrived. */
+ * and never undone. If the text cannot be made writable, or this is not
+ * x86_64, the fallback is a malloc that never gives memory back (mallopt),
+ * and we say so. A self-check calls through each patched entry and counts
+ * that it arrived.
+ *
+ * Another interposer (UCX's ucm, Open MPI's patcher) patches the same entries
+ * the same way. Whoever comes second must not cut the other out, so we chain:
+ * - it patched first (its library is a dependency of the program): we follow
+ *   its jump, put ours in its place, and our hooks' real call becomes a call
+ *   to its hook (pc_chain), which then makes the real call itself;
+ * - it patches after us (dlopen'd later, as MPI_Init does): it writes its jump
+ *   over ours between two mprotects of libc's text, and those go through our
+ *   mprotect hook, which calls pc_patch_recheck: we chain as above. The check
+ *   also runs before each registration, for a writer that did not mprotect.
+ * A chained call runs with PC_CHAINING in pc_guard, so if the other hook calls
+ * back into libc's entry, that nested call goes straight to the kernel. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <elf.h>
+#include <limits.h>
 #include <link.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -31,6 +45,9 @@
 
 int pc_libc_mode;     /* PINCOH_LIBC_NONE, _PATCHED or _NORELEASE */
 int pc_selfcheck_hits; /* hooks count arrivals while the guard says PC_SELFCHECK */
+struct pc_chain pc_chain;
+int pc_chained;       /* entries whose real call goes through another interposer */
+uintptr_t pc_patch_lo, pc_patch_hi; /* libc text pages holding our patches */
 
 #define PATCH_LEN 13
 
@@ -40,46 +57,158 @@ void *mremap(void *, size_t, size_t, int, ...);
 void *mmap(void *, size_t, int, int, int, off_t);
 
 #if defined(__x86_64__)
+struct entry {
+	const char *name;
+	void *hook;
+	void **next;          /* the pc_chain slot our hook calls when chained */
+	unsigned char *at;    /* where our jump is written (after endbr64), NULL if not ours */
+};
+static struct entry entries[] = {
+	{ "munmap", (void *)munmap, (void **)&pc_chain.munmap, NULL },
+	{ "mremap", (void *)mremap, (void **)&pc_chain.mremap, NULL },
+	{ "madvise", (void *)madvise, (void **)&pc_chain.madvise, NULL },
+	{ "mmap", (void *)mmap, (void **)&pc_chain.mmap, NULL },
+};
+#define N_ENTRIES (sizeof entries / sizeof entries[0])
+static pthread_mutex_t patch_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static int already_jumps(const unsigned char *p)
 {
 	return p[0] == 0xE9 || p[0] == 0xEB || (p[0] == 0xFF && p[1] == 0x25) || (p[0] == 0x48 && p[1] == 0xB8) ||
 	       (p[0] == 0x49 && p[1] == 0xBB);
 }
 
-/* 0: patched; <0: left alone (why in *why). */
-static int patch_one(const char *name, void *hook, const char **why)
+/* Where another interposer's jump at p goes; NULL for a form we do not follow. */
+static void *jump_target(const unsigned char *p)
 {
-	void *addr = dlsym(RTLD_NEXT, name);
+	int32_t d;
+	uint64_t a;
+	if (p[0] == 0xE9) { /* jmp rel32 */
+		memcpy(&d, p + 1, 4);
+		return (void *)(p + 5 + d);
+	}
+	if (p[0] == 0xFF && p[1] == 0x25) { /* jmp *rel32(%rip) */
+		memcpy(&d, p + 2, 4);
+		memcpy(&a, p + 6 + d, 8);
+		return (void *)a;
+	}
+	if (p[0] == 0x48 && p[1] == 0xB8 && p[10] == 0xFF && p[11] == 0xE0) { /* movabs %rax; jmp *%rax */
+		memcpy(&a, p + 2, 8);
+		return (void *)a;
+	}
+	if (p[0] == 0x49 && p[1] == 0xBB && p[10] == 0x41 && p[11] == 0xFF && p[12] == 0xE3) { /* movabs %r11; jmp *%r11 */
+		memcpy(&a, p + 2, 8);
+		return (void *)a;
+	}
+	return NULL;
+}
+
+static int write_jump(unsigned char *at, void *hook)
+{
+	unsigned char code[PATCH_LEN] = { 0x49, 0xBB, 0, 0, 0, 0, 0, 0, 0, 0, 0x41, 0xFF, 0xE3 };
+	uintptr_t page = (uintptr_t)at & ~(pc_page_size - 1);
+	uintptr_t end = ((uintptr_t)(at + PATCH_LEN) + pc_page_size - 1) & ~(pc_page_size - 1);
+	memcpy(code + 2, &hook, sizeof hook);
+	if (syscall(SYS_mprotect, page, end - page, PROT_READ | PROT_WRITE | PROT_EXEC) != 0)
+		return -1;
+	memcpy(at, code, PATCH_LEN);
+	syscall(SYS_mprotect, page, end - page, PROT_READ | PROT_EXEC);
+	if (!pc_patch_lo || page < pc_patch_lo)
+		__atomic_store_n(&pc_patch_lo, page, __ATOMIC_RELAXED);
+	if (end > pc_patch_hi)
+		__atomic_store_n(&pc_patch_hi, end, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* Names the other interposer on stderr, once per library: whoever debugs a
+ * registration cache wants to know who else is in libc's entries. */
+static void say_chained(void *target)
+{
+	static void *said;
+	Dl_info info;
+	if (!dladdr(target, &info) || !info.dli_fname)
+		info.dli_fname = "an unknown library", info.dli_fbase = NULL;
+	if (said == info.dli_fbase && said)
+		return;
+	said = info.dli_fbase;
+	pc_log("libc internals: chained to another interposer's hooks in", info.dli_fname, -1);
+}
+
+/* Puts our jump at e->at over another interposer's, calling its hook after ours. */
+static int chain_over(struct entry *e, const char **why)
+{
+	void *target = jump_target(e->at);
+	if (!target) {
+		*why = "patched by another interposer in a form we cannot follow";
+		return -1;
+	}
+	if (target == e->hook)
+		return 0;
+	if (*e->next == NULL)
+		__atomic_fetch_add(&pc_chained, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(e->next, target, __ATOMIC_RELEASE); /* before the jump that needs it */
+	if (write_jump(e->at, e->hook) != 0) {
+		*why = "libc text cannot be made writable";
+		return -1;
+	}
+	say_chained(target);
+	return 0;
+}
+
+/* 0: patched (or chained); <0: left alone (why in *why). */
+static int patch_one(struct entry *e, const char **why)
+{
+	void *addr = dlsym(RTLD_NEXT, e->name);
 	Dl_info info;
 	const ElfW(Sym) *sym = NULL;
-	unsigned char *p, code[PATCH_LEN] = { 0x49, 0xBB, 0, 0, 0, 0, 0, 0, 0, 0, 0x41, 0xFF, 0xE3 };
+	unsigned char *p;
 	size_t skip = 0;
-	uintptr_t page, end;
-	if (!addr || addr == hook) {
+	if (!addr || addr == e->hook) {
 		*why = "not found in libc";
 		return -1;
 	}
 	p = addr;
 	if (p[0] == 0xF3 && p[1] == 0x0F && p[2] == 0x1E && p[3] == 0xFA)
 		skip = 4; /* keep endbr64 */
-	if (already_jumps(p + skip)) {
-		*why = "already patched by another interposer";
-		return -1;
-	}
 	if (dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) && sym && sym->st_size && sym->st_size < skip + PATCH_LEN) {
 		*why = "function too small to patch";
 		return -1;
 	}
-	memcpy(code + 2, &hook, sizeof hook);
-	page = (uintptr_t)(p + skip) & ~(pc_page_size - 1);
-	end = ((uintptr_t)(p + skip + PATCH_LEN) + pc_page_size - 1) & ~(pc_page_size - 1);
-	if (syscall(SYS_mprotect, page, end - page, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
+	e->at = p + skip;
+	if (already_jumps(e->at))
+		return chain_over(e, why);
+	if (write_jump(e->at, e->hook) != 0) {
+		e->at = NULL;
 		*why = "libc text cannot be made writable";
 		return -1;
 	}
-	memcpy(p + skip, code, PATCH_LEN);
-	syscall(SYS_mprotect, page, end - page, PROT_READ | PROT_EXEC);
 	return 0;
+}
+
+void pc_patch_recheck(void)
+{
+	const char *why = NULL;
+	int saved = errno;
+	size_t i;
+	if (pc_libc_mode != PINCOH_LIBC_PATCHED)
+		return;
+	for (i = 0; i < N_ENTRIES; i++)
+		if (entries[i].at && jump_target(entries[i].at) != entries[i].hook)
+			break;
+	if (i == N_ENTRIES)
+		return; /* all ours, the usual case: no lock */
+	pthread_mutex_lock(&patch_mu);
+	for (size_t i = 0; i < N_ENTRIES; i++) {
+		struct entry *e = &entries[i];
+		if (e->at && jump_target(e->at) != e->hook && chain_over(e, &why) != 0)
+			pc_log("libc internals: another interposer replaced our patch and cannot be chained: ", why, -1);
+	}
+	pthread_mutex_unlock(&patch_mu);
+	errno = saved;
+}
+#else
+void pc_patch_recheck(void)
+{
 }
 #endif
 
@@ -103,8 +232,22 @@ static void no_release(void)
 	/* every allocation from the heap, never trimmed: free and realloc give
 	 * nothing back, so no registration on malloc'd memory goes stale there */
 	mallopt(M_MMAP_MAX, 0);
-	mallopt(M_TRIM_THRESHOLD, -1);
+	/* INT_MAX, not -1: glibc adds to this threshold when it decides whether a
+	 * thread arena's heap can go, and SIZE_MAX would wrap to "yes" */
+	mallopt(M_TRIM_THRESHOLD, INT_MAX);
 	pc_libc_mode = PINCOH_LIBC_NORELEASE;
+}
+
+/* An explicit malloc_trim gives pages back whatever the threshold says: in the
+ * no-release mode it does nothing (as it may: it reports 0, nothing released). */
+PC_EXPORT int malloc_trim(size_t pad)
+{
+	static int (*real)(size_t);
+	if (pc_libc_mode == PINCOH_LIBC_NORELEASE)
+		return 0;
+	if (!real)
+		real = (int (*)(size_t))dlsym(RTLD_NEXT, "malloc_trim");
+	return real ? real(pad) : 0;
 }
 
 void pc_patch_init(void)
@@ -123,9 +266,12 @@ void pc_patch_init(void)
 #if defined(__x86_64__)
 	void *real_mmap = dlsym(RTLD_NEXT, "mmap"), *real_munmap = dlsym(RTLD_NEXT, "munmap");
 	void *real_madvise = dlsym(RTLD_NEXT, "madvise"), *real_mremap = dlsym(RTLD_NEXT, "mremap");
-	if (real_mmap && real_munmap && real_madvise && real_mremap && patch_one("munmap", (void *)munmap, &why) == 0 &&
-	    patch_one("mremap", (void *)mremap, &why) == 0 && patch_one("madvise", (void *)madvise, &why) == 0 &&
-	    patch_one("mmap", (void *)mmap, &why) == 0) {
+	int ok = real_mmap && real_munmap && real_madvise && real_mremap;
+	pthread_mutex_lock(&patch_mu);
+	for (size_t i = 0; ok && i < N_ENTRIES; i++)
+		ok = patch_one(&entries[i], &why) == 0;
+	pthread_mutex_unlock(&patch_mu);
+	if (ok) {
 		if (selfcheck(real_mmap, real_munmap, real_madvise, real_mremap) == 4) {
 			pc_libc_mode = PINCOH_LIBC_PATCHED;
 			return;

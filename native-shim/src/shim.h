@@ -21,6 +21,32 @@ extern PC_TLS int pc_guard;
 extern int pc_selfcheck_hits;
 extern int pc_libc_mode;
 void pc_patch_init(void);
+/* patch.c: another interposer's hooks on libc's entries, called as our real
+ * call (NULL: straight to the kernel). While one runs, pc_guard holds
+ * PC_CHAINING, so a call it makes back into libc goes to the kernel. */
+struct pc_chain {
+	int (*munmap)(void *, size_t);
+	void *(*mremap)(void *, size_t, size_t, int, void *);
+	int (*madvise)(void *, size_t, int);
+	void *(*mmap)(void *, size_t, int, int, int, off_t);
+};
+extern struct pc_chain pc_chain;
+extern int pc_chained;
+#define PC_CHAINING 0x100000
+#define PC_CHAIN_CALL(fn, ...)                                                \
+	({                                                                    \
+		__typeof__(pc_chain.fn) f_ = __atomic_load_n(&pc_chain.fn, __ATOMIC_ACQUIRE); \
+		__typeof__(f_(__VA_ARGS__)) r_;                               \
+		pc_guard += PC_CHAINING;                                      \
+		r_ = f_(__VA_ARGS__);                                         \
+		pc_guard -= PC_CHAINING;                                      \
+		r_;                                                           \
+	})
+#define PC_CHAINED(fn) (PC_UNLIKELY(__atomic_load_n(&pc_chain.fn, __ATOMIC_RELAXED) != NULL) && !(pc_guard & PC_CHAINING))
+/* An mprotect over these pages may be another interposer writing over our
+ * patches (written once per patch, read with relaxed loads). */
+extern uintptr_t pc_patch_lo, pc_patch_hi;
+void pc_patch_recheck(void);
 static inline void pc_note_guarded(void)
 {
 	if (PC_UNLIKELY(pc_guard == PC_SELFCHECK))
@@ -127,6 +153,11 @@ void pc_attach_reset_child(void);
 void pc_slow_everything(int why); /* exit (0) or exec (1): every registration goes, exports revoked first */
 void pc_slow_before(const struct pc_event *ev, struct pc_hits *h);
 void pc_slow_after(const struct pc_event *ev, struct pc_hits *h, long result, int err);
+
+/* init.c: the shim's fork handlers, also run around clone without CLONE_VM */
+void pc_atfork_prepare(void);
+void pc_atfork_parent(void);
+void pc_atfork_child(void);
 
 /* stats.c */
 struct pc_counters { uint64_t slow_calls, invalidations, timeouts; int degraded; };

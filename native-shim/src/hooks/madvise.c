@@ -7,6 +7,8 @@
 
 static int pc_orig_madvise(void *addr, size_t len, int advice)
 {
+	if (PC_CHAINED(madvise))
+		return PC_CHAIN_CALL(madvise, addr, len, advice);
 	return (int)syscall(SYS_madvise, addr, len, advice); /* real even in the stub build */
 }
 

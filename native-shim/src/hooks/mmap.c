@@ -9,6 +9,8 @@
 /* Always real, even in the bench-only stub build: programs need their mappings. */
 static void *pc_orig_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
+	if (PC_CHAINED(mmap))
+		return PC_CHAIN_CALL(mmap, addr, len, prot, flags, fd, off);
 	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
 

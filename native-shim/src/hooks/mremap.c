@@ -8,6 +8,8 @@
 
 static void *pc_orig_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr)
 {
+	if (PC_CHAINED(mremap))
+		return PC_CHAIN_CALL(mremap, old, old_len, new_len, flags, new_addr);
 	return (void *)PC_SYSCALL(SYS_mremap, old, old_len, new_len, flags, new_addr);
 }
 

@@ -6,6 +6,8 @@
 
 static int pc_orig_munmap(void *addr, size_t len)
 {
+	if (PC_CHAINED(munmap))
+		return PC_CHAIN_CALL(munmap, addr, len);
 	return (int)PC_SYSCALL(SYS_munmap, addr, len);
 }
 

@@ -1,0 +1,30 @@
+// Another interposer in the same process: UCX's ucm patches the same libc
+// entries as the shim. Whichever comes second must chain to the other, not cut
+// it out: a free() of a registered buffer must reach pincoh and ucm both, and
+// ucm's own start-up check must still pass. ucm-first links libucm (ucm
+// patches before the shim's constructor); ucm-late dlopens it, as MPI_Init
+// does. PINCOH_LIBC=off (no patching, no chaining) shows what breaks without.
+
+import { describe, expect } from 'vitest';
+import { CLI, bareEnv, itWithProgs, prog, run } from './helpers.js';
+
+const underShim = (name: string, libc?: string) =>
+  run(process.execPath, [CLI, 'run', '--', prog(name)], { ...process.env, ...(libc !== undefined && { PINCOH_LIBC: libc }) });
+
+describe("with UCX's ucm in the process", () => {
+  for (const name of ['ucm-first', 'ucm-late']) {
+    itWithProgs([name], 'libucx-dev', `${name}: a free() reaches both pincoh and ucm; ucm installs as without the shim`, async () => {
+      const bare = await run(prog(name), [], bareEnv());
+      expect(bare.stdout).toBe('ucm status 0\nucm saw free 1\n');
+
+      const r = await underShim(name);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^ucm status 0\npincoh fired 1 libc 1 chained 4\nucm saw free 1\n/);
+      expect(r.stderr).toMatch(/chained to another interposer's hooks in \S*libucm\.so/);
+      expect(r.stderr).toMatch(/libc internals: code patch in 1/);
+
+      const off = await underShim(name, 'off');
+      expect(off.stdout).toMatch(/^ucm status -\d+\npincoh fired 0 libc 0 chained 0\nucm saw free 0\n/);
+    });
+  }
+});
