@@ -5,6 +5,7 @@ import { Engine, type AuditEntry } from '../coherence/engine.js';
 import { encodeFrame, FrameReader } from '../protocol/codec.js';
 import { T } from '../protocol/constants.js';
 import { PincohError } from '../errors.js';
+import { isStaticElf, resolveCommand } from '../job/elf.js';
 import { launch, worstStatus } from '../job/launch.js';
 import { shimPath } from '../paths.js';
 import { Trace } from '../trace.js';
@@ -38,6 +39,8 @@ async function run(o: RunOptions): Promise<number> {
   const engine = new Engine({ mremapFollow: o.mremap === 'follow', forkDontfork: o.fork === 'dontfork', coherence: o.coherence, revokeTimeoutMs, trace, limits: engineLimits(o), auditOnExit: o.audit });
   const server = new CoordinatorServer({ socketPath: path, engine, maxFrame: o.maxFrame, maxPending: o.maxPending });
   if (!o.coherence) process.stderr.write('pincoh: --no-coherence: attachments are never revoked; stale writes will happen\n');
+  const file = resolveCommand(o.argv[0]!);
+  if (file && isStaticElf(file)) process.stderr.write(`pincoh: ${o.argv[0]} is statically linked: the shim cannot be preloaded into it, so none of its calls are seen (README, limits)\n`);
   try {
     await server.listen();
     const job = `run-${process.pid}-${Date.now().toString(36)}`;
