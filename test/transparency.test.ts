@@ -38,9 +38,18 @@ const CASES: Record<string, string> = {
   'mmap MAP_FIXED over registered memory': 'mapfix 0 0 8192',
   'mmap MAP_FIXED, unaligned (EINVAL)': 'mapfix 0 1 4096',
   'mmap MAP_FIXED_NOREPLACE over a mapping (EEXIST)': 'mapnorep 0 0 4096',
+  'shmdt of a registered segment': 'shm 65536 reg 14 0 65536 rw shmdt',
+  'shmdt twice (EINVAL)': 'shm 65536 reg 14 0 65536 rw shmdt reg 14 0 4096 r shmdt',
+  'sbrk shrinking over registered memory': 'grow 65536 reg 15 0 65536 rw shrink 65536',
+  'brk lowering over registered memory': 'grow 65536 reg 15 0 65536 rw brkdown 65536',
+  'sbrk shrinking past the start of the address space (ENOMEM)': 'grow 65536 reg 15 0 65536 rw shrink 0x7fffffffffffffff',
+  'clone without CLONE_VM': 'clone novm',
+  'clone with CLONE_VM|CLONE_VFORK': 'clone vm',
+  'clone, CLONE_SIGHAND without CLONE_VM (EINVAL)': 'clone bad',
+  'clone, no function (EINVAL)': 'clone nofn',
 };
 
-const calls = (lines: string[]) => lines.filter((l) => /^(munmap|mprotect|mremap|madvise|mmap)/.test(l)).map((l) => l.replace(/ (inplace|atdest)$/, ''));
+const calls = (lines: string[]) => lines.filter((l) => /^(munmap|mprotect|mremap|madvise|mmap|shmdt|shrink|brkdown|clone)/.test(l)).map((l) => l.replace(/ (inplace|atdest)$/, ''));
 
 describe('hooked calls return what the bare calls return, errno included', () => {
   for (const [name, script] of Object.entries(CASES)) {
@@ -52,8 +61,9 @@ describe('hooked calls return what the bare calls return, errno included', () =>
       expect(calls(shim.lines)).toEqual(calls(bare.lines));
       // the slow path really ran (otherwise this compared two bare calls)
       // (a zero length or an address outside the registration touches nothing: fast path)
-      // (and MAP_FIXED_NOREPLACE replaces nothing, so it never leaves the fast path either)
-      if (!/raw| 0 0$| 0 0 none$|mapnorep/.test(script)) expect(shim.stdout).not.toMatch(/stats slow 0 /);
+      // (and MAP_FIXED_NOREPLACE replaces nothing, so it never leaves the fast path either;
+      // nor does a clone, a shmdt of nothing attached, or an sbrk that would wrap around)
+      if (!/raw| 0 0$| 0 0 none$|mapnorep|clone|shmdt reg|0x7fff/.test(script)) expect(shim.stdout).not.toMatch(/stats slow 0 /);
     });
   }
 

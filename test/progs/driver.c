@@ -17,6 +17,7 @@
  *   mapfix I OFF LEN | mapnorep I OFF LEN   mmap MAP_FIXED / MAP_FIXED_NOREPLACE over region I
  *   cb                         print every invalidation callback
  *   stats | sleep MS | touch I OFF
+ *   clone novm|vm|bad|nofn     clone a child that exits 0; prints "clone child|fail ERRNO status S"
  *   mark                       getpgrp(), a marker for strace
  *   pub NAME N | att NAME MS   publish key N / attach (prints "att H rc", H: handle index)
  *   put H OFF LEN BYTE | get H OFF LEN | det H | bar MS | putloop H N
@@ -32,6 +33,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #define PINCOH_WEAK
 #include <pincoh.h>
 #include <stdio.h>
@@ -70,6 +72,12 @@ static void on_inval(uint64_t key, void *addr, size_t len, int reason, void *ctx
 }
 
 /* open file descriptors that are sockets */
+static int child_exit0(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
 static int count_sockets(void)
 {
 	int n = 0;
@@ -272,6 +280,20 @@ int main(int argc, char **argv)
 			printf("continued\n");
 		} else if (!strcmp(c, "say")) {
 			printf("said\n");
+		} else if (!strcmp(c, "clone")) {
+			/* clone novm|vm|bad|nofn: a child that exits 0 at once, waited for;
+			 * bad asks for CLONE_SIGHAND without CLONE_VM (EINVAL) */
+			static char stack[65536] __attribute__((aligned(16)));
+			const char *how = ARG(1);
+			int flags = SIGCHLD | (!strcmp(how, "vm") ? CLONE_VM | CLONE_VFORK : 0) | (!strcmp(how, "bad") ? CLONE_SIGHAND : 0);
+			int st = -1;
+			errno = 777;
+			int rc = clone(strcmp(how, "nofn") ? child_exit0 : NULL, stack + sizeof stack, flags, NULL);
+			int err = errno;
+			if (rc > 0)
+				waitpid(rc, &st, 0);
+			printf("clone %s %d status %d\n", rc > 0 ? "child" : "fail", rc > 0 ? 0 : err, st);
+			i += 1;
 		} else if (!strcmp(c, "mark")) {
 			syscall(SYS_getpgrp); /* a marker the tests find in strace's output */
 		} else if (!strcmp(c, "fds")) {
