@@ -108,10 +108,26 @@ static int write_jump(unsigned char *at, void *hook)
 	unsigned char code[PATCH_LEN] = { 0x49, 0xBB, 0, 0, 0, 0, 0, 0, 0, 0, 0x41, 0xFF, 0xE3 };
 	uintptr_t page = (uintptr_t)at & ~(pc_page_size - 1);
 	uintptr_t end = ((uintptr_t)(at + PATCH_LEN) + pc_page_size - 1) & ~(pc_page_size - 1);
+	uint16_t head, spin = 0xFEEB; /* EB FE: jmp to itself */
 	memcpy(code + 2, &hook, sizeof hook);
+	memcpy(&head, code, 2);
 	if (syscall(SYS_mprotect, page, end - page, PROT_READ | PROT_WRITE | PROT_EXEC) != 0)
 		return -1;
-	memcpy(at, code, PATCH_LEN);
+	/* A thread may be running this entry meanwhile (another interposer's patch
+	 * arrives at any time). It must see the old code or the new, never half:
+	 * the first two bytes become a jump to itself, so a thread arriving now
+	 * waits there; then the rest is written; then the head, in one store.
+	 * Function entries are 16-byte aligned, so both 2-byte stores are atomic.
+	 * (A thread between the two instructions of a movabs/jmp pair written by
+	 * someone else could still land in our new bytes: a window of one
+	 * instruction, only when such a pair is replaced while it runs.) */
+	if ((uintptr_t)at & 1) {
+		memcpy(at, code, PATCH_LEN);
+	} else {
+		__atomic_store_n((uint16_t *)at, spin, __ATOMIC_SEQ_CST);
+		memcpy(at + 2, code + 2, PATCH_LEN - 2);
+		__atomic_store_n((uint16_t *)at, head, __ATOMIC_SEQ_CST);
+	}
 	syscall(SYS_mprotect, page, end - page, PROT_READ | PROT_EXEC);
 	if (!pc_patch_lo || page < pc_patch_lo)
 		__atomic_store_n(&pc_patch_lo, page, __ATOMIC_RELAXED);

@@ -1,13 +1,15 @@
 /* ucmchain: pincoh and UCX's ucm in one process, both patching libc's
  * munmap/mremap/madvise/mmap entries. Built twice: ucm-first links libucm, so
  * ucm patches libc before the shim's constructor runs; ucm-late (-DLATE)
- * dlopens it in main, as MPI_Init does, after the shim patched.
+ * dlopens it in main, as MPI_Init does, after the shim patched, while two
+ * threads keep running through libc's munmap entry (free) as it is rewritten.
  * Prints whether ucm's own install succeeded, and whether a free() of a
  * registered 8 MiB buffer reached pincoh (fired) and ucm (ucm) both. */
 #define _GNU_SOURCE
 #define PINCOH_WEAK
 #include <dlfcn.h>
 #include <pincoh.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,11 +34,30 @@ static void on_ucm(ucm_event_type_t type, ucm_event_t *ev, void *arg)
 		ucm_seen = 1;
 }
 
+#ifdef LATE
+static volatile int stop;
+
+/* Runs through libc's entries (free's munmap) while they are rewritten. */
+static void *churn(void *arg)
+{
+	(void)arg;
+	while (!stop) {
+		char *p = malloc(40 << 20); /* above the largest mmap threshold: free unmaps it */
+		p[0] = 1;
+		free(p);
+	}
+	return NULL;
+}
+#endif
+
 int main(void)
 {
 	ucs_status_t (*set_handler)(int, int, ucm_event_callback_t, void *) = NULL;
 #ifdef LATE
 	void *ucm;
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, churn, NULL);
 	if (!dlopen("libucs.so.0", RTLD_NOW | RTLD_GLOBAL) || !(ucm = dlopen("libucm.so.0", RTLD_NOW | RTLD_GLOBAL))) {
 		printf("ucm missing: %s\n", dlerror());
 		return 2;
@@ -47,6 +68,11 @@ int main(void)
 #endif
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("ucm status %d\n", (int)set_handler(UCM_EVENT_VM_UNMAPPED, 0, on_ucm, NULL));
+#ifdef LATE
+	stop = 1;
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+#endif
 	size_t len = 8 << 20;
 	char *p = malloc(len);
 	memset(p, 1, len);
