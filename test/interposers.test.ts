@@ -19,7 +19,7 @@ describe("with UCX's ucm in the process", () => {
 
       const r = await underShim(name);
       expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(/^ucm status 0\npincoh fired 1 libc 1 chained 4\nucm saw free 1\n/);
+      expect(r.stdout).toMatch(/^ucm status 0\npincoh fired 1 libc 1 chained 5\nucm saw free 1\n/);
       expect(r.stderr).toMatch(/chained to another interposer's hooks in \S*libucm\.so/);
       expect(r.stderr).toMatch(/libc internals: code patch in 1/);
 

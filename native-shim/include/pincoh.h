@@ -91,7 +91,7 @@ struct pincoh_stats {
 	                             interposer's hook (UCX's ucm, Open MPI's patcher) */
 };
 #define PINCOH_LIBC_NONE 0      /* not covered (PINCOH_LIBC=off) */
-#define PINCOH_LIBC_PATCHED 1   /* libc's munmap/mremap/madvise/mmap entries jump to the hooks */
+#define PINCOH_LIBC_PATCHED 1   /* libc's munmap/mremap/madvise/mmap/sbrk entries jump to the hooks */
 #define PINCOH_LIBC_NORELEASE 2 /* malloc never gives memory back (mallopt; malloc_trim does nothing) */
 int pincoh_get_stats(struct pincoh_stats *out);
 

@@ -1,10 +1,10 @@
-/* libc calls munmap, mremap, madvise and mmap internally (free, realloc,
- * malloc_trim, arena trimming) through hidden aliases of the same functions,
+/* libc calls munmap, mremap, madvise, mmap and sbrk internally (free, realloc,
+ * malloc_trim, heap trimming) through hidden aliases of the same functions,
  * never through the PLT, so LD_PRELOAD alone misses them. On x86_64 we
  * overwrite the entry of libc's functions with a jump to our hooks (as UCX's
  * ucm does): the internal callers then land in our hooks too. Our hooks make
- * the real calls with syscall(), never through libc's function, so nothing
- * needs the overwritten bytes back.
+ * the real calls with syscall() (sbrk: a copy of libc's, hooks/brk.c), never
+ * through libc's function, so nothing needs the overwritten bytes back.
  *
  *   49 BB imm64    movabs $hook, %r11    (r11: scratch, never an argument)
  *   41 FF E3       jmp *%r11
@@ -55,6 +55,7 @@ int munmap(void *, size_t);
 int madvise(void *, size_t, int);
 void *mremap(void *, size_t, size_t, int, ...);
 void *mmap(void *, size_t, int, int, int, off_t);
+void *sbrk(intptr_t);
 
 #if defined(__x86_64__)
 struct entry {
@@ -68,6 +69,7 @@ static struct entry entries[] = {
 	{ "mremap", (void *)mremap, (void **)&pc_chain.mremap, NULL },
 	{ "madvise", (void *)madvise, (void **)&pc_chain.madvise, NULL },
 	{ "mmap", (void *)mmap, (void **)&pc_chain.mmap, NULL },
+	{ "sbrk", (void *)sbrk, (void **)&pc_chain.sbrk, NULL }, /* malloc's main-heap trim */
 };
 #define N_ENTRIES (sizeof entries / sizeof entries[0])
 static pthread_mutex_t patch_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -237,7 +239,7 @@ void pc_patch_recheck(void)
 
 static int selfcheck(void *(*real_mmap)(void *, size_t, int, int, int, off_t),
 		     int (*real_munmap)(void *, size_t), int (*real_madvise)(void *, size_t, int),
-		     void *(*real_mremap)(void *, size_t, size_t, int, ...))
+		     void *(*real_mremap)(void *, size_t, size_t, int, ...), void *(*real_sbrk)(intptr_t))
 {
 	int before = pc_selfcheck_hits;
 	pc_guard = PC_SELFCHECK;
@@ -246,6 +248,7 @@ static int selfcheck(void *(*real_mmap)(void *, size_t, int, int, int, off_t),
 	real_madvise((void *)1, 0, 0);
 	real_mremap((void *)1, 0, 0, 0);
 	real_mmap(NULL, 0, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	real_sbrk(0);
 	pc_guard = 0;
 	return pc_selfcheck_hits - before;
 }
@@ -289,13 +292,18 @@ void pc_patch_init(void)
 #if defined(__x86_64__)
 	void *real_mmap = dlsym(RTLD_NEXT, "mmap"), *real_munmap = dlsym(RTLD_NEXT, "munmap");
 	void *real_madvise = dlsym(RTLD_NEXT, "madvise"), *real_mremap = dlsym(RTLD_NEXT, "mremap");
-	int ok = real_mmap && real_munmap && real_madvise && real_mremap;
+	void *real_sbrk = dlsym(RTLD_NEXT, "sbrk");
+	int ok = real_mmap && real_munmap && real_madvise && real_mremap && real_sbrk;
+	/* our sbrk must keep libc's cached break, once libc's own is out of reach */
+	pc_curbrk = dlsym(RTLD_NEXT, "__curbrk");
+	if (!pc_curbrk)
+		ok = 0, why = "libc's __curbrk not found";
 	pthread_mutex_lock(&patch_mu);
 	for (size_t i = 0; ok && i < N_ENTRIES; i++)
 		ok = patch_one(&entries[i], &why) == 0;
 	pthread_mutex_unlock(&patch_mu);
 	if (ok) {
-		if (selfcheck(real_mmap, real_munmap, real_madvise, real_mremap) == 4) {
+		if (selfcheck(real_mmap, real_munmap, real_madvise, real_mremap, real_sbrk) == (int)N_ENTRIES) {
 			pc_libc_mode = PINCOH_LIBC_PATCHED;
 			return;
 		}

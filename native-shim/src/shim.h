@@ -29,6 +29,7 @@ struct pc_chain {
 	void *(*mremap)(void *, size_t, size_t, int, void *);
 	int (*madvise)(void *, size_t, int);
 	void *(*mmap)(void *, size_t, int, int, int, off_t);
+	void *(*sbrk)(intptr_t);
 };
 extern struct pc_chain pc_chain;
 extern int pc_chained;
@@ -46,6 +47,8 @@ extern int pc_chained;
 /* An mprotect over these pages may be another interposer writing over our
  * patches (written once per patch, read with relaxed loads). */
 extern uintptr_t pc_patch_lo, pc_patch_hi;
+/* libc's cached break (__curbrk), once libc's sbrk jumps to our hook */
+extern void **pc_curbrk;
 void pc_patch_recheck(void);
 static inline void pc_note_guarded(void)
 {

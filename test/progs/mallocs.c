@@ -1,6 +1,6 @@
 /* mallocs: registrations on malloc'd memory against libc's own internal
  * munmap/mremap/madvise (free, realloc, malloc_trim, a thread arena).
- * usage: mallocs free|realloc|trim|arena
+ * usage: mallocs free|realloc|trim|arena|top
  * Prints whether the invalidation callback fired inside the libc call, whether
  * the key is still valid afterwards, whether the memory is still mapped and
  * still holds what was written, and how libc's internal calls are covered
@@ -61,7 +61,8 @@ static void *arena_thread(void *arg)
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "free";
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	static char out[4096]; /* stdio's buffer off the heap: it would pin the heap's top */
+	setvbuf(stdout, out, _IOLBF, sizeof out);
 	pincoh_on_invalidate(on_inval, NULL);
 	if (!strcmp(mode, "free") || !strcmp(mode, "realloc")) {
 		size_t len = 8 << 20; /* above the mmap threshold: its own mapping */
@@ -90,6 +91,27 @@ int main(int argc, char **argv)
 			free(blocks[i]);
 		malloc_trim(0);
 		report("trim", blocks[40] + 8192);
+	} else if (!strcmp(mode, "top")) {
+		/* blocks at the top of the main heap; freeing them lets free() itself
+		 * lower the break (libc's own sbrk, past the PLT) */
+		char *blocks[64], first[64];
+		uint64_t k;
+		/* connect first: the listener thread's creation allocates (its TLS
+		 * vector), and that block would pin the heap's top */
+		if (pincoh_register(first, sizeof first, PINCOH_READ, &k) != 0 || pincoh_deregister(k) != 0)
+			return 3;
+		struct pincoh_stats st;
+		pincoh_get_stats(&st);
+		if (st.libc != PINCOH_LIBC_NORELEASE)
+			mallopt(M_TRIM_THRESHOLD, 128 << 10); /* glibc's default, kept from moving */
+		for (int i = 0; i < 64; i++)
+			blocks[i] = malloc(60 << 10);
+		memset(blocks[62], 1, 60 << 10);
+		if (pincoh_register(blocks[62] + 8192, 16384, PINCOH_READ | PINCOH_WRITE, &watched) != 0)
+			return 3;
+		for (int i = 63; i > 0; i--)
+			free(blocks[i]);
+		report("top", blocks[62] + 8192);
 	} else {
 		pthread_t t;
 		pthread_create(&t, NULL, arena_thread, NULL);

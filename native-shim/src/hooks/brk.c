@@ -1,8 +1,9 @@
 /* brk and sbrk: lowering the break gives the pages above it back. Both go
  * through libc's own functions (found with dlsym), which keep glibc's cached
  * break right; only a shrink over registered memory leaves the fast path, and
- * only then is the current break asked for. libc's malloc moves the break
- * itself, past these hooks (README, limits). */
+ * only then is the current break asked for. libc's malloc trims the main heap
+ * with its own sbrk, past the PLT: on x86_64 patch.c makes libc's sbrk jump
+ * here too, and then the real sbrk is ours (sbrk_kernel). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -13,6 +14,42 @@
 
 static void *(*pc_orig_sbrk)(intptr_t);
 static int (*pc_orig_brk)(void *);
+void **pc_curbrk; /* libc's __curbrk, set by patch.c when it patches libc's sbrk */
+
+/* glibc's sbrk, for when its entry jumps to our hook (patch.c): malloc
+ * trims the main heap with it, past the PLT. Same checks, same errno, and
+ * libc's cached break kept right. */
+static void *sbrk_kernel(intptr_t incr)
+{
+	uintptr_t old, want, got;
+	if (!*pc_curbrk)
+		*pc_curbrk = (void *)syscall(SYS_brk, 0);
+	old = (uintptr_t)*pc_curbrk;
+	if (incr == 0)
+		return (void *)old;
+	if (incr > 0 ? old + (uintptr_t)incr < old : old < -(uintptr_t)incr) {
+		errno = ENOMEM;
+		return (void *)-1;
+	}
+	want = old + (uintptr_t)incr;
+	got = (uintptr_t)syscall(SYS_brk, want);
+	*pc_curbrk = (void *)got;
+	if (got < want) {
+		errno = ENOMEM;
+		return (void *)-1;
+	}
+	return (void *)old;
+}
+
+/* The real sbrk: another interposer's hook, ours, or libc's own function. */
+static void *real_sbrk(intptr_t incr)
+{
+	if (PC_CHAINED(sbrk))
+		return PC_CHAIN_CALL(sbrk, incr);
+	if (pc_curbrk)
+		return sbrk_kernel(incr);
+	return pc_orig_sbrk(incr);
+}
 
 static int resolve(void)
 {
@@ -42,7 +79,7 @@ PC_EXPORT int brk(void *addr)
 		return -1;
 	}
 	if (!pc_guard && pc_table_count()) {
-		uintptr_t cur = (uintptr_t)pc_orig_sbrk(0);
+		uintptr_t cur = (uintptr_t)real_sbrk(0);
 		if ((uintptr_t)addr < cur && pc_table_hit(pc_page_end((uintptr_t)addr, 0), pc_page_end(cur, 0))) {
 			pc_guard++;
 			pc_dispatch_shrink((uintptr_t)addr, cur, &ev, &h);
@@ -70,8 +107,12 @@ PC_EXPORT void *sbrk(intptr_t incr)
 		errno = ENOSYS;
 		return (void *)-1;
 	}
-	if (incr < 0 && !pc_guard && pc_table_count()) {
-		uintptr_t cur = (uintptr_t)pc_orig_sbrk(0);
+	if (PC_UNLIKELY(pc_guard)) {
+		pc_note_guarded();
+		return real_sbrk(incr);
+	}
+	if (incr < 0 && pc_table_count()) {
+		uintptr_t cur = (uintptr_t)real_sbrk(0);
 		if (pc_table_hit(pc_page_end(cur + (uintptr_t)incr, 0), pc_page_end(cur, 0))) {
 			pc_guard++;
 			pc_dispatch_shrink(cur + (uintptr_t)incr, cur, &ev, &h);
@@ -79,7 +120,7 @@ PC_EXPORT void *sbrk(intptr_t incr)
 		}
 	}
 	errno = saved;
-	rc = pc_orig_sbrk(incr);
+	rc = real_sbrk(incr);
 	if (!shrank)
 		return rc;
 	err = rc == (void *)-1 ? errno : 0;
