@@ -310,7 +310,7 @@ void pc_patch_init(void)
 		why = "the self-check did not reach the hooks";
 	}
 #endif
-	pc_log("cannot see libc's internal munmap/mremap/madvise (", why, -1);
+	pc_log("cannot see libc's internal munmap/mremap/madvise/mmap/sbrk:", why, -1);
 	pc_log("falling back to a malloc that never releases memory (PINCOH_LIBC=norelease)", NULL, -1);
 	no_release();
 }
