@@ -223,10 +223,13 @@ void pc_patch_recheck(void)
 	if (i == N_ENTRIES)
 		return; /* all ours, the usual case: no lock */
 	pthread_mutex_lock(&patch_mu);
-	for (size_t i = 0; i < N_ENTRIES; i++) {
+	for (; i < N_ENTRIES; i++) {
 		struct entry *e = &entries[i];
-		if (e->at && jump_target(e->at) != e->hook && chain_over(e, &why) != 0)
-			pc_log("libc internals: another interposer replaced our patch and cannot be chained: ", why, -1);
+		if (e->at && jump_target(e->at) != e->hook && chain_over(e, &why) != 0) {
+			pc_log("libc internals: another interposer replaced our patch on", e->name, -1);
+			pc_log("  and cannot be chained:", why, -1);
+			e->at = NULL; /* said once; that entry is the other's now */
+		}
 	}
 	pthread_mutex_unlock(&patch_mu);
 	errno = saved;
