@@ -234,11 +234,6 @@ void pc_patch_recheck(void)
 	pthread_mutex_unlock(&patch_mu);
 	errno = saved;
 }
-#else
-void pc_patch_recheck(void)
-{
-}
-#endif
 
 static int selfcheck(void *(*real_mmap)(void *, size_t, int, int, int, off_t),
 		     int (*real_munmap)(void *, size_t), int (*real_madvise)(void *, size_t, int),
@@ -255,6 +250,11 @@ static int selfcheck(void *(*real_mmap)(void *, size_t, int, int, int, off_t),
 	pc_guard = 0;
 	return pc_selfcheck_hits - before;
 }
+#else
+void pc_patch_recheck(void)
+{
+}
+#endif
 
 static void no_release(void)
 {
