@@ -1,19 +1,17 @@
 /* libc calls munmap, mremap, madvise, mmap and sbrk internally (free, realloc,
  * malloc_trim, heap trimming) through hidden aliases of the same functions,
- * never through the PLT, so LD_PRELOAD alone misses them. On x86_64 we
- * overwrite the entry of libc's functions with a jump to our hooks (as UCX's
- * ucm does): the internal callers then land in our hooks too. Our hooks make
- * the real calls with syscall() (sbrk: a copy of libc's, hooks/brk.c), never
- * through libc's function, so nothing needs the overwritten bytes back.
- *
- *   49 BB imm64    movabs $hook, %r11    (r11: scratch, never an argument)
- *   41 FF E3       jmp *%r11
+ * never through the PLT, so LD_PRELOAD alone misses them. On x86_64 and
+ * aarch64 we overwrite the entry of libc's functions with a jump to our hooks
+ * (as UCX's ucm does; the machine code is in arch-*.c): the internal callers
+ * then land in our hooks too. Our hooks make the real calls with syscall()
+ * (sbrk: a copy of libc's, hooks/brk.c), never through libc's function, so
+ * nothing needs the overwritten bytes back.
  *
  * Done once, in the constructor, before the program's threads usually exist,
- * and never undone. If the text cannot be made writable, or this is not
- * x86_64, the fallback is a malloc that never gives memory back (mallopt),
- * and we say so. A self-check calls through each patched entry and counts
- * that it arrived.
+ * and never undone. If the text cannot be made writable, or the architecture
+ * has no patch, the fallback is a malloc that never gives memory back
+ * (mallopt), and we say so. A self-check calls through each patched entry and
+ * counts that it arrived.
  *
  * Another interposer (UCX's ucm, Open MPI's patcher) patches the same entries
  * the same way. Whoever comes second must not cut the other out, so we chain:
@@ -41,6 +39,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "../include/pincoh.h"
+#include "arch.h"
 #include "shim.h"
 
 int pc_libc_mode;     /* PINCOH_LIBC_NONE, _PATCHED or _NORELEASE */
@@ -49,15 +48,13 @@ struct pc_chain pc_chain;
 int pc_chained;       /* entries whose real call goes through another interposer */
 uintptr_t pc_patch_lo, pc_patch_hi; /* libc text pages holding our patches */
 
-#define PATCH_LEN 13
-
 int munmap(void *, size_t);
 int madvise(void *, size_t, int);
 void *mremap(void *, size_t, size_t, int, ...);
 void *mmap(void *, size_t, int, int, int, off_t);
 void *sbrk(intptr_t);
 
-#if defined(__x86_64__)
+#if PC_PATCH_LEN
 struct entry {
 	const char *name;
 	void *hook;
@@ -74,69 +71,13 @@ static struct entry entries[] = {
 #define N_ENTRIES (sizeof entries / sizeof entries[0])
 static pthread_mutex_t patch_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static int already_jumps(const unsigned char *p)
-{
-	return p[0] == 0xE9 || p[0] == 0xEB || (p[0] == 0xFF && p[1] == 0x25) || (p[0] == 0x48 && p[1] == 0xB8) ||
-	       (p[0] == 0x49 && p[1] == 0xBB);
-}
-
-/* Where another interposer's jump at p goes; NULL for a form we do not follow. */
-static void *jump_target(const unsigned char *p)
-{
-	int32_t d;
-	uint64_t a;
-	if (p[0] == 0xE9) { /* jmp rel32 */
-		memcpy(&d, p + 1, 4);
-		return (void *)(p + 5 + d);
-	}
-	if (p[0] == 0xFF && p[1] == 0x25) { /* jmp *rel32(%rip) */
-		memcpy(&d, p + 2, 4);
-		memcpy(&a, p + 6 + d, 8);
-		return (void *)a;
-	}
-	if (p[0] == 0x48 && p[1] == 0xB8 && p[10] == 0xFF && p[11] == 0xE0) { /* movabs %rax; jmp *%rax */
-		memcpy(&a, p + 2, 8);
-		return (void *)a;
-	}
-	if (p[0] == 0x49 && p[1] == 0xBB && p[10] == 0x41 && p[11] == 0xFF && p[12] == 0xE3) { /* movabs %r11; jmp *%r11 */
-		memcpy(&a, p + 2, 8);
-		return (void *)a;
-	}
-	return NULL;
-}
-
-/* One 2-byte store to code: plain asm, since a sanitizer's instrumented atomic
- * would try to keep shadow state for libc's text. */
-static void store16(unsigned char *at, uint16_t v)
-{
-	__asm__ volatile("movw %1, (%0)\n\tmfence" : : "r"(at), "r"(v) : "memory");
-}
-
 static int write_jump(unsigned char *at, void *hook)
 {
-	unsigned char code[PATCH_LEN] = { 0x49, 0xBB, 0, 0, 0, 0, 0, 0, 0, 0, 0x41, 0xFF, 0xE3 };
 	uintptr_t page = (uintptr_t)at & ~(pc_page_size - 1);
-	uintptr_t end = ((uintptr_t)(at + PATCH_LEN) + pc_page_size - 1) & ~(pc_page_size - 1);
-	uint16_t head, spin = 0xFEEB; /* EB FE: jmp to itself */
-	memcpy(code + 2, &hook, sizeof hook);
-	memcpy(&head, code, 2);
+	uintptr_t end = ((uintptr_t)(at + PC_PATCH_LEN) + pc_page_size - 1) & ~(pc_page_size - 1);
 	if (syscall(SYS_mprotect, page, end - page, PROT_READ | PROT_WRITE | PROT_EXEC) != 0)
 		return -1;
-	/* A thread may be running this entry meanwhile (another interposer's patch
-	 * arrives at any time). It must see the old code or the new, never half:
-	 * the first two bytes become a jump to itself, so a thread arriving now
-	 * waits there; then the rest is written; then the head, in one store.
-	 * Function entries are 16-byte aligned, so both 2-byte stores are atomic.
-	 * (A thread between the two instructions of a movabs/jmp pair written by
-	 * someone else could still land in our new bytes: a window of one
-	 * instruction, only when such a pair is replaced while it runs.) */
-	if ((uintptr_t)at & 1) {
-		memcpy(at, code, PATCH_LEN);
-	} else {
-		store16(at, spin);
-		memcpy(at + 2, code + 2, PATCH_LEN - 2);
-		store16(at, head);
-	}
+	pc_arch_write_jump(at, hook);
 	syscall(SYS_mprotect, page, end - page, PROT_READ | PROT_EXEC);
 	if (!pc_patch_lo || page < pc_patch_lo)
 		__atomic_store_n(&pc_patch_lo, page, __ATOMIC_RELAXED);
@@ -162,7 +103,7 @@ static void say_chained(void *target)
 /* Puts our jump at e->at over another interposer's, calling its hook after ours. */
 static int chain_over(struct entry *e, const char **why)
 {
-	void *target = jump_target(e->at);
+	void *target = pc_arch_jump_target(e->at);
 	if (!target) {
 		*why = "patched by another interposer in a form we cannot follow";
 		return -1;
@@ -193,14 +134,13 @@ static int patch_one(struct entry *e, const char **why)
 		return -1;
 	}
 	p = addr;
-	if (p[0] == 0xF3 && p[1] == 0x0F && p[2] == 0x1E && p[3] == 0xFA)
-		skip = 4; /* keep endbr64 */
-	if (dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) && sym && sym->st_size && sym->st_size < skip + PATCH_LEN) {
+	skip = pc_arch_keep(p);
+	if (dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) && sym && sym->st_size && sym->st_size < skip + PC_PATCH_LEN) {
 		*why = "function too small to patch";
 		return -1;
 	}
 	e->at = p + skip;
-	if (already_jumps(e->at))
+	if (pc_arch_jumps(e->at))
 		return chain_over(e, why);
 	if (write_jump(e->at, e->hook) != 0) {
 		e->at = NULL;
@@ -218,14 +158,14 @@ void pc_patch_recheck(void)
 	if (pc_libc_mode != PINCOH_LIBC_PATCHED)
 		return;
 	for (i = 0; i < N_ENTRIES; i++)
-		if (entries[i].at && jump_target(entries[i].at) != entries[i].hook)
+		if (entries[i].at && pc_arch_jump_target(entries[i].at) != entries[i].hook)
 			break;
 	if (i == N_ENTRIES)
 		return; /* all ours, the usual case: no lock */
 	pthread_mutex_lock(&patch_mu);
 	for (; i < N_ENTRIES; i++) {
 		struct entry *e = &entries[i];
-		if (e->at && jump_target(e->at) != e->hook && chain_over(e, &why) != 0) {
+		if (e->at && pc_arch_jump_target(e->at) != e->hook && chain_over(e, &why) != 0) {
 			pc_log("libc internals: another interposer replaced our patch on", e->name, -1);
 			pc_log("  and cannot be chained:", why, -1);
 			e->at = NULL; /* said once; that entry is the other's now */
@@ -292,7 +232,7 @@ void pc_patch_init(void)
 		no_release();
 		return;
 	}
-#if defined(__x86_64__)
+#if PC_PATCH_LEN
 	void *real_mmap = dlsym(RTLD_NEXT, "mmap"), *real_munmap = dlsym(RTLD_NEXT, "munmap");
 	void *real_madvise = dlsym(RTLD_NEXT, "madvise"), *real_mremap = dlsym(RTLD_NEXT, "mremap");
 	void *real_sbrk = dlsym(RTLD_NEXT, "sbrk");
