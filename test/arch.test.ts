@@ -3,9 +3,12 @@
 // too (arch-aarch64.c), so free, realloc, malloc_trim, a thread arena and a
 // free that lowers the break all deliver the invalidation; PINCOH_LIBC=off
 // misses them, and the no-release fallback keeps the memory instead. The
-// hooks themselves work as on x86_64. (qemu-user emulates the break: a
-// lowered break stays mapped there, so "top" shows the invalidation only.)
+// hooks themselves work as on x86_64. With UCX's ucm for arm64 (multiarch) in
+// the process, the shim chains with it in both orders, as on x86_64. (qemu-user
+// emulates the break: a lowered break stays mapped there, so "top" shows the
+// invalidation only.)
 
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { ROOT, bareEnv, itWithProgs, prog, run, startCoordinator, type Coordinator } from './helpers.js';
@@ -18,8 +21,12 @@ beforeAll(async () => (c = await startCoordinator()));
 afterAll(async () => c.close());
 
 // qemu-aarch64 -E sets the guest's LD_PRELOAD only (not qemu's own)
-const underQemu = (name: string, args: string[], extra: string[] = []) =>
-  run('qemu-aarch64', ['-L', '/usr/aarch64-linux-gnu', '-E', `LD_PRELOAD=${SHIM_AARCH64}`, ...extra.flatMap((e) => ['-E', e]), prog(`aarch64/${name}`), ...args], { ...bareEnv(), PINCOH_SOCKET: c.path }, 60_000);
+// The guest's root: / where Debian's arm64 libc is installed through multiarch
+// (qemu would otherwise mix the cross loader with that libc through the host's
+// ld.so.cache, and hang), else the cross compiler's libc.
+const SYSROOT = existsSync('/lib/ld-linux-aarch64.so.1') ? '/' : '/usr/aarch64-linux-gnu';
+const underQemu = (name: string, args: string[], extra: string[] = [], sysroot = SYSROOT) =>
+  run('qemu-aarch64', ['-L', sysroot, '-E', `LD_PRELOAD=${SHIM_AARCH64}`, ...extra.flatMap((e) => ['-E', e]), prog(`aarch64/${name}`), ...args], { ...bareEnv(), PINCOH_SOCKET: c.path }, 60_000);
 
 describe('aarch64 under qemu-user', () => {
   itWithProgs(['aarch64/mallocs'], PACKAGES, 'libc\'s own calls are seen through the patch, missed without it, and held off by the no-release fallback', async () => {
@@ -56,4 +63,15 @@ describe('aarch64 under qemu-user', () => {
       'stats slow 3 inval 3 timeouts 0 degraded 0 connected 1',
     ]);
   });
+
+  for (const name of ['ucm-first', 'ucm-late']) {
+    itWithProgs([`aarch64/${name}`], 'libucx0:arm64 (after dpkg --add-architecture arm64) libucx-dev', `${name}: chained with UCX's ucm, a free() reaches both; PINCOH_LIBC=off breaks ucm`, async () => {
+      // (ucm's own patching races its entry's callers under qemu, shim or not: no churn here)
+      const r = await underQemu(name, ['nochurn'], [], '/'); // libucm for arm64 lives there
+      expect(r.stdout).toBe('ucm status 0\npincoh fired 1 libc 1 chained 5\nucm saw free 1\n');
+      expect(r.stderr).toMatch(/chained to another interposer's hooks in \S*libucm\.so/);
+      const off = await underQemu(name, ['nochurn'], ['PINCOH_LIBC=off'], '/');
+      expect(off.stdout).toMatch(/^ucm status -\d+\npincoh fired 0 libc 0 chained 0\nucm saw free 0\n/);
+    }, 120_000);
+  }
 });

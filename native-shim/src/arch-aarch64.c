@@ -4,8 +4,8 @@
  *   imm64          the hook's address
  * A `bti c` at the entry is kept, so indirect calls into the function still
  * land on one; a `paciasp` is not (our hook returns with a plain ret). The
- * only jump we follow is this form (also with x17): other interposers' forms
- * on aarch64 are said and left alone. */
+ * jumps we follow: this form (also with x17), and movz/movk of an address into
+ * a register then br to it (UCX's ucm). Others are said and left alone. */
 #if defined(__aarch64__)
 #include <stdint.h>
 #include <string.h>
@@ -37,6 +37,25 @@ int pc_arch_jumps(const unsigned char *p)
 	       movz == 0xd2800010u || movz == 0xd2800011u;
 }
 
+/* movz xR, #imm, lsl #48; movk xR, ... lsl #32; ... lsl #16; ... #imm; br xR
+ * (UCX's ucm, with x15), in any order of the shifts: the address it builds. */
+static void *movz_movk_br(const unsigned char *p)
+{
+	uint32_t first = insn(p), rd = first & 31;
+	uint64_t a = 0;
+	int seen = 0;
+	if ((first & 0xff800000u) != 0xd2800000u) /* movz, 64-bit */
+		return NULL;
+	for (int i = 0; i < 4; i++) {
+		uint32_t in = insn(p + 4 * i), hw = (in >> 21) & 3;
+		if ((in & 0xff800000u) != (i ? 0xf2800000u : 0xd2800000u) || (in & 31) != rd || (seen & (1 << hw)))
+			return NULL;
+		seen |= 1 << hw;
+		a |= (uint64_t)((in >> 5) & 0xffff) << (16 * hw);
+	}
+	return insn(p + 16) == (0xd61f0000u | rd << 5) ? (void *)a : NULL;
+}
+
 void *pc_arch_jump_target(const unsigned char *p)
 {
 	uint64_t a;
@@ -44,7 +63,7 @@ void *pc_arch_jump_target(const unsigned char *p)
 		memcpy(&a, p + 8, 8);
 		return (void *)a;
 	}
-	return NULL;
+	return movz_movk_br(p);
 }
 
 /* The first instruction becomes a branch to itself, so a thread arriving now
