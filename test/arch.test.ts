@@ -20,10 +20,10 @@ let c: Coordinator;
 beforeAll(async () => (c = await startCoordinator()));
 afterAll(async () => c.close());
 
-// qemu-aarch64 -E sets the guest's LD_PRELOAD only (not qemu's own)
 // The guest's root: / where Debian's arm64 libc is installed through multiarch
 // (qemu would otherwise mix the cross loader with that libc through the host's
-// ld.so.cache, and hang), else the cross compiler's libc.
+// ld.so.cache, and hang), else the cross compiler's libc. qemu-aarch64 -E sets
+// the guest's LD_PRELOAD only (not qemu's own).
 const SYSROOT = existsSync('/lib/ld-linux-aarch64.so.1') ? '/' : '/usr/aarch64-linux-gnu';
 const underQemu = (name: string, args: string[], extra: string[] = [], sysroot = SYSROOT) =>
   run('qemu-aarch64', ['-L', sysroot, '-E', `LD_PRELOAD=${SHIM_AARCH64}`, ...extra.flatMap((e) => ['-E', e]), prog(`aarch64/${name}`), ...args], { ...bareEnv(), PINCOH_SOCKET: c.path }, 60_000);
