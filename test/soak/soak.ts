@@ -42,11 +42,19 @@ export interface SoakReport {
   exitCodes: Array<number | null>;
   auditFindings: number;
   audited: number;
-  samples: Array<{ t: number; rssMiB: number; fds: number; p99us: number; calls: number }>;
-  coordinator: { rssMiB: [number, number]; fds: [number, number]; invalidations: number; revokes: number; cutOff: number; registrationsAtEnd: number };
+  samples: Array<{ t: number; rssMiB: number; heapMiB: number; externalMiB: number; fds: number; p99us: number; calls: number }>;
+  coordinator: { rssMiB: [number, number]; heapMiB: [number, number]; gc: boolean; fds: [number, number]; invalidations: number; revokes: number; cutOff: number; registrationsAtEnd: number };
 }
 
 const mib = () => Math.round(process.memoryUsage().rss / 2 ** 20);
+// The live heap: after a full GC when node runs with --expose-gc (npm run soak),
+// so growth and garbage not yet collected can be told apart.
+const gc = (globalThis as { gc?: () => void }).gc;
+const heapMiB = () => {
+  gc?.();
+  return Math.round((process.memoryUsage().heapUsed / 2 ** 20) * 10) / 10;
+};
+const externalMiB = () => Math.round((process.memoryUsage().external / 2 ** 20) * 10) / 10; // Buffers and the like
 const fds = () => readdirSync('/proc/self/fd').length;
 
 export async function runSoak(o: SoakOptions): Promise<SoakReport> {
@@ -56,15 +64,16 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const server = new CoordinatorServer({ socketPath: path, engine, log: (l) => log(`coordinator: ${l}`) });
   await server.listen();
   const rss0 = mib();
+  const heap0 = heapMiB();
   const fds0 = fds();
   const t0 = Date.now();
   const samples: SoakReport['samples'] = [];
   const sampler = setInterval(() => {
     const w = engine.stats.slowPathWindow;
     engine.stats.slowPathWindow = new LatencySamples(1 << 14);
-    const s = { t: Math.round((Date.now() - t0) / 1000), rssMiB: mib(), fds: fds(), p99us: Math.round(w.percentile(99)), calls: w.count };
+    const s = { t: Math.round((Date.now() - t0) / 1000), rssMiB: mib(), heapMiB: heapMiB(), externalMiB: externalMiB(), fds: fds(), p99us: w.count ? Math.round(w.percentile(99)) : 0, calls: w.count };
     samples.push(s);
-    log(`t=${s.t}s coordinator rss ${s.rssMiB} MiB, ${s.fds} fds, slow path p99 ${s.p99us} µs over ${s.calls} calls`);
+    log(`t=${s.t}s coordinator rss ${s.rssMiB} MiB, heap ${s.heapMiB} MiB${gc ? ' after GC' : ''}, external ${s.externalMiB} MiB, ${s.fds} fds, slow path p99 ${s.p99us} µs over ${s.calls} calls`);
   }, (o.sampleEverySeconds ?? 10) * 1000);
 
   const env = (rank: number) => shimEnv(path, { PINCOH_RANK: String(rank), PINCOH_SIZE: String(o.procs), PINCOH_JOB: 'soak', PINCOH_TIMEOUT_MS: '15000', PINCOH_QUIET: '1' });
@@ -103,6 +112,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     samples,
     coordinator: {
       rssMiB: [rss0, mib()],
+      heapMiB: [heap0, heapMiB()],
+      gc: gc !== undefined,
       fds: [fds0, fds()],
       invalidations: engine.stats.totalInvalidations(),
       revokes: engine.stats.revokes,
@@ -119,6 +130,6 @@ export function summarize(r: SoakReport): string {
   return [
     `soak: ${r.ranks.length} processes, ${sum('ops')} changes (${sum('forks')} forks), ${r.coordinator.invalidations} invalidations, ${r.coordinator.revokes} revokes, ${sum('puts')} puts (${sum('estale')} found stale, ${sum('reattach')} attaches)`,
     `soak: missed invalidations ${sum('missed')}, stale writes ${sum('stale_writes')}, audit findings ${r.auditFindings} over ${r.audited} registrations, timeouts ${sum('timeouts')}, cut off ${r.coordinator.cutOff}`,
-    `soak: coordinator RSS ${r.coordinator.rssMiB[0]} -> ${r.coordinator.rssMiB[1]} MiB, fds ${r.coordinator.fds[0]} -> ${r.coordinator.fds[1]}; exit codes ${[...new Set(r.exitCodes)].join(',')}`,
+    `soak: coordinator RSS ${r.coordinator.rssMiB[0]} -> ${r.coordinator.rssMiB[1]} MiB, heap ${r.coordinator.heapMiB[0]} -> ${r.coordinator.heapMiB[1]} MiB${r.coordinator.gc ? ' after GC' : ''}, fds ${r.coordinator.fds[0]} -> ${r.coordinator.fds[1]}; exit codes ${[...new Set(r.exitCodes)].join(',')}`,
   ].join('\n');
 }
