@@ -59,7 +59,7 @@ struct entry {
 	const char *name;
 	void *hook;
 	void **next;          /* the pc_chain slot our hook calls when chained */
-	unsigned char *at;    /* where our jump is written (after endbr64), NULL if not ours */
+	unsigned char *at;    /* where our jump is written (after a landing pad), NULL if not ours */
 };
 static struct entry entries[] = {
 	{ "munmap", (void *)munmap, (void **)&pc_chain.munmap, NULL },
