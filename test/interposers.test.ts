@@ -5,7 +5,7 @@
 // patches before the shim's constructor); ucm-late dlopens it, as MPI_Init
 // does. PINCOH_LIBC=off (no patching, no chaining) shows what breaks without.
 
-import { describe, expect } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CLI, bareEnv, itWithProgs, prog, run } from './helpers.js';
 
 const underShim = (name: string, libc?: string, args: string[] = []) =>
@@ -26,6 +26,19 @@ describe("with UCX's ucm in the process", () => {
 
       const off = await underShim(name, 'off', ['nochurn']);
       expect(off.stdout).toMatch(/^ucm status -\d+\npincoh fired 0 libc 0 chained 0\nucm saw free 0\n/);
+    });
+  }
+});
+
+// An interposer written in the test (fakepatch) patches libc's munmap after the
+// shim, with a raw mprotect that no hook sees, in each jump form the shim says
+// it follows: the check at pincoh_register must find it and chain.
+describe('another interposer patching behind the shim\'s back', () => {
+  for (const form of ['rel32', 'rip', 'rax', 'r11']) {
+    it(`${form}: found at the next registration and chained; a free() reaches both`, async () => {
+      const r = await run(process.execPath, [CLI, 'run', '-q', '--', prog('fakepatch'), form]);
+      expect(r.stdout).toBe(`${form}: fired 1 seen 1 chained 1\n`);
+      expect(r.stderr).toMatch(/chained to another interposer's hooks in/);
     });
   }
 });
