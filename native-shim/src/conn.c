@@ -232,6 +232,7 @@ static int handshake(int fd)
 				  .rank = pc_cfg.rank, .size = pc_cfg.size, .page_size = (uint32_t)pc_page_size };
 	memcpy(hello.job, pc_cfg.job, sizeof hello.job);
 	hello.libc = (uint32_t)pc_libc_mode;
+	hello.chained = (uint32_t)__atomic_load_n(&pc_chained, __ATOMIC_RELAXED); /* libc entries shared with another interposer */
 	char buf[PC_HDR_SIZE + 256];
 	struct pc_hdr h;
 	struct pollfd p = { .fd = fd, .events = POLLIN };

@@ -44,7 +44,7 @@ struct pc_hdr { uint32_t len; uint16_t type; uint16_t flags; uint64_t seq; };
 #define PC_NAME_MAX 64
 #define PC_JOB_MAX 32
 /* libc: how libc's internal calls are covered (PINCOH_LIBC_* of pincoh.h) */
-struct pc_hello { uint32_t version; int32_t pid; int32_t ppid; int32_t rank; int32_t size; uint32_t page_size; char argv0[64]; char job[PC_JOB_MAX]; uint32_t libc; uint32_t pad; };
+struct pc_hello { uint32_t version; int32_t pid; int32_t ppid; int32_t rank; int32_t size; uint32_t page_size; char argv0[64]; char job[PC_JOB_MAX]; uint32_t libc; uint32_t chained; };
 struct pc_welcome { uint32_t version; uint32_t flags; };
 struct pc_register { uint64_t key; uint64_t addr; uint64_t len; uint32_t flags; uint32_t pad; };
 struct pc_deregister { uint64_t key; };

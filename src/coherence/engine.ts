@@ -147,7 +147,9 @@ export class Engine {
     this.processes.set(p.id, p);
     this.stats.processes++;
     this.stats.live++;
-    const libc = LIBC_MODES[hello.libc ?? 0] ?? `mode ${hello.libc}`;
+    const mode = LIBC_MODES[hello.libc ?? 0] ?? `mode ${hello.libc}`;
+    // chained at start-up, or before the first registration: the HELLO knows
+    const libc = hello.chained ? `${mode} (chained with another interposer)` : mode;
     this.stats.libc[libc] = (this.stats.libc[libc] ?? 0) + 1;
     if (this.trace.enabled) this.trace.emit({ event: 'hello', pid, rank: hello.rank, ppid: hello.ppid, argv0: hello.argv0, job: hello.job, libc });
     return p;

@@ -3,7 +3,7 @@
 import { encodeFrame, i64, putU64, u64 } from './codec.js';
 import { JOB_MAX, NAME_MAX, PROTO_VERSION, SIZE, T } from './constants.js';
 
-export interface Hello { version: number; pid: number; ppid: number; rank: number; size: number; pageSize: number; argv0: string; job: string; libc?: number }
+export interface Hello { version: number; pid: number; ppid: number; rank: number; size: number; pageSize: number; argv0: string; job: string; libc?: number; chained?: number }
 
 /** How a process's libc-internal calls are covered (pincoh.h PINCOH_LIBC_*). */
 export const LIBC_MODES = ['not covered', 'code patch', 'no-release malloc'] as const;
@@ -31,6 +31,7 @@ export function readHello(v: DataView, o: number): Hello {
     argv0: cstr(v, o + 24, 64),
     job: cstr(v, o + 88, JOB_MAX),
     libc: v.getUint32(o + 120, true),
+    chained: v.getUint32(o + 124, true),
   };
 }
 
@@ -140,6 +141,7 @@ export function encodeHello(h: Hello): Buffer {
   p.write(h.argv0.slice(0, 63), 24, 'utf8');
   p.write(h.job.slice(0, JOB_MAX - 1), 88, 'utf8');
   p.writeUInt32LE(h.libc ?? 0, 120);
+  p.writeUInt32LE(h.chained ?? 0, 124);
   return encodeFrame(T.HELLO, 0, 0n, p);
 }
 
