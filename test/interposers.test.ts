@@ -41,4 +41,12 @@ describe('another interposer patching behind the shim\'s back', () => {
       expect(r.stderr).toMatch(/chained to another interposer's hooks in/);
     });
   }
+
+  it('a form it cannot follow (movabs; jmp *%r10): said once, the other\'s patch left working, libc\'s own calls then missed', async () => {
+    const r = await run(process.execPath, [CLI, 'run', '-q', '--', prog('fakepatch'), 'r10']);
+    expect(r.stdout).toBe('r10: fired 0 seen 1 chained 0\n');
+    expect(r.stderr.match(/another interposer replaced our patch on munmap/g)).toHaveLength(1);
+    expect(r.stderr).toMatch(/and cannot be chained: patched by another interposer in a form we cannot follow/);
+    expect(r.code).toBe(0);
+  });
 });

@@ -2,12 +2,14 @@
  * entry after the shim did, in one of the jump forms the shim says it follows,
  * and writes with a raw mprotect (no hook sees it): only the check at
  * pincoh_register can find it. Then a free() of a registered 8 MiB buffer
- * must reach both: pincoh (fired) and this interposer (seen).
- * usage: fakepatch rel32|rip|rax|r11       (x86_64 only) */
+ * must reach both: pincoh (fired) and this interposer (seen). r10 is a form
+ * the shim does not follow: it must say so and leave the other's patch working.
+ * usage: fakepatch rel32|rip|rax|r11|r10       (x86_64 only) */
 #define _GNU_SOURCE
 #define PINCOH_WEAK
 #include <dlfcn.h>
 #include <pincoh.h>
+#include "watch.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,16 +18,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static volatile int fired, seen;
-static uint64_t watched;
+static volatile int seen;
 static char *watch_at;
-
-static void on_inval(uint64_t key, void *addr, size_t len, int reason, void *ctx)
-{
-	(void)addr, (void)len, (void)reason, (void)ctx;
-	if (key == watched)
-		fired = 1;
-}
 
 /* The other interposer's hook: notes the call, then makes it itself. */
 static int other_munmap(void *addr, size_t len)
@@ -72,6 +66,8 @@ int main(int argc, char **argv)
 		code[0] = 0xFF, code[1] = 0x25, memset(code + 2, 0, 4), memcpy(code + 6, &hook, 8), n = 14;
 	} else if (!strcmp(form, "rax")) { /* movabs %rax; jmp *%rax */
 		code[0] = 0x48, code[1] = 0xB8, memcpy(code + 2, &hook, 8), code[10] = 0xFF, code[11] = 0xE0, n = 12;
+	} else if (!strcmp(form, "r10")) { /* movabs %r10; jmp *%r10: a form the shim does not follow */
+		code[0] = 0x49, code[1] = 0xBA, memcpy(code + 2, &hook, 8), code[10] = 0x41, code[11] = 0xFF, code[12] = 0xE2, n = 13;
 	} else { /* movabs %r11; jmp *%r11 */
 		code[0] = 0x49, code[1] = 0xBB, memcpy(code + 2, &hook, 8), code[10] = 0x41, code[11] = 0xFF, code[12] = 0xE3, n = 13;
 	}

@@ -14,6 +14,7 @@
 #define PINCOH_WEAK
 #include <dlfcn.h>
 #include <pincoh.h>
+#include "watch.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,17 +26,8 @@
 extern int early_started_unpatched;
 void early_unmap(void *p, size_t len);
 
-static volatile int fired;
-static uint64_t watched;
 static char *sig_buf;
 static volatile sig_atomic_t sig_seen, sig_count;
-
-static void on_inval(uint64_t key, void *addr, size_t len, int reason, void *ctx)
-{
-	(void)addr, (void)len, (void)reason, (void)ctx;
-	if (key == watched)
-		fired = 1;
-}
 
 static char *registered(size_t len)
 {

@@ -9,6 +9,7 @@
 #define PINCOH_WEAK
 #include <malloc.h>
 #include <pincoh.h>
+#include "watch.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,15 +17,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-static volatile int fired;
-static uint64_t watched;
-
-static void on_inval(uint64_t key, void *addr, size_t len, int reason, void *ctx)
-{
-	(void)addr, (void)len, (void)reason, (void)ctx;
-	if (key == watched)
-		fired = 1;
-}
 
 static int mapped(void *p)
 {

@@ -9,19 +9,11 @@
 #define PINCOH_WEAK
 #include <mpi.h>
 #include <pincoh.h>
+#include "watch.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static volatile int fired;
-static uint64_t watched;
-
-static void on_inval(uint64_t key, void *addr, size_t len, int reason, void *ctx)
-{
-	(void)addr, (void)len, (void)reason, (void)ctx;
-	if (key == watched)
-		fired = 1;
-}
 
 int main(int argc, char **argv)
 {

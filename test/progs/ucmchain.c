@@ -11,22 +11,15 @@
 #define PINCOH_WEAK
 #include <dlfcn.h>
 #include <pincoh.h>
+#include "watch.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ucm/api/ucm.h>
 
-static volatile int fired, ucm_seen;
-static uint64_t watched;
+static volatile int ucm_seen;
 static char *watch_at;
-
-static void on_inval(uint64_t key, void *addr, size_t len, int reason, void *ctx)
-{
-	(void)addr, (void)len, (void)reason, (void)ctx;
-	if (key == watched)
-		fired = 1;
-}
 
 static void on_ucm(ucm_event_type_t type, ucm_event_t *ev, void *arg)
 {
