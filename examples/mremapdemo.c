@@ -14,7 +14,7 @@ static void on_invalidate(uint64_t key, void *addr, size_t len, int reason, void
 	(void)ctx;
 	fired++;
 	printf("  invalidated key %llu at %p (+%zu), reason %s\n", (unsigned long long)key, addr, len,
-	       reason == PINCOH_REASON_MREMAP ? "mremap" : "other");
+	       reason == PINCOH_REASON_MREMAP ? "mremap" : reason == PINCOH_REASON_EXIT ? "exit" : "other");
 }
 
 int main(int argc, char **argv)
