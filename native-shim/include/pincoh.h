@@ -27,11 +27,16 @@ enum pincoh_reason {
 	PINCOH_REASON_MADVISE = 5,  /* madvise dropped or may move the pages (DONTNEED, FREE, REMOVE, PAGEOUT, MERGEABLE) */
 	PINCOH_REASON_MMAP = 6,     /* mmap MAP_FIXED replaced the range */
 	PINCOH_REASON_EXIT = 7,     /* the process exits or execs: everything goes */
+	PINCOH_REASON_DEREGISTER = 8, /* (why a handle was revoked) the owner deregistered it */
 };
 
-/* Registers [addr, addr+len) and returns its key. -ENOTCONN without a coordinator. */
+/* Registers [addr, addr+len) and returns its key. No round trip: only a
+ * process's first call talks to the coordinator (to connect). -ENOTCONN
+ * without a coordinator, -ENOSPC past the coordinator's per-process limit,
+ * -EINVAL for a range ending at or past 2^53. */
 int pincoh_register(void *addr, size_t len, unsigned flags, uint64_t *key);
-/* Drops a registration. -ENOENT if it is not (or no longer) valid. */
+/* Drops a registration. -ENOENT if it is not (or no longer) valid. Waits for
+ * the coordinator only if the registration was published. */
 int pincoh_deregister(uint64_t key);
 /* 1 valid, 0 invalidated or deregistered, -EINVAL for a key never issued here.
  * PINCOH_VALID_UNSYNCED (2): valid here, but the coordinator was lost and has
@@ -46,8 +51,9 @@ int pincoh_query(uint64_t key, void **addr, size_t *len);
  * before that call reaches the kernel. It may call pincoh_* functions and free
  * memory; it must not block on a lock held around the munmap/mprotect/mremap.
  * In an attacher it is also called once per revoked handle (key = the handle,
- * reason PINCOH_REASON_REVOKED), on pincoh's listener thread, after the handle
- * died: there, functions that wait for the coordinator return -EDEADLK. */
+ * reason PINCOH_REASON_REVOKED), after the handle died: in the thread whose
+ * pincoh_put/get found it dead (before that returns -ESTALE), or in
+ * pincoh_progress. */
 typedef void (*pincoh_invalidate_fn)(uint64_t key, void *addr, size_t len, int reason, void *ctx);
 int pincoh_on_invalidate(pincoh_invalidate_fn fn, void *ctx);
 
@@ -69,6 +75,10 @@ int pincoh_attach(const char *name, int timeout_ms, uint64_t *handle);
 int pincoh_put(uint64_t handle, size_t offset, const void *src, size_t len);
 int pincoh_get(uint64_t handle, size_t offset, void *dst, size_t len);
 int pincoh_detach(uint64_t handle);
+/* Runs the callback for every handle revoked since (once per handle), for a
+ * program that wants to hear of revocations without putting: call it from a
+ * thread of your own. Returns how many it found. */
+int pincoh_progress(void);
 /* Waits until every rank of the job (PINCOH_SIZE) has called it. -ETIMEDOUT. */
 int pincoh_barrier(int timeout_ms);
 /* The owner's pid, where the registration lies in the owner, its length, and
@@ -113,6 +123,7 @@ int pincoh_get_stats(struct pincoh_stats *out);
 #pragma weak pincoh_detach
 #pragma weak pincoh_barrier
 #pragma weak pincoh_handle_info
+#pragma weak pincoh_progress
 #endif
 
 #ifdef __cplusplus

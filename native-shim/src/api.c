@@ -13,50 +13,37 @@
 static pincoh_invalidate_fn cb_fn; /* under the table lock */
 static void *cb_ctx;
 
+/* Registrations end below 2^53: the coordinator's numbers are exact up to there. */
+#define PC_ADDR_LIMIT (1ull << 53)
+
+/* No round trip: the registration is ours, and the coordinator reads of it
+ * in the ring. Only the first call of a process connects. */
 PC_EXPORT int pincoh_register(void *addr, size_t len, unsigned flags, uint64_t *key)
 {
 	uintptr_t a = (uintptr_t)addr;
 	int saved = errno, rc;
-	uint64_t k;
-	int32_t status = 0;
 
-	if (!key || len == 0 || a + len < a || (flags & ~(PINCOH_READ | PINCOH_WRITE)) || !flags)
+	if (!key || len == 0 || a + len < a || (uint64_t)a + len >= PC_ADDR_LIMIT || (flags & ~(PINCOH_READ | PINCOH_WRITE)) || !flags)
 		return -EINVAL;
 	pc_patch_recheck(); /* another interposer may have written over our libc patches unseen */
-	pc_guard++;
-	rc = pc_conn_ensure();
+	PC_ENTER();
+	rc = pc_session_ensure();
 	if (rc == 0)
-		rc = pc_table_add(a, a + len, flags, &k);
-	if (rc == 0) {
-		/* In our table first: a concurrent munmap of this range already takes the slow path. */
-		struct pc_register r = { .key = k, .addr = a, .len = len, .flags = flags };
-		int sent = pc_request(PC_T_REGISTER, &r, sizeof r, &status, NULL, NULL, 0);
-		if (sent == -ETIMEDOUT)
-			pc_note_timeout("REGISTER");  /* keep it: the coordinator will see it late or never */
-		else if (sent < 0 || status < 0) {
-			pc_table_remove(k);
-			rc = sent < 0 ? sent : status;
-		}
-		if (rc == 0)
-			*key = k;
-	}
-	pc_guard--;
+		rc = pc_table_add(a, a + len, flags, pc_max_regs(), key);
+	PC_LEAVE();
 	errno = saved;
 	return rc;
 }
 
+/* Waits only if the registration was published: its attachers must let go. */
 PC_EXPORT int pincoh_deregister(uint64_t key)
 {
-	int saved = errno, rc;
-	int32_t status;
-	pc_guard++;
-	rc = pc_table_remove(key);
-	if (rc == 0 && pc_conn_up()) {
-		struct pc_deregister d = { .key = key };
-		if (pc_request(PC_T_DEREGISTER, &d, sizeof d, &status, NULL, NULL, 0) == -ETIMEDOUT)
-			pc_note_timeout("DEREGISTER");
-	}
-	pc_guard--;
+	int saved = errno, rc, published = 0;
+	PC_ENTER();
+	rc = pc_table_remove(key, &published);
+	if (rc == 0 && published && pc_sync(0) == -ETIMEDOUT)
+		pc_note_timeout("SYNC (deregister)");
+	PC_LEAVE();
 	errno = saved;
 	return rc;
 }
@@ -67,40 +54,19 @@ PC_EXPORT int pincoh_deregister(uint64_t key)
 PC_EXPORT int pincoh_is_valid(uint64_t key)
 {
 	int v;
-	pc_guard++;
+	PC_ENTER();
 	v = pc_table_valid(key);
-	pc_guard--;
+	PC_LEAVE();
 	return v == 1 && atomic_load(&pc_unsynced) ? PINCOH_VALID_UNSYNCED : v;
-}
-
-/* Re-announce one registration to a new coordinator: all but the last without
- * waiting; the last one's reply means the coordinator has processed them all. */
-static void reannounce_one(uint64_t key, uintptr_t start, uintptr_t end, unsigned flags, int last, void *ctx)
-{
-	struct pc_register r = { .key = key, .addr = start, .len = end - start, .flags = flags };
-	int32_t status;
-	(void)ctx;
-	if (last)
-		pc_request(PC_T_REGISTER, &r, sizeof r, &status, NULL, NULL, 0);
-	else
-		pc_notify(PC_T_REGISTER, &r, sizeof r);
-}
-
-void pc_reannounce(void)
-{
-	if (pc_table_count())
-		pc_table_foreach(reannounce_one, NULL);
-	atomic_store(&pc_unsynced, 0);
-	pc_log("reconnected to the coordinator and re-announced registrations:", NULL, (long)pc_table_count());
 }
 
 PC_EXPORT int pincoh_query(uint64_t key, void **addr, size_t *len)
 {
 	uintptr_t s, e;
 	int rc;
-	pc_guard++;
+	PC_ENTER();
 	rc = pc_table_query(key, &s, &e);
-	pc_guard--;
+	PC_LEAVE();
 	if (rc == 0) {
 		if (addr) *addr = (void *)s;
 		if (len) *len = e - s;
@@ -110,12 +76,12 @@ PC_EXPORT int pincoh_query(uint64_t key, void **addr, size_t *len)
 
 PC_EXPORT int pincoh_on_invalidate(pincoh_invalidate_fn fn, void *ctx)
 {
-	pc_guard++;
+	PC_ENTER();
 	pc_table_lock();
 	cb_fn = fn;
 	cb_ctx = ctx;
 	pc_table_unlock();
-	pc_guard--;
+	PC_LEAVE();
 	return 0;
 }
 
@@ -125,30 +91,32 @@ void pc_run_callbacks(const struct pc_hits *h)
 {
 	pincoh_invalidate_fn fn;
 	void *ctx;
-	int guard = pc_guard;
+	uint16_t depth = pc_guard.why.depth;
 	if (!h->n_inval)
 		return;
-	pc_guard++;
+	PC_ENTER();
 	pc_table_lock();
 	fn = cb_fn, ctx = cb_ctx;
 	pc_table_unlock();
-	pc_guard--;
+	PC_LEAVE();
 	if (!fn)
 		return;
-	pc_guard = 0;
+	pc_guard.why.depth = 0;
 	for (size_t i = 0; i < h->n_inval; i++)
 		fn(h->inval[i].key, (void *)h->inval[i].start, h->inval[i].end - h->inval[i].start, h->inval[i].reason, ctx);
-	pc_guard = guard;
+	pc_guard.why.depth = depth;
 }
 
-/* An attacher's handle died: its callback runs on the listener thread. */
+/* An attacher's handle died: its callback runs in the thread that found out. */
 void pc_notify_revoked(uint64_t handle, void *addr, size_t len)
 {
 	pincoh_invalidate_fn fn;
 	void *ctx;
+	PC_ENTER();
 	pc_table_lock();
 	fn = cb_fn, ctx = cb_ctx;
 	pc_table_unlock();
+	PC_LEAVE();
 	if (fn)
 		fn(handle, addr, len, PINCOH_REASON_REVOKED, ctx);
 }
@@ -188,12 +156,18 @@ PC_EXPORT int pincoh_publish(const char *name, uint64_t key)
 	if (pc_table_valid(key) != 1)
 		return -ENOENT;
 	strncpy(p.name, name, sizeof p.name - 1);
-	pc_guard++;
+	PC_ENTER();
 	allow_attachers();
-	rc = pc_conn_ensure();
+	rc = pc_session_ensure();
+	/* marked first: from the moment it may be published, invalidating it waits */
 	if (rc == 0)
-		rc = pc_request(PC_T_PUBLISH, &p, sizeof p, &status, NULL, NULL, 0);
-	pc_guard--;
+		rc = pc_table_mark_published(key, 1);
+	if (rc == 0) {
+		rc = pc_request(PC_T_PUBLISH, &p, sizeof p, &status, NULL, 0, -1);
+		if (rc == 0 && status < 0)
+			pc_table_mark_published(key, 0); /* refused: nobody can attach */
+	}
+	PC_LEAVE();
 	errno = saved;
 	return rc < 0 ? rc : status;
 }
@@ -208,23 +182,24 @@ PC_EXPORT int pincoh_attach(const char *name, int timeout_ms, uint64_t *handle)
 	if (!name_ok(name) || !handle || timeout_ms < 0)
 		return -EINVAL;
 	strncpy(a.name, name, sizeof a.name - 1);
-	pc_guard++;
-	rc = pc_conn_ensure();
+	PC_ENTER();
+	rc = pc_session_ensure();
 	if (rc == 0)
-		rc = pc_attach_alloc(&h, &a.state_addr);
+		rc = pc_attach_alloc(&h);
 	if (rc == 0) {
 		a.handle = h;
 		/* the coordinator waits up to timeout_ms for the name; we wait that, plus our bound */
-		rc = pc_request_ms(PC_T_ATTACH, &a, sizeof a, &status, &got, sizeof got, timeout_ms + pc_cfg.timeout_ms);
+		rc = pc_request(PC_T_ATTACH, &a, sizeof a, &status, &got, sizeof got, timeout_ms + pc_cfg.timeout_ms);
 		if (rc == 0 && status == 0) {
 			pc_attach_set(h, got.pid, (uintptr_t)got.addr, (size_t)got.len, got.flags);
+			pc_conn_watch(); /* an attacher must hear at once if the coordinator dies */
 			*handle = h;
 		} else {
 			pc_attach_free(h);
 			rc = rc < 0 ? rc : status;
 		}
 	}
-	pc_guard--;
+	PC_LEAVE();
 	errno = saved;
 	return rc;
 }
@@ -236,9 +211,9 @@ PC_EXPORT int pincoh_detach(uint64_t handle)
 	if (pincoh_handle_info(handle, NULL, NULL, NULL, NULL) < 0)
 		return -EBADF;
 	pc_attach_free(handle);
-	pc_guard++;
+	PC_ENTER();
 	pc_notify(PC_T_DETACH, &d, sizeof d);
-	pc_guard--;
+	PC_LEAVE();
 	errno = saved;
 	return 0;
 }
@@ -250,11 +225,11 @@ PC_EXPORT int pincoh_barrier(int timeout_ms)
 	int32_t status = 0;
 	if (timeout_ms < 0)
 		return -EINVAL;
-	pc_guard++;
-	rc = pc_conn_ensure();
+	PC_ENTER();
+	rc = pc_session_ensure();
 	if (rc == 0)
-		rc = pc_request_ms(PC_T_BARRIER, &b, sizeof b, &status, NULL, 0, timeout_ms + pc_cfg.timeout_ms);
-	pc_guard--;
+		rc = pc_request(PC_T_BARRIER, &b, sizeof b, &status, NULL, 0, timeout_ms + pc_cfg.timeout_ms);
+	PC_LEAVE();
 	errno = saved;
 	return rc < 0 ? rc : status;
 }

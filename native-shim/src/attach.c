@@ -2,13 +2,15 @@
  * registrations, and the one-sided data path over them.
  *
  * put/get go straight to the owner's memory with process_vm_writev/readv; the
- * coordinator never sees the data. A handle dies when the coordinator revokes
- * it (the owner's memory is about to change) or the connection is lost. The
- * race between a put starting and a revoke is closed Dekker-style: a put
- * counts itself in flight and then checks the state; a revoke marks the
- * state dead and then waits for the in-flight count to drain, both seq_cst.
- * The coordinator knows where each state word lives, so it can mark a handle
- * dead itself when this process does not answer (stopped, hung).
+ * coordinator never sees the data. Each handle has a state word in the shared
+ * area (proto.h, struct pc_handle_word) that the coordinator marks dead
+ * itself when the owner's memory is about to change: nobody here needs to
+ * run for that, and a stopped or descheduled attacher delays nobody. A put
+ * counts itself in flight and then checks the state; the coordinator marks
+ * the state dead and then waits for the in-flight count to drain: both
+ * sequentially consistent, so either the put sees "dead" or the coordinator
+ * waits for it. The attacher learns at its next put or get (-ESTALE), which
+ * also runs its callback, once per handle (or pincoh_progress does).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,16 +25,12 @@
 #include "proto.h"
 #include "shim.h"
 
-#define FREE 0
-#define LIVE 1
-#define DEAD 2
-#define PENDING 3 /* allocated, ATTACH not answered yet: a REVOKE makes it DEAD */
+#define GEN_MASK 0x0fffffffu
 
-/* state first: the coordinator writes DEAD at state_addr and reads inflight at +4 */
+/* What only this process needs to know of a handle. */
 struct slot {
-	_Atomic uint32_t state;
-	_Atomic uint32_t inflight;
 	uint32_t gen;
+	_Atomic int told;   /* the callback ran for its death */
 	int32_t pid;
 	uintptr_t addr;
 	size_t len;
@@ -42,28 +40,41 @@ struct slot {
 static struct slot slots[PC_MAX_ATTACH];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER; /* allocation only */
 
+static uint32_t word(uint32_t gen, uint32_t st) { return gen << 4 | st; }
+
 static uint64_t handle_of(size_t i) { return ((uint64_t)slots[i].gen << 32) | (i + 1); }
 
-static struct slot *lookup(uint64_t handle)
+/* The handle's slot and shared word, or NULL for a handle never issued or freed. */
+static struct slot *lookup(uint64_t handle, struct pc_handle_word **w)
 {
 	uint64_t i = (handle & 0xffffffffu) - 1;
-	if (i >= PC_MAX_ATTACH || slots[i].gen != (uint32_t)(handle >> 32))
+	struct pc_handle_word *words = pc_area_handles();
+	if (!words || i >= PC_MAX_ATTACH || slots[i].gen != (uint32_t)(handle >> 32) || !slots[i].gen)
 		return NULL;
-	return atomic_load(&slots[i].state) == FREE ? NULL : &slots[i];
+	*w = &words[i];
+	if ((atomic_load((_Atomic uint32_t *)&(*w)->state) & 15) == PC_H_FREE)
+		return NULL;
+	return &slots[i];
 }
 
-int pc_attach_alloc(uint64_t *handle, uint64_t *state_addr)
+int pc_attach_alloc(uint64_t *handle)
 {
+	struct pc_handle_word *words = pc_area_handles();
 	int rc = -ENOSPC;
+	if (!words)
+		return -ENOTCONN;
 	pthread_mutex_lock(&mu);
 	for (size_t i = 0; i < PC_MAX_ATTACH; i++) {
-		if (atomic_load(&slots[i].state) != FREE)
+		_Atomic uint32_t *st = (_Atomic uint32_t *)&words[i].state;
+		if ((atomic_load(st) & 15) != PC_H_FREE)
 			continue;
-		slots[i].gen++;
-		atomic_store(&slots[i].inflight, 0);
-		atomic_store(&slots[i].state, PENDING);
+		slots[i].gen = (slots[i].gen + 1) & GEN_MASK;
+		if (!slots[i].gen)
+			slots[i].gen = 1;
+		atomic_store(&slots[i].told, 0);
+		atomic_store((_Atomic uint32_t *)&words[i].inflight, 0);
+		atomic_store(st, word(slots[i].gen, PC_H_PENDING));
 		*handle = handle_of(i);
-		*state_addr = (uintptr_t)&slots[i].state;
 		rc = 0;
 		break;
 	}
@@ -73,66 +84,79 @@ int pc_attach_alloc(uint64_t *handle, uint64_t *state_addr)
 
 void pc_attach_set(uint64_t handle, int32_t pid, uintptr_t addr, size_t len, unsigned flags)
 {
-	struct slot *s = lookup(handle);
+	struct pc_handle_word *w;
+	struct slot *s = lookup(handle, &w);
+	uint32_t pending;
 	if (!s)
 		return;
-	uint32_t pending = PENDING;
 	s->pid = pid, s->addr = addr, s->len = len, s->flags = flags;
-	/* a REVOKE that overtook this (DEAD already) leaves the handle dead */
-	atomic_compare_exchange_strong(&s->state, &pending, LIVE);
+	/* a revoke that overtook the reply (DEAD already) leaves it dead */
+	pending = word(s->gen, PC_H_PENDING);
+	atomic_compare_exchange_strong((_Atomic uint32_t *)&w->state, &pending, word(s->gen, PC_H_LIVE));
 }
 
-/* Marks the handle dead and waits for puts/gets in flight on it to finish. */
-static void kill_slot(struct slot *s)
+/* Marks the handle dead here (the coordinator would do the same) and waits
+ * for puts/gets in flight on it to finish. */
+static void kill_word(struct pc_handle_word *w, uint32_t gen)
 {
-	atomic_store(&s->state, DEAD);
-	while (atomic_load(&s->inflight) > 0)
+	_Atomic uint32_t *st = (_Atomic uint32_t *)&w->state;
+	uint32_t cur = atomic_load(st);
+	while ((cur >> 4) == gen && ((cur & 15) == PC_H_LIVE || (cur & 15) == PC_H_PENDING))
+		if (atomic_compare_exchange_weak(st, &cur, word(gen, PC_H_DEAD)))
+			break;
+	while (atomic_load((_Atomic uint32_t *)&w->inflight) > 0)
 		sched_yield(); /* one process_vm_writev at most: bounded by its size */
 }
 
 void pc_attach_free(uint64_t handle)
 {
-	struct slot *s = lookup(handle);
+	struct pc_handle_word *w;
+	struct slot *s = lookup(handle, &w);
 	if (s) {
-		kill_slot(s);
-		atomic_store(&s->state, FREE);
+		kill_word(w, s->gen);
+		atomic_store((_Atomic uint32_t *)&w->state, word(s->gen, PC_H_FREE));
 	}
-}
-
-int pc_attach_revoke(uint64_t handle, int32_t *pid, uintptr_t *addr, size_t *len)
-{
-	struct slot *s = lookup(handle);
-	uint32_t pending = PENDING;
-	if (s && atomic_compare_exchange_strong(&s->state, &pending, DEAD))
-		return -ENOENT; /* revoked before its ATTACH was answered: no callback */
-	if (!s || atomic_load(&s->state) != LIVE)
-		return -ENOENT;
-	kill_slot(s);
-	*pid = s->pid, *addr = s->addr, *len = s->len;
-	return 0;
 }
 
 void pc_attach_kill_all(void)
 {
-	for (size_t i = 0; i < PC_MAX_ATTACH; i++) {
-		uint32_t st = atomic_load(&slots[i].state);
-		if (st == LIVE || st == PENDING)
-			kill_slot(&slots[i]);
-	}
+	struct pc_handle_word *words = pc_area_handles();
+	for (size_t i = 0; words && i < PC_MAX_ATTACH; i++)
+		if (slots[i].gen)
+			kill_word(&words[i], slots[i].gen);
+}
+
+void pc_attach_move(struct pc_handle_word *from, struct pc_handle_word *to)
+{
+	pthread_mutex_lock(&mu);
+	for (size_t i = 0; i < PC_MAX_ATTACH; i++)
+		to[i].state = atomic_load((_Atomic uint32_t *)&from[i].state);
+	pthread_mutex_unlock(&mu);
 }
 
 /* After fork the child has no attachments: the parent's are the parent's. */
 void pc_attach_reset_child(void)
 {
-	for (size_t i = 0; i < PC_MAX_ATTACH; i++)
-		atomic_store(&slots[i].state, FREE);
+	memset(slots, 0, sizeof slots);
 	pthread_mutex_init(&mu, NULL);
+}
+
+/* Runs the handle's callback once, the first time its death is seen here. */
+static int stale(uint64_t handle, struct slot *s)
+{
+	int no = 0;
+	if (atomic_compare_exchange_strong(&s->told, &no, 1))
+		pc_notify_revoked(handle, (void *)s->addr, s->len);
+	return -ESTALE;
 }
 
 static int transfer(uint64_t handle, size_t offset, void *buf, size_t len, int write)
 {
-	struct slot *s = lookup(handle);
+	struct pc_handle_word *w;
+	struct slot *s = lookup(handle, &w);
 	struct iovec local = { .iov_base = buf, .iov_len = len }, remote;
+	_Atomic uint32_t *inflight;
+	uint32_t live;
 	long n;
 	int err;
 	if (!s)
@@ -141,18 +165,20 @@ static int transfer(uint64_t handle, size_t offset, void *buf, size_t len, int w
 		return -ERANGE; /* checked before anything moves: never a partial write */
 	if (!(s->flags & (write ? PINCOH_WRITE : PINCOH_READ)))
 		return -EACCES;
+	live = word(s->gen, PC_H_LIVE);
+	inflight = (_Atomic uint32_t *)&w->inflight;
 	if (len == 0)
-		return atomic_load(&s->state) == LIVE ? 0 : -ESTALE;
-	atomic_fetch_add(&s->inflight, 1);
-	if (atomic_load(&s->state) != LIVE) {
-		atomic_fetch_sub(&s->inflight, 1);
-		return -ESTALE;
+		return atomic_load((_Atomic uint32_t *)&w->state) == live ? 0 : stale(handle, s);
+	atomic_fetch_add(inflight, 1);
+	if (atomic_load((_Atomic uint32_t *)&w->state) != live) {
+		atomic_fetch_sub(inflight, 1);
+		return stale(handle, s);
 	}
 	remote.iov_base = (void *)(s->addr + offset);
 	remote.iov_len = len;
 	n = syscall(write ? SYS_process_vm_writev : SYS_process_vm_readv, s->pid, &local, 1UL, &remote, 1UL, 0UL);
 	err = n < 0 ? errno : 0;
-	atomic_fetch_sub(&s->inflight, 1);
+	atomic_fetch_sub(inflight, 1);
 	if (n < 0)
 		return -err;
 	return (size_t)n == len ? 0 : -EFAULT;
@@ -172,14 +198,32 @@ PC_EXPORT int pincoh_get(uint64_t handle, size_t offset, void *dst, size_t len)
 	return rc;
 }
 
+/* Runs the callback of every handle that died since: for a program that
+ * wants to hear of revocations without putting, from a thread of its own. */
+PC_EXPORT int pincoh_progress(void)
+{
+	struct pc_handle_word *words = pc_area_handles();
+	int n = 0, saved = errno;
+	for (size_t i = 0; words && i < PC_MAX_ATTACH; i++) {
+		uint32_t st = atomic_load((_Atomic uint32_t *)&words[i].state);
+		if (slots[i].gen && st == word(slots[i].gen, PC_H_DEAD) && !atomic_load(&slots[i].told)) {
+			stale(handle_of(i), &slots[i]);
+			n++;
+		}
+	}
+	errno = saved;
+	return n;
+}
+
 PC_EXPORT int pincoh_handle_info(uint64_t handle, int *owner_pid, void **addr, size_t *len, int *live)
 {
-	struct slot *s = lookup(handle);
+	struct pc_handle_word *w;
+	struct slot *s = lookup(handle, &w);
 	if (!s)
 		return -EBADF;
 	if (owner_pid) *owner_pid = s->pid;
 	if (addr) *addr = (void *)s->addr;
 	if (len) *len = s->len;
-	if (live) *live = atomic_load(&s->state) == LIVE;
+	if (live) *live = atomic_load((_Atomic uint32_t *)&w->state) == word(s->gen, PC_H_LIVE);
 	return 0;
 }

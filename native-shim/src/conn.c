@@ -1,10 +1,17 @@
-/* The one connection to the coordinator.
+/* The socket to the coordinator: frames out, replies in.
  *
- * Opened lazily by the first pincoh_* call that needs it, never by a hook. A
- * listener thread (signals blocked, guard set) reads every frame and wakes the
- * waiting thread by seq. Every wait is bounded by PINCOH_TIMEOUT_MS: sends by
- * SO_SNDTIMEO, replies by a timed condition wait. Locks are taken in the order
- * conn_mu -> send_mu -> wait_mu, and none is held while waiting for a reply.
+ * No thread of ours sits on it. A thread that waits for a reply reads for
+ * every waiter: one reader at a time, the others wait on a condition and take
+ * over when it leaves (leader and followers). The coordinator sends nothing
+ * unasked but an ERROR before it cuts us off, so nothing is missed while
+ * nobody reads. Every wait is bounded: sends by SO_SNDTIMEO, replies by the
+ * caller's deadline.
+ *
+ * Locks: send_mu (writing, and the descriptor's life), wait_mu (the waiters);
+ * never both at once except in the fork handlers, in that order. A lost
+ * connection is shut down at once, and its descriptor closed only when the
+ * reader or watcher that may be polling it has let go, so we never poll or
+ * close a number the program has reused.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,39 +35,40 @@ struct waiter {
 	int busy, done, lost;
 	int32_t status;
 	char extra[PC_REPLY_EXTRA];  /* a REPLY's payload beyond its status */
-	pthread_cond_t cv;
 };
 
-static pthread_mutex_t conn_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t send_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t wait_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t slot_cv;
+static pthread_cond_t wait_cv;            /* any waiter's news: a reply, a free slot, the reader left */
 static struct waiter waiters[PC_WAITERS];
 static uint64_t next_seq;                 /* under wait_mu */
-static int sock = -1;                     /* under send_mu */
-static _Atomic int up;
-static int was_up;                        /* under conn_mu: a connection existed before */
-static int follow;                        /* from WELCOME */
-static int dontfork;                      /* from WELCOME */
-_Atomic int pc_unsynced;                  /* registrations the coordinator has not heard of */
-static PC_TLS int on_listener;            /* this thread is the listener */
+static int reading;                       /* under wait_mu: a waiter is reading for everyone */
 
-static void init_conds(void)
+/* under send_mu */
+static int cur_fd = -1, cur_refs;         /* the connection (1 ref) plus its reader and watcher */
+static int old_fd = -1, old_refs;         /* a lost connection's, until its reader and watcher let go */
+static int watching;
+static void (*on_lost)(void);
+static _Atomic unsigned gen;              /* which connection; a new one, or a loss, moves it on */
+static _Atomic int up;
+
+/* the reader's, one at a time: a frame may arrive in pieces across readers */
+static char rx[PC_FRAME_MAX];
+static size_t rx_have;
+static unsigned rx_gen;
+
+static void init_cond(void)
 {
 	pthread_condattr_t a;
 	pthread_condattr_init(&a);
 	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	pthread_cond_init(&slot_cv, &a);
-	for (int i = 0; i < PC_WAITERS; i++)
-		pthread_cond_init(&waiters[i].cv, &a);
+	pthread_cond_init(&wait_cv, &a);
 	pthread_condattr_destroy(&a);
 }
 
-__attribute__((constructor(101))) static void conn_init(void) { init_conds(); }
+__attribute__((constructor(101))) static void conn_init(void) { init_cond(); }
 
 int pc_conn_up(void) { return atomic_load_explicit(&up, memory_order_acquire); }
-int pc_mremap_follow(void) { return follow; }
-int pc_fork_dontfork(void) { return dontfork; }
 
 static struct timespec deadline_in(int ms)
 {
@@ -71,6 +79,15 @@ static struct timespec deadline_in(int ms)
 	if (t.tv_nsec >= 1000000000L)
 		t.tv_sec++, t.tv_nsec -= 1000000000L;
 	return t;
+}
+
+static int ms_until(const struct timespec *dl)
+{
+	struct timespec t;
+	long ms;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	ms = (dl->tv_sec - t.tv_sec) * 1000 + (dl->tv_nsec - t.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -87,20 +104,6 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-static int read_all(int fd, void *buf, size_t len)
-{
-	char *p = buf;
-	while (len) {
-		long n = syscall(SYS_read, fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -ENOTCONN;
-		p += n, len -= (size_t)n;
-	}
-	return 0;
-}
-
 static size_t frame(char *buf, int type, int flags, uint64_t seq, const void *payload, size_t len)
 {
 	struct pc_hdr h = { .len = (uint32_t)(PC_HDR_SIZE + len), .type = (uint16_t)type, .flags = (uint16_t)flags, .seq = seq };
@@ -109,145 +112,105 @@ static size_t frame(char *buf, int type, int flags, uint64_t seq, const void *pa
 	return PC_HDR_SIZE + len;
 }
 
-static int send_frame(int type, int flags, uint64_t seq, const void *payload, size_t len)
+/* ---- the descriptor's life ---- */
+
+static int get_fd(unsigned g)
+{
+	int fd = -1;
+	pthread_mutex_lock(&send_mu);
+	if (atomic_load(&gen) == g && cur_fd >= 0)
+		fd = cur_fd, cur_refs++;
+	pthread_mutex_unlock(&send_mu);
+	return fd;
+}
+
+static void put_fd(int fd)
+{
+	pthread_mutex_lock(&send_mu);
+	if (fd == cur_fd)
+		cur_refs--; /* the connection's own ref keeps it open */
+	else if (fd == old_fd && --old_refs == 0) {
+		syscall(SYS_close, old_fd);
+		old_fd = -1;
+	}
+	pthread_mutex_unlock(&send_mu);
+}
+
+/* Connection g is over (EOF, an error, a half-sent frame, a bad frame). */
+static void lost(unsigned g)
+{
+	void (*cb)(void) = NULL;
+	pthread_mutex_lock(&send_mu);
+	if (atomic_load(&gen) == g && cur_fd >= 0) {
+		syscall(SYS_shutdown, cur_fd, SHUT_RDWR); /* wakes whoever polls it */
+		atomic_store(&up, 0);
+		atomic_fetch_add(&gen, 1);
+		if (--cur_refs == 0)
+			syscall(SYS_close, cur_fd);
+		else
+			old_fd = cur_fd, old_refs = cur_refs;
+		cur_fd = -1, cur_refs = 0;
+		cb = on_lost;
+	}
+	pthread_mutex_unlock(&send_mu);
+	if (!cb)
+		return;
+	pthread_mutex_lock(&wait_mu);
+	for (int i = 0; i < PC_WAITERS; i++)
+		if (waiters[i].busy && !waiters[i].done)
+			waiters[i].done = 1, waiters[i].lost = 1;
+	pthread_cond_broadcast(&wait_cv);
+	pthread_mutex_unlock(&wait_mu);
+	cb();
+}
+
+static int send_frame(unsigned g, int type, int flags, uint64_t seq, const void *payload, size_t len)
 {
 	char buf[PC_HDR_SIZE + 128];
 	size_t n = frame(buf, type, flags, seq, payload, len);
-	int rc;
+	int rc = -ENOTCONN;
 	pthread_mutex_lock(&send_mu);
-	rc = sock < 0 ? -ENOTCONN : write_all(sock, buf, n);
-	if (rc == -ETIMEDOUT)  /* a half-sent frame ruins the stream: let the listener close it */
-		syscall(SYS_shutdown, sock, SHUT_RDWR);
+	if (atomic_load(&gen) == g && cur_fd >= 0)
+		rc = write_all(cur_fd, buf, n);
 	pthread_mutex_unlock(&send_mu);
+	if (rc < 0)
+		lost(g); /* a half-sent frame ruins the stream as surely as a closed one */
 	return rc;
-}
-
-/* ---- the listener ---- */
-
-static void complete(uint64_t seq, int32_t status, const char *extra, size_t extra_len, int lost)
-{
-	pthread_mutex_lock(&wait_mu);
-	for (int i = 0; i < PC_WAITERS; i++) {
-		struct waiter *w = &waiters[i];
-		if (w->busy && !w->done && (lost || w->seq == seq)) {
-			w->done = 1, w->lost = lost, w->status = status;
-			memset(w->extra, 0, sizeof w->extra);
-			memcpy(w->extra, extra, extra_len < sizeof w->extra ? extra_len : sizeof w->extra);
-			pthread_cond_signal(&w->cv);
-		}
-	}
-	pthread_mutex_unlock(&wait_mu);
-}
-
-static void lost(int fd)
-{
-	pthread_mutex_lock(&send_mu);
-	if (sock == fd) {
-		sock = -1;
-		atomic_store(&up, 0);
-		syscall(SYS_close, fd);
-	}
-	pthread_mutex_unlock(&send_mu);
-	/* everything a woken caller may look at is settled before it wakes */
-	pc_attach_kill_all(); /* nobody can revoke them any more */
-	if (pc_table_count())
-		atomic_store(&pc_unsynced, 1);
-	pc_note_lost();
-	complete(0, -ENOTCONN, NULL, 0, 1);
-}
-
-/* REVOKE: the handle dies (puts in flight finish first), then the ACK, then
- * the attacher's callback, which cannot delay the owner that way. */
-static void serve_revoke(uint64_t seq, const char *buf)
-{
-	struct pc_revoke r;
-	struct pc_revoked ack;
-	int32_t pid;
-	uintptr_t addr;
-	size_t len;
-	int rc;
-	memcpy(&r, buf, sizeof r);
-	rc = pc_attach_revoke(r.handle, &pid, &addr, &len);
-	ack.handle = r.handle;
-	send_frame(PC_T_REVOKED, PC_F_NOREPLY, seq, &ack, sizeof ack); /* known or not: it is dead */
-	if (rc == 0)
-		pc_notify_revoked(r.handle, (void *)addr, len);
-}
-
-static void *listener(void *arg)
-{
-	int fd = (int)(intptr_t)arg;
-	static char buf[PC_FRAME_MAX]; /* one listener at a time: the old one is gone before a reconnect */
-	pc_guard = 1;
-	on_listener = 1;
-	for (;;) {
-		struct pc_hdr h;
-		if (read_all(fd, &h, sizeof h) < 0)
-			break;
-		if (h.len < PC_HDR_SIZE || h.len > PC_FRAME_MAX) {
-			pc_log("coordinator sent a frame of bad length; disconnecting", NULL, (long)h.len);
-			break;
-		}
-		if (read_all(fd, buf, h.len - PC_HDR_SIZE) < 0)
-			break;
-		if (h.type == PC_T_REPLY && h.len >= PC_HDR_SIZE + sizeof(struct pc_reply)) {
-			struct pc_reply r;
-			memcpy(&r, buf, sizeof r);
-			complete(h.seq, r.status, buf + sizeof r, h.len - PC_HDR_SIZE - sizeof r, 0);
-		} else if (h.type == PC_T_REVOKE && h.len >= PC_HDR_SIZE + sizeof(struct pc_revoke)) {
-			serve_revoke(h.seq, buf);
-		} else if (h.type == PC_T_ERROR && h.len >= PC_HDR_SIZE + sizeof(struct pc_error)) {
-			buf[h.len - PC_HDR_SIZE < sizeof buf ? h.len - PC_HDR_SIZE : sizeof buf - 1] = 0;
-			pc_log("coordinator says:", buf + sizeof(struct pc_error), -1);
-		} else {
-			pc_log("coordinator sent an unexpected frame type; disconnecting", NULL, h.type);
-			break;
-		}
-	}
-	lost(fd);
-	return NULL;
-}
-
-static int start_listener(int fd)
-{
-	pthread_t t;
-	pthread_attr_t a;
-	sigset_t all, old;
-	int rc;
-	sigfillset(&all);
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_sigmask(SIG_SETMASK, &all, &old);  /* born muted: inherits the full mask */
-	rc = pthread_create(&t, &a, listener, (void *)(intptr_t)fd);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&a);
-	return -rc;
 }
 
 /* ---- connecting ---- */
 
-static int handshake(int fd)
+int pc_conn_dial(const char *path)
 {
-	struct pc_hello hello = { .version = PC_PROTO_VERSION, .pid = (int32_t)getpid(), .ppid = (int32_t)getppid(),
-				  .rank = pc_cfg.rank, .size = pc_cfg.size, .page_size = (uint32_t)pc_page_size };
-	memcpy(hello.job, pc_cfg.job, sizeof hello.job);
-	hello.libc = (uint32_t)pc_libc_mode;
-	hello.chained = (uint32_t)__atomic_load_n(&pc_chained, __ATOMIC_RELAXED); /* libc entries shared with another interposer */
-	char buf[PC_HDR_SIZE + 256];
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = pc_cfg.timeout_ms / 1000, .tv_usec = (pc_cfg.timeout_ms % 1000) * 1000 };
+	long fd = syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	strncpy(a.sun_path, path, sizeof a.sun_path - 1);
+	if (fd < 0)
+		return -ENOTCONN;
+	if (syscall(SYS_connect, fd, &a, sizeof a) < 0) {
+		syscall(SYS_close, fd);
+		return -ENOTCONN;
+	}
+	syscall(SYS_setsockopt, fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	return (int)fd;
+}
+
+/* HELLO, then exactly one frame back (WELCOME or ERROR), bounded by ms. */
+int pc_conn_handshake(int fd, const void *hello, size_t len, void *welcome, size_t welcome_len, int ms)
+{
+	char buf[PC_HDR_SIZE + 512];
 	struct pc_hdr h;
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	size_t got = 0;
 
-	strncpy(hello.argv0, program_invocation_short_name, sizeof hello.argv0 - 1);
-	if (write_all(fd, buf, frame(buf, PC_T_HELLO, 0, 0, &hello, sizeof hello)) < 0)
+	if (write_all(fd, buf, frame(buf, PC_T_HELLO, 0, 0, hello, len)) < 0)
 		return -ENOTCONN;
-	/* Read exactly one frame, bounded by the timeout. */
-	while (got < PC_HDR_SIZE || got < ((struct pc_hdr *)buf)->len) {
+	while (got < PC_HDR_SIZE || got < h.len) {
 		long n;
-		size_t want = got < PC_HDR_SIZE ? PC_HDR_SIZE - got : ((struct pc_hdr *)buf)->len - got;
-		if (poll(&p, 1, pc_cfg.timeout_ms) <= 0)
+		if (poll(&p, 1, ms) <= 0)
 			return -ETIMEDOUT;
-		n = syscall(SYS_read, fd, buf + got, want);
+		n = syscall(SYS_read, fd, buf + got, got < PC_HDR_SIZE ? PC_HDR_SIZE - got : h.len - got);
 		if (n <= 0)
 			return -ENOTCONN;
 		got += (size_t)n;
@@ -257,7 +220,6 @@ static int handshake(int fd)
 				return -EPROTO;
 		}
 	}
-	memcpy(&h, buf, sizeof h);
 	if (h.type == PC_T_ERROR && h.len > PC_HDR_SIZE + sizeof(struct pc_error)) {
 		struct pc_error e;
 		memcpy(&e, buf + PC_HDR_SIZE, sizeof e);
@@ -265,83 +227,120 @@ static int handshake(int fd)
 		pc_log("coordinator refused this process:", buf + PC_HDR_SIZE + sizeof(struct pc_error), -1);
 		return e.code < 0 && e.code > -4096 ? e.code : -EACCES; /* its reason, e.g. -EACCES for a uid */
 	}
-	if (h.type != PC_T_WELCOME || h.len < PC_HDR_SIZE + sizeof(struct pc_welcome))
+	if (h.type != PC_T_WELCOME || h.len < PC_HDR_SIZE + welcome_len)
 		return -EPROTO;
-	struct pc_welcome w;
-	memcpy(&w, buf + PC_HDR_SIZE, sizeof w);
-	if (w.version != PC_PROTO_VERSION) {
-		pc_log("the coordinator at PINCOH_SOCKET speaks another protocol version than this shim's", NULL, PC_PROTO_VERSION);
-		return -EPROTO;
-	}
-	follow = (w.flags & PC_W_MREMAP_FOLLOW) != 0;
-	dontfork = (w.flags & PC_W_FORK_DONTFORK) != 0;
+	memcpy(welcome, buf + PC_HDR_SIZE, welcome_len);
 	return 0;
 }
 
-static int open_connection(void)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = pc_cfg.timeout_ms / 1000, .tv_usec = (pc_cfg.timeout_ms % 1000) * 1000 };
-	int fd, rc;
-
-	memcpy(a.sun_path, pc_cfg.socket_path, sizeof a.sun_path);
-	fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -ENOTCONN;
-	if (syscall(SYS_connect, fd, &a, sizeof a) < 0) {
-		syscall(SYS_close, fd);
-		return -ENOTCONN;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	rc = handshake(fd);
-	if (rc == 0) {
-		pthread_mutex_lock(&send_mu);
-		sock = fd;
-		atomic_store(&up, 1);
-		pthread_mutex_unlock(&send_mu);
-		rc = start_listener(fd);
-		if (rc == 0)
-			return 0;
-		pthread_mutex_lock(&send_mu);
-		sock = -1;
-		atomic_store(&up, 0);
-		pthread_mutex_unlock(&send_mu);
-	}
-	syscall(SYS_close, fd);
-	return rc == -ETIMEDOUT ? -ENOTCONN : rc;
-}
-
-int pc_conn_ensure(void)
+/* fd becomes the connection. -EBUSY while a lost one's descriptor is still held. */
+int pc_conn_install(int fd, void (*lost_cb)(void))
 {
 	int rc = 0;
-	if (pc_conn_up())
-		return pc_foreign() ? -ENOTCONN : 0;
-	if (!pc_cfg.socket_path[0] || pc_foreign())
-		return -ENOTCONN;
-	pthread_mutex_lock(&conn_mu);
-	if (!pc_conn_up()) {
-		rc = open_connection();
-		/* a new coordinator after a lost one: tell it what we hold */
-		if (rc == 0 && was_up)
-			pc_reannounce();
-		if (rc == 0)
-			was_up = 1;
+	pthread_mutex_lock(&send_mu);
+	if (old_fd >= 0 || cur_fd >= 0)
+		rc = -EBUSY;
+	else {
+		cur_fd = fd, cur_refs = 1;
+		on_lost = lost_cb;
+		atomic_fetch_add(&gen, 1);
+		atomic_store(&up, 1);
 	}
-	pthread_mutex_unlock(&conn_mu);
+	pthread_mutex_unlock(&send_mu);
+	return rc;
+}
+
+/* ---- reading, for every waiter ---- */
+
+static void complete(uint64_t seq, int32_t status, const char *extra, size_t extra_len)
+{
+	pthread_mutex_lock(&wait_mu);
+	for (int i = 0; i < PC_WAITERS; i++) {
+		struct waiter *w = &waiters[i];
+		if (w->busy && !w->done && w->seq == seq) {
+			w->done = 1, w->status = status;
+			memset(w->extra, 0, sizeof w->extra);
+			memcpy(w->extra, extra, extra_len < sizeof w->extra ? extra_len : sizeof w->extra);
+			pthread_cond_broadcast(&wait_cv);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&wait_mu);
+}
+
+/* One whole frame at rx; 0, or -EPROTO if it cannot be from a coordinator. */
+static int handle(const struct pc_hdr *h, const char *payload)
+{
+	size_t len = h->len - PC_HDR_SIZE;
+	if (h->type == PC_T_REPLY && len >= sizeof(struct pc_reply)) {
+		struct pc_reply r;
+		memcpy(&r, payload, sizeof r);
+		complete(h->seq, r.status, payload + sizeof r, len - sizeof r);
+		return 0;
+	}
+	if (h->type == PC_T_ERROR && len > sizeof(struct pc_error)) {
+		char msg[256];
+		size_t n = len - sizeof(struct pc_error) < sizeof msg - 1 ? len - sizeof(struct pc_error) : sizeof msg - 1;
+		memcpy(msg, payload + sizeof(struct pc_error), n);
+		msg[n] = 0;
+		pc_log("coordinator says:", msg, -1);
+		return 0;
+	}
+	pc_log("coordinator sent an unexpected frame type; disconnecting", NULL, h->type);
+	return -EPROTO;
+}
+
+/* Reads what is there (waiting until dl), handling each whole frame. 0 after
+ * some progress, -ETIMEDOUT, or -ENOTCONN once connection g is over. */
+static int read_some(unsigned g, const struct timespec *dl)
+{
+	int fd = get_fd(g), rc = 0;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	long n;
+	if (fd < 0)
+		return -ENOTCONN;
+	if (rx_gen != g)
+		rx_gen = g, rx_have = 0; /* a new connection starts a new stream */
+	n = poll(&p, 1, ms_until(dl));
+	if (n == 0)
+		rc = -ETIMEDOUT;
+	else if (n > 0) {
+		n = syscall(SYS_recvfrom, fd, rx + rx_have, sizeof rx - rx_have, MSG_DONTWAIT, NULL, NULL);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			rc = -ENOTCONN;
+		else if (n > 0)
+			rx_have += (size_t)n;
+	}
+	while (rc == 0 && rx_have >= PC_HDR_SIZE) {
+		struct pc_hdr h;
+		memcpy(&h, rx, sizeof h);
+		if (h.len < PC_HDR_SIZE || h.len > sizeof rx) {
+			pc_log("coordinator sent a frame of bad length; disconnecting", NULL, (long)h.len);
+			rc = -ENOTCONN;
+		} else if (rx_have < h.len)
+			break;
+		else {
+			if (handle(&h, rx + PC_HDR_SIZE) < 0)
+				rc = -ENOTCONN;
+			memmove(rx, rx + h.len, rx_have - h.len);
+			rx_have -= h.len;
+		}
+	}
+	put_fd(fd);
+	if (rc == -ENOTCONN)
+		lost(g);
 	return rc;
 }
 
 /* ---- requests ---- */
 
-static int request(int type, const void *payload, size_t len, int32_t *status, uint64_t *seq, void *extra,
-		   size_t extra_len, int ms)
+int pc_request(int type, const void *payload, size_t len, int32_t *status, void *extra, size_t extra_len, int ms)
 {
-	struct timespec dl = deadline_in(ms);
+	struct timespec dl = deadline_in(ms < 0 ? pc_cfg.timeout_ms : ms);
 	struct waiter *w = NULL;
+	unsigned g = atomic_load(&gen);
 	int rc = 0;
 
-	if (on_listener)
-		return -EDEADLK; /* only the listener could read the answer */
 	if (!pc_conn_up() || pc_foreign())
 		return -ENOTCONN;
 	pthread_mutex_lock(&wait_mu);
@@ -349,60 +348,102 @@ static int request(int type, const void *payload, size_t len, int32_t *status, u
 		for (int i = 0; i < PC_WAITERS && !w; i++)
 			if (!waiters[i].busy)
 				w = &waiters[i];
-		if (!w && pthread_cond_timedwait(&slot_cv, &wait_mu, &dl) == ETIMEDOUT) {
+		if (!w && pthread_cond_timedwait(&wait_cv, &wait_mu, &dl) == ETIMEDOUT) {
 			pthread_mutex_unlock(&wait_mu);
 			return -ETIMEDOUT;
 		}
 	}
 	w->busy = 1, w->done = 0, w->lost = 0, w->seq = ++next_seq;
-	if (seq)
-		*seq = w->seq;
 	pthread_mutex_unlock(&wait_mu);
 
-	rc = send_frame(type, 0, w->seq, payload, len);
+	rc = send_frame(g, type, 0, w->seq, payload, len);
 
 	pthread_mutex_lock(&wait_mu);
-	while (rc == 0 && !w->done)
-		if (pthread_cond_timedwait(&w->cv, &wait_mu, &dl) == ETIMEDOUT && !w->done)
+	while (rc == 0 && !w->done) {
+		if (!reading) {
+			int r;
+			reading = 1;
+			pthread_mutex_unlock(&wait_mu);
+			r = read_some(g, &dl);
+			pthread_mutex_lock(&wait_mu);
+			reading = 0;
+			pthread_cond_broadcast(&wait_cv); /* another waiter may read now */
+			if (r < 0 && !w->done)
+				rc = r;
+		} else if (pthread_cond_timedwait(&wait_cv, &wait_mu, &dl) == ETIMEDOUT && !w->done)
 			rc = -ETIMEDOUT;
-	if (rc == 0)
-		rc = w->lost ? -ENOTCONN : 0;
+	}
+	if (rc == 0 && w->lost)
+		rc = -ENOTCONN;
 	if (rc == 0 && status)
 		*status = w->status;
 	if (rc == 0 && extra)
 		memcpy(extra, w->extra, extra_len < sizeof w->extra ? extra_len : sizeof w->extra);
 	w->busy = 0;
-	pthread_cond_signal(&slot_cv);
+	pthread_cond_broadcast(&wait_cv);
 	pthread_mutex_unlock(&wait_mu);
 	return rc;
-}
-
-int pc_request(int type, const void *payload, size_t len, int32_t *status, uint64_t *seq, void *extra, size_t extra_len)
-{
-	return request(type, payload, len, status, seq, extra, extra_len, pc_cfg.timeout_ms);
-}
-
-int pc_request_ms(int type, const void *payload, size_t len, int32_t *status, void *extra, size_t extra_len, int ms)
-{
-	return request(type, payload, len, status, NULL, extra, extra_len, ms < 0 ? pc_cfg.timeout_ms : ms);
 }
 
 int pc_notify(int type, const void *payload, size_t len)
 {
 	uint64_t seq;
-	if (pc_foreign())
+	if (!pc_conn_up() || pc_foreign())
 		return -ENOTCONN;
 	pthread_mutex_lock(&wait_mu);
 	seq = ++next_seq;
 	pthread_mutex_unlock(&wait_mu);
-	return send_frame(type, PC_F_NOREPLY, seq, payload, len);
+	return send_frame(atomic_load(&gen), type, PC_F_NOREPLY, seq, payload, len);
+}
+
+/* ---- watching for the coordinator's death ----
+ * A process holding attachments must stop putting the moment the coordinator
+ * is gone (nobody could revoke its handles any more), whether or not it is
+ * waiting for a reply then. One thread, born muted, sleeps in poll() for the
+ * peer's hang-up and reads nothing. Only attachers start it. */
+static void *watch(void *arg)
+{
+	unsigned g = (unsigned)(uintptr_t)arg;
+	int fd = get_fd(g);
+	pc_guard.why.depth = 1;
+	if (fd >= 0) {
+		struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+		while (poll(&p, 1, -1) < 0 && errno == EINTR)
+			;
+		put_fd(fd);
+		lost(g); /* a hang-up, or our own shutdown: connection g is over either way */
+	}
+	pthread_mutex_lock(&send_mu);
+	watching = 0;
+	pthread_mutex_unlock(&send_mu);
+	return NULL;
+}
+
+void pc_conn_watch(void)
+{
+	pthread_t t;
+	pthread_attr_t a;
+	sigset_t all, old;
+	pthread_mutex_lock(&send_mu);
+	if (!watching && cur_fd >= 0) {
+		watching = 1;
+		sigfillset(&all);
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&a, 64 * 1024);
+		pthread_sigmask(SIG_SETMASK, &all, &old); /* born muted: inherits the full mask */
+		if (pthread_create(&t, &a, watch, (void *)(uintptr_t)atomic_load(&gen)) != 0)
+			watching = 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		pthread_attr_destroy(&a);
+	}
+	pthread_mutex_unlock(&send_mu);
 }
 
 /* ---- fork ---- */
 
 void pc_conn_atfork_prepare(void)
 {
-	pthread_mutex_lock(&conn_mu);
 	pthread_mutex_lock(&send_mu);
 	pthread_mutex_lock(&wait_mu);
 }
@@ -411,22 +452,22 @@ void pc_conn_atfork_parent(void)
 {
 	pthread_mutex_unlock(&wait_mu);
 	pthread_mutex_unlock(&send_mu);
-	pthread_mutex_unlock(&conn_mu);
 }
 
-/* The child has one thread and no listener: drop the parent's connection
- * (the parent keeps it) and connect afresh on the first need. */
+/* The child has one thread: the parent's connection stays the parent's (we
+ * close our copies of its descriptors), and the child connects afresh. */
 void pc_conn_atfork_child(void)
 {
-	pthread_mutex_init(&conn_mu, NULL);
 	pthread_mutex_init(&send_mu, NULL);
 	pthread_mutex_init(&wait_mu, NULL);
+	init_cond();
 	memset(waiters, 0, sizeof waiters);
-	was_up = 0;
-	atomic_store(&pc_unsynced, 0);
-	init_conds();
-	if (sock >= 0)
-		syscall(SYS_close, sock);
-	sock = -1;
+	reading = 0, watching = 0, rx_have = 0;
+	if (cur_fd >= 0)
+		syscall(SYS_close, cur_fd);
+	if (old_fd >= 0)
+		syscall(SYS_close, old_fd);
+	cur_fd = old_fd = -1, cur_refs = old_refs = 0;
 	atomic_store(&up, 0);
+	atomic_fetch_add(&gen, 1);
 }

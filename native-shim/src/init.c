@@ -1,35 +1,47 @@
 /* Start-up: configuration, fork handlers. Nothing here connects: a process
  * that never registers never talks to the coordinator. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "shim.h"
 
-PC_TLS int pc_guard;
+PC_TLS union pc_guard pc_guard;
 pid_t pc_pid;
 uintptr_t pc_page_size = 4096;
 
 void pc_fork_resolve(void);
 void pc_exit_init(void);
 
+/* libc's own definition of a function we replace */
+void *pc_next(const char *name)
+{
+	return dlsym(RTLD_NEXT, name);
+}
+
+/* The table lock first: a thread holding it may be waiting for the
+ * coordinator (a full ring), which takes the connection's locks. */
 void pc_atfork_prepare(void)
 {
-	pc_conn_atfork_prepare();
 	pc_table_lock();
+	pc_conn_atfork_prepare();
 }
 
 void pc_atfork_parent(void)
 {
-	pc_table_unlock();
 	pc_conn_atfork_parent();
+	pc_table_unlock();
 }
 
 void pc_atfork_child(void)
 {
 	pc_pid = (pid_t)syscall(SYS_getpid);
 	pc_table_reset_child();
+	pc_area_reset_child();
 	pc_attach_reset_child();
 	pc_conn_atfork_child();
+	pc_session_atfork_child();
 	pc_counters.degraded = 0;
 }
 

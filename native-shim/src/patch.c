@@ -22,7 +22,7 @@
  *   over ours between two mprotects of libc's text, and those go through our
  *   mprotect hook, which calls pc_patch_recheck: we chain as above. The check
  *   also runs before each registration, for a writer that did not mprotect.
- * A chained call runs with PC_CHAINING in pc_guard, so if the other hook calls
+ * A chained call runs with pc_guard.why.chaining set, so if the other hook calls
  * back into libc's entry, that nested call goes straight to the kernel. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -180,14 +180,14 @@ static int selfcheck(void *(*real_mmap)(void *, size_t, int, int, int, off_t),
 		     void *(*real_mremap)(void *, size_t, size_t, int, ...), void *(*real_sbrk)(intptr_t))
 {
 	int before = pc_selfcheck_hits;
-	pc_guard = PC_SELFCHECK;
+	pc_guard.why.selfcheck = 1;
 	/* harmless calls: each fails at once in the kernel (EINVAL) */
 	real_munmap(NULL, 0);
 	real_madvise((void *)1, 0, 0);
 	real_mremap((void *)1, 0, 0, 0);
 	real_mmap(NULL, 0, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	real_sbrk(0);
-	pc_guard = 0;
+	pc_guard.why.selfcheck = 0;
 	return pc_selfcheck_hits - before;
 }
 #else
@@ -214,9 +214,7 @@ PC_EXPORT int malloc_trim(size_t pad)
 	static int (*real)(size_t);
 	if (pc_libc_mode == PINCOH_LIBC_NORELEASE)
 		return 0;
-	if (!real)
-		real = (int (*)(size_t))dlsym(RTLD_NEXT, "malloc_trim");
-	return real ? real(pad) : 0;
+	return PC_NEXT(real, "malloc_trim") ? real(pad) : 0;
 }
 
 void pc_patch_init(void)

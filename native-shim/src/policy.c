@@ -1,9 +1,7 @@
-/* What a hooked call does to one registration it overlaps. A pure function,
- * mirrored by src/coherence/policy.ts; test/policy.test.ts feeds both the
- * same random cases (through native-shim/build/policy-check) and compares. */
+/* What a hooked call does to one registration it overlaps: decided here, once,
+ * and only here. The coordinator reads what happened from the ring. */
 #include <sys/mman.h>
 #include "../include/pincoh.h"
-#include "proto.h"
 #include "shim.h"
 
 /* Advice after which the pages a registration pinned are no longer the ones
@@ -30,14 +28,14 @@ static int overlaps(uintptr_t a, uintptr_t b, uintptr_t rs, uintptr_t re)
 
 int pc_policy(const struct pc_event *ev, uintptr_t rs, uintptr_t re, unsigned rflags, int mremap_follow)
 {
-	switch (ev->op) {
-	case PC_OP_MUNMAP:
-	case PC_OP_MMAP_FIXED:
-	case PC_OP_EXIT:
+	switch (ev->reason) {
+	case PINCOH_REASON_MUNMAP:
+	case PINCOH_REASON_MMAP:
+	case PINCOH_REASON_EXIT:
 		return overlaps(ev->start, ev->end, rs, re) ? PC_ACT_INVALIDATE : PC_ACT_KEEP;
-	case PC_OP_MADVISE:
-		return overlaps(ev->start, ev->end, rs, re) && pc_advice_drops(ev->arg) ? PC_ACT_INVALIDATE : PC_ACT_KEEP;
-	case PC_OP_MPROTECT: {
+	case PINCOH_REASON_MADVISE:
+		return overlaps(ev->start, ev->end, rs, re) && pc_advice_drops((int)ev->arg) ? PC_ACT_INVALIDATE : PC_ACT_KEEP;
+	case PINCOH_REASON_MPROTECT: {
 		int need = 0;
 		if (!overlaps(ev->start, ev->end, rs, re))
 			return PC_ACT_KEEP;
@@ -45,9 +43,9 @@ int pc_policy(const struct pc_event *ev, uintptr_t rs, uintptr_t re, unsigned rf
 			need |= PROT_READ;
 		if (rflags & PINCOH_WRITE)
 			need |= PROT_WRITE;
-		return (ev->arg & need) == need ? PC_ACT_KEEP : PC_ACT_INVALIDATE;
+		return ((int)ev->arg & need) == need ? PC_ACT_KEEP : PC_ACT_INVALIDATE;
 	}
-	case PC_OP_MREMAP: {
+	case PINCOH_REASON_MREMAP: {
 		/* The destination of MREMAP_FIXED is unmapped first. */
 		if (ev->dest_end && overlaps(ev->dest, ev->dest_end, rs, re))
 			return PC_ACT_INVALIDATE;

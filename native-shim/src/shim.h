@@ -1,5 +1,11 @@
 /* Internal interfaces of libpincoh. Helpers return -errno; only the exported
- * hooks touch errno, and only to keep the real call's value. */
+ * hooks touch errno, and only to keep the real call's value.
+ *
+ * Who calls whom (never the other way):
+ *   hooks/ api.c -> slowpath.c -> table.c -> area.c -> conn.c
+ *   session.c (connect, reconnect, fork) -> area.c, table.c, attach.c, conn.c
+ *   attach.c -> area.c, conn.c
+ * conn.c tells session.c of a lost connection through the callback it is given. */
 #ifndef PC_SHIM_H
 #define PC_SHIM_H
 
@@ -14,16 +20,36 @@
 #define PC_LIKELY(x) __builtin_expect(!!(x), 1)
 #define PC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-/* Nonzero while the shim itself runs on this thread: hooks go straight to the kernel. */
-extern PC_TLS int pc_guard;
-/* The guard's value during patch.c's self-check: hooks count that they were reached. */
-#define PC_SELFCHECK 0x5e1f
+/* Why this thread's hooked calls must go straight to the kernel, each reason
+ * apart, in one word so a hook tests all of them with one load:
+ * depth      the shim itself runs here (its locks may be held);
+ * chaining   another interposer's hook runs here, called as our real call:
+ *            its own calls back into libc must not loop through us;
+ * selfcheck  patch.c is calling through its patches to see them arrive. */
+union pc_guard {
+	struct { uint16_t depth; uint8_t chaining; uint8_t selfcheck; } why;
+	uint32_t any;
+};
+extern PC_TLS union pc_guard pc_guard;
+#define PC_GUARDED() (pc_guard.any != 0)
+#define PC_ENTER() ((void)pc_guard.why.depth++)
+#define PC_LEAVE() ((void)pc_guard.why.depth--)
 extern int pc_selfcheck_hits;
+static inline void pc_note_guarded(void)
+{
+	if (PC_UNLIKELY(pc_guard.why.selfcheck))
+		pc_selfcheck_hits++;
+}
+
+/* Resolves libc's own `name` once (dlsym RTLD_NEXT) into a static of the caller. */
+#define PC_NEXT(var, name) \
+	(PC_LIKELY(var != NULL) ? var : (var = (__typeof__(var))pc_next(name)))
+void *pc_next(const char *name);
+
 extern int pc_libc_mode;
 void pc_patch_init(void);
 /* patch.c: another interposer's hooks on libc's entries, called as our real
- * call (NULL: straight to the kernel). While one runs, pc_guard holds
- * PC_CHAINING, so a call it makes back into libc goes to the kernel. */
+ * call (NULL: straight to the kernel). */
 struct pc_chain {
 	int (*munmap)(void *, size_t);
 	void *(*mremap)(void *, size_t, size_t, int, void *);
@@ -33,28 +59,22 @@ struct pc_chain {
 };
 extern struct pc_chain pc_chain;
 extern int pc_chained;
-#define PC_CHAINING 0x100000
 #define PC_CHAIN_CALL(fn, ...)                                                \
 	({                                                                    \
 		__typeof__(pc_chain.fn) f_ = __atomic_load_n(&pc_chain.fn, __ATOMIC_ACQUIRE); \
 		__typeof__(f_(__VA_ARGS__)) r_;                               \
-		pc_guard += PC_CHAINING;                                      \
+		pc_guard.why.chaining++;                                      \
 		r_ = f_(__VA_ARGS__);                                         \
-		pc_guard -= PC_CHAINING;                                      \
+		pc_guard.why.chaining--;                                      \
 		r_;                                                           \
 	})
-#define PC_CHAINED(fn) (PC_UNLIKELY(__atomic_load_n(&pc_chain.fn, __ATOMIC_RELAXED) != NULL) && !(pc_guard & PC_CHAINING))
+#define PC_CHAINED(fn) (PC_UNLIKELY(__atomic_load_n(&pc_chain.fn, __ATOMIC_RELAXED) != NULL) && !pc_guard.why.chaining)
 /* An mprotect over these pages may be another interposer writing over our
  * patches (written once per patch, read with relaxed loads). */
 extern uintptr_t pc_patch_lo, pc_patch_hi;
 /* libc's cached break (__curbrk), once libc's sbrk jumps to our hook */
 extern void **pc_curbrk;
 void pc_patch_recheck(void);
-static inline void pc_note_guarded(void)
-{
-	if (PC_UNLIKELY(pc_guard == PC_SELFCHECK))
-		pc_selfcheck_hits++;
-}
 
 /* Our pid, as of the constructor or fork's child handler. A process whose
  * getpid() differs was made without those handlers (vfork, clone without
@@ -78,12 +98,14 @@ void pc_config_load(void);
 /* log.c: one write(2) per message, no malloc, no stdio */
 void pc_log(const char *msg, const char *detail, long num);
 
-/* A hooked call as the policy sees it; ranges are page-rounded [start, end). */
+/* A hooked call as the policy sees it; ranges are page-rounded [start, end).
+ * reason is the call's PINCOH_REASON_*: the one numbering of "why", from
+ * pincoh.h through the ring to the trace. */
 struct pc_event {
-	int op;                  /* PC_OP_* */
+	int reason;
 	uintptr_t start, end;    /* the range the call changes */
-	int arg;                 /* mprotect: prot; mremap: flags */
-	size_t len, new_len;     /* mremap: old and new length as given */
+	long arg;                /* mprotect: prot; mremap, mmap: flags; madvise: advice; exit: 0, exec: 1 */
+	size_t len, new_len;     /* the length given; mremap: the new length */
 	uintptr_t dest, dest_end;/* mremap with MREMAP_FIXED: the destination, else 0,0 */
 };
 
@@ -94,68 +116,98 @@ struct pc_event {
 int pc_policy(const struct pc_event *ev, uintptr_t rs, uintptr_t re, unsigned rflags, int mremap_follow);
 int pc_advice_drops(int advice);
 
-/* table.c: this process's registrations */
+/* table.c: this process's registrations. Every change is also an event in
+ * the ring (area.c), written under the table's lock, so the coordinator sees
+ * them in the order they happened. */
 #define PC_MAX_REGS (1u << 20)
 int pc_table_hit(uintptr_t start, uintptr_t end);  /* lock-free; 1 if anything overlaps */
-int pc_table_add(uintptr_t start, uintptr_t end, unsigned flags, uint64_t *key);
-int pc_table_remove(uint64_t key);                   /* 0 or -ENOENT */
+int pc_table_add(uintptr_t start, uintptr_t end, unsigned flags, size_t limit, uint64_t *key);
+int pc_table_remove(uint64_t key, int *published);  /* 0 or -ENOENT */
 int pc_table_valid(uint64_t key);                    /* 1, 0 or -EINVAL */
 int pc_table_query(uint64_t key, uintptr_t *start, uintptr_t *end);
+int pc_table_mark_published(uint64_t key, int on);   /* 0 or -ENOENT */
+void pc_table_unpublish_all(void);
 size_t pc_table_count(void);
 /* Calls fn for every registration, in chunks copied out under the lock (fn runs unlocked). */
-void pc_table_foreach(void (*fn)(uint64_t key, uintptr_t start, uintptr_t end, unsigned flags, int last, void *ctx), void *ctx);
+void pc_table_foreach(void (*fn)(uint64_t key, uintptr_t start, uintptr_t end, unsigned flags, void *ctx), void *ctx);
+/* Writes a REG event for every registration, under the lock (a new coordinator). */
+void pc_table_announce(void);
 void pc_table_lock(void);
 void pc_table_unlock(void);
 void pc_table_reset_child(void);                     /* after fork, in the child */
 
-/* Applies ev to the table under its lock. Invalidated entries are removed and
- * copied to out (callbacks run later, unlocked); FOLLOW entries are kept and
- * copied to follow. Returns counts through the pointers. */
+/* What one call did to the table. Invalidated entries are removed and copied
+ * to inval (callbacks run later, unlocked); FOLLOW entries are kept and copied
+ * to follow. */
 struct pc_hit { uint64_t key; uintptr_t start, end; int reason; };
 struct pc_hits {
 	struct pc_hit *inval, *follow;
 	size_t n_inval, n_follow, cap;
 	struct pc_hit local[32];  /* room for small calls without a mapping */
 	void *big; size_t big_bytes;
-	uint64_t begin_seq;       /* the BEGIN sent for this call, 0 if none */
-	int timed_out;
+	uint32_t call;            /* the call's number in the ring's events */
+	int published;            /* a hit was published: wait for the coordinator */
 };
-void pc_table_apply(const struct pc_event *ev, int mremap_follow, struct pc_hits *h);
+void pc_table_apply(const struct pc_event *ev, int mremap_follow, uint32_t call, struct pc_hits *h);
 /* Moves FOLLOW entries by delta once mremap succeeded. */
 void pc_table_move(const struct pc_hits *h, uintptr_t old_start, uintptr_t new_start);
 void pc_hits_release(struct pc_hits *h);
 
-/* conn.c: the coordinator connection */
-int pc_conn_ensure(void);                            /* 0, -ENOTCONN, -EPROTO, or the coordinator's refusal */
-extern _Atomic int pc_unsynced;                      /* lost a coordinator; not re-announced yet */
-void pc_reannounce(void);
+/* area.c: the shared area (proto.h) and its event ring */
+void pc_area_drop(void);                             /* the connection is gone: stop writing events */
+void pc_area_reset_child(void);
+struct pc_handle_word *pc_area_handles(void);        /* the current area's handle words, or NULL */
+/* Events. The caller holds the table lock (one producer at a time). */
+void pc_emit(uint16_t type, uint16_t reason, uint32_t call, uint32_t flags, uint64_t key, uint64_t addr, uint64_t len);
+void pc_emit_call(const struct pc_event *ev, uint32_t call, uint32_t flags, long result);
+void pc_emit_fork(pid_t child);
+uint32_t pc_next_call(void);
+uint32_t pc_area_dropped(void);
+/* Asks the coordinator to drain this process's events now, and to answer once
+ * the attachments to what they invalidated are dead. */
+int pc_sync(uint32_t call);
+
+/* conn.c: the socket to the coordinator, and requests over it. No thread
+ * reads it: a thread waiting for a reply reads for everyone waiting. */
 int pc_conn_up(void);
-/* extra: room for a REPLY's payload beyond its status (NULL if none wanted).
- * From the listener thread (an attacher's callback) it fails with -EDEADLK. */
-int pc_request(int type, const void *payload, size_t len, int32_t *status, uint64_t *seq, void *extra, size_t extra_len);
-/* like pc_request, with its own bound: ms < 0 means PINCOH_TIMEOUT_MS */
-int pc_request_ms(int type, const void *payload, size_t len, int32_t *status, void *extra, size_t extra_len, int ms);
+/* extra: room for a REPLY's payload beyond its status (NULL if none wanted);
+ * ms < 0: PINCOH_TIMEOUT_MS */
+int pc_request(int type, const void *payload, size_t len, int32_t *status, void *extra, size_t extra_len, int ms);
 int pc_notify(int type, const void *payload, size_t len);
-int pc_mremap_follow(void);
-int pc_fork_dontfork(void);
+/* the handshake, on a socket no other thread knows yet */
+int pc_conn_handshake(int fd, const void *hello, size_t len, void *welcome, size_t welcome_len, int timeout_ms);
+void pc_conn_watch(void);                            /* start watching for the coordinator's death (attachers) */
 void pc_conn_atfork_prepare(void);
 void pc_conn_atfork_parent(void);
 void pc_conn_atfork_child(void);
 
+/* session.c: connecting, the coordinator's settings, losing and finding it again */
+int pc_session_ensure(void);                         /* 0, -ENOTCONN, -EPROTO, or the coordinator's refusal */
+extern _Atomic int pc_unsynced;                      /* lost a coordinator; not re-announced yet */
+int pc_mremap_follow(void);
+int pc_fork_dontfork(void);
+int pc_sync_exit(void);
+size_t pc_max_regs(void);
+void pc_session_atfork_child(void);
+
 /* attach.c: handles on other processes' exports */
-#define PC_MAX_ATTACH 4096
-int pc_attach_alloc(uint64_t *handle, uint64_t *state_addr);
+#define PC_MAX_ATTACH PC_HANDLE_SLOTS
+int pc_attach_alloc(uint64_t *handle);
 void pc_attach_set(uint64_t handle, int32_t pid, uintptr_t addr, size_t len, unsigned flags);
 void pc_attach_free(uint64_t handle);
-PC_EXPORT int pincoh_handle_info(uint64_t handle, int *owner_pid, void **addr, size_t *len, int *live);
-int pc_attach_revoke(uint64_t handle, int32_t *pid, uintptr_t *addr, size_t *len);
 void pc_attach_kill_all(void);
 void pc_attach_reset_child(void);
+/* A new area: carry the handles' state words over from the old one. */
+void pc_attach_move(struct pc_handle_word *from, struct pc_handle_word *to);
+PC_EXPORT int pincoh_handle_info(uint64_t handle, int *owner_pid, void **addr, size_t *len, int *live);
 
-/* slowpath.c: BEGIN -> ACK -> local policy + callbacks; then DONE */
+/* slowpath.c: the one way a hooked call that touches registrations runs */
+typedef long (*pc_real_fn)(void *args);
+/* Decides (policy, own table), waits for the coordinator only if published
+ * memory is involved, runs the callbacks, makes the real call, records it.
+ * failed: the real call's failure value (-1 or MAP_FAILED). Keeps errno. */
+long pc_slow_call(struct pc_event *ev, pc_real_fn real, void *args, long failed);
 void pc_slow_everything(int why); /* exit (0) or exec (1): every registration goes, exports revoked first */
-void pc_slow_before(const struct pc_event *ev, struct pc_hits *h);
-void pc_slow_after(const struct pc_event *ev, struct pc_hits *h, long result, int err);
 
 /* init.c: the shim's fork handlers, also run around clone without CLONE_VM */
 void pc_atfork_prepare(void);

@@ -1,64 +1,70 @@
-/* A hooked call that overlaps a registration: tell the coordinator and wait
- * for its ACK (other processes let go first), apply the policy to our own
- * table, run the owner's callbacks; after the real call, report DONE. */
+/* A hooked call whose range overlaps a registration: the one way it runs.
+ *
+ * The shim decides (the policy, applied to its own table) and records what
+ * happened as events in the ring. Nothing waits unless published memory is
+ * involved: then the coordinator must kill every attachment to it first, and
+ * the call waits for its answer (bounded). Then the owner's callbacks, the
+ * real call, and the event that closes the call. */
 #include <errno.h>
+#include "../include/pincoh.h"
 #include "proto.h"
 #include "shim.h"
 
-void pc_slow_before(const struct pc_event *ev, struct pc_hits *h)
+long pc_slow_call(struct pc_event *ev, pc_real_fn real, void *args, long failed)
 {
-	uint64_t seq = 0;
-	int timed_out = 0;
+	struct pc_hits h;
+	int saved = errno, err;
+	uint32_t flags = 0;
+	long rc;
+
+	PC_ENTER();
 	if (pc_foreign()) {
 		/* a vfork or clone child: the table and the connection are its parent's */
-		h->n_inval = h->n_follow = 0, h->big = NULL, h->begin_seq = 0, h->timed_out = 0;
-		h->inval = h->follow = h->local, h->cap = 0;
-		return;
+		rc = real(args);
+		err = rc == failed ? errno : 0;
+		PC_LEAVE();
+		errno = err ? err : saved;
+		return rc;
 	}
 	__atomic_fetch_add(&pc_counters.slow_calls, 1, __ATOMIC_RELAXED);
-	if (pc_conn_up()) {
-		struct pc_begin b = { .op = (uint32_t)ev->op, .arg = (uint32_t)ev->arg, .addr = ev->start,
-				      .len = ev->op == PC_OP_MREMAP ? ev->len : ev->end - ev->start,
-				      .new_len = ev->new_len, .new_addr = ev->dest };
-		int32_t status;
-		if (pc_request(PC_T_BEGIN, &b, sizeof b, &status, &seq, NULL, 0) == -ETIMEDOUT) {
-			pc_note_timeout("BEGIN");
-			timed_out = 1;
+	pc_table_apply(ev, pc_mremap_follow(), pc_next_call(), &h);
+	if (h.published || (ev->reason == PINCOH_REASON_EXIT && pc_sync_exit() && pc_conn_up())) {
+		int s = pc_sync(h.call);
+		flags |= PC_CALL_WAITED;
+		if (s == -ETIMEDOUT) {
+			pc_note_timeout("SYNC");
+			flags |= PC_CALL_TIMED_OUT;
 		}
 	}
-	pc_table_apply(ev, pc_mremap_follow(), h);
-	h->begin_seq = seq;
-	h->timed_out = timed_out;
-	__atomic_fetch_add(&pc_counters.invalidations, h->n_inval, __ATOMIC_RELAXED);
-	pc_run_callbacks(h);
+	__atomic_fetch_add(&pc_counters.invalidations, h.n_inval, __ATOMIC_RELAXED);
+	pc_run_callbacks(&h);
+	errno = saved;
+	rc = real(args);
+	err = rc == failed ? errno : 0;
+	if (h.n_follow && !err)
+		pc_table_move(&h, ev->start, (uintptr_t)rc);
+	pc_table_lock();
+	pc_emit_call(ev, h.call, flags, err ? -err : rc);
+	pc_table_unlock();
+	pc_hits_release(&h);
+	PC_LEAVE();
+	errno = err ? err : saved;
+	return rc;
 }
 
-/* The process is about to exit or exec: its whole address space goes. Tell
- * the coordinator (which revokes every export first), wait, and run the
- * callbacks; nothing follows, so DONE goes at once. */
+static long nothing(void *args)
+{
+	(void)args;
+	return 0;
+}
+
+/* The process is about to exit or exec: its whole address space goes. Every
+ * registration is invalidated (callbacks run); published ones are revoked
+ * from their attachers before we go on, while our pid is still ours. */
 void pc_slow_everything(int why)
 {
-	struct pc_event ev = { .op = PC_OP_EXIT, .start = 0, .end = UINTPTR_MAX, .arg = why };
-	struct pc_hits h;
-	int saved = errno;
-	if (pc_guard || !pc_table_count() || pc_foreign())
+	struct pc_event ev = { .reason = PINCOH_REASON_EXIT, .start = 0, .end = UINTPTR_MAX, .arg = why };
+	if (PC_GUARDED() || !pc_table_count() || pc_foreign())
 		return;
-	pc_guard++;
-	pc_slow_before(&ev, &h);
-	pc_slow_after(&ev, &h, 0, 0);
-	pc_guard--;
-	errno = saved;
-}
-
-/* result: what the real call returned; err: its errno if it failed, else 0 */
-void pc_slow_after(const struct pc_event *ev, struct pc_hits *h, long result, int err)
-{
-	if (ev->op == PC_OP_MREMAP && h->n_follow && !err)
-		pc_table_move(h, ev->start, (uintptr_t)result);
-	if (h->begin_seq && pc_conn_up()) {
-		struct pc_done d = { .op = (uint32_t)ev->op, .flags = h->timed_out ? PC_DONE_TIMED_OUT : 0,
-				     .result = err ? -err : result, .begin_seq = h->begin_seq };
-		pc_notify(PC_T_DONE, &d, sizeof d);
-	}
-	pc_hits_release(h);
+	pc_slow_call(&ev, nothing, NULL, -1);
 }

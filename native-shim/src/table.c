@@ -8,7 +8,9 @@
  * Readers (every hooked call) never lock: a seqlock tells them a writer was
  * busy, and they retry, or after a few tries take the lock. The storage is
  * reserved once with a raw mmap and never moves, so a reader racing a writer
- * can read stale values but never freed memory. Writers hold `mu`.
+ * can read stale values but never freed memory. Writers hold `mu`, and write
+ * the ring's event for each change while they hold it (area.c), so the
+ * coordinator learns of the changes in the order they happened.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,6 +25,8 @@
 
 struct span { uintptr_t start, pmax; };                       /* what readers touch */
 struct meta { uintptr_t end; uint64_t key; uint32_t flags, dead; };
+#define PUBLISHED 0x100u /* in meta.flags: others may hold it; invalidating it waits for the coordinator */
+#define USER_FLAGS (PINCOH_READ | PINCOH_WRITE)
 
 #define HASH_BITS 21                                           /* 2 * PC_MAX_REGS slots */
 #define HASH_CAP (1u << HASH_BITS)
@@ -109,12 +113,12 @@ __attribute__((noinline, cold)) static int hit_locked(uintptr_t a, uintptr_t b)
 {
 	size_t n;
 	int hit;
-	pc_guard++; /* a signal handler landing here must not wait on mu, which we hold */
+	PC_ENTER(); /* a signal handler landing here must not wait on mu, which we hold */
 	pthread_mutex_lock(&mu);
 	n = atomic_load_explicit(&count, memory_order_relaxed);
 	hit = n && hit_unlocked(n, a, b);
 	pthread_mutex_unlock(&mu);
-	pc_guard--;
+	PC_LEAVE();
 	return hit;
 }
 
@@ -237,33 +241,63 @@ static void compact(size_t from)
 	write_end();
 }
 
-int pc_table_add(uintptr_t start, uintptr_t end, unsigned flags, uint64_t *key)
+int pc_table_add(uintptr_t start, uintptr_t end, unsigned flags, size_t limit, uint64_t *key)
 {
 	int rc;
 	pthread_mutex_lock(&mu);
 	rc = ensure_storage();
-	if (rc == 0 && atomic_load_explicit(&count, memory_order_relaxed) >= PC_MAX_REGS)
+	if (rc == 0 && atomic_load_explicit(&count, memory_order_relaxed) >= limit)
 		rc = -ENOSPC;
 	if (rc == 0) {
 		*key = ++next_key;
 		insert_at_sorted(start, end, *key, flags);
+		pc_emit(PC_R_REG, 0, 0, flags, *key, start, end - start);
 	}
 	pthread_mutex_unlock(&mu);
 	return rc;
 }
 
-int pc_table_remove(uint64_t key)
+int pc_table_remove(uint64_t key, int *published)
 {
 	long i;
 	pthread_mutex_lock(&mu);
 	i = index_of(key);
 	if (i >= 0) {
+		*published = (metas[i].flags & PUBLISHED) != 0;
 		metas[i].dead = 1;
 		compact((size_t)i);
 		hash_del(key);
+		pc_emit(PC_R_DEREG, 0, 0, 0, key, 0, 0);
 	}
 	pthread_mutex_unlock(&mu);
 	return i >= 0 ? 0 : -ENOENT;
+}
+
+int pc_table_mark_published(uint64_t key, int on)
+{
+	long i;
+	pthread_mutex_lock(&mu);
+	i = index_of(key);
+	if (i >= 0)
+		metas[i].flags = on ? metas[i].flags | PUBLISHED : metas[i].flags & ~PUBLISHED;
+	pthread_mutex_unlock(&mu);
+	return i >= 0 ? 0 : -ENOENT;
+}
+
+/* Under the lock (session.c): a new coordinator knows no names. */
+void pc_table_unpublish_all_locked(void)
+{
+	size_t n = atomic_load_explicit(&count, memory_order_relaxed);
+	for (size_t i = 0; i < n; i++)
+		metas[i].flags &= ~PUBLISHED;
+}
+
+/* Under the lock (session.c): a new coordinator hears of every registration. */
+void pc_table_announce_locked(void)
+{
+	size_t n = atomic_load_explicit(&count, memory_order_relaxed);
+	for (size_t i = 0; i < n; i++)
+		pc_emit(PC_R_REG, 0, 0, metas[i].flags & USER_FLAGS, metas[i].key, spans[i].start, metas[i].end - spans[i].start);
 }
 
 int pc_table_valid(uint64_t key)
@@ -293,7 +327,7 @@ size_t pc_table_count(void)
 	return atomic_load_explicit(&count, memory_order_relaxed);
 }
 
-void pc_table_foreach(void (*fn)(uint64_t key, uintptr_t start, uintptr_t end, unsigned flags, int last, void *ctx), void *ctx)
+void pc_table_foreach(void (*fn)(uint64_t key, uintptr_t start, uintptr_t end, unsigned flags, void *ctx), void *ctx)
 {
 	struct { uint64_t key; uintptr_t start, end; unsigned flags; } chunk[128];
 	for (size_t at = 0;;) {
@@ -302,10 +336,10 @@ void pc_table_foreach(void (*fn)(uint64_t key, uintptr_t start, uintptr_t end, u
 		total = atomic_load_explicit(&count, memory_order_relaxed);
 		for (; at < total && n < 128; at++, n++)
 			chunk[n].key = metas[at].key, chunk[n].start = spans[at].start, chunk[n].end = metas[at].end,
-			chunk[n].flags = metas[at].flags;
+			chunk[n].flags = metas[at].flags & USER_FLAGS;
 		pthread_mutex_unlock(&mu);
 		for (size_t i = 0; i < n; i++)
-			fn(chunk[i].key, chunk[i].start, chunk[i].end, chunk[i].flags, at >= total && i + 1 == n, ctx);
+			fn(chunk[i].key, chunk[i].start, chunk[i].end, chunk[i].flags, ctx);
 		if (at >= total)
 			return;
 	}
@@ -355,26 +389,31 @@ static void push(struct pc_hits *h, int follow, uint64_t key, uintptr_t s, uintp
 static void scan(const struct pc_event *ev, uintptr_t a, uintptr_t b, int follow, struct pc_hits *h, size_t *first_dead)
 {
 	size_t n = atomic_load_explicit(&count, memory_order_relaxed);
-	static const int reasons[] = { 0, PINCOH_REASON_MUNMAP, PINCOH_REASON_MPROTECT, PINCOH_REASON_MREMAP,
-				       PINCOH_REASON_MADVISE, PINCOH_REASON_MMAP, PINCOH_REASON_EXIT, 0 };
 	for (size_t i = below(n, b); i-- > 0 && spans[i].pmax > a;) {
 		struct meta *m = &metas[i];
 		int act;
 		if (m->dead || m->end <= a)
 			continue;
-		act = pc_policy(ev, spans[i].start, m->end, m->flags, follow);
+		act = pc_policy(ev, spans[i].start, m->end, m->flags & USER_FLAGS, follow);
+		if (act == PC_ACT_KEEP)
+			continue;
+		h->published |= (m->flags & PUBLISHED) != 0;
 		if (act == PC_ACT_INVALIDATE) {
 			m->dead = 1;
 			if (i < *first_dead)
 				*first_dead = i;
-			push(h, 0, m->key, spans[i].start, m->end, reasons[ev->op & 7]);
-		} else if (act == PC_ACT_FOLLOW) {
-			push(h, 1, m->key, spans[i].start, m->end, PINCOH_REASON_MREMAP);
+			push(h, 0, m->key, spans[i].start, m->end, ev->reason);
+			/* exit and exec: one event says "everything", below */
+			if (ev->reason != PINCOH_REASON_EXIT)
+				pc_emit(PC_R_INVAL, (uint16_t)ev->reason, h->call, 0, m->key, 0, 0);
+		} else {
+			push(h, 1, m->key, spans[i].start, m->end, ev->reason);
+			pc_emit(PC_R_MOVING, (uint16_t)ev->reason, h->call, 0, m->key, 0, 0);
 		}
 	}
 }
 
-void pc_table_apply(const struct pc_event *ev, int follow, struct pc_hits *h)
+void pc_table_apply(const struct pc_event *ev, int follow, uint32_t call, struct pc_hits *h)
 {
 	size_t first_dead = (size_t)-1;
 	h->inval = h->local;
@@ -383,11 +422,15 @@ void pc_table_apply(const struct pc_event *ev, int follow, struct pc_hits *h)
 	h->n_inval = h->n_follow = 0;
 	h->big = NULL;
 	h->big_bytes = 0;
+	h->call = call;
+	h->published = 0;
 	pthread_mutex_lock(&mu);
 	if (spans) {
 		scan(ev, ev->start, ev->end, follow, h, &first_dead);
 		if (ev->dest_end)
 			scan(ev, ev->dest, ev->dest_end, follow, h, &first_dead);
+		if (ev->reason == PINCOH_REASON_EXIT)
+			pc_emit(PC_R_INVAL, PINCOH_REASON_EXIT, call, 0, 0, 0, 0);
 		if (first_dead != (size_t)-1) {
 			for (size_t i = 0; i < h->n_inval; i++)
 				hash_del(h->inval[i].key);
@@ -411,6 +454,7 @@ void pc_table_move(const struct pc_hits *h, uintptr_t old_start, uintptr_t new_s
 		hash_del(f->key);
 		compact((size_t)i);
 		insert_at_sorted(f->start - old_start + new_start, f->end - old_start + new_start, f->key, flags);
+		pc_emit(PC_R_MOVED, 0, h->call, 0, f->key, f->start - old_start + new_start, 0);
 	}
 	pthread_mutex_unlock(&mu);
 }

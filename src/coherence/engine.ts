@@ -1,32 +1,29 @@
-// The coherence engine: registrations per process, what each hooked call does
-// to them, and the processes attached to them. Plain code over the registry
-// and the job service; the socket layer calls in and provides a Peer per
-// process, so this is testable without processes.
+// The coherence engine: every process's registrations, as its shim reports
+// them in its ring, and the processes attached to them. The shim decides
+// what a call does to its own registrations (policy.c); the engine keeps the
+// record, and kills other processes' handles on what went. Plain code over
+// the registry and the job service; the socket layer calls in, so this is
+// testable without processes.
 
-import { DONE_TIMED_OUT, MREMAP_FIXED, OP, OP_NAMES, PINCOH_READ, PINCOH_WRITE } from '../protocol/constants.js';
-import { LIBC_MODES, type AttachRequest, type Attached, type Begin, type Done, type Hello, type Register } from '../protocol/messages.js';
+import { CALL_TIMED_OUT, CALL_WAITED, OFF, PINCOH_READ, PINCOH_WRITE, R, REASON, REASON_NAMES } from '../protocol/constants.js';
+import { u64, i64 } from '../protocol/codec.js';
+import { LIBC_MODES, type AttachRequest, type Attached, type Hello } from '../protocol/messages.js';
 import { Job } from '../job/jobs.js';
 import { audit as auditMaps, readMaps, type Finding } from '../memory/maps.js';
-import { isMapped, readRemote, writeRemote } from '../memory/remote.js';
-import { IntervalIndex, type Registration } from '../registry/interval-index.js';
+import { isMapped } from '../memory/remote.js';
+import { IntervalIndex } from '../registry/interval-index.js';
 import { hex, Trace } from '../trace.js';
-import { ACT_FOLLOW, ACT_INVALIDATE, decide, type MapEvent, pageEnd } from './policy.js';
+import type { SharedArea } from '../transport/area.js';
 import { Stats } from './stats.js';
 import { EBADF, EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, ETIMEDOUT } from '../protocol/errno.js';
 
-/** Registrations must end below 2^53, where JS numbers stop being exact (and where
- * the codec saturates). x86_64 user space ends at 2^47, or 2^56 with 5-level paging
- * and a high mmap hint: those few registrations are refused, see README limits. */
+/** Registrations end below 2^53, where JS numbers stop being exact; the shim refuses the rest. */
 const ADDR_LIMIT = Number.MAX_SAFE_INTEGER;
-
-/** Why a handle was revoked (the REVOKE frame's reason): the op codes 1-5 for a
- * hooked call (OP in constants.ts), or one of these. */
-export const REVOKE_REASON = { deregister: 16, exit: 17 } as const;
 
 export interface Limits {
   registrationsPerProcess: number;
   attachmentsPerProcess: number;
-  /** BEGINs remembered while waiting for their DONE */
+  /** hooked calls remembered while their events arrive */
   pendingPerProcess: number;
   namesPerJob: number;
 }
@@ -36,12 +33,8 @@ export const DEFAULT_LIMITS: Limits = { registrationsPerProcess: 1 << 20, attach
 /** The longest an attach or a barrier may wait, whatever it asks for. */
 export const MAX_WAIT_MS = 3_600_000;
 
-export type RevokeOutcome = 'acked' | 'gone' | 'timeout';
-
 /** What the engine needs from a connected process. */
 export interface Peer {
-  /** Sends REVOKE and resolves when it is acknowledged, the peer is gone, or timeoutMs passed. */
-  revoke(handle: bigint, reason: number, timeoutMs: number): Promise<RevokeOutcome>;
   /** Closes the connection, saying why. */
   cutOff(reason: string): void;
 }
@@ -54,7 +47,7 @@ export interface EngineOptions {
   forkDontfork?: boolean;
   /** false: never revoke attachments (`--no-coherence`, to show the hazard) */
   coherence?: boolean;
-  /** how long an attacher has to acknowledge a REVOKE before it is cut off */
+  /** how long a put already in flight on a revoked handle may take before its process is killed */
   revokeTimeoutMs?: number;
   trace?: Trace;
   stats?: Stats;
@@ -73,11 +66,13 @@ export interface AuditEntry {
   findings: Array<{ key: number; addr: string; len: number; finding: Finding }>;
 }
 
-interface InFlight {
-  ev: MapEvent;
-  t0: bigint;
-  invalidated: bigint[];
-  follows: Registration[];
+/** A process's events that break the protocol: the process is cut off. */
+export class EventError extends Error {}
+
+/** One hooked call's events, gathered until the CALL event closes it. */
+interface CallEvents {
+  invalidated: number[];
+  followed: number[];
 }
 
 export interface Attachment {
@@ -85,17 +80,20 @@ export interface Attachment {
   owner: ProcessState;
   key: bigint;
   handle: bigint;
-  stateAddr: number;
 }
 
 export class ProcessState {
   readonly registry = new IntervalIndex();
-  readonly inFlight = new Map<bigint, InFlight>();
+  readonly calls = new Map<number, CallEvents>();
   /** as attacher: handle -> attachment */
   readonly attachments = new Map<bigint, Attachment>();
   /** as owner: key -> the attachments to it */
   readonly exports = new Map<bigint, Set<Attachment>>();
+  /** revocations still waiting for a put in flight; SYNC answers when they are done */
+  readonly revoking = new Set<Promise<void>>();
   gone = false;
+  /** events the shim reported lost so far */
+  dropped = 0;
   constructor(
     readonly id: number,
     readonly pid: number,
@@ -103,13 +101,17 @@ export class ProcessState {
     readonly hello: Hello,
     readonly job: Job,
     readonly peer: Peer,
+    readonly area: SharedArea | undefined,
   ) {}
   get rank(): number {
     return this.hello.rank;
   }
 }
 
-const nullPeer: Peer = { revoke: async () => 'gone', cutOff: () => {} };
+const nullPeer: Peer = { cutOff: () => {} };
+
+const handleSlot = (h: bigint): number => Number(h & 0xffffffffn) - 1;
+const handleGen = (h: bigint): number => Number(h >> 32n);
 
 export class Engine {
   readonly processes = new Map<number, ProcessState>();
@@ -140,10 +142,10 @@ export class Engine {
   }
 
   /** A process said HELLO. pid and uid come from SO_PEERCRED, never from the message. */
-  connect(pid: number, uid: number, hello: Hello, peer: Peer = nullPeer): ProcessState {
+  connect(pid: number, uid: number, hello: Hello, peer: Peer = nullPeer, area?: SharedArea): ProcessState {
     let job = this.jobs.get(hello.job);
     if (!job) this.jobs.set(hello.job, (job = new Job(hello.job)));
-    const p = new ProcessState(this.nextId++, pid, uid, hello, job, peer);
+    const p = new ProcessState(this.nextId++, pid, uid, hello, job, peer, area);
     this.processes.set(p.id, p);
     this.stats.processes++;
     this.stats.live++;
@@ -155,91 +157,135 @@ export class Engine {
     return p;
   }
 
-  register(p: ProcessState, r: Register): number {
-    const end = r.addr + r.len;
-    if (r.key === 0n || r.len === 0 || end >= ADDR_LIMIT || r.flags === 0 || r.flags & ~(PINCOH_READ | PINCOH_WRITE)) return -EINVAL;
-    if (p.registry.size >= this.limits.registrationsPerProcess) return -ENOSPC;
-    if (!p.registry.add({ key: r.key, start: r.addr, end, flags: r.flags })) return -EEXIST;
-    this.stats.registrations++;
-    if (this.trace.enabled) this.trace.emit({ event: 'register', pid: p.pid, rank: p.rank, key: Number(r.key), addr: hex(r.addr), len: r.len, flags: r.flags });
-    return 0;
+  // ---- events ----
+
+  /** Applies every event p's shim has written since the last drain. Throws EventError on one that breaks the protocol. */
+  drain(p: ProcessState): number {
+    if (!p.area) return 0;
+    const n = p.area.drain((v, off) => this.event(p, v, off));
+    const dropped = p.area.dropped;
+    if (dropped !== p.dropped) {
+      this.stats.dropped += dropped - p.dropped;
+      if (this.trace.enabled) this.trace.emit({ event: 'dropped', pid: p.pid, rank: p.rank, events: dropped - p.dropped });
+      p.dropped = dropped;
+    }
+    this.stats.events += n;
+    return n;
   }
 
-  deregister(p: ProcessState, key: bigint): number | Promise<number> {
-    const r = p.registry.remove(key);
-    if (this.trace.enabled) this.trace.emit({ event: 'deregister', pid: p.pid, rank: p.rank, key: Number(key), outcome: r ? 'ok' : 'unknown key' });
-    if (!r) return -ENOENT;
-    const revoking = this.revokeExports(p, [key], REVOKE_REASON.deregister);
-    return revoking ? revoking.then(() => 0) : 0;
+  /** One event at off of v (proto.h struct pc_rec). */
+  event(p: ProcessState, v: DataView, off: number): void {
+    const type = v.getUint16(off + OFF.REC.type, true);
+    const key = v.getBigUint64(off + OFF.REC.key, true);
+    const reason = v.getUint16(off + OFF.REC.reason, true);
+    const call = v.getUint32(off + OFF.REC.call, true);
+    switch (type) {
+      case R.REG: {
+        const addr = u64(v, off + OFF.REC.addr);
+        const len = u64(v, off + OFF.REC.len);
+        const flags = v.getUint32(off + OFF.REC.flags, true);
+        if (key === 0n || len === 0 || addr + len >= ADDR_LIMIT || flags === 0 || flags & ~(PINCOH_READ | PINCOH_WRITE)) throw new EventError(`a registration event with key ${key}, ${hex(addr)} +${len}, flags ${flags}`);
+        if (p.registry.size >= this.limits.registrationsPerProcess) throw new EventError(`more than ${this.limits.registrationsPerProcess} registrations (the limit WELCOME gave)`);
+        if (!p.registry.add({ key, start: addr, end: addr + len, flags })) throw new EventError(`key ${key} registered twice`);
+        this.stats.registrations++;
+        if (this.trace.enabled) this.trace.emit({ event: 'register', pid: p.pid, rank: p.rank, key: Number(key), addr: hex(addr), len, flags });
+        return;
+      }
+      case R.DEREG: {
+        const r = p.registry.remove(key);
+        if (this.trace.enabled) this.trace.emit({ event: 'deregister', pid: p.pid, rank: p.rank, key: Number(key), outcome: r ? 'ok' : 'unknown key' });
+        if (r) this.revokeExports(p, [key], REASON.DEREGISTER);
+        return;
+      }
+      case R.INVAL: {
+        const name = REASON_NAMES[reason];
+        if (!name || reason === REASON.REVOKED || reason === REASON.DEREGISTER) throw new EventError(`an invalidation for reason ${reason}`);
+        const keys = key === 0n ? this.everything(p, reason) : p.registry.remove(key) ? [key] : [];
+        this.stats.invalidations[name] = (this.stats.invalidations[name] ?? 0) + keys.length;
+        this.callEvents(p, call)?.invalidated.push(...keys.map(Number));
+        this.revokeExports(p, keys, reason);
+        return;
+      }
+      case R.MOVING:
+        // it follows the mremap, keeping its key, but attachers hold its old address
+        this.callEvents(p, call)?.followed.push(Number(key));
+        if (p.registry.has(key)) this.revokeExports(p, [key], REASON.MREMAP);
+        return;
+      case R.MOVED: {
+        const r = p.registry.remove(key);
+        const start = u64(v, off + OFF.REC.addr);
+        if (!r) return;
+        p.registry.add({ key, start, end: start + (r.end - r.start), flags: r.flags });
+        this.stats.follows++;
+        return;
+      }
+      case R.CALL:
+        this.closeCall(p, call, reason, v, off);
+        return;
+      case R.FORK:
+        if (this.trace.enabled) this.trace.emit({ event: 'fork', pid: p.pid, rank: p.rank, child: i64(v, off + OFF.REC.result), registrations: p.registry.size });
+        return;
+      default:
+        throw new EventError(`an event of unknown type ${type}`);
+    }
   }
 
-  /** BEGIN: apply the policy now, so later frames see the new state; the ACK
-   * follows once every process attached to what changes has let go. */
-  begin(p: ProcessState, seq: bigint, b: Begin): number | Promise<number> {
-    const name = OP_NAMES[b.op];
-    if (!name) return -EINVAL;
-    // The process is still here, blocked in its exit: the last moment to audit it.
-    if (b.op === OP.EXIT && this.auditOnExit) {
+  /** Exit or exec: every registration goes. The process is still here (blocked in its exit): the last moment to audit it. */
+  private everything(p: ProcessState, reason: number): bigint[] {
+    if (reason === REASON.EXIT && this.auditOnExit) {
       const a = this.audit(p);
       if (a?.findings.length) this.exitAudits.push(a);
     }
-    const page = p.hello.pageSize;
-    const ev: MapEvent = { op: b.op, arg: b.arg, start: b.addr, end: pageEnd(b.addr, b.len, page), len: b.len, newLen: b.newLen, dest: 0, destEnd: 0 };
-    if (b.op === OP.MREMAP && b.arg & MREMAP_FIXED) {
-      ev.dest = b.newAddr;
-      ev.destEnd = pageEnd(b.newAddr, b.newLen, page);
-    }
-    const hits = p.registry.overlapping(ev.start, ev.end);
-    if (ev.destEnd) for (const r of p.registry.overlapping(ev.dest, ev.destEnd)) if (!hits.includes(r)) hits.push(r);
-    const call: InFlight = { ev, t0: process.hrtime.bigint(), invalidated: [], follows: [] };
-    for (const r of hits) {
-      const act = decide(ev, r.start, r.end, r.flags, this.mremapFollow);
-      if (act === ACT_INVALIDATE) {
-        p.registry.remove(r.key);
-        call.invalidated.push(r.key);
-      } else if (act === ACT_FOLLOW) call.follows.push(r);
-    }
-    this.stats.invalidations[name]! += call.invalidated.length;
-    this.stats.slowCalls++;
-    if (p.inFlight.size >= this.limits.pendingPerProcess) p.inFlight.delete(p.inFlight.keys().next().value!);
-    p.inFlight.set(seq, call);
-    // A followed registration keeps its key, but attachers hold its old address: revoke them too.
-    const revoking = this.revokeExports(p, [...call.invalidated, ...call.follows.map((r) => r.key)], b.op);
-    return revoking ? revoking.then(() => 0) : 0;
+    const keys = [...p.registry].map((r) => r.key);
+    for (const k of keys) p.registry.remove(k);
+    return keys;
   }
 
-  /** DONE: the real call returned `result` (or -errno). */
-  done(p: ProcessState, d: Done): void {
-    if (d.flags & DONE_TIMED_OUT) this.stats.timeouts++;
-    const call = p.inFlight.get(d.beginSeq);
-    if (!call) return;
-    p.inFlight.delete(d.beginSeq);
-    const us = Number(process.hrtime.bigint() - call.t0) / 1000;
-    this.stats.slowPath.add(us);
-    this.stats.slowPathWindow.add(us);
-    if (call.follows.length && d.result >= 0) {
-      for (const r of call.follows) {
-        if (!p.registry.remove(r.key)) continue; // deregistered meanwhile
-        const delta = d.result - call.ev.start;
-        p.registry.add({ key: r.key, start: r.start + delta, end: r.end + delta, flags: r.flags });
-        this.stats.follows++;
-      }
+  private callEvents(p: ProcessState, call: number): CallEvents | undefined {
+    if (!this.trace.enabled) return undefined;
+    let c = p.calls.get(call);
+    if (!c) {
+      if (p.calls.size >= this.limits.pendingPerProcess) p.calls.delete(p.calls.keys().next().value!);
+      p.calls.set(call, (c = { invalidated: [], followed: [] }));
     }
-    if (this.trace.enabled)
-      this.trace.emit({
-        event: 'call',
-        pid: p.pid,
-        rank: p.rank,
-        call: OP_NAMES[call.ev.op] ?? String(call.ev.op),
-        addr: hex(call.ev.start),
-        len: call.ev.op === OP.MREMAP ? call.ev.len : call.ev.end - call.ev.start,
-        hits: call.invalidated.length + call.follows.length,
-        invalidated: call.invalidated.map(Number),
-        followed: call.follows.map((r) => Number(r.key)),
-        outcome: d.result < 0 ? `errno ${-d.result}` : call.ev.op === OP.MREMAP ? hex(d.result) : d.result,
-        timed_out: (d.flags & DONE_TIMED_OUT) !== 0,
-        latency_us: Math.round(us),
-      });
+    return c;
+  }
+
+  private closeCall(p: ProcessState, call: number, reason: number, v: DataView, off: number): void {
+    const flags = v.getUint32(off + OFF.REC.flags, true);
+    this.stats.slowCalls++;
+    if (flags & CALL_WAITED) this.stats.waitedCalls++;
+    if (flags & CALL_TIMED_OUT) this.stats.timeouts++;
+    if (!this.trace.enabled) return;
+    const c = p.calls.get(call) ?? { invalidated: [], followed: [] };
+    p.calls.delete(call);
+    const result = i64(v, off + OFF.REC.result);
+    const len = u64(v, off + OFF.REC.len);
+    const exit = reason === REASON.EXIT;
+    this.trace.emit({
+      event: 'call',
+      pid: p.pid,
+      rank: p.rank,
+      call: exit ? (Number(v.getBigUint64(off + OFF.REC.arg, true)) ? 'exec' : 'exit') : (REASON_NAMES[reason] ?? String(reason)),
+      ...(exit ? {} : { addr: hex(u64(v, off + OFF.REC.addr)), len }),
+      hits: c.invalidated.length + c.followed.length,
+      invalidated: c.invalidated,
+      followed: c.followed,
+      outcome: result < 0 ? `errno ${-result}` : reason === REASON.MREMAP ? hex(result) : result,
+      waited: (flags & CALL_WAITED) !== 0,
+      timed_out: (flags & CALL_TIMED_OUT) !== 0,
+    });
+  }
+
+  /** SYNC: the events so far are applied; answers once the attachments to what they invalidated are dead. */
+  sync(p: ProcessState): number | Promise<number> {
+    this.drain(p);
+    if (p.revoking.size === 0) return 0;
+    const t0 = process.hrtime.bigint();
+    return Promise.all([...p.revoking]).then(() => {
+      this.stats.revokeWait.add(Number(process.hrtime.bigint() - t0) / 1000);
+      return 0;
+    });
   }
 
   /** What the registry holds for p that p's memory no longer backs; undefined if p is gone. */
@@ -256,25 +302,23 @@ export class Engine {
     const out: AuditEntry[] = [];
     for (const p of this.processes.values()) {
       if (pid && p.pid !== pid) continue;
+      this.drain(p);
       const a = this.audit(p);
       if (a) out.push(a);
     }
     return out;
   }
 
-  fork(p: ProcessState, child: number): void {
-    if (this.trace.enabled) this.trace.emit({ event: 'fork', pid: p.pid, rank: p.rank, child, registrations: p.registry.size });
-  }
-
   // ---- sharing ----
 
   publish(p: ProcessState, key: bigint, name: string): number {
     if (!name || name.length >= 64) return -EINVAL;
+    this.drain(p);
     const r = p.registry.get(key);
     if (!r) return -ENOENT;
     if (p.job.names.size >= this.limits.namesPerJob && !p.job.names.has(name)) return -ENOSPC;
     // Others will write through it: it must be memory the caller has (the kernel says,
-    // through process_vm_readv). Checked here, not at REGISTER, which stays cheap.
+    // through process_vm_readv). Checked here, not at registration, which stays free.
     if (this.verifyMappings && !isMapped(p.pid, r.start, r.end, p.hello.pageSize)) return -EFAULT;
     if (!p.job.publish(name, { owner: p, key })) return -EEXIST;
     if (this.trace.enabled) this.trace.emit({ event: 'publish', pid: p.pid, rank: p.rank, key: Number(key), name });
@@ -282,15 +326,17 @@ export class Engine {
   }
 
   attach(p: ProcessState, req: AttachRequest): Reply | Promise<Reply> {
-    if (p.attachments.has(req.handle) || req.handle === 0n) return -EINVAL;
+    const slot = handleSlot(req.handle);
+    if (p.attachments.has(req.handle) || slot < 0 || slot >= 4096 || handleGen(req.handle) === 0) return -EINVAL;
     if (p.attachments.size >= this.limits.attachmentsPerProcess) return -ENOSPC;
     const found = p.job.lookup(p, req.name, Math.min(Math.max(req.timeoutMs, 0), MAX_WAIT_MS));
     const finish = (e: { owner: ProcessState; key: bigint } | undefined): Reply => {
       if (p.gone) return -ETIMEDOUT;
+      if (e && !e.owner.gone) this.drain(e.owner); // what it invalidated meanwhile is not attached to
       const r = e && !e.owner.gone ? e.owner.registry.get(e.key) : undefined;
       if (this.trace.enabled) this.trace.emit({ event: 'attach', pid: p.pid, rank: p.rank, name: req.name, owner: e?.owner.pid, outcome: r ? 'ok' : 'timed out' });
       if (!e || !r) return -ETIMEDOUT;
-      const a: Attachment = { attacher: p, owner: e.owner, key: e.key, handle: req.handle, stateAddr: req.stateAddr };
+      const a: Attachment = { attacher: p, owner: e.owner, key: e.key, handle: req.handle };
       p.attachments.set(req.handle, a);
       let set = e.owner.exports.get(e.key);
       if (!set) e.owner.exports.set(e.key, (set = new Set()));
@@ -315,30 +361,49 @@ export class Engine {
 
   // ---- revoking ----
 
-  /** Revokes every attachment to the owner's `keys` and unpublishes invalidated names.
-   * undefined when nothing needs waiting for. */
-  private revokeExports(owner: ProcessState, keys: bigint[], reason: number): Promise<void> | undefined {
-    const victims: Attachment[] = [];
+  /** Kills every attachment to the owner's `keys` in the attachers' own memory, and unpublishes names gone with them. */
+  private revokeExports(owner: ProcessState, keys: bigint[], reason: number): void {
     for (const key of keys) {
       if (!owner.registry.has(key)) owner.job.unpublish(owner, key);
       const set = owner.exports.get(key);
       if (!set || !this.coherence) continue;
-      victims.push(...set);
+      for (const a of [...set]) this.revokeOne(a, reason, true);
     }
-    if (victims.length === 0) return undefined;
-    return Promise.all(victims.map((a) => this.revokeOne(a, reason))).then(() => undefined);
   }
 
-  private async revokeOne(a: Attachment, reason: number): Promise<void> {
+  /** Marks the handle dead; if a put of the attacher's is in flight on it and
+   * the owner is still here, waits for that put (bounded), as the owner's SYNC does. */
+  private revokeOne(a: Attachment, reason: number, wait: boolean): void {
     const t0 = process.hrtime.bigint();
-    // Linked until the outcome is known: a cut-off must still find (and kill) this handle.
-    const outcome = a.attacher.gone ? 'gone' : await a.attacher.peer.revoke(a.handle, reason, this.revokeTimeoutMs);
+    this.unlink(a);
+    const area = a.attacher.gone ? undefined : a.attacher.area;
+    const outcome = area ? area.kill(handleSlot(a.handle), handleGen(a.handle), reason) : 'gone';
+    if (outcome !== 'inflight' || !wait) return this.revoked(a, reason, outcome, t0);
+    const deadline = Date.now() + this.revokeTimeoutMs;
+    const owner = a.owner;
+    const drained = new Promise<void>((resolve) => {
+      const poll = () => {
+        if (a.attacher.gone || area!.inflight(handleSlot(a.handle)) === 0) {
+          this.revoked(a, reason, 'drained', t0);
+          resolve();
+        } else if (Date.now() > deadline) {
+          this.revoked(a, reason, 'stuck', t0);
+          this.cutOff(a.attacher, `a put of it was still in flight ${this.revokeTimeoutMs} ms after its handle was revoked (stopped or hung inside pincoh_put)`);
+          resolve();
+        } else setImmediate(poll);
+      };
+      setImmediate(poll);
+    });
+    owner.revoking.add(drained);
+    void drained.then(() => owner.revoking.delete(drained));
+  }
+
+  private revoked(a: Attachment, reason: number, outcome: string, t0: bigint): void {
     const us = Number(process.hrtime.bigint() - t0) / 1000;
     this.stats.revokes++;
     this.stats.revokeLatency.add(us);
-    if (this.trace.enabled) this.trace.emit({ event: 'revoke', pid: a.owner.pid, rank: a.owner.rank, attacher: a.attacher.pid, handle: Number(a.handle & 0xffffffffn), reason, outcome, latency_us: Math.round(us) });
-    if (outcome === 'timeout') this.cutOff(a.attacher, `it did not acknowledge a revoke within ${this.revokeTimeoutMs} ms`);
-    this.unlink(a);
+    if (this.trace.enabled)
+      this.trace.emit({ event: 'revoke', pid: a.owner.pid, rank: a.owner.rank, attacher: a.attacher.pid, handle: handleSlot(a.handle) + 1, reason: REASON_NAMES[reason] ?? String(reason), outcome, latency_us: Math.round(us) });
   }
 
   private unlink(a: Attachment): void {
@@ -349,24 +414,14 @@ export class Engine {
   }
 
   /**
-   * An attacher that does not answer cannot be trusted to stop writing: a
-   * stopped process resumes and puts. Mark every handle of it dead in its own
-   * memory and look for puts in flight; if a put may be in flight, or its
-   * memory cannot be written, kill it. Nothing else keeps invariant 1.
+   * An attacher whose put stays in flight past the bound on a revoked handle
+   * (stopped or hung inside pincoh_put) may still write into memory that is
+   * being changed: nothing but killing it keeps invariant 1.
    */
   cutOff(p: ProcessState, reason: string): void {
     if (p.gone) return;
-    let killed = false;
-    const dead = Buffer.from([2, 0, 0, 0]);
-    // The addresses are the attacher's word about its own memory: harmless to anyone
-    // else, except to ourselves should a peer be this very process.
-    const self = p.pid === process.pid;
-    for (const a of self ? [] : p.attachments.values()) {
-      const ok = writeRemote(p.pid, a.stateAddr, dead);
-      const inflight = ok ? readRemote(p.pid, a.stateAddr + 4, 4)?.readUInt32LE(0) : undefined;
-      if (!ok || inflight === undefined || inflight > 0) killed = true;
-    }
-    if (killed) {
+    // A peer could be this very process (a test client): never kill ourselves.
+    if (p.pid !== process.pid) {
       try {
         process.kill(p.pid, 'SIGKILL');
       } catch {
@@ -374,21 +429,28 @@ export class Engine {
       }
     }
     this.stats.cutOff++;
-    if (this.trace.enabled) this.trace.emit({ event: 'cutoff', pid: p.pid, rank: p.rank, reason, killed });
-    this.drop(p, `cut off: ${reason}`);
-    p.peer.cutOff(killed ? `${reason}; killed: a put may have been in flight` : reason);
+    if (this.trace.enabled) this.trace.emit({ event: 'cutoff', pid: p.pid, rank: p.rank, reason, killed: true });
+    this.drop(p, `killed: ${reason}`);
+    p.peer.cutOff(`${reason}; killed`);
   }
 
-  /** The process is gone (exit, kill, or cut off): everything it held goes with it. */
+  /** The process is gone (exit, kill, or cut off): its last events are read, then everything it held goes. */
   drop(p: ProcessState, reason: string): void {
-    if (!this.processes.delete(p.id)) return;
+    if (!this.processes.has(p.id)) return;
+    try {
+      this.drain(p); // still readable after a SIGKILL: the area is ours too
+    } catch {
+      /* a process that broke the protocol is dropped all the same */
+    }
+    this.processes.delete(p.id);
     p.gone = true;
     this.stats.live--;
     for (const a of [...p.attachments.values()]) this.unlink(a);
     p.job.leave(p);
     // Its memory is gone, and its pid may be reused: nobody may write there any more.
-    if (this.coherence) for (const set of p.exports.values()) for (const a of [...set]) void this.revokeOne(a, REVOKE_REASON.exit);
+    if (this.coherence) for (const set of p.exports.values()) for (const a of [...set]) this.revokeOne(a, REASON.EXIT, false);
     p.exports.clear();
+    p.area?.unmap();
     if (this.trace.enabled) this.trace.emit({ event: 'gone', pid: p.pid, rank: p.rank, reason, registrations: p.registry.size });
   }
 }

@@ -36,16 +36,21 @@ export class Stats {
   registrations = 0;
   invalidations: Record<string, number> = { munmap: 0, mprotect: 0, mremap: 0, madvise: 0, mmap: 0, exit: 0 };
   follows = 0;
+  /** hooked calls that touched registrations (the shim's CALL events) */
   slowCalls = 0;
+  /** of those, the ones that waited for the coordinator (published memory) */
+  waitedCalls = 0;
   timeouts = 0;
+  /** events read from the processes' rings, and events they could not queue */
+  events = 0;
+  dropped = 0;
   cutOff = 0;
   /** processes by how their libc-internal calls are covered */
   libc: Record<string, number> = {};
   attachments = 0;
   revokes = 0;
-  slowPath = new LatencySamples();
-  /** the slow path since whoever watches last swapped it (the soak reports p99 over time) */
-  slowPathWindow = new LatencySamples(1 << 14);
+  /** how long a SYNC waited for revocations (puts in flight) before its answer, µs */
+  revokeWait = new LatencySamples();
   revokeLatency = new LatencySamples();
 
   totalInvalidations(): number {
@@ -57,15 +62,14 @@ export class Stats {
       .filter(([, n]) => n > 0)
       .map(([c, n]) => `${c} ${n}`)
       .join(', ');
-    const lat = this.slowPath.count
-      ? `slow path p50 ${fmt(this.slowPath.percentile(50))} p99 ${fmt(this.slowPath.percentile(99))} over ${this.slowCalls} calls`
-      : 'no slow-path calls';
     return (
       `pincoh: ${plural(this.processes, 'process', 'processes')}, ${plural(this.registrations, 'registration')}, ` +
-      `${this.totalInvalidations()} invalidations${byCall ? ` (${byCall})` : ''}` +
-      `${this.follows ? `, ${this.follows} followed mremap` : ''}, ${lat}, ${this.timeouts} timeouts` +
+      `${plural(this.totalInvalidations(), 'invalidation')}${byCall ? ` (${byCall})` : ''}` +
+      `${this.follows ? `, ${this.follows} followed mremap` : ''}, ` +
+      `${plural(this.slowCalls, 'call')} on registered memory (${this.waitedCalls} waited for the coordinator), ${plural(this.timeouts, 'timeout')}` +
       (this.attachments ? `, ${plural(this.attachments, 'attachment')}, ${plural(this.revokes, 'revoke')}` : '') +
-      (this.cutOff ? `, ${this.cutOff} cut off` : '') +
+      (this.cutOff ? `, ${this.cutOff} killed` : '') +
+      (this.dropped ? `, ${plural(this.dropped, 'event')} lost (a full ring the coordinator did not drain in time)` : '') +
       (Object.keys(this.libc).length ? `; libc internals: ${Object.entries(this.libc).map(([m, n]) => `${m} in ${n}`).join(', ')}` : '')
     );
   }

@@ -1,17 +1,14 @@
 // Payload layouts of src/proto.h, decoded from a DataView at an offset.
 
-import { encodeFrame, i64, putU64, u64 } from './codec.js';
+import { encodeFrame, putU64 } from './codec.js';
 import { JOB_MAX, NAME_MAX, PROTO_VERSION, SIZE, T } from './constants.js';
 
-export interface Hello { version: number; pid: number; ppid: number; rank: number; size: number; pageSize: number; argv0: string; job: string; libc?: number; chained?: number }
+export interface Hello { version: number; pid: number; ppid: number; rank: number; size: number; pageSize: number; argv0: string; job: string; libc?: number; chained?: number; areaFd: number; areaSize: number }
 
 /** How a process's libc-internal calls are covered (pincoh.h PINCOH_LIBC_*). */
 export const LIBC_MODES = ['not covered', 'code patch', 'no-release malloc'] as const;
-export interface AttachRequest { handle: bigint; stateAddr: number; timeoutMs: number; name: string }
+export interface AttachRequest { handle: bigint; timeoutMs: number; name: string }
 export interface Attached { addr: number; len: number; pid: number; flags: number }
-export interface Register { key: bigint; addr: number; len: number; flags: number }
-export interface Begin { op: number; arg: number; addr: number; len: number; newLen: number; newAddr: number }
-export interface Done { op: number; flags: number; result: number; beginSeq: bigint }
 
 /** A NUL-padded string field. */
 function cstr(v: DataView, o: number, max: number): string {
@@ -32,6 +29,8 @@ export function readHello(v: DataView, o: number): Hello {
     job: cstr(v, o + 88, JOB_MAX),
     libc: v.getUint32(o + 120, true),
     chained: v.getUint32(o + 124, true),
+    areaFd: v.getInt32(o + 128, true),
+    areaSize: v.getUint32(o + 132, true),
   };
 }
 
@@ -42,10 +41,9 @@ export function readPublish(v: DataView, o: number): { key: bigint; name: string
 export function readAttach(v: DataView, o: number): AttachRequest & { terminated: boolean } {
   return {
     handle: v.getBigUint64(o, true),
-    stateAddr: u64(v, o + 8),
-    timeoutMs: v.getInt32(o + 16, true),
-    name: cstr(v, o + 24, NAME_MAX),
-    terminated: new Uint8Array(v.buffer, v.byteOffset + o + 24, NAME_MAX).includes(0),
+    timeoutMs: v.getInt32(o + 8, true),
+    name: cstr(v, o + 16, NAME_MAX),
+    terminated: new Uint8Array(v.buffer, v.byteOffset + o + 16, NAME_MAX).includes(0),
   };
 }
 
@@ -53,39 +51,21 @@ export function readBarrierTimeout(v: DataView, o: number): number {
   return v.getInt32(o, true);
 }
 
-export function readRegister(v: DataView, o: number): Register {
-  return { key: v.getBigUint64(o, true), addr: u64(v, o + 8), len: u64(v, o + 16), flags: v.getUint32(o + 24, true) };
-}
-
 export function readKey(v: DataView, o: number): bigint {
   return v.getBigUint64(o, true);
 }
 
-export function readBegin(v: DataView, o: number): Begin {
-  return {
-    op: v.getUint32(o, true),
-    arg: v.getUint32(o + 4, true),
-    addr: u64(v, o + 8),
-    len: u64(v, o + 16),
-    newLen: u64(v, o + 24),
-    newAddr: u64(v, o + 32),
-  };
-}
-
-export function readDone(v: DataView, o: number): Done {
-  return { op: v.getUint32(o, true), flags: v.getUint32(o + 4, true), result: i64(v, o + 8), beginSeq: v.getBigUint64(o + 16, true) };
-}
-
-export function readForkChild(v: DataView, o: number): number {
-  return v.getInt32(o, true);
+export function readSyncCall(v: DataView, o: number): number {
+  return v.getUint32(o, true);
 }
 
 // ---- encoders (the coordinator's side, and test clients') ----
 
-export function encodeWelcome(flags: number): Buffer {
+export function encodeWelcome(flags: number, maxRegs: number): Buffer {
   const p = new DataView(new ArrayBuffer(SIZE.WELCOME));
   p.setUint32(0, PROTO_VERSION, true);
   p.setUint32(4, flags, true);
+  p.setUint32(8, maxRegs, true);
   return encodeFrame(T.WELCOME, 0, 0n, new Uint8Array(p.buffer));
 }
 
@@ -115,13 +95,6 @@ export function encodeAttached(seq: bigint, a: Attached): Buffer {
   return buf;
 }
 
-export function encodeRevoke(seq: bigint, handle: bigint, reason: number): Buffer {
-  const p = new DataView(new ArrayBuffer(SIZE.REVOKE));
-  p.setBigUint64(0, handle, true);
-  p.setUint32(8, reason, true);
-  return encodeFrame(T.REVOKE, 0, seq, new Uint8Array(p.buffer));
-}
-
 export function encodeError(seq: bigint, code: number, message: string): Buffer {
   const msg = Buffer.from(message.slice(0, 400), 'utf8');
   const p = Buffer.alloc(SIZE.ERROR + msg.length);
@@ -142,34 +115,21 @@ export function encodeHello(h: Hello): Buffer {
   p.write(h.job.slice(0, JOB_MAX - 1), 88, 'utf8');
   p.writeUInt32LE(h.libc ?? 0, 120);
   p.writeUInt32LE(h.chained ?? 0, 124);
+  p.writeInt32LE(h.areaFd, 128);
+  p.writeUInt32LE(h.areaSize, 132);
   return encodeFrame(T.HELLO, 0, 0n, p);
 }
 
-export function encodeRegister(seq: bigint, r: Register): Buffer {
-  const p = new DataView(new ArrayBuffer(SIZE.REGISTER));
-  p.setBigUint64(0, r.key, true);
-  putU64(p, 8, r.addr);
-  putU64(p, 16, r.len);
-  p.setUint32(24, r.flags, true);
-  return encodeFrame(T.REGISTER, 0, seq, new Uint8Array(p.buffer));
+export function encodeSync(seq: bigint, call = 0): Buffer {
+  const p = Buffer.alloc(SIZE.SYNC);
+  p.writeUInt32LE(call, 0);
+  return encodeFrame(T.SYNC, 0, seq, p);
 }
 
-export function encodeBegin(seq: bigint, b: Begin): Buffer {
-  const p = new DataView(new ArrayBuffer(SIZE.BEGIN));
-  p.setUint32(0, b.op, true);
-  p.setUint32(4, b.arg, true);
-  putU64(p, 8, b.addr);
-  putU64(p, 16, b.len);
-  putU64(p, 24, b.newLen);
-  putU64(p, 32, b.newAddr);
-  return encodeFrame(T.BEGIN, 0, seq, new Uint8Array(p.buffer));
-}
-
-export function encodeDone(seq: bigint, d: Done): Buffer {
-  const p = new DataView(new ArrayBuffer(SIZE.DONE));
-  p.setUint32(0, d.op, true);
-  p.setUint32(4, d.flags, true);
-  p.setBigInt64(8, BigInt(d.result), true);
-  p.setBigUint64(16, d.beginSeq, true);
-  return encodeFrame(T.DONE, 1, seq, new Uint8Array(p.buffer));
+export function encodeAttach(seq: bigint, a: AttachRequest): Buffer {
+  const p = Buffer.alloc(SIZE.ATTACH);
+  p.writeBigUInt64LE(a.handle, 0);
+  p.writeInt32LE(a.timeoutMs, 8);
+  p.write(a.name.slice(0, NAME_MAX - 1), 16, 'utf8');
+  return encodeFrame(T.ATTACH, 0, seq, p);
 }

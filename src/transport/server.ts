@@ -5,27 +5,17 @@
 import { chmodSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { encodeFrame, FrameError, FrameReader, type FrameSink } from '../protocol/codec.js';
-import { F_NOREPLY, FRAME_MAX, PROTO_VERSION, SIZE, T, W_FORK_DONTFORK, W_MREMAP_FOLLOW } from '../protocol/constants.js';
-import { EAGAIN, EPROTO } from '../protocol/errno.js';
-import {
-  encodeAttached,
-  encodeError,
-  encodeReply,
-  encodeRevoke,
-  encodeWelcome,
-  readAttach,
-  readBarrierTimeout,
-  readBegin,
-  readDone,
-  readForkChild,
-  readHello,
-  readKey,
-  readPublish,
-  readRegister,
-} from '../protocol/messages.js';
-import { Engine, ProcessState, type Peer, type Reply, type RevokeOutcome } from '../coherence/engine.js';
+import { F_NOREPLY, FRAME_MAX, PROTO_VERSION, SIZE, T, W_FORK_DONTFORK, W_MREMAP_FOLLOW, W_SYNC_EXIT } from '../protocol/constants.js';
+import { EACCES, EAGAIN, EPROTO } from '../protocol/errno.js';
+import { encodeAttached, encodeError, encodeReply, encodeWelcome, readAttach, readBarrierTimeout, readHello, readKey, readPublish } from '../protocol/messages.js';
+import { Engine, EventError, ProcessState, type Peer, type Reply } from '../coherence/engine.js';
+import { AreaError, SharedArea } from './area.js';
 import { peerCred, socketFd } from './peercred.js';
 import { prepareSocketPath } from './socket-path.js';
+
+/** How often every process's ring is drained when nothing else drains it:
+ * the bound on how late the coordinator learns of an unshared event. */
+export const DRAIN_MS = 10;
 
 
 export interface ServerOptions {
@@ -37,15 +27,19 @@ export interface ServerOptions {
   maxQueuedBytes?: number;
   /** the largest frame accepted (at least 256) */
   maxFrame?: number;
-  /** requests of one connection waiting for an answer (attach, barrier, revoking BEGIN) before -EAGAIN */
+  /** requests of one connection waiting for an answer (attach, barrier) before -EAGAIN */
   maxPending?: number;
+  /** ms between drains of every ring (default DRAIN_MS) */
+  drainMs?: number;
   log?: (line: string) => void;
 }
 
 export class CoordinatorServer {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly connections = new Set<Connection>();
   private readonly log: (line: string) => void;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ServerOptions) {
     this.log = opts.log ?? ((line) => process.stderr.write(`pincoh: ${line}\n`));
@@ -63,6 +57,10 @@ export class CoordinatorServer {
       });
     });
     chmodSync(this.opts.socketPath, 0o600);
+    this.timer = setInterval(() => {
+      for (const c of this.connections) c.drain();
+    }, this.opts.drainMs ?? DRAIN_MS);
+    this.timer.unref();
   }
 
   /** Resolves once every peer has disconnected, or after timeoutMs. */
@@ -72,6 +70,7 @@ export class CoordinatorServer {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.timer);
     for (const s of this.sockets) s.destroy();
     const server = this.server;
     this.server = undefined;
@@ -102,7 +101,8 @@ export class CoordinatorServer {
       socket.end(encodeError(0n, -13, `uid ${cred.uid} is not allowed by this coordinator`));
       return;
     }
-    new Connection(socket, cred.pid, cred.uid, this.opts, this.log, () => {});
+    const c = new Connection(socket, cred.pid, cred.uid, this.opts, this.log, () => this.connections.delete(c));
+    this.connections.add(c);
   }
 }
 
@@ -113,8 +113,6 @@ class Connection implements FrameSink, Peer {
   private readonly maxPending: number;
   private proc: ProcessState | undefined;
   private closed = false;
-  private revokeSeq = 0n;
-  private readonly revokes = new Map<bigint, (o: RevokeOutcome) => void>();
   private readonly engine: Engine;
   private readonly maxQueued: number;
 
@@ -134,18 +132,27 @@ class Connection implements FrameSink, Peer {
       try {
         this.reader.push(chunk, this);
       } catch (err) {
-        if (err instanceof FrameError || err instanceof ProtocolError) this.cutOff(err.message);
+        if (err instanceof FrameError || err instanceof ProtocolError || err instanceof EventError || err instanceof AreaError) this.cutOff(err.message);
         else throw err;
       }
     });
     socket.on('error', () => {}); // a peer that dies mid-write: 'close' follows and says it
     socket.on('close', () => {
       this.closed = true;
-      for (const done of this.revokes.values()) done('gone');
-      this.revokes.clear();
       if (this.proc) this.engine.drop(this.proc, 'disconnected');
       onClose();
     });
+  }
+
+  /** Reads the process's new events (the timer, and before each of its frames). */
+  drain(): void {
+    if (!this.proc || this.closed) return;
+    try {
+      this.engine.drain(this.proc);
+    } catch (err) {
+      if (err instanceof EventError || err instanceof AreaError) this.cutOff(err.message);
+      else throw err;
+    }
   }
 
   frame(type: number, flags: number, seq: bigint, v: DataView, off: number, len: number): void {
@@ -161,43 +168,21 @@ class Connection implements FrameSink, Peer {
     }
     if (!p) {
       if (type !== T.HELLO) throw new ProtocolError(`frame type ${type} before HELLO`);
-      need(len, SIZE.HELLO, 'HELLO');
-      const hello = readHello(v, off);
-      if (hello.version !== PROTO_VERSION) {
-        this.refuse(`protocol version ${hello.version} is not supported; this coordinator speaks version ${PROTO_VERSION}`);
-        return;
-      }
-      if (hello.pageSize < 4096 || hello.pageSize & (hello.pageSize - 1)) throw new ProtocolError(`page size ${hello.pageSize} is not a power of two >= 4096`);
-      this.proc = this.engine.connect(this.pid, this.uid, hello, this);
-      this.send(encodeWelcome((this.engine.mremapFollow ? W_MREMAP_FOLLOW : 0) | (this.engine.forkDontfork ? W_FORK_DONTFORK : 0)));
+      this.hello(v, off, len);
       return;
     }
+    // Whatever it wrote in its ring before this frame happened before it.
+    this.engine.drain(p);
     let status: Reply | Promise<Reply>;
     if (this.outstanding >= this.maxPending && (type === T.ATTACH || type === T.BARRIER)) {
       if (!(flags & F_NOREPLY)) this.send(encodeReply(seq, -EAGAIN));
       return;
     }
     switch (type) {
-      case T.REGISTER:
-        need(len, SIZE.REGISTER, 'REGISTER');
-        status = this.engine.register(p, readRegister(v, off));
+      case T.SYNC:
+        need(len, SIZE.SYNC, 'SYNC');
+        status = this.engine.sync(p);
         break;
-      case T.DEREGISTER:
-        need(len, SIZE.DEREGISTER, 'DEREGISTER');
-        status = this.engine.deregister(p, readKey(v, off));
-        break;
-      case T.BEGIN:
-        need(len, SIZE.BEGIN, 'BEGIN');
-        status = this.engine.begin(p, seq, readBegin(v, off));
-        break;
-      case T.DONE:
-        need(len, SIZE.DONE, 'DONE');
-        this.engine.done(p, readDone(v, off));
-        return;
-      case T.FORK:
-        need(len, SIZE.FORK, 'FORK');
-        this.engine.fork(p, readForkChild(v, off));
-        return;
       case T.PUBLISH: {
         need(len, SIZE.PUBLISH, 'PUBLISH');
         const m = readPublish(v, off);
@@ -216,13 +201,6 @@ class Connection implements FrameSink, Peer {
         need(len, SIZE.DETACH, 'DETACH');
         this.engine.detach(p, readKey(v, off));
         return;
-      case T.REVOKED: {
-        need(len, SIZE.REVOKED, 'REVOKED');
-        const done = this.revokes.get(seq);
-        this.revokes.delete(seq);
-        done?.('acked'); // a late ack for a revoke that timed out: nothing to do
-        return;
-      }
       case T.BARRIER:
         need(len, SIZE.BARRIER, 'BARRIER');
         status = this.engine.barrier(p, readBarrierTimeout(v, off));
@@ -241,25 +219,32 @@ class Connection implements FrameSink, Peer {
     } else if (!(flags & F_NOREPLY)) this.reply(seq, status);
   }
 
+  /** HELLO: who it is (pid and uid from the kernel), and its shared area, mapped before WELCOME. */
+  private hello(v: DataView, off: number, len: number): void {
+    need(len, SIZE.HELLO, 'HELLO');
+    const hello = readHello(v, off);
+    if (hello.version !== PROTO_VERSION) {
+      this.refuse(-EPROTO, `protocol version ${hello.version} is not supported; this coordinator speaks version ${PROTO_VERSION}`);
+      return;
+    }
+    if (hello.pageSize < 4096 || hello.pageSize & (hello.pageSize - 1)) throw new ProtocolError(`page size ${hello.pageSize} is not a power of two >= 4096`);
+    let area: SharedArea;
+    try {
+      area = SharedArea.map(this.pid, hello.areaFd, hello.areaSize);
+    } catch (err) {
+      if (!(err instanceof AreaError)) throw err;
+      this.refuse(-EACCES, err.message);
+      return;
+    }
+    this.proc = this.engine.connect(this.pid, this.uid, hello, this, area);
+    const e = this.engine;
+    const flags = (e.mremapFollow ? W_MREMAP_FOLLOW : 0) | (e.forkDontfork ? W_FORK_DONTFORK : 0) | (e.auditOnExit ? W_SYNC_EXIT : 0);
+    this.send(encodeWelcome(flags, e.limits.registrationsPerProcess));
+  }
+
   private reply(seq: bigint, r: Reply): void {
     if (this.closed) return;
     this.send(typeof r === 'number' ? encodeReply(seq, r) : encodeAttached(seq, r.attached));
-  }
-
-  revoke(handle: bigint, reason: number, timeoutMs: number): Promise<RevokeOutcome> {
-    if (this.closed) return Promise.resolve('gone');
-    const seq = ++this.revokeSeq;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.revokes.delete(seq);
-        resolve('timeout');
-      }, timeoutMs);
-      this.revokes.set(seq, (o) => {
-        clearTimeout(timer);
-        resolve(o);
-      });
-      this.send(encodeRevoke(seq, handle, reason));
-    });
   }
 
   private send(buf: Buffer): void {
@@ -268,10 +253,10 @@ class Connection implements FrameSink, Peer {
     if (this.socket.writableLength > this.maxQueued) this.cutOff(`it stopped reading its socket (${this.socket.writableLength} bytes queued)`);
   }
 
-  private refuse(reason: string): void {
+  private refuse(code: number, reason: string): void {
     this.log(`refused pid ${this.pid}: ${reason}`);
     this.closed = true;
-    this.socket.end(encodeError(0n, -EPROTO, reason));
+    this.socket.end(encodeError(0n, code, reason));
   }
 
   cutOff(reason: string): void {
@@ -279,8 +264,6 @@ class Connection implements FrameSink, Peer {
     const who = this.proc ? `pid ${this.pid} (${this.proc.hello.argv0}, rank ${this.proc.rank})` : `pid ${this.pid}`;
     this.log(`cut off ${who}: ${reason}`);
     this.closed = true;
-    for (const done of this.revokes.values()) done('gone');
-    this.revokes.clear();
     if (this.proc && !this.proc.gone) {
       this.engine.stats.cutOff++;
       this.engine.drop(this.proc, `cut off: ${reason}`);

@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <unistd.h>
-#include "../proto.h"
+#include "../../include/pincoh.h"
 #include "../shim.h"
 
 static void *(*pc_orig_sbrk)(intptr_t);
@@ -53,79 +53,56 @@ static void *real_sbrk(intptr_t incr)
 
 static int resolve(void)
 {
-	if (!pc_orig_sbrk)
-		pc_orig_sbrk = (void *(*)(intptr_t))dlsym(RTLD_NEXT, "sbrk");
-	if (!pc_orig_brk)
-		pc_orig_brk = (int (*)(void *))dlsym(RTLD_NEXT, "brk");
-	return pc_orig_sbrk && pc_orig_brk;
+	return PC_NEXT(pc_orig_sbrk, "sbrk") && PC_NEXT(pc_orig_brk, "brk");
 }
 
-/* The break moves from `from` down to `to`: what lies between goes. */
-static void pc_dispatch_shrink(uintptr_t to, uintptr_t from, struct pc_event *ev, struct pc_hits *h)
+/* The break moves from `from` down to `to`: what lies between goes, as by
+ * munmap. The page holding `to` stays. */
+static int shrinks_registered(uintptr_t to, uintptr_t from, struct pc_event *ev)
 {
-	ev->op = PC_OP_MUNMAP;
-	ev->start = pc_page_end(to, 0);   /* the page holding `to` stays */
-	ev->end = pc_page_end(from, 0);
-	pc_slow_before(ev, h);
+	*ev = (struct pc_event){ .reason = PINCOH_REASON_MUNMAP, .start = pc_page_end(to, 0), .end = pc_page_end(from, 0) };
+	ev->len = ev->end - ev->start;
+	return to < from && pc_table_hit(ev->start, ev->end);
 }
+
+static long real_brk(void *addr) { return pc_orig_brk(addr); }
+static long real_sbrk_(void *incr) { return (long)real_sbrk(*(intptr_t *)incr); }
 
 PC_EXPORT int brk(void *addr)
 {
-	struct pc_event ev = { 0 };
-	struct pc_hits h;
-	int rc, err, saved = errno, shrank = 0;
+	struct pc_event ev;
 	if (!resolve()) {
 		errno = ENOSYS;
 		return -1;
 	}
-	if (!pc_guard && pc_table_count()) {
+	/* only then is the current break worth asking for */
+	if (!PC_GUARDED() && pc_table_count()) {
+		int saved = errno;
 		uintptr_t cur = (uintptr_t)real_sbrk(0);
-		if ((uintptr_t)addr < cur && pc_table_hit(pc_page_end((uintptr_t)addr, 0), pc_page_end(cur, 0))) {
-			pc_guard++;
-			pc_dispatch_shrink((uintptr_t)addr, cur, &ev, &h);
-			shrank = 1;
-		}
+		errno = saved;
+		if (shrinks_registered((uintptr_t)addr, cur, &ev))
+			return (int)pc_slow_call(&ev, real_brk, addr, -1);
 	}
-	errno = saved;
-	rc = pc_orig_brk(addr);
-	if (!shrank)
-		return rc;
-	err = rc < 0 ? errno : 0;
-	pc_slow_after(&ev, &h, rc, err);
-	pc_guard--;
-	errno = err ? err : saved;
-	return rc;
+	return pc_orig_brk(addr);
 }
 
 PC_EXPORT void *sbrk(intptr_t incr)
 {
-	struct pc_event ev = { 0 };
-	struct pc_hits h;
-	void *rc;
-	int err, saved = errno, shrank = 0;
+	struct pc_event ev;
 	if (!resolve()) {
 		errno = ENOSYS;
 		return (void *)-1;
 	}
-	if (PC_UNLIKELY(pc_guard)) {
+	if (PC_UNLIKELY(PC_GUARDED())) {
 		pc_note_guarded();
 		return real_sbrk(incr);
 	}
 	if (incr < 0 && pc_table_count()) {
+		int saved = errno;
 		uintptr_t cur = (uintptr_t)real_sbrk(0);
-		if (pc_table_hit(pc_page_end(cur + (uintptr_t)incr, 0), pc_page_end(cur, 0))) {
-			pc_guard++;
-			pc_dispatch_shrink(cur + (uintptr_t)incr, cur, &ev, &h);
-			shrank = 1;
-		}
+		errno = saved;
+		if (shrinks_registered(cur + (uintptr_t)incr, cur, &ev))
+			return (void *)pc_slow_call(&ev, real_sbrk_, &incr, -1);
 	}
-	errno = saved;
-	rc = real_sbrk(incr);
-	if (!shrank)
-		return rc;
-	err = rc == (void *)-1 ? errno : 0;
-	pc_slow_after(&ev, &h, 0, err);
-	pc_guard--;
-	errno = err ? err : saved;
-	return rc;
+	return real_sbrk(incr);
 }

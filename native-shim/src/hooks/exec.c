@@ -4,7 +4,6 @@
  * variant calls libc's own of the same name, so PATH search and the rest stay
  * libc's. A vfork child execs without touching its parent's table (pc_foreign). */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <unistd.h>
@@ -12,9 +11,7 @@
 
 #define REAL(name, type) \
 	static type real_##name; \
-	if (!real_##name) \
-		real_##name = (type)dlsym(RTLD_NEXT, #name); \
-	if (!real_##name) { \
+	if (!PC_NEXT(real_##name, #name)) { \
 		errno = ENOSYS; \
 		return -1; \
 	}

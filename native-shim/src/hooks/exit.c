@@ -4,7 +4,6 @@
  * revokes every export before this process's memory goes, rather than when it
  * notices the closed socket, by which time the pid may be another process's. */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include "../shim.h"
@@ -17,9 +16,7 @@ PC_EXPORT void _exit(int status)
 {
 	static void (*real)(int);
 	pc_slow_everything(0);
-	if (!real)
-		real = (void (*)(int))dlsym(RTLD_NEXT, "_exit");
-	if (real)
+	if (PC_NEXT(real, "_exit"))
 		real(status);
 	syscall(SYS_exit_group, status);
 	__builtin_unreachable();

@@ -3,59 +3,59 @@
  * empty table. The hook only tells the coordinator who the child is. clone
  * without CLONE_VM is treated as a fork (below). */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "../proto.h"
 #include "../shim.h"
 
 static pid_t (*pc_orig_fork)(void);
 
 void pc_fork_resolve(void)
 {
-	pc_orig_fork = (pid_t (*)(void))dlsym(RTLD_NEXT, "fork");
+	PC_NEXT(pc_orig_fork, "fork");
 }
 
 /* --fork dontfork: what ibv_fork_init does. Registered pages are marked
  * MADV_DONTFORK for the fork, so the child has no mapping there at all (a
  * touch is SIGSEGV, not a silent copy), and MADV_DOFORK again in the parent. */
-static void mark(uint64_t key, uintptr_t start, uintptr_t end, unsigned flags, int last, void *advice)
+static void mark(uint64_t key, uintptr_t start, uintptr_t end, unsigned flags, void *advice)
 {
-	(void)key, (void)flags, (void)last;
+	(void)key, (void)flags;
 	uintptr_t s = pc_page_start(start);
 	syscall(SYS_madvise, s, pc_page_end(end, 0) - s, *(int *)advice);
 }
 
 /* Around a call that copies the address space: the child's pages per
- * --fork dontfork, and the coordinator told who the child is. */
+ * --fork dontfork, and an event naming the child (the parent's events
+ * stay the parent's: the child has no copy of the ring). */
 static pid_t forklike(pid_t (*call)(void *), void *ctx)
 {
 	pid_t pid;
 	int err, keep_out = 0, advice;
-	if (!pc_guard && pc_fork_dontfork() && pc_table_count() && !pc_foreign()) {
+	if (!PC_GUARDED() && pc_fork_dontfork() && pc_table_count() && !pc_foreign()) {
 		keep_out = 1;
 		advice = MADV_DONTFORK;
-		pc_guard++;
+		PC_ENTER();
 		pc_table_foreach(mark, &advice);
-		pc_guard--;
+		PC_LEAVE();
 	}
 	pid = call(ctx);
 	err = errno;
 	if (keep_out && pid != 0) {
 		advice = MADV_DOFORK;
-		pc_guard++;
+		PC_ENTER();
 		pc_table_foreach(mark, &advice);
-		pc_guard--;
+		PC_LEAVE();
 	}
-	if (pid > 0 && !pc_guard && pc_table_count() && pc_conn_up()) {
-		struct pc_fork f = { .child = pid };
-		pc_guard++;
-		pc_notify(PC_T_FORK, &f, sizeof f);
-		pc_guard--;
+	if (pid > 0 && !PC_GUARDED() && pc_table_count() && !pc_foreign()) {
+		PC_ENTER();
+		pc_table_lock();
+		pc_emit_fork(pid);
+		pc_table_unlock();
+		PC_LEAVE();
 	}
 	errno = err;
 	return pid;
@@ -69,8 +69,10 @@ static pid_t call_fork(void *ctx)
 
 PC_EXPORT pid_t fork(void)
 {
-	if (PC_UNLIKELY(!pc_orig_fork))
-		pc_fork_resolve();
+	if (!PC_NEXT(pc_orig_fork, "fork")) {
+		errno = ENOSYS;
+		return -1;
+	}
 	return forklike(call_fork, NULL);
 }
 
@@ -115,13 +117,11 @@ PC_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 	c.tls = va_arg(ap, void *);
 	c.ctid = va_arg(ap, void *);
 	va_end(ap);
-	if (PC_UNLIKELY(!pc_orig_clone))
-		pc_orig_clone = (int (*)(int (*)(void *), void *, int, void *, ...))dlsym(RTLD_NEXT, "clone");
-	if (!pc_orig_clone) {
+	if (!PC_NEXT(pc_orig_clone, "clone")) {
 		errno = ENOSYS;
 		return -1;
 	}
-	if ((flags & CLONE_VM) || !fn || pc_guard)
+	if ((flags & CLONE_VM) || !fn || PC_GUARDED())
 		return pc_orig_clone(fn, stack, flags, arg, c.ptid, c.tls, c.ctid);
 	return forklike(call_clone, &c);
 }

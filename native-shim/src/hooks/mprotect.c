@@ -1,6 +1,5 @@
-#include <errno.h>
 #include <sys/mman.h>
-#include "../proto.h"
+#include "../../include/pincoh.h"
 #include "../shim.h"
 #include "real.h"
 
@@ -9,20 +8,11 @@ static int pc_orig_mprotect(void *addr, size_t len, int prot)
 	return (int)PC_SYSCALL(SYS_mprotect, addr, len, prot);
 }
 
-static int pc_dispatch_protect(void *addr, size_t len, int prot, uintptr_t s, uintptr_t e)
+struct args { void *addr; size_t len; int prot; };
+static long real(void *p)
 {
-	struct pc_event ev = { .op = PC_OP_MPROTECT, .start = s, .end = e, .arg = prot };
-	struct pc_hits h;
-	int saved = errno, rc, err;
-	pc_guard++;
-	pc_slow_before(&ev, &h);
-	errno = saved;
-	rc = pc_orig_mprotect(addr, len, prot);
-	err = rc < 0 ? errno : 0;
-	pc_slow_after(&ev, &h, rc, err);
-	pc_guard--;
-	errno = err ? err : saved;
-	return rc;
+	struct args *a = p;
+	return pc_orig_mprotect(a->addr, a->len, a->prot);
 }
 
 /* Another interposer writing over our libc patches makes the text writable,
@@ -37,10 +27,12 @@ static int pc_text_reprotect(void *addr, size_t len, int prot)
 
 PC_EXPORT int mprotect(void *addr, size_t len, int prot)
 {
-	uintptr_t s = pc_page_start((uintptr_t)addr), e = pc_page_end((uintptr_t)addr, len);
-	if (PC_UNLIKELY(s < __atomic_load_n(&pc_patch_hi, __ATOMIC_RELAXED) && e > __atomic_load_n(&pc_patch_lo, __ATOMIC_RELAXED)) && !pc_guard)
+	struct pc_event ev = { .reason = PINCOH_REASON_MPROTECT, .arg = prot, .len = len };
+	struct args a = { addr, len, prot };
+	ev.start = pc_page_start((uintptr_t)addr), ev.end = pc_page_end((uintptr_t)addr, len);
+	if (PC_UNLIKELY(ev.start < __atomic_load_n(&pc_patch_hi, __ATOMIC_RELAXED) && ev.end > __atomic_load_n(&pc_patch_lo, __ATOMIC_RELAXED)) && !PC_GUARDED())
 		return pc_text_reprotect(addr, len, prot);
-	if (PC_LIKELY(pc_guard || !pc_table_hit(s, e)))
+	if (PC_LIKELY(PC_GUARDED() || !pc_table_hit(ev.start, ev.end)))
 		return pc_orig_mprotect(addr, len, prot);
-	return pc_dispatch_protect(addr, len, prot, s, e);
+	return (int)pc_slow_call(&ev, real, &a, -1);
 }

@@ -1,6 +1,5 @@
-#include <errno.h>
 #include <sys/mman.h>
-#include "../proto.h"
+#include "../../include/pincoh.h"
 #include "../shim.h"
 #include "real.h"
 
@@ -11,30 +10,23 @@ static int pc_orig_munmap(void *addr, size_t len)
 	return (int)PC_SYSCALL(SYS_munmap, addr, len);
 }
 
-static int pc_dispatch_unmap(void *addr, size_t len, uintptr_t s, uintptr_t e)
+struct args { void *addr; size_t len; };
+static long real(void *p)
 {
-	struct pc_event ev = { .op = PC_OP_MUNMAP, .start = s, .end = e };
-	struct pc_hits h;
-	int saved = errno, rc, err;
-	pc_guard++;
-	pc_slow_before(&ev, &h);
-	errno = saved;
-	rc = pc_orig_munmap(addr, len);
-	err = rc < 0 ? errno : 0;
-	pc_slow_after(&ev, &h, rc, err);
-	pc_guard--;
-	errno = err ? err : saved;
-	return rc;
+	struct args *a = p;
+	return pc_orig_munmap(a->addr, a->len);
 }
 
 PC_EXPORT int munmap(void *addr, size_t len)
 {
-	uintptr_t s = pc_page_start((uintptr_t)addr), e = pc_page_end((uintptr_t)addr, len);
-	if (PC_UNLIKELY(pc_guard)) {
+	struct pc_event ev = { .reason = PINCOH_REASON_MUNMAP, .len = len };
+	struct args a = { addr, len };
+	if (PC_UNLIKELY(PC_GUARDED())) {
 		pc_note_guarded();
 		return pc_orig_munmap(addr, len);
 	}
-	if (PC_LIKELY(!pc_table_hit(s, e)))
+	ev.start = pc_page_start((uintptr_t)addr), ev.end = pc_page_end((uintptr_t)addr, len);
+	if (PC_LIKELY(!pc_table_hit(ev.start, ev.end)))
 		return pc_orig_munmap(addr, len);
-	return pc_dispatch_unmap(addr, len, s, e);
+	return (int)pc_slow_call(&ev, real, &a, -1);
 }

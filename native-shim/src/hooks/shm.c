@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sys/shm.h>
-#include "../proto.h"
+#include "../../include/pincoh.h"
 #include "../shim.h"
 
 #define SEGS 256
@@ -58,27 +58,16 @@ static int recall(uintptr_t addr, int forget)
 /* The size to check, only worth a system call when something is registered. */
 static size_t size_if_registered(int id)
 {
-	return id >= 0 && !pc_guard && pc_table_count() ? seg_size(id) : 0;
+	return id >= 0 && !PC_GUARDED() && pc_table_count() ? seg_size(id) : 0;
 }
 
-/* Runs the slow path around real() when [addr, addr+len) overlaps a registration. */
-static long guarded(uintptr_t addr, size_t len, long (*real)(void *), void *arg, long failed)
+/* Runs real() the slow way when [addr, addr+len) overlaps a registration. */
+static long guarded(uintptr_t addr, size_t len, pc_real_fn real, void *arg, long failed)
 {
-	struct pc_event ev = { .op = PC_OP_MUNMAP, .start = pc_page_start(addr), .end = pc_page_end(addr, len) };
-	struct pc_hits h;
-	int saved = errno, err;
-	long rc;
-	if (pc_guard || !len || !pc_table_hit(ev.start, ev.end))
+	struct pc_event ev = { .reason = PINCOH_REASON_MUNMAP, .start = pc_page_start(addr), .end = pc_page_end(addr, len), .len = len };
+	if (PC_GUARDED() || !len || !pc_table_hit(ev.start, ev.end))
 		return real(arg);
-	pc_guard++;
-	pc_slow_before(&ev, &h);
-	errno = saved;
-	rc = real(arg);
-	err = rc == failed ? errno : 0;
-	pc_slow_after(&ev, &h, rc, err);
-	pc_guard--;
-	errno = err ? err : saved;
-	return rc;
+	return pc_slow_call(&ev, real, arg, failed);
 }
 
 struct at_args { int id; const void *addr; int flags; };
@@ -94,9 +83,7 @@ PC_EXPORT void *shmat(int id, const void *addr, int flags)
 {
 	struct at_args a = { id, addr, flags };
 	void *rc;
-	if (!pc_orig_shmat)
-		pc_orig_shmat = (void *(*)(int, const void *, int))dlsym(RTLD_NEXT, "shmat");
-	if (!pc_orig_shmat) {
+	if (!PC_NEXT(pc_orig_shmat, "shmat")) {
 		errno = ENOSYS;
 		return (void *)-1;
 	}
@@ -111,9 +98,7 @@ PC_EXPORT void *shmat(int id, const void *addr, int flags)
 
 PC_EXPORT int shmdt(const void *addr)
 {
-	if (!pc_orig_shmdt)
-		pc_orig_shmdt = (int (*)(const void *))dlsym(RTLD_NEXT, "shmdt");
-	if (!pc_orig_shmdt) {
+	if (!PC_NEXT(pc_orig_shmdt, "shmdt")) {
 		errno = ENOSYS;
 		return -1;
 	}

@@ -1,0 +1,171 @@
+/* The shared area (proto.h): a memfd mapped MAP_SHARED here and in the
+ * coordinator, holding the event ring and the handles' state words.
+ *
+ * Events go into the ring with no system call: the coordinator drains it on
+ * its own (a timer, and before every frame of ours, so a frame never
+ * overtakes an event written before it). Only a full ring waits: a SYNC
+ * makes the coordinator drain it now. One producer at a time: every event is
+ * written under the table lock, which also puts them in the order of the
+ * table's changes.
+ *
+ * An area is never unmapped while the process lives: a put may be reading a
+ * handle word in it at any moment (a reconnect makes a new one; the old one
+ * stays, about 320 KiB). Fork's children do not get it (MADV_DONTFORK).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "../include/pincoh.h"
+#include "proto.h"
+#include "shim.h"
+
+static struct pc_area_hdr *_Atomic ring;          /* where events go; NULL: no coordinator */
+static struct pc_handle_word *_Atomic words;      /* the newest area's handle words */
+static struct pc_area_hdr *newest;                /* under the table lock */
+static _Atomic uint32_t next_call;
+static int stalled;                               /* under the table lock: a full ring's SYNC failed */
+
+static struct pc_rec *slot_at(struct pc_area_hdr *a, uint32_t pos)
+{
+	return (struct pc_rec *)((char *)a + PC_AREA_RING_OFF) + (pos & (PC_RING_SLOTS - 1));
+}
+
+/* A new area, not yet the one events go to: pc_area_install does that once
+ * the coordinator has mapped it. fd stays open for the HELLO. */
+struct pc_area_hdr *pc_area_create(int *fd)
+{
+	long f = syscall(SYS_memfd_create, "pincoh-area", MFD_CLOEXEC | MFD_ALLOW_SEALING), p = -ENOMEM;
+	struct pc_area_hdr *a;
+	if (f < 0)
+		return NULL;
+	/* sealed at its size: the coordinator maps it too, and a file that
+	 * shrank under its mapping would kill it with SIGBUS */
+	if (syscall(SYS_ftruncate, f, (long)PC_AREA_BYTES) == 0 &&
+	    syscall(SYS_fcntl, f, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
+		p = syscall(SYS_mmap, 0, PC_AREA_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+	if (p < 0 && p > -4096) {
+		syscall(SYS_close, f);
+		return NULL;
+	}
+	a = (struct pc_area_hdr *)p;
+	syscall(SYS_madvise, a, PC_AREA_BYTES, MADV_DONTFORK); /* a child must not write our ring */
+	a->magic = PC_AREA_MAGIC, a->version = PC_PROTO_VERSION;
+	a->ring_slots = PC_RING_SLOTS, a->handle_slots = PC_HANDLE_SLOTS;
+	a->ring_off = PC_AREA_RING_OFF, a->handle_off = PC_AREA_HANDLE_OFF, a->size = PC_AREA_BYTES;
+	*fd = (int)f;
+	return a;
+}
+
+void pc_area_destroy(struct pc_area_hdr *a)
+{
+	syscall(SYS_munmap, a, PC_AREA_BYTES);
+}
+
+void pc_area_close_fd(int fd)
+{
+	syscall(SYS_close, fd);
+}
+
+struct pc_handle_word *pc_area_words_of(struct pc_area_hdr *a)
+{
+	return (struct pc_handle_word *)((char *)a + PC_AREA_HANDLE_OFF);
+}
+
+/* Under the table lock: from now on events go to a. */
+void pc_area_install(struct pc_area_hdr *a)
+{
+	newest = a;
+	stalled = 0;
+	atomic_store_explicit(&words, pc_area_words_of(a), memory_order_release);
+	atomic_store_explicit(&ring, a, memory_order_release);
+}
+
+void pc_area_drop(void)
+{
+	atomic_store_explicit(&ring, NULL, memory_order_release);
+}
+
+struct pc_handle_word *pc_area_handles(void)
+{
+	return atomic_load_explicit(&words, memory_order_acquire);
+}
+
+/* The child of fork has no area: its mapping was not copied. */
+void pc_area_reset_child(void)
+{
+	atomic_store(&ring, NULL);
+	atomic_store(&words, NULL);
+	newest = NULL;
+	stalled = 0;
+}
+
+uint32_t pc_next_call(void)
+{
+	uint32_t c = atomic_fetch_add_explicit(&next_call, 1, memory_order_relaxed) + 1;
+	return c ? c : atomic_fetch_add_explicit(&next_call, 1, memory_order_relaxed) + 1; /* 0 means none */
+}
+
+uint32_t pc_area_dropped(void)
+{
+	return newest ? __atomic_load_n(&newest->dropped, __ATOMIC_RELAXED) : 0;
+}
+
+int pc_sync(uint32_t call)
+{
+	struct pc_sync s = { .call = call };
+	int32_t status = 0;
+	int rc = pc_request(PC_T_SYNC, &s, sizeof s, &status, NULL, 0, -1);
+	return rc < 0 ? rc : status;
+}
+
+/* Under the table lock. A full ring asks the coordinator to drain it; if it
+ * cannot (gone, or silent past the timeout) the event is counted as dropped
+ * in the area, where the coordinator reports it, and later events do not wait
+ * again until the ring has room. */
+static void put(const struct pc_rec *r)
+{
+	struct pc_area_hdr *a = atomic_load_explicit(&ring, memory_order_acquire);
+	while (a) {
+		uint32_t head = __atomic_load_n(&a->head, __ATOMIC_RELAXED);
+		uint32_t tail = __atomic_load_n(&a->tail, __ATOMIC_ACQUIRE);
+		if (head - tail < PC_RING_SLOTS) {
+			memcpy(slot_at(a, head), r, sizeof *r);
+			__atomic_store_n(&a->head, head + 1, __ATOMIC_RELEASE);
+			stalled = 0;
+			return;
+		}
+		int rc = stalled ? -ETIMEDOUT : pc_sync(0);
+		if (rc < 0) {
+			if (rc == -ETIMEDOUT && !stalled)
+				pc_note_timeout("SYNC (a full event ring)");
+			stalled = 1;
+			__atomic_fetch_add(&a->dropped, 1, __ATOMIC_RELAXED);
+			return;
+		}
+		a = atomic_load_explicit(&ring, memory_order_acquire);
+	}
+}
+
+void pc_emit(uint16_t type, uint16_t reason, uint32_t call, uint32_t flags, uint64_t key, uint64_t addr, uint64_t len)
+{
+	struct pc_rec r = { .type = type, .reason = reason, .call = call, .flags = flags, .key = key, .addr = addr, .len = len };
+	put(&r);
+}
+
+void pc_emit_call(const struct pc_event *ev, uint32_t call, uint32_t flags, long result)
+{
+	struct pc_rec r = { .type = PC_R_CALL, .reason = (uint16_t)ev->reason, .call = call, .flags = flags,
+			    .addr = ev->start, .len = ev->len, .result = result, .arg = (uint64_t)ev->arg, .arg2 = ev->new_len };
+	put(&r);
+}
+
+void pc_emit_fork(pid_t child)
+{
+	struct pc_rec r = { .type = PC_R_FORK, .result = child };
+	put(&r);
+}

@@ -1,0 +1,125 @@
+/* The session with the coordinator: connecting (lazily, from an API call,
+ * never from a hook: a hook may run inside malloc's locks), what WELCOME
+ * says, losing the coordinator, and telling a new one what we hold. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+#include "../include/pincoh.h"
+#include "proto.h"
+#include "shim.h"
+
+/* area.c, conn.c: used here only */
+struct pc_area_hdr *pc_area_create(int *fd);
+void pc_area_destroy(struct pc_area_hdr *a);
+void pc_area_install(struct pc_area_hdr *a);
+struct pc_handle_word *pc_area_words_of(struct pc_area_hdr *a);
+int pc_conn_dial(const char *path);
+int pc_conn_install(int fd, void (*lost_cb)(void));
+void pc_table_announce_locked(void);
+void pc_table_unpublish_all_locked(void);
+
+static pthread_mutex_t session_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pc_welcome settings;        /* the last WELCOME */
+static int was_up;                        /* under session_mu: a coordinator was here before */
+_Atomic int pc_unsynced;                  /* registrations a lost coordinator knew, no new one yet */
+
+static unsigned flag(unsigned f) { return __atomic_load_n(&settings.flags, __ATOMIC_RELAXED) & f; }
+int pc_mremap_follow(void) { return flag(PC_W_MREMAP_FOLLOW) != 0; }
+int pc_fork_dontfork(void) { return flag(PC_W_FORK_DONTFORK) != 0; }
+int pc_sync_exit(void) { return flag(PC_W_SYNC_EXIT) != 0; }
+size_t pc_max_regs(void)
+{
+	uint32_t m = __atomic_load_n(&settings.max_regs, __ATOMIC_RELAXED);
+	return m && m < PC_MAX_REGS ? m : PC_MAX_REGS;
+}
+
+/* From whichever thread saw the loss; it may hold the table lock, so this
+ * takes none. Nobody can revoke our handles now: they die here. */
+static void on_lost(void)
+{
+	pc_attach_kill_all();
+	pc_area_drop();
+	if (pc_table_count())
+		atomic_store(&pc_unsynced, 1);
+	pc_note_lost();
+}
+
+static int connect_once(void)
+{
+	struct pc_hello hello = { .version = PC_PROTO_VERSION, .pid = (int32_t)getpid(), .ppid = (int32_t)getppid(),
+				  .rank = pc_cfg.rank, .size = pc_cfg.size, .page_size = (uint32_t)pc_page_size,
+				  .libc = (uint32_t)pc_libc_mode, .area_size = PC_AREA_BYTES };
+	struct pc_welcome w;
+	struct pc_area_hdr *area;
+	struct pc_handle_word *old;
+	int fd, afd, rc;
+
+	memcpy(hello.job, pc_cfg.job, sizeof hello.job);
+	strncpy(hello.argv0, program_invocation_short_name, sizeof hello.argv0 - 1);
+	hello.chained = (uint32_t)__atomic_load_n(&pc_chained, __ATOMIC_RELAXED); /* libc entries shared with another interposer */
+	fd = pc_conn_dial(pc_cfg.socket_path);
+	if (fd < 0)
+		return fd;
+	area = pc_area_create(&afd);
+	if (!area) {
+		syscall(SYS_close, fd);
+		return -ENOMEM;
+	}
+	hello.area_fd = afd;
+	/* the coordinator maps the area through our descriptor before it answers */
+	rc = pc_conn_handshake(fd, &hello, sizeof hello, &w, sizeof w, pc_cfg.timeout_ms);
+	syscall(SYS_close, afd);
+	if (rc == 0 && w.version != PC_PROTO_VERSION) {
+		pc_log("the coordinator at PINCOH_SOCKET speaks another protocol version than this shim's", NULL, PC_PROTO_VERSION);
+		rc = -EPROTO;
+	}
+	if (rc == 0)
+		rc = pc_conn_install(fd, on_lost);
+	if (rc < 0) {
+		syscall(SYS_close, fd);
+		pc_area_destroy(area);
+		return rc == -ETIMEDOUT || rc == -EBUSY ? -ENOTCONN : rc;
+	}
+	__atomic_store_n(&settings.flags, w.flags, __ATOMIC_RELAXED);
+	__atomic_store_n(&settings.max_regs, w.max_regs, __ATOMIC_RELAXED);
+	/* From here events go to the new area, and a new coordinator first hears
+	 * of everything we hold: under the table lock, so no event slips between. */
+	pc_table_lock();
+	old = pc_area_handles();
+	if (old)
+		pc_attach_move(old, pc_area_words_of(area));
+	pc_table_unpublish_all_locked(); /* names died with the old coordinator */
+	pc_area_install(area);
+	pc_table_announce_locked();
+	pc_table_unlock();
+	if (atomic_exchange(&pc_unsynced, 0) || was_up)
+		pc_log("reconnected to the coordinator and re-announced registrations:", NULL, (long)pc_table_count());
+	was_up = 1;
+	return 0;
+}
+
+int pc_session_ensure(void)
+{
+	int rc = 0;
+	if (pc_conn_up())
+		return pc_foreign() ? -ENOTCONN : 0;
+	if (!pc_cfg.socket_path[0] || pc_foreign())
+		return -ENOTCONN;
+	pthread_mutex_lock(&session_mu);
+	if (!pc_conn_up())
+		rc = connect_once();
+	pthread_mutex_unlock(&session_mu);
+	return rc;
+}
+
+/* The child of fork has no session: it connects afresh on its first need. */
+void pc_session_atfork_child(void)
+{
+	pthread_mutex_init(&session_mu, NULL);
+	settings.flags = 0, settings.max_regs = 0;
+	was_up = 0;
+	atomic_store(&pc_unsynced, 0);
+}

@@ -1,0 +1,161 @@
+// A process's shared area (native-shim/src/proto.h), seen from the
+// coordinator: the shim's memfd, mapped here too. The coordinator drains the
+// process's events from its ring and marks its handles dead with atomic
+// operations on the same memory: no system call, no help from the process,
+// and still readable after the process is gone.
+//
+// The process hands over its descriptor's number in HELLO; we open it as
+// /proc/PID/fd/N (PID from SO_PEERCRED), check that it is a sealed memfd of
+// the right size (sealed: it can never shrink under us, which would be a
+// SIGBUS here), and map it.
+
+import { closeSync, openSync, readlinkSync } from 'node:fs';
+import koffi from 'koffi';
+import { AREA, H, OFF, PROTO_VERSION } from '../protocol/constants.js';
+
+const PROT_READ = 1;
+const PROT_WRITE = 2;
+const MAP_SHARED = 1;
+const F_GET_SEALS = 1034;
+const F_SEAL_SEAL = 1;
+const F_SEAL_SHRINK = 2;
+
+export class AreaError extends Error {}
+
+let libc: { mmap: (...a: unknown[]) => unknown; munmap: (...a: unknown[]) => number; fcntl: (...a: unknown[]) => number } | undefined;
+function sys(): NonNullable<typeof libc> {
+  if (!libc) {
+    const lib = koffi.load('libc.so.6');
+    libc = {
+      mmap: lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
+      munmap: lib.func('int munmap(void *addr, size_t len)'),
+      fcntl: lib.func('int fcntl(int fd, int cmd, int arg)'),
+    };
+  }
+  return libc;
+}
+
+export type KillOutcome = 'dead' | 'inflight' | 'gone';
+
+export class SharedArea {
+  private u32: Uint32Array;
+  private view: DataView;
+  private tail = 0;
+  private ptr: unknown;
+
+  private constructor(buf: ArrayBuffer, ptr: unknown) {
+    this.u32 = new Uint32Array(buf);
+    this.view = new DataView(buf);
+    this.ptr = ptr;
+    this.tail = Atomics.load(this.u32, OFF.AREA_HDR.tail / 4);
+  }
+
+  /** Maps process pid's area through its descriptor fd. Throws AreaError saying why not. */
+  static map(pid: number, fd: number, size: number): SharedArea {
+    if (size !== AREA.BYTES) throw new AreaError(`its shared area is ${size} bytes, not ${AREA.BYTES}: another build of the shim`);
+    let f: number;
+    try {
+      f = openSync(`/proc/${pid}/fd/${fd}`, 'r+');
+    } catch (err) {
+      throw new AreaError(`cannot open its shared area (/proc/${pid}/fd/${fd}): ${(err as Error).message}; a process of another user, or one that is not dumpable, cannot be served`);
+    }
+    try {
+      const what = readlinkSync(`/proc/self/fd/${f}`);
+      if (!what.startsWith('/memfd:pincoh-area')) throw new AreaError(`descriptor ${fd} is ${what}, not a shared area`);
+      const seals = sys().fcntl(f, F_GET_SEALS, 0);
+      if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_SEAL)) !== (F_SEAL_SHRINK | F_SEAL_SEAL)) throw new AreaError('its shared area is not sealed against shrinking');
+      const ptr = sys().mmap(null, AREA.BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0n);
+      if (koffi.address(ptr) === 0xffffffffffffffffn) throw new AreaError('cannot map its shared area');
+      const a = new SharedArea(koffi.view(ptr, AREA.BYTES), ptr);
+      a.check();
+      return a;
+    } finally {
+      closeSync(f);
+    }
+  }
+
+  /** An area in this process's own memory, laid out as the shim lays it out (unit tests). */
+  static inMemory(): SharedArea {
+    const buf = new ArrayBuffer(AREA.BYTES);
+    const u = new Uint32Array(buf);
+    u.set([AREA.MAGIC, PROTO_VERSION, AREA.RING_SLOTS, AREA.HANDLE_SLOTS, AREA.RING_OFF, AREA.HANDLE_OFF, AREA.BYTES], 0);
+    return new SharedArea(buf, undefined);
+  }
+
+  private check(): void {
+    const u = this.u32;
+    const want = [AREA.MAGIC, PROTO_VERSION, AREA.RING_SLOTS, AREA.HANDLE_SLOTS, AREA.RING_OFF, AREA.HANDLE_OFF, AREA.BYTES];
+    if (want.some((v, i) => u[i] !== v)) {
+      this.unmap();
+      throw new AreaError('its shared area does not have the layout of this coordinator\'s protocol');
+    }
+  }
+
+  get mapped(): boolean {
+    return this.u32.length > 0;
+  }
+
+  /** Events the shim could not queue (the ring was full and we did not answer). */
+  get dropped(): number {
+    return this.mapped ? Atomics.load(this.u32, OFF.AREA_HDR.dropped / 4) : 0;
+  }
+
+  /** Records written and not yet drained. */
+  get queued(): number {
+    return this.mapped ? (Atomics.load(this.u32, OFF.AREA_HDR.head / 4) - this.tail) >>> 0 : 0;
+  }
+
+  /** Hands every record written since the last drain to fn (a view and the
+   * record's offset, valid during the call), oldest first; returns how many.
+   * Throws AreaError if the head cannot have been written by the shim. */
+  drain(fn: (v: DataView, off: number) => void): number {
+    if (!this.mapped) return 0;
+    const head = Atomics.load(this.u32, OFF.AREA_HDR.head / 4);
+    const n = (head - this.tail) >>> 0;
+    if (n === 0) return 0;
+    if (n > AREA.RING_SLOTS) throw new AreaError(`its event ring's head is ${n} records past the tail (at most ${AREA.RING_SLOTS})`);
+    for (let i = 0; i < n; i++) fn(this.view, AREA.RING_OFF + (((this.tail + i) >>> 0) & (AREA.RING_SLOTS - 1)) * 64);
+    this.tail = head;
+    Atomics.store(this.u32, OFF.AREA_HDR.tail / 4, head); // the shim may reuse the slots now
+    return n;
+  }
+
+  /**
+   * Marks handle slot `slot` dead, if it still holds generation `gen`, and says
+   * whether a put or get may be in flight on it. The attacher's put counts
+   * itself in flight and then checks the state; we mark, then read the count
+   * (both sequentially consistent): either its put sees DEAD or we see it.
+   */
+  kill(slot: number, gen: number, reason: number): KillOutcome {
+    if (!this.mapped || slot < 0 || slot >= AREA.HANDLE_SLOTS) return 'gone';
+    const i = (AREA.HANDLE_OFF + slot * 16) / 4;
+    for (;;) {
+      const w = Atomics.load(this.u32, i);
+      if (w >>> 4 !== gen || (w & 15) === H.FREE) return 'gone'; // freed, or a newer handle
+      if ((w & 15) === H.LIVE || (w & 15) === H.PENDING) {
+        Atomics.store(this.u32, i + OFF.HANDLE_WORD.reason / 4, reason);
+        if (Atomics.compareExchange(this.u32, i, w, ((gen << 4) | H.DEAD) >>> 0) !== w) continue;
+      }
+      return this.inflight(slot) === 0 ? 'dead' : 'inflight';
+    }
+  }
+
+  inflight(slot: number): number {
+    if (!this.mapped) return 0;
+    return Atomics.load(this.u32, (AREA.HANDLE_OFF + slot * 16 + OFF.HANDLE_WORD.inflight) / 4);
+  }
+
+  /** The process is gone and drained: nothing may touch the area after this. */
+  unmap(): void {
+    if (!this.mapped) return;
+    this.u32 = new Uint32Array(0);
+    this.view = new DataView(new ArrayBuffer(0));
+    if (this.ptr !== undefined) sys().munmap(this.ptr, AREA.BYTES);
+    this.ptr = undefined;
+  }
+
+  /** For tests: the raw words. */
+  get words(): Uint32Array {
+    return this.u32;
+  }
+}
