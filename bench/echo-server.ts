@@ -13,8 +13,8 @@ export function echoServer(path: string): Promise<Server> {
     const reader = new FrameReader();
     const sink = {
       frame(type: number, flags: number, seq: bigint) {
-        if (type === T.HELLO) s.write(encodeWelcome(0));
-        else if (!(flags & F_NOREPLY) && type !== T.DONE) s.write(encodeReply(seq, 0));
+        if (type === T.HELLO) s.write(encodeWelcome(0, 0));
+        else if (!(flags & F_NOREPLY)) s.write(encodeReply(seq, 0));
       },
     };
     s.on('data', (d) => reader.push(d, sink));

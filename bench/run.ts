@@ -149,15 +149,15 @@ if (want(6)) {
   for (const x of r) console.log(`   ${String(x.size / 1024).padStart(5)} KiB  raw ${f(x.raw, 2)}  put ${f(x.put, 2)}  ratio ${f(x.put / x.raw, 3)}x`);
 }
 
-// 7. A process SIGKILLed in the middle of a call (its BEGIN never acknowledged):
+// 7. A process SIGKILLed in the middle of a call (its SYNC never answered):
 //    how long until the coordinator has dropped all its state.
 if (want(7)) {
   const { startDriver, until } = await import('../test/helpers.js');
   const { Engine: HangEngine } = await import('../src/coherence/engine.js');
   class Hanging extends HangEngine {
     waiting = new Set<number>();
-    override begin(p: any, seq: bigint, b: any): Promise<number> {
-      super.begin(p, seq, b);
+    override sync(p: any): Promise<number> {
+      super.sync(p);
       this.waiting.add(p.pid);
       return new Promise(() => {});
     }
@@ -168,7 +168,7 @@ if (want(7)) {
   await server.listen();
   const times: number[] = [];
   for (let i = 0; i < 20; i++) {
-    const d = startDriver(path, 'map 0 65536 reg 0 0 4096 rw reg 0 8192 4096 rw unmap 0 0 4096', { PINCOH_TIMEOUT_MS: '60000' });
+    const d = startDriver(path, 'map 0 65536 reg 0 0 4096 rw reg 0 8192 4096 rw pub p 0 unmap 0 0 4096', { PINCOH_TIMEOUT_MS: '60000', PINCOH_JOB: `kill-${i}` });
     await until(() => engine.waiting.has(d.pid));
     const t0 = process.hrtime.bigint();
     process.kill(d.pid, 'SIGKILL');
@@ -177,6 +177,6 @@ if (want(7)) {
     await d.done;
   }
   await server.close();
-  console.log('\n7. a process SIGKILLed between BEGIN and ACK: time until the coordinator dropped its state, 20 kills');
+  console.log('\n7. a process SIGKILLed while its SYNC waits: time until the coordinator dropped its state, 20 kills');
   console.log(`   p50 ${f(median(times), 2)} ms, max ${f(Math.max(...times), 2)} ms`);
 }

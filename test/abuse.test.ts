@@ -6,10 +6,8 @@ import { chmodSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeFrame } from '../src/protocol/codec.js';
-import { PROTO_VERSION, T } from '../src/protocol/constants.js';
-import { encodeHello } from '../src/protocol/messages.js';
-import { CLI, driver, prog, run, shimEnv, startCoordinator, until } from './helpers.js';
+import { encodeSync } from '../src/protocol/messages.js';
+import { CLI, driver, fakeArea, prog, run, shimEnv, startCoordinator, until } from './helpers.js';
 import { EACCES } from '../src/protocol/errno.js';
 
 
@@ -19,12 +17,12 @@ describe('a peer that never reads its socket', () => {
     const s = createConnection(c.path);
     s.on('error', () => {});
     s.pause(); // never read
-    s.write(encodeHello({ version: PROTO_VERSION, pid: 0, ppid: 0, rank: 0, size: 1, pageSize: 4096, argv0: 'deaf', job: 'deaf' }));
-    const dereg = Buffer.concat(Array.from({ length: 1000 }, (_, i) => encodeFrame(T.DEREGISTER, 0, BigInt(i + 1), Buffer.alloc(8))));
+    s.write(fakeArea().hello({ argv0: 'deaf', job: 'deaf' }));
+    const syncs = Buffer.concat(Array.from({ length: 1000 }, (_, i) => encodeSync(BigInt(i + 1))));
     const heap0 = process.memoryUsage().heapUsed;
     // 200,000 requests, each answered with a 24-byte REPLY nobody reads
     for (let i = 0; i < 200 && !s.destroyed; i++) {
-      if (!s.write(dereg)) await new Promise((r) => setTimeout(r, 1));
+      if (!s.write(syncs)) await new Promise((r) => setTimeout(r, 1));
     }
     expect(await until(() => c.logs.some((l) => /cut off pid \d+ \(deaf, rank 0\): it stopped reading its socket/.test(l)))).toBe(true);
     expect(process.memoryUsage().heapUsed - heap0).toBeLessThan(32 * 2 ** 20);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeFrame, FrameError, FrameReader, i64, putU64, u64 } from '../src/protocol/codec.js';
 import { T } from '../src/protocol/constants.js';
-import { encodeBegin, encodeDone, encodeRegister, readBegin, readDone, readRegister } from '../src/protocol/messages.js';
+import { encodeHello, readHello } from '../src/protocol/messages.js';
 
 type Got = { type: number; flags: number; seq: bigint; bytes: number[] };
 const collect = (got: Got[]) => ({
@@ -12,7 +12,7 @@ const collect = (got: Got[]) => ({
 
 describe('FrameReader', () => {
   it('reassembles frames from any split of the stream', () => {
-    const frames = Array.from({ length: 50 }, (_, i) => encodeFrame(T.DONE, i & 1, BigInt(i), Buffer.alloc(i * 37 % 300, i)));
+    const frames = Array.from({ length: 50 }, (_, i) => encodeFrame(T.SYNC, i & 1, BigInt(i), Buffer.alloc(i * 37 % 300, i)));
     const stream = Buffer.concat(frames);
     for (const step of [1, 3, 16, 17, 1000, stream.length]) {
       const got: Got[] = [];
@@ -27,7 +27,7 @@ describe('FrameReader', () => {
   it('keeps going past its buffer size with frames at the limit', () => {
     const r = new FrameReader(1024);
     const got: Got[] = [];
-    const stream = Buffer.concat(Array.from({ length: 20 }, (_, i) => encodeFrame(T.DONE, 0, BigInt(i), Buffer.alloc(1024 - 16, i))));
+    const stream = Buffer.concat(Array.from({ length: 20 }, (_, i) => encodeFrame(T.SYNC, 0, BigInt(i), Buffer.alloc(1024 - 16, i))));
     for (let at = 0; at < stream.length; at += 700) r.push(stream.subarray(at, at + 700), collect(got));
     expect(got.map((g) => Number(g.seq))).toEqual([...Array(20).keys()]);
     expect(got[19]!.bytes.every((b) => b === 19)).toBe(true);
@@ -67,14 +67,10 @@ describe('FrameReader against random bytes', () => {
 });
 
 describe('payloads', () => {
-  it('round-trip REGISTER, BEGIN and DONE', () => {
-    const roundTrip = <X>(buf: Buffer, read: (v: DataView, o: number) => X): X => read(new DataView(buf.buffer, buf.byteOffset, buf.length), 16);
-    const reg = { key: 2n ** 63n + 5n, addr: 0x7fff_1234_5000, len: 1 << 30, flags: 3 };
-    expect(roundTrip(encodeRegister(1n, reg), readRegister)).toEqual(reg);
-    const begin = { op: 3, arg: 7, addr: 0x7f00_0000_0000, len: 4096, newLen: 8192, newAddr: 0x1000 };
-    expect(roundTrip(encodeBegin(1n, begin), readBegin)).toEqual(begin);
-    const done = { op: 1, flags: 1, result: -22, beginSeq: 77n };
-    expect(roundTrip(encodeDone(2n, done), readDone)).toEqual(done);
+  it('round-trip HELLO, every field', () => {
+    const hello = { version: 2, pid: 77, ppid: -1, rank: 3, size: 8, pageSize: 65536, argv0: 'a'.repeat(63), job: 'j'.repeat(31), libc: 2, chained: 1, areaFd: 1023, areaSize: 331968 };
+    const buf = encodeHello(hello);
+    expect(readHello(new DataView(buf.buffer, buf.byteOffset, buf.length), 16)).toEqual(hello);
   });
 
   it('u64 saturates past 2^53 instead of losing precision', () => {

@@ -2,16 +2,15 @@
 // hangs, nothing crashes, the bad party is cut off alone.
 
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type ProcessState } from '../src/coherence/engine.js';
 import { encodeFrame } from '../src/protocol/codec.js';
-import { PROTO_VERSION, T } from '../src/protocol/constants.js';
-import { encodeHello, encodeRegister, encodeReply, encodeWelcome } from '../src/protocol/messages.js';
-import type { Begin } from '../src/protocol/messages.js';
-import { driver, prog, shimEnv, startCoordinator, startDriver, until, type Coordinator } from './helpers.js';
+import { R, T } from '../src/protocol/constants.js';
+import { encodeReply, encodeSync, encodeWelcome } from '../src/protocol/messages.js';
+import { driver, fakeArea, prog, shimEnv, startCoordinator, startDriver, until, type Coordinator } from './helpers.js';
 import { ENOTCONN } from '../src/protocol/errno.js';
 
 
@@ -39,10 +38,10 @@ describe('no coordinator', () => {
   });
 });
 
-/** A coordinator that says WELCOME and answers REGISTER, then never answers BEGIN. */
-async function mute(): Promise<{ path: string; server: Server; begins: () => number }> {
+/** A coordinator that says WELCOME and answers PUBLISH, then never answers SYNC. */
+async function mute(): Promise<{ path: string; server: Server; syncs: () => number }> {
   const path = join(mkdtempSync(join(tmpdir(), 'pincoh-mute-')), 's');
-  let begins = 0;
+  let syncs = 0;
   const server = createServer((s: Socket) => {
     let buf = Buffer.alloc(0);
     s.on('data', (d) => {
@@ -52,30 +51,39 @@ async function mute(): Promise<{ path: string; server: Server; begins: () => num
         const type = buf.readUInt16LE(4);
         const seq = buf.readBigUInt64LE(8);
         buf = buf.subarray(len);
-        if (type === T.HELLO) s.write(encodeWelcome(0));
-        else if (type === T.BEGIN) begins++;
-        else if (type === T.REGISTER) s.write(encodeReply(seq, 0));
+        if (type === T.HELLO) s.write(encodeWelcome(0, 0));
+        else if (type === T.SYNC) syncs++;
+        else if (type === T.PUBLISH) s.write(encodeReply(seq, 0));
       }
     });
     s.on('error', () => {});
   });
   await new Promise<void>((r) => server.listen(path, r));
-  return { path, server, begins: () => begins };
+  return { path, server, syncs: () => syncs };
 }
 
 describe('a coordinator that never answers', () => {
-  it('the call proceeds within PINCOH_TIMEOUT_MS, invalidates locally, marks the process degraded', async () => {
+  it('a call on published memory proceeds within PINCOH_TIMEOUT_MS, invalidates locally, marks the process degraded', async () => {
+    const m = await mute();
+    const r = await driver(m.path, 'cb map 0 65536 reg 0 0 4096 rw pub p 0 unmap 0 0 65536 valid 0 stats', { PINCOH_TIMEOUT_MS: '200' });
+    m.server.close();
+    expect(m.syncs()).toBe(1);
+    expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'pub 0', 'cb 0 reason 1 len 4096', 'munmap 0 777', 'valid 0 0', 'stats slow 1 inval 1 timeouts 1 degraded 1 connected 1']);
+    expect(r.stderr).toMatch(/did not answer within PINCOH_TIMEOUT_MS; proceeding, this process is degraded: SYNC 200/);
+  });
+
+  it('unpublished memory never waits for it: no SYNC at all, nothing degraded', async () => {
     const m = await mute();
     const r = await driver(m.path, 'cb map 0 65536 reg 0 0 4096 rw unmap 0 0 65536 valid 0 stats', { PINCOH_TIMEOUT_MS: '200' });
     m.server.close();
-    expect(m.begins()).toBe(1);
-    expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'cb 0 reason 1 len 4096', 'munmap 0 777', 'valid 0 0', 'stats slow 1 inval 1 timeouts 1 degraded 1 connected 1']);
-    expect(r.stderr).toMatch(/did not answer within PINCOH_TIMEOUT_MS; proceeding, this process is degraded/);
+    expect(m.syncs()).toBe(0);
+    expect(r.lines.slice(-1)).toEqual(['stats slow 1 inval 1 timeouts 0 degraded 0 connected 1']);
+    expect(r.stderr).toBe('');
   });
 
   it('PINCOH_ON_TIMEOUT=abort aborts instead', async () => {
     const m = await mute();
-    const r = await driver(m.path, 'map 0 65536 reg 0 0 4096 rw unmap 0 0 65536', { PINCOH_TIMEOUT_MS: '100', PINCOH_ON_TIMEOUT: 'abort' });
+    const r = await driver(m.path, 'map 0 65536 reg 0 0 4096 rw pub p 0 unmap 0 0 65536', { PINCOH_TIMEOUT_MS: '100', PINCOH_ON_TIMEOUT: 'abort' });
     m.server.close();
     expect(r.signal).toBe('SIGABRT');
     expect(r.stderr).toMatch(/aborting/);
@@ -85,16 +93,16 @@ describe('a coordinator that never answers', () => {
 describe('a process killed in the middle of a call', () => {
   class HangingEngine extends Engine {
     waiting: ProcessState | undefined;
-    override begin(p: ProcessState, seq: bigint, b: Begin): Promise<number> {
-      super.begin(p, seq, b);
+    override sync(p: ProcessState): Promise<number> {
+      super.sync(p);
       this.waiting = p;
-      return new Promise(() => {}); // never acks: the process sits in its slow path
+      return new Promise(() => {}); // never answers: the process sits in its slow path
     }
   }
-  it('loses all its state in the coordinator', async () => {
+  it('loses all its state in the coordinator, after its last events are read', async () => {
     const engine = new HangingEngine({ mremapFollow: false });
     const c = await startCoordinator({ engine });
-    const run = driver(c.path, 'map 0 65536 reg 0 0 4096 rw reg 0 8192 4096 rw unmap 0 0 4096', { PINCOH_TIMEOUT_MS: '60000' });
+    const run = driver(c.path, 'map 0 65536 reg 0 0 4096 rw reg 0 8192 4096 rw pub p 0 unmap 0 0 4096', { PINCOH_TIMEOUT_MS: '60000' });
     expect(await until(() => engine.waiting !== undefined)).toBe(true);
     const victim = engine.waiting!;
     expect(victim.registry.size).toBe(1); // the other one is still registered
@@ -102,6 +110,22 @@ describe('a process killed in the middle of a call', () => {
     const r = await run;
     expect(r.signal).toBe('SIGKILL');
     expect(await until(() => !engine.processes.has(victim.id), 1000)).toBe(true);
+    await c.close();
+  });
+
+  it('events written just before a SIGKILL are still read: the counts equal what the process did', async () => {
+    const c = await startCoordinator({ server: { drainMs: 60_000 } }); // no timer: only the area, read at the end
+    const d = startDriver(c.path, 'map 0 1048576 reg 0 0 4096 rw reg 0 8192 4096 rw reg 0 16384 4096 rw unmap 0 0 4096 dereg 1 say wait');
+    await d.waitFor(/^said/);
+    const p = [...c.engine.processes.values()].find((x) => x.pid === d.pid)!;
+    expect(p.registry.size).toBe(0); // nothing read yet: no frame, no timer
+    process.kill(d.pid, 'SIGKILL');
+    await d.done;
+    expect(await until(() => !c.engine.processes.has(p.id))).toBe(true);
+    expect(c.engine.stats.registrations).toBe(3);
+    expect(c.engine.stats.invalidations.munmap).toBe(1);
+    expect(c.engine.stats.slowCalls).toBe(1);
+    expect(p.registry.size).toBe(1); // key 2, left when it died
     await c.close();
   });
 });
@@ -122,26 +146,33 @@ describe('bad peers are cut off alone', () => {
       s.on('connect', () => chunks.forEach((b) => s.write(b)));
     });
   }
-  const hello = encodeHello({ version: PROTO_VERSION, pid: 1, ppid: 1, rank: 0, size: 1, pageSize: 4096, argv0: 'fuzz', job: 'default' });
+  const area = fakeArea();
+  const hello = area.hello({ pid: 1, ppid: 1, argv0: 'fuzz', job: 'default' });
   const errorText = (b: Buffer) => {
     const at = b.indexOf(Buffer.from([T.ERROR, 0]), 4) - 4; // the ERROR frame's header
     return at >= 0 ? b.subarray(at + 24, at + b.readUInt32LE(at)).toString() : '';
   };
 
   const bad: Record<string, Buffer[]> = {
-    'a frame before HELLO': [encodeRegister(1n, { key: 1n, addr: 4096, len: 4096, flags: 3 })],
+    'a frame before HELLO': [encodeSync(1n)],
     'a length below the header size': [hello, Buffer.from([4, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])],
     'a length above the frame limit': [hello, Buffer.from([0, 0, 0, 0x10, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])],
     'an unknown type': [hello, encodeFrame(200, 0, 1n, Buffer.alloc(8))],
-    'a truncated REGISTER': [hello, encodeFrame(T.REGISTER, 0, 1n, Buffer.alloc(4))],
+    'a truncated PUBLISH': [hello, encodeFrame(T.PUBLISH, 0, 1n, Buffer.alloc(4))],
     'a second HELLO': [hello, hello],
-    'another protocol version': [encodeHello({ version: 99, pid: 1, ppid: 1, rank: 0, size: 1, pageSize: 4096, argv0: 'old', job: 'default' })],
+    'another protocol version': [area.hello({ version: 99, argv0: 'old' })],
+    'a HELLO whose area is not a shared area': [fakeArea().hello({ areaFd: openSync(join(mkdtempSync(join(tmpdir(), 'pincoh-f-')), 'plain'), 'w+') })],
+    'a HELLO whose area is not sealed': [fakeArea({ seal: false }).hello()],
+    'a HELLO whose area is another size': [fakeArea().hello({ areaSize: 4096 })],
   };
   for (const [what, chunks] of Object.entries(bad)) {
     it(`${what}: an ERROR frame saying why, then the connection closes`, async () => {
       const reply = await rawSession(chunks);
       expect(errorText(reply).length).toBeGreaterThan(5);
       if (what.includes('version')) expect(errorText(reply)).toMatch(/version 99 is not supported/);
+      if (what.includes('not a shared area')) expect(errorText(reply)).toMatch(/descriptor \d+ is \/tmp\/pincoh-f-.*\/plain, not a shared area/);
+      if (what.includes('not sealed')) expect(errorText(reply)).toMatch(/not sealed against shrinking/);
+      if (what.includes('another size')) expect(errorText(reply)).toMatch(/is 4096 bytes, not \d+: another build of the shim/);
     });
   }
 
@@ -153,17 +184,19 @@ describe('bad peers are cut off alone', () => {
     expect(c.logs.some((l) => /cut off pid \d+ \(fuzz, rank 0\): unknown frame type 200/.test(l))).toBe(true);
   });
 
-  it('a registration outside user space is refused with -EINVAL', async () => {
+  it('an event the shim would never write (a registration outside user space) cuts its writer off, saying so', async () => {
+    const a = fakeArea();
     const s = createConnection(c.path);
     const got: Buffer[] = [];
     s.on('data', (d) => got.push(d));
-    s.write(hello);
-    s.write(encodeRegister(7n, { key: 1n, addr: 2 ** 57, len: 4096, flags: 3 }));
-    expect(await until(() => Buffer.concat(got).length >= 24 + 24)).toBe(true);
-    const b = Buffer.concat(got); // WELCOME (24 bytes), then the REPLY
-    expect(b.readUInt16LE(24 + 4)).toBe(T.REPLY);
-    expect(b.readInt32LE(24 + 16)).toBe(-22);
-    s.destroy();
+    s.on('error', () => {});
+    const closed = new Promise((r) => s.once('close', r));
+    s.write(a.hello({ argv0: 'liar' }));
+    a.write({ type: R.REG, key: 1n, addr: 2 ** 57, len: 4096, flags: 3 });
+    s.write(encodeSync(7n));
+    await closed;
+    expect(errorText(Buffer.concat(got))).toMatch(/a registration event with key 1, 0x200000000000000 \+4096/);
+    expect(c.logs.some((l) => /cut off pid \d+ \(liar, rank 0\): a registration event/.test(l))).toBe(true);
   });
 });
 
@@ -204,7 +237,7 @@ describe('identity', () => {
     const c = await startCoordinator();
     const s = createConnection(c.path);
     s.on('data', () => {});
-    s.write(encodeHello({ version: PROTO_VERSION, pid: 1, ppid: 1, rank: 0, size: 1, pageSize: 4096, argv0: 'liar', job: 'default' }));
+    s.write(fakeArea().hello({ pid: 1, ppid: 1, argv0: 'liar', job: 'default' }));
     expect(await until(() => c.engine.processes.size === 1)).toBe(true);
     const p = [...c.engine.processes.values()][0]!;
     expect(p.hello.pid).toBe(1);

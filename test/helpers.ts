@@ -4,8 +4,11 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import koffi from 'koffi';
 import { it } from 'vitest';
 import { Engine, type EngineOptions } from '../src/coherence/engine.js';
+import { AREA, OFF, PROTO_VERSION } from '../src/protocol/constants.js';
+import { encodeHello, type Hello } from '../src/protocol/messages.js';
 import { CoordinatorServer, type ServerOptions } from '../src/transport/server.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -146,5 +149,89 @@ export function startDriver(socket: string | undefined, script: string, extra: N
       child.stdin.write(line + '\n');
     },
     done,
+  };
+}
+
+/** An event as the shim writes it (proto.h struct pc_rec). */
+export interface Rec {
+  type: number;
+  reason?: number;
+  call?: number;
+  flags?: number;
+  key?: bigint;
+  addr?: number;
+  len?: number;
+  result?: number;
+  arg?: number;
+  arg2?: number;
+}
+
+/** Writes rec at off of v, as the shim does. */
+export function putRec(v: DataView, off: number, r: Rec): void {
+  v.setUint16(off + OFF.REC.type, r.type, true);
+  v.setUint16(off + OFF.REC.reason, r.reason ?? 0, true);
+  v.setUint32(off + OFF.REC.call, r.call ?? 0, true);
+  v.setUint32(off + OFF.REC.flags, r.flags ?? 0, true);
+  v.setBigUint64(off + OFF.REC.key, r.key ?? 0n, true);
+  v.setBigUint64(off + OFF.REC.addr, BigInt(r.addr ?? 0), true);
+  v.setBigUint64(off + OFF.REC.len, BigInt(r.len ?? 0), true);
+  v.setBigInt64(off + OFF.REC.result, BigInt(r.result ?? 0), true);
+  v.setBigUint64(off + OFF.REC.arg, BigInt(r.arg ?? 0), true);
+  v.setBigUint64(off + OFF.REC.arg2, BigInt(r.arg2 ?? 0), true);
+}
+
+/** The shim's side of a ring over `words` (an area's memory): writes events at its head. */
+export function ringWriter(words: Uint32Array): (r: Rec) => void {
+  const v = new DataView(words.buffer, words.byteOffset, words.byteLength);
+  return (r) => {
+    const head = Atomics.load(words, OFF.AREA_HDR.head / 4);
+    putRec(v, AREA.RING_OFF + (head & (AREA.RING_SLOTS - 1)) * 64, r);
+    Atomics.store(words, OFF.AREA_HDR.head / 4, (head + 1) >>> 0);
+  };
+}
+
+let memfd: { create: (n: string, f: number) => number; truncate: (fd: number, len: bigint) => number; fcntl: (fd: number, c: number, a: number) => number; mmap: (...a: unknown[]) => unknown; munmap: (p: unknown, len: number) => number; close: (fd: number) => number } | undefined;
+
+/**
+ * A raw protocol client's shared area, made in this process as the shim makes
+ * one (a sealed memfd): the coordinator maps it from /proc/PID/fd as for any
+ * process, so tests can speak the protocol byte by byte, events included.
+ */
+export interface FakeArea {
+  fd: number;
+  words: Uint32Array;
+  write: (r: Rec) => void;
+  hello: (h?: Partial<Hello>) => Buffer;
+  close: () => void;
+}
+
+export function fakeArea(opts: { seal?: boolean; name?: string } = {}): FakeArea {
+  if (!memfd) {
+    const libc = koffi.load('libc.so.6');
+    memfd = {
+      create: libc.func('int memfd_create(const char *name, unsigned int flags)'),
+      truncate: libc.func('int ftruncate(int fd, int64_t len)'),
+      fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
+      mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
+      munmap: libc.func('int munmap(void *addr, size_t len)'),
+      close: libc.func('int close(int fd)'),
+    };
+  }
+  const fd = memfd.create(opts.name ?? 'pincoh-area', 1 | 2); // MFD_CLOEXEC | MFD_ALLOW_SEALING
+  memfd.truncate(fd, BigInt(AREA.BYTES));
+  if (opts.seal !== false) memfd.fcntl(fd, 1033, 1 | 2 | 4); // F_ADD_SEALS: SEAL, SHRINK, GROW
+  const ptr = memfd.mmap(null, AREA.BYTES, 3, 1, fd, 0n);
+  const words = new Uint32Array(koffi.view(ptr, AREA.BYTES));
+  words.set([AREA.MAGIC, PROTO_VERSION, AREA.RING_SLOTS, AREA.HANDLE_SLOTS, AREA.RING_OFF, AREA.HANDLE_OFF, AREA.BYTES], 0);
+  return {
+    fd,
+    words,
+    write: ringWriter(words),
+    hello: (h = {}) => encodeHello({ version: PROTO_VERSION, pid: 0, ppid: 0, rank: 0, size: 1, pageSize: 4096, argv0: 'raw', job: 'raw', areaFd: fd, areaSize: AREA.BYTES, ...h }),
+    /** closes the descriptor and unmaps: words must not be touched after */
+    close: () => {
+      memfd!.close(fd);
+      memfd!.munmap(ptr, AREA.BYTES);
+    },
   };
 }

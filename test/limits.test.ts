@@ -4,9 +4,9 @@
 import { createConnection } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame } from '../src/protocol/codec.js';
-import { PROTO_VERSION, T } from '../src/protocol/constants.js';
-import { encodeHello } from '../src/protocol/messages.js';
-import { CLI, driver, prog, run, startCoordinator, until, type Coordinator } from './helpers.js';
+import { T } from '../src/protocol/constants.js';
+import { encodeAttach } from '../src/protocol/messages.js';
+import { CLI, driver, fakeArea, prog, run, startCoordinator, until, type Coordinator } from './helpers.js';
 import { EAGAIN, EFAULT, ENOSPC } from '../src/protocol/errno.js';
 
 
@@ -34,18 +34,12 @@ describe('limits', () => {
     const s = createConnection(c.path);
     const got: Buffer[] = [];
     s.on('data', (d) => got.push(d));
-    s.write(encodeHello({ version: PROTO_VERSION, pid: 0, ppid: 0, rank: 0, size: 1, pageSize: 4096, argv0: 'pending', job: 'pend' }));
-    for (let i = 1; i <= 3; i++) {
-      const p = Buffer.alloc(88);
-      p.writeBigUInt64LE(BigInt(i), 0);
-      p.writeInt32LE(10_000, 16);
-      p.write(`missing-${i}`, 24);
-      s.write(encodeFrame(T.ATTACH, 0, BigInt(i), p));
-    }
-    expect(await until(() => Buffer.concat(got).length >= 24 + 24)).toBe(true);
-    const b = Buffer.concat(got);
-    expect(b.readBigUInt64LE(24 + 8)).toBe(3n); // the third one...
-    expect(b.readInt32LE(24 + 16)).toBe(-EAGAIN); // ...refused, while 1 and 2 still wait
+    s.write(fakeArea().hello({ argv0: 'pending', job: 'pend' }));
+    for (let i = 1; i <= 3; i++) s.write(encodeAttach(BigInt(i), { handle: (1n << 32n) | BigInt(i), timeoutMs: 10_000, name: `missing-${i}` }));
+    expect(await until(() => Buffer.concat(got).length >= 32 + 24)).toBe(true);
+    const b = Buffer.concat(got); // WELCOME (32 bytes), then the REPLY
+    expect(b.readBigUInt64LE(32 + 8)).toBe(3n); // the third one...
+    expect(b.readInt32LE(32 + 16)).toBe(-EAGAIN); // ...refused, while 1 and 2 still wait
     s.destroy();
   });
 
@@ -54,7 +48,7 @@ describe('limits', () => {
     const closed = new Promise((r) => s.once('close', r));
     s.on('error', () => {});
     s.on('data', () => {});
-    s.write(encodeHello({ version: PROTO_VERSION, pid: 0, ppid: 0, rank: 0, size: 1, pageSize: 4096, argv0: 'big', job: 'big' }));
+    s.write(fakeArea().hello({ argv0: 'big', job: 'big' }));
     s.write(encodeFrame(T.PUBLISH, 0, 1n, Buffer.alloc(600)));
     await closed;
     expect(c.logs.some((l) => /cut off pid \d+ \(big, rank 0\): frame length 616 outside 16..512/.test(l))).toBe(true);

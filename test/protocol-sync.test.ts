@@ -1,4 +1,5 @@
-// The wire constants exist twice (proto.h for C, constants.ts for TS): hold them equal.
+// Everything shared exists twice (proto.h for C, constants.ts for TS): hold
+// them equal, values, sizes and the offsets of every field either side touches.
 
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -7,27 +8,59 @@ import * as K from '../src/protocol/constants.js';
 import { ROOT } from './helpers.js';
 
 const header = readFileSync(resolve(ROOT, 'native-shim/src/proto.h'), 'utf8');
-const defines = new Map([...header.matchAll(/^#define PC_(\w+) (\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
-const asserted = new Map([...header.matchAll(/sizeof\(struct pc_(\w+)\) == (\d+)/g)].map((m) => [m[1]!.toUpperCase(), Number(m[2])]));
+const defines = new Map([...header.matchAll(/^#define PC_(\w+) (0x[0-9a-f]+u?|\d+)/gm)].map((m) => [m[1]!, Number(m[2]!.replace(/u$/, ''))]));
+const sizes = new Map([...header.matchAll(/sizeof\(struct pc_(\w+)\) == (\d+)/g)].map((m) => [m[1]!.toUpperCase(), Number(m[2])]));
+const offsets = [...header.matchAll(/offsetof\(struct pc_(\w+), (\w+)\) == (\d+)/g)].map((m) => ({ struct: m[1]!.toUpperCase(), field: m[2]!, at: Number(m[3]) }));
 
 describe('proto.h and constants.ts agree', () => {
-  it('on the frame basics', () => {
+  it('on the frame basics and the WELCOME flags', () => {
     expect(defines.get('PROTO_VERSION')).toBe(K.PROTO_VERSION);
     expect(defines.get('HDR_SIZE')).toBe(K.HDR_SIZE);
     expect(defines.get('FRAME_MAX')).toBe(K.FRAME_MAX);
     expect(defines.get('F_NOREPLY')).toBe(K.F_NOREPLY);
-    expect(defines.get('DONE_TIMED_OUT')).toBe(K.DONE_TIMED_OUT);
     expect(defines.get('W_MREMAP_FOLLOW')).toBe(K.W_MREMAP_FOLLOW);
+    expect(defines.get('W_FORK_DONTFORK')).toBe(K.W_FORK_DONTFORK);
+    expect(defines.get('W_SYNC_EXIT')).toBe(K.W_SYNC_EXIT);
+    expect(defines.get('CALL_WAITED')).toBe(K.CALL_WAITED);
+    expect(defines.get('CALL_TIMED_OUT')).toBe(K.CALL_TIMED_OUT);
   });
 
-  it('on every frame type and op', () => {
-    for (const [name, v] of Object.entries(K.T)) expect(defines.get(`T_${name}`), name).toBe(v);
-    for (const [name, v] of Object.entries(K.OP)) expect(defines.get(`OP_${name}`), name).toBe(v);
-    expect([...defines.keys()].filter((k) => k.startsWith('T_')).length).toBe(Object.keys(K.T).length);
+  it('on every frame type, event type and handle state', () => {
+    for (const [prefix, table] of [['T_', K.T], ['R_', K.R], ['H_', K.H]] as const) {
+      for (const [name, v] of Object.entries(table)) expect(defines.get(prefix + name), prefix + name).toBe(v);
+      expect([...defines.keys()].filter((k) => k.startsWith(prefix)).length, prefix).toBe(Object.keys(table).length);
+    }
   });
 
-  it('on every payload size the header asserts', () => {
-    expect(asserted.size).toBe(Object.keys(K.SIZE).length);
-    for (const [name, size] of asserted) expect(K.SIZE[name as keyof typeof K.SIZE], name).toBe(size);
+  it('on the shared area\'s layout', () => {
+    expect(defines.get('AREA_MAGIC')).toBe(K.AREA.MAGIC);
+    expect(defines.get('RING_SLOTS')).toBe(K.AREA.RING_SLOTS);
+    expect(defines.get('HANDLE_SLOTS')).toBe(K.AREA.HANDLE_SLOTS);
+    expect(defines.get('AREA_HDR_SIZE')).toBe(K.AREA.HDR_SIZE);
+    expect(K.AREA.RING_OFF).toBe(K.AREA.HDR_SIZE);
+    expect(K.AREA.HANDLE_OFF).toBe(K.AREA.RING_OFF + K.AREA.RING_SLOTS * K.SIZE.REC);
+    expect(K.AREA.BYTES).toBe(K.AREA.HANDLE_OFF + K.AREA.HANDLE_SLOTS * K.SIZE.HANDLE_WORD);
+  });
+
+  it('on every size the header asserts', () => {
+    expect([...sizes.keys()].sort()).toEqual(Object.keys(K.SIZE).sort());
+    for (const [name, size] of sizes) expect(K.SIZE[name as keyof typeof K.SIZE], name).toBe(size);
+  });
+
+  it('on the offset of every field the two sides share', () => {
+    expect(offsets.length).toBeGreaterThan(15);
+    for (const { struct, field, at } of offsets) {
+      const table = (K.OFF as Record<string, Record<string, number>>)[struct];
+      expect(table?.[field], `${struct}.${field}`).toBe(at);
+    }
+    // and the other way: no offset here the header does not assert
+    for (const [struct, fields] of Object.entries(K.OFF))
+      for (const field of Object.keys(fields)) expect(offsets.some((o) => o.struct === struct && o.field === field), `${struct}.${field}`).toBe(true);
+  });
+
+  it('on the reasons, the one numbering from pincoh.h to the trace', () => {
+    const api = readFileSync(resolve(ROOT, 'native-shim/include/pincoh.h'), 'utf8');
+    const reasons = new Map([...api.matchAll(/PINCOH_REASON_(\w+) = (\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+    expect(Object.fromEntries(reasons)).toEqual(K.REASON);
   });
 });

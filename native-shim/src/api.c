@@ -140,6 +140,14 @@ static void allow_attachers(void)
 	syscall(SYS_close, fd);
 }
 
+/* Nothing here listens to the socket, so a coordinator that died while we
+ * did not talk to it is found by the next request, which fails: that request
+ * reconnects (re-announcing what we hold) and is made once more. */
+static int retry(int rc, int was_up, int *tries)
+{
+	return rc == -ENOTCONN && was_up && !pc_conn_up() && (*tries)++ == 0;
+}
+
 static int name_ok(const char *name)
 {
 	size_t n = name ? strnlen(name, PC_NAME_MAX) : 0;
@@ -149,7 +157,7 @@ static int name_ok(const char *name)
 PC_EXPORT int pincoh_publish(const char *name, uint64_t key)
 {
 	struct pc_publish p = { .key = key };
-	int saved = errno, rc;
+	int saved = errno, rc, was_up, tries = 0;
 	int32_t status = 0;
 	if (!name_ok(name))
 		return -EINVAL;
@@ -158,15 +166,18 @@ PC_EXPORT int pincoh_publish(const char *name, uint64_t key)
 	strncpy(p.name, name, sizeof p.name - 1);
 	PC_ENTER();
 	allow_attachers();
-	rc = pc_session_ensure();
-	/* marked first: from the moment it may be published, invalidating it waits */
-	if (rc == 0)
-		rc = pc_table_mark_published(key, 1);
-	if (rc == 0) {
-		rc = pc_request(PC_T_PUBLISH, &p, sizeof p, &status, NULL, 0, -1);
-		if (rc == 0 && status < 0)
-			pc_table_mark_published(key, 0); /* refused: nobody can attach */
-	}
+	do {
+		was_up = pc_conn_up();
+		rc = pc_session_ensure();
+		/* marked first: from the moment it may be published, invalidating it waits */
+		if (rc == 0)
+			rc = pc_table_mark_published(key, 1);
+		if (rc == 0) {
+			rc = pc_request(PC_T_PUBLISH, &p, sizeof p, &status, NULL, 0, -1);
+			if (rc == 0 && status < 0)
+				pc_table_mark_published(key, 0); /* refused: nobody can attach */
+		}
+	} while (retry(rc, was_up, &tries));
 	PC_LEAVE();
 	errno = saved;
 	return rc < 0 ? rc : status;
@@ -176,29 +187,32 @@ PC_EXPORT int pincoh_attach(const char *name, int timeout_ms, uint64_t *handle)
 {
 	struct pc_attach a = { .timeout_ms = timeout_ms };
 	struct pc_attached got;
-	int saved = errno, rc;
+	int saved = errno, rc, was_up, tries = 0;
 	int32_t status = 0;
 	uint64_t h;
 	if (!name_ok(name) || !handle || timeout_ms < 0)
 		return -EINVAL;
 	strncpy(a.name, name, sizeof a.name - 1);
 	PC_ENTER();
-	rc = pc_session_ensure();
-	if (rc == 0)
-		rc = pc_attach_alloc(&h);
-	if (rc == 0) {
-		a.handle = h;
-		/* the coordinator waits up to timeout_ms for the name; we wait that, plus our bound */
-		rc = pc_request(PC_T_ATTACH, &a, sizeof a, &status, &got, sizeof got, timeout_ms + pc_cfg.timeout_ms);
-		if (rc == 0 && status == 0) {
-			pc_attach_set(h, got.pid, (uintptr_t)got.addr, (size_t)got.len, got.flags);
-			pc_conn_watch(); /* an attacher must hear at once if the coordinator dies */
-			*handle = h;
-		} else {
-			pc_attach_free(h);
-			rc = rc < 0 ? rc : status;
+	do {
+		was_up = pc_conn_up();
+		rc = pc_session_ensure();
+		if (rc == 0)
+			rc = pc_attach_alloc(&h);
+		if (rc == 0) {
+			a.handle = h;
+			/* the coordinator waits up to timeout_ms for the name; we wait that, plus our bound */
+			rc = pc_request(PC_T_ATTACH, &a, sizeof a, &status, &got, sizeof got, timeout_ms + pc_cfg.timeout_ms);
+			if (rc == 0 && status == 0) {
+				pc_attach_set(h, got.pid, (uintptr_t)got.addr, (size_t)got.len, got.flags);
+				pc_conn_watch(); /* an attacher must hear at once if the coordinator dies */
+				*handle = h;
+			} else {
+				pc_attach_free(h);
+				rc = rc < 0 ? rc : status;
+			}
 		}
-	}
+	} while (retry(rc, was_up, &tries));
 	PC_LEAVE();
 	errno = saved;
 	return rc;
@@ -221,14 +235,17 @@ PC_EXPORT int pincoh_detach(uint64_t handle)
 PC_EXPORT int pincoh_barrier(int timeout_ms)
 {
 	struct pc_barrier b = { .timeout_ms = timeout_ms };
-	int saved = errno, rc;
+	int saved = errno, rc, was_up, tries = 0;
 	int32_t status = 0;
 	if (timeout_ms < 0)
 		return -EINVAL;
 	PC_ENTER();
-	rc = pc_session_ensure();
-	if (rc == 0)
-		rc = pc_request(PC_T_BARRIER, &b, sizeof b, &status, NULL, 0, timeout_ms + pc_cfg.timeout_ms);
+	do {
+		was_up = pc_conn_up();
+		rc = pc_session_ensure();
+		if (rc == 0)
+			rc = pc_request(PC_T_BARRIER, &b, sizeof b, &status, NULL, 0, timeout_ms + pc_cfg.timeout_ms);
+	} while (retry(rc, was_up, &tries));
 	PC_LEAVE();
 	errno = saved;
 	return rc < 0 ? rc : status;

@@ -10,7 +10,10 @@
  *
  * An area is never unmapped while the process lives: a put may be reading a
  * handle word in it at any moment (a reconnect makes a new one; the old one
- * stays, about 320 KiB). Fork's children do not get it (MADV_DONTFORK).
+ * stays, about 320 KiB). A forked child unmaps its copy in fork's child
+ * handler. It is not MADV_DONTFORK: a child made by a raw clone system call
+ * (no fork handlers) would then crash on its first event; instead it writes
+ * into its parent's ring (README, limits).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -53,7 +56,6 @@ struct pc_area_hdr *pc_area_create(int *fd)
 		return NULL;
 	}
 	a = (struct pc_area_hdr *)p;
-	syscall(SYS_madvise, a, PC_AREA_BYTES, MADV_DONTFORK); /* a child must not write our ring */
 	a->magic = PC_AREA_MAGIC, a->version = PC_PROTO_VERSION;
 	a->ring_slots = PC_RING_SLOTS, a->handle_slots = PC_HANDLE_SLOTS;
 	a->ring_off = PC_AREA_RING_OFF, a->handle_off = PC_AREA_HANDLE_OFF, a->size = PC_AREA_BYTES;
@@ -95,9 +97,12 @@ struct pc_handle_word *pc_area_handles(void)
 	return atomic_load_explicit(&words, memory_order_acquire);
 }
 
-/* The child of fork has no area: its mapping was not copied. */
+/* The child of fork has no area: the copy of the parent's goes (the older
+ * ones of earlier connections stay mapped, untouched). */
 void pc_area_reset_child(void)
 {
+	if (newest)
+		syscall(SYS_munmap, newest, PC_AREA_BYTES);
 	atomic_store(&ring, NULL);
 	atomic_store(&words, NULL);
 	newest = NULL;

@@ -17,15 +17,11 @@ long pc_slow_call(struct pc_event *ev, pc_real_fn real, void *args, long failed)
 	uint32_t flags = 0;
 	long rc;
 
+	/* No getpid() here to tell a vfork child from its parent: this path makes
+	 * no system call of its own. A vfork child shares the parent's memory, so
+	 * the parent's table is the right one to change; only its wait for the
+	 * coordinator is skipped (pc_request refuses foreign callers). */
 	PC_ENTER();
-	if (pc_foreign()) {
-		/* a vfork or clone child: the table and the connection are its parent's */
-		rc = real(args);
-		err = rc == failed ? errno : 0;
-		PC_LEAVE();
-		errno = err ? err : saved;
-		return rc;
-	}
 	__atomic_fetch_add(&pc_counters.slow_calls, 1, __ATOMIC_RELAXED);
 	pc_table_apply(ev, pc_mremap_follow(), pc_next_call(), &h);
 	if (h.published || (ev->reason == PINCOH_REASON_EXIT && pc_sync_exit() && pc_conn_up())) {

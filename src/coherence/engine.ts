@@ -184,7 +184,7 @@ export class Engine {
         const addr = u64(v, off + OFF.REC.addr);
         const len = u64(v, off + OFF.REC.len);
         const flags = v.getUint32(off + OFF.REC.flags, true);
-        if (key === 0n || len === 0 || addr + len >= ADDR_LIMIT || flags === 0 || flags & ~(PINCOH_READ | PINCOH_WRITE)) throw new EventError(`a registration event with key ${key}, ${hex(addr)} +${len}, flags ${flags}`);
+        if (key === 0n || len === 0 || addr + len >= ADDR_LIMIT || flags === 0 || flags & ~(PINCOH_READ | PINCOH_WRITE)) throw new EventError(`a registration event with key ${key}, 0x${v.getBigUint64(off + OFF.REC.addr, true).toString(16)} +${v.getBigUint64(off + OFF.REC.len, true)}, flags ${flags}`);
         if (p.registry.size >= this.limits.registrationsPerProcess) throw new EventError(`more than ${this.limits.registrationsPerProcess} registrations (the limit WELCOME gave)`);
         if (!p.registry.add({ key, start: addr, end: addr + len, flags })) throw new EventError(`key ${key} registered twice`);
         this.stats.registrations++;
@@ -279,11 +279,16 @@ export class Engine {
 
   /** SYNC: the events so far are applied; answers once the attachments to what they invalidated are dead. */
   sync(p: ProcessState): number | Promise<number> {
-    this.drain(p);
-    if (p.revoking.size === 0) return 0;
     const t0 = process.hrtime.bigint();
+    const us = () => Number(process.hrtime.bigint() - t0) / 1000;
+    this.drain(p);
+    if (p.revoking.size === 0) {
+      this.stats.syncWindow.add(us());
+      return 0;
+    }
     return Promise.all([...p.revoking]).then(() => {
-      this.stats.revokeWait.add(Number(process.hrtime.bigint() - t0) / 1000);
+      this.stats.revokeWait.add(us());
+      this.stats.syncWindow.add(us());
       return 0;
     });
   }

@@ -51,6 +51,8 @@ export class Stats {
   revokes = 0;
   /** how long a SYNC waited for revocations (puts in flight) before its answer, µs */
   revokeWait = new LatencySamples();
+  /** every SYNC's time from its arrival to its answer, since whoever watches last swapped it (the soak reports p99 over time) */
+  syncWindow = new LatencySamples(1 << 14);
   revokeLatency = new LatencySamples();
 
   totalInvalidations(): number {

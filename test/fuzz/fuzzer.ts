@@ -3,8 +3,8 @@
 // `npm run fuzz` (10^6 frames).
 
 import { createConnection } from 'node:net';
-import { FRAME_MAX, PROTO_VERSION, SIZE, T } from '../../src/protocol/constants.js';
-import { encodeHello } from '../../src/protocol/messages.js';
+import { FRAME_MAX, PROTO_VERSION, R, SIZE, T } from '../../src/protocol/constants.js';
+import { fakeArea, type FakeArea } from '../helpers.js';
 
 export interface FuzzResult {
   frames: number;
@@ -23,17 +23,35 @@ function prng(seed: number): () => number {
 }
 
 const PAYLOAD: Record<number, number> = {
-  [T.REGISTER]: SIZE.REGISTER,
-  [T.DEREGISTER]: SIZE.DEREGISTER,
-  [T.BEGIN]: SIZE.BEGIN,
-  [T.DONE]: SIZE.DONE,
-  [T.FORK]: SIZE.FORK,
+  [T.SYNC]: SIZE.SYNC,
   [T.PUBLISH]: SIZE.PUBLISH,
   [T.ATTACH]: SIZE.ATTACH,
   [T.DETACH]: SIZE.DETACH,
-  [T.REVOKED]: SIZE.REVOKED,
   [T.BARRIER]: SIZE.BARRIER,
 };
+
+/** Events in the connection's ring: mostly plausible (small keys, so they
+ * meet each other), now and then one the shim would never write. */
+function events(area: FakeArea, rnd: () => number, n: number): number {
+  let bad = 0;
+  for (let i = 0; i < n; i++) {
+    const key = BigInt(1 + Math.floor(rnd() * 16));
+    const type = 1 + Math.floor(rnd() * 7);
+    const mutate = rnd() < 0.01;
+    if (mutate) bad++;
+    area.write({
+      type: mutate ? Math.floor(rnd() * 65536) : type,
+      reason: 1 + Math.floor(rnd() * (mutate ? 60000 : 7)),
+      call: Math.floor(rnd() * 4),
+      flags: type === R.REG && !mutate ? 1 + Math.floor(rnd() * 3) : Math.floor(rnd() * 8),
+      key: mutate && rnd() < 0.5 ? 0n : key,
+      addr: 4096 * Math.floor(rnd() * 64),
+      len: mutate ? Math.floor(rnd() * 2 ** 53) : 4096 * (1 + Math.floor(rnd() * 4)),
+      result: Math.floor(rnd() * 100) - 50,
+    });
+  }
+  return bad;
+}
 const TYPES = Object.keys(PAYLOAD).map(Number);
 
 /** One frame: plausible (right type and size, random fields) or mutated. */
@@ -45,8 +63,8 @@ function frame(rnd: () => number, seq: number, mutate: boolean): Buffer {
   // names: NUL-terminated unless mutated
   if (type === T.PUBLISH) p.write(`n${Math.floor(rnd() * 8)}\0`, 8);
   if (type === T.ATTACH) {
-    p.write(`n${Math.floor(rnd() * 8)}\0`, 24);
-    p.writeInt32LE(Math.floor(rnd() * 50), 16); // short waits, mostly
+    p.write(`n${Math.floor(rnd() * 8)}\0`, 16);
+    p.writeInt32LE(Math.floor(rnd() * 50), 8); // short waits, mostly
   }
   if (type === T.BARRIER) p.writeInt32LE(Math.floor(rnd() * 50), 0);
   let hdrType = type;
@@ -79,7 +97,9 @@ export async function fuzz(socketPath: string, frames: number, seed = 1, paralle
       const chunks: Buffer[] = [];
       const n = 1 + Math.floor(rnd() * 2000);
       const noHello = rnd() < 0.05;
-      if (!noHello) chunks.push(encodeHello({ version: rnd() < 0.02 ? 7 : PROTO_VERSION, pid: 0, ppid: 0, rank: 0, size: 2, pageSize: 4096, argv0: 'fuzz', job: 'fuzz' }));
+      const area = fakeArea();
+      if (!noHello) chunks.push(area.hello({ version: rnd() < 0.02 ? 7 : PROTO_VERSION, size: 2, argv0: 'fuzz', job: 'fuzz' }));
+      res.mutated += events(area, rnd, Math.floor(rnd() * 200));
       for (let i = 0; i < n && res.frames < frames; i++) {
         const m = rnd() < 0.002;
         chunks.push(frame(rnd, i + 1, m));
@@ -94,7 +114,10 @@ export async function fuzz(socketPath: string, frames: number, seed = 1, paralle
       s.on('end', () => {
         if (!ended) res.closedByCoordinator++;
       });
-      s.on('close', () => resolve());
+      s.on('close', () => {
+        area.close();
+        resolve();
+      });
       s.on('connect', () => {
         s.write(Buffer.concat(chunks));
         // linger a little for replies, then hang up

@@ -21,6 +21,8 @@
  *   mark                       getpgrp(), a marker for strace
  *   pub NAME N | att NAME MS   publish key N / attach (prints "att H rc", H: handle index)
  *   put H OFF LEN BYTE | get H OFF LEN | det H | bar MS | putloop H N
+ *   live H                     is handle H alive (pincoh_handle_info), without putting
+ *   progress                   pincoh_progress(): callbacks of handles revoked since
  *   fill I OFF LEN BYTE | peek I OFF
  *   wait                       read a line from stdin (the test says when to go on)
  *   stop                       SIGSTOP myself; prints "continued" after SIGCONT
@@ -257,6 +259,13 @@ int main(int argc, char **argv)
 			int rc = pincoh_get(handles[num(ARG(1))], num(ARG(2)), data, len < sizeof data ? len : sizeof data);
 			printf("get %d %d\n", rc, data[0]);
 			i += 3;
+		} else if (!strcmp(c, "live")) {
+			int live = -1;
+			int rc = pincoh_handle_info(handles[num(ARG(1))], NULL, NULL, NULL, &live);
+			printf("live %lu %d %d\n", num(ARG(1)), rc, live);
+			i += 1;
+		} else if (!strcmp(c, "progress")) {
+			printf("progress %d\n", pincoh_progress());
 		} else if (!strcmp(c, "det")) {
 			printf("det %d\n", pincoh_detach(handles[num(ARG(1))]));
 			i += 1;

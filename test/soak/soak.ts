@@ -69,11 +69,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const t0 = Date.now();
   const samples: SoakReport['samples'] = [];
   const sampler = setInterval(() => {
-    const w = engine.stats.slowPathWindow;
-    engine.stats.slowPathWindow = new LatencySamples(1 << 14);
+    const w = engine.stats.syncWindow;
+    engine.stats.syncWindow = new LatencySamples(1 << 14);
     const s = { t: Math.round((Date.now() - t0) / 1000), rssMiB: mib(), heapMiB: heapMiB(), externalMiB: externalMiB(), fds: fds(), p99us: w.count ? Math.round(w.percentile(99)) : 0, calls: w.count };
     samples.push(s);
-    log(`t=${s.t}s coordinator rss ${s.rssMiB} MiB, heap ${s.heapMiB} MiB${gc ? ' after GC' : ''}, external ${s.externalMiB} MiB, ${s.fds} fds, slow path p99 ${s.p99us} µs over ${s.calls} calls`);
+    log(`t=${s.t}s coordinator rss ${s.rssMiB} MiB, heap ${s.heapMiB} MiB${gc ? ' after GC' : ''}, external ${s.externalMiB} MiB, ${s.fds} fds, SYNC p99 ${s.p99us} µs over ${s.calls} SYNCs`);
   }, (o.sampleEverySeconds ?? 10) * 1000);
 
   const env = (rank: number) => shimEnv(path, { PINCOH_RANK: String(rank), PINCOH_SIZE: String(o.procs), PINCOH_JOB: 'soak', PINCOH_TIMEOUT_MS: '15000', PINCOH_QUIET: '1' });
