@@ -6,11 +6,20 @@
  *   bench loop ITERS NREGS   mmap+munmap 4 KiB and mprotect loops, ns per iteration
  *                            (run bare and under libpincoh.so; NREGS registrations
  *                            elsewhere when the shim is there)
- *   bench slow ITERS         p50/p99 of a munmap that hits a registration
- *   bench load SECONDS       invalidations per second (register + munmap in a loop)
- *   bench revoke ROUNDS [US] rank 0: p50/p99 of a munmap whose registration the
- *                            other ranks are attached to, US µs after the barrier
- *                            that saw them attach; other ranks: attach each round
+ *   bench unshared ITERS     munmap of a registered (never published) 64 KiB buffer
+ *                            and of an unregistered one, interleaved: medians (ns)
+ *   bench pair ITERS         pincoh_register + pincoh_deregister of unshared memory (ns per pair)
+ *   bench prot ITERS NREGS   an mprotect loop before this process connects, then
+ *                            after it registered NREGS (ns per call, both)
+ *   bench load SECONDS       invalidations per second of unshared registrations
+ *                            (register + mprotect PROT_NONE + back, in a loop);
+ *                            bare (no shim): the same mprotect pairs
+ *   bench revoke ROUNDS [US] [stop]  rank 0: p50/p99 of a munmap whose registration
+ *                            the other ranks are attached to, US µs after the barrier
+ *                            that saw them attach; other ranks: attach each round;
+ *                            with stop, every attacher is stopped (SIGSTOP) first
+ *   bench attprot ITERS      rank 1: an mprotect loop before attaching to rank 0's
+ *                            export and after (the watcher thread): ns per call
  *   bench put                rank 0 exports 1 MiB; rank 1 times puts of 4 KiB, 64 KiB
  *                            and 1 MiB against raw process_vm_writev to the same place
  */
@@ -20,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -114,20 +124,87 @@ static void loop(long iters, long nregs)
 	printf("{\"mmap_munmap\":%.1f,\"mprotect\":%.1f}\n", (t1 - t0) / iters, (t2 - t1) / iters);
 }
 
-static void slow(long iters)
+static double median_of(double *s, long n)
 {
-	double *s = malloc(sizeof(double) * iters);
+	qsort(s, n, sizeof *s, cmp);
+	return s[n / 2];
+}
+
+static char *touched(size_t len)
+{
+	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (size_t o = 0; o < len; o += 4096)
+		m[o] = 1;
+	return m;
+}
+
+/* The cost a registration cache pays: a munmap of a registered buffer nobody
+ * else holds, against the same munmap of an unregistered one, interleaved
+ * (and in alternating order) so drift hits both alike. */
+static void unshared(long iters)
+{
+	double *reg = malloc(sizeof(double) * iters), *plain = malloc(sizeof(double) * iters);
 	for (long i = 0; i < iters; i++) {
-		char *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *a = touched(65536), *b = touched(65536);
 		uint64_t k;
-		if (pincoh_register(m, 4096, PINCOH_READ, &k) != 0)
+		if (pincoh_register(a, 65536, PINCOH_READ | PINCOH_WRITE, &k) != 0)
 			exit(1);
-		double t0 = now_ns();
-		munmap(m, 4096);
-		s[i] = now_ns() - t0;
+		for (int j = 0; j < 2; j++) {
+			int registered = (j == 0) == (i & 1);
+			double t0 = now_ns();
+			munmap(registered ? a : b, 65536);
+			(registered ? reg : plain)[i] = now_ns() - t0;
+		}
 	}
-	qsort(s, iters, sizeof *s, cmp);
-	printf("{\"p50\":%.0f,\"p99\":%.0f}\n", s[iters / 2], s[iters * 99 / 100]);
+	printf("{\"registered\":%.0f,\"unregistered\":%.0f}\n", median_of(reg, iters), median_of(plain, iters));
+}
+
+static void pair(long iters)
+{
+	char *m = touched(4096);
+	uint64_t k;
+	double best = 1e18;
+	if (pincoh_register(m, 4096, PINCOH_READ, &k) != 0 || pincoh_deregister(k) != 0) /* connects */
+		exit(1);
+	for (int rep = 0; rep < 5; rep++) {
+		double t0 = now_ns();
+		for (long i = 0; i < iters; i++)
+			if (pincoh_register(m, 4096, PINCOH_READ, &k) != 0 || pincoh_deregister(k) != 0)
+				exit(1);
+		double t = (now_ns() - t0) / iters;
+		if (t < best)
+			best = t;
+	}
+	printf("{\"pair\":%.1f}\n", best);
+}
+
+/* mprotect on a page between PROT_NONE guards: it never merges with a neighbour */
+static double prot_loop(long iters)
+{
+	static char *p;
+	if (!p) {
+		char *g = mmap(NULL, 3 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		p = g + 4096;
+		mprotect(p, 4096, PROT_READ | PROT_WRITE);
+	}
+	double best = 1e18;
+	for (int rep = 0; rep < 5; rep++) {
+		double t0 = now_ns();
+		for (long i = 0; i < iters; i++)
+			mprotect(p, 4096, i & 1 ? PROT_READ : PROT_READ | PROT_WRITE);
+		double t = (now_ns() - t0) / iters;
+		if (t < best)
+			best = t;
+	}
+	return best;
+}
+
+static void prot(long iters, long nregs)
+{
+	double before = prot_loop(iters), after;
+	register_many(nregs < 1 ? 1 : nregs);
+	after = prot_loop(iters);
+	printf("{\"before\":%.1f,\"after\":%.1f}\n", before, after);
 }
 
 static void load(double seconds)
@@ -138,9 +215,9 @@ static void load(double seconds)
 	while (now_ns() < end) {
 		uint64_t k;
 		for (int i = 0; i < 64; i++, n++) {
-			if (pincoh_register(m, 4096, PINCOH_READ, &k) != 0)
+			if (pincoh_register && pincoh_register(m, 4096, PINCOH_READ, &k) != 0)
 				exit(1);
-			mprotect(m, 4096, PROT_NONE); /* invalidates: BEGIN, ACK, DONE */
+			mprotect(m, 4096, PROT_NONE); /* invalidates: 3 events, no round trip */
 			mprotect(m, 4096, PROT_READ | PROT_WRITE);
 		}
 	}
@@ -155,11 +232,31 @@ static void need(int rc, const char *what)
 	}
 }
 
-static void revoke_latency(long rounds, long settle_us)
+/* Is process pid stopped (state T in /proc/PID/stat)? */
+static int stopped(int pid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	p = fgets(buf, sizeof buf, f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	return p && p[2] == 'T';
+}
+
+static void revoke_latency(long rounds, long settle_us, int stop)
 {
 	char name[64];
+	int n = pincoh_size();
 	if (pincoh_rank() == 0) {
 		double *s = malloc(sizeof(double) * rounds);
+		int *pids = (int *)mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uint64_t pk;
+		long stale = 0;
+		/* the attachers put their pids here, to be waited for once stopped */
+		need(pincoh_register(pids, 4096, PINCOH_READ | PINCOH_WRITE, &pk), "register");
+		need(pincoh_publish("rv/pids", pk), "publish");
 		for (long r = 0; r < rounds; r++) {
 			char *m = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			uint64_t k;
@@ -167,23 +264,65 @@ static void revoke_latency(long rounds, long settle_us)
 			snprintf(name, sizeof name, "rv/%ld", r);
 			need(pincoh_publish(name, k), "publish");
 			need(pincoh_barrier(60000), "barrier"); /* everyone attached */
+			for (int i = 1; stop && i < n; i++)
+				while (!stopped(pids[i]))
+					usleep(100);
 			if (settle_us)
 				usleep((useconds_t)settle_us); /* let the barrier's wake-ups settle: time the revoke alone */
 			double t0 = now_ns();
 			munmap(m, 65536);
 			s[r] = now_ns() - t0;
+			for (int i = 1; stop && i < n; i++)
+				kill(pids[i], SIGCONT);
+			need(pincoh_barrier(60000), "barrier"); /* everyone saw its handle die */
 		}
+		for (int i = 1; i < n; i++)
+			stale += pids[512 + i];
 		qsort(s, rounds, sizeof *s, cmp);
-		printf("{\"p50\":%.0f,\"p99\":%.0f}\n", s[rounds / 2], s[rounds * 99 / 100]);
+		printf("{\"p50\":%.0f,\"p99\":%.0f,\"max\":%.0f,\"stale\":%ld}\n", s[rounds / 2], s[rounds * 99 / 100], s[rounds - 1], stale);
 	} else {
+		uint64_t ph;
+		int me = getpid(), seen = 0;
+		need(pincoh_attach("rv/pids", 60000, &ph), "attach");
+		need(pincoh_put(ph, (size_t)pincoh_rank() * sizeof me, &me, sizeof me), "put");
 		for (long r = 0; r < rounds; r++) {
 			uint64_t h;
+			int x = 0;
 			snprintf(name, sizeof name, "rv/%ld", r);
 			need(pincoh_attach(name, 60000, &h), "attach");
 			need(pincoh_barrier(60000), "barrier");
+			if (stop)
+				raise(SIGSTOP);
+			while (pincoh_put(h, 0, &x, sizeof x) == 0) /* until the owner's munmap killed it */
+				usleep(100);
+			seen++;
 			pincoh_detach(h);
+			need(pincoh_barrier(60000), "barrier");
 		}
+		need(pincoh_put(ph, (size_t)(512 + pincoh_rank()) * sizeof seen, &seen, sizeof seen), "put");
+		need(pincoh_barrier(60000), "barrier");
 	}
+	if (pincoh_rank() == 0)
+		need(pincoh_barrier(60000), "barrier");
+}
+
+static void attprot(long iters)
+{
+	uint64_t k, h;
+	if (pincoh_rank() == 0) {
+		char *m = touched(4096);
+		need(pincoh_register(m, 4096, PINCOH_READ | PINCOH_WRITE, &k), "register");
+		need(pincoh_publish("ap", k), "publish");
+		need(pincoh_barrier(600000), "barrier");
+		return;
+	}
+	char *m = touched(4096);
+	need(pincoh_register(m, 4096, PINCOH_READ, &k), "register"); /* connected, registered: the owner's case */
+	double before = prot_loop(iters);
+	need(pincoh_attach("ap", 60000, &h), "attach");
+	double after = prot_loop(iters);
+	printf("{\"before\":%.1f,\"after\":%.1f}\n", before, after);
+	need(pincoh_barrier(600000), "barrier");
 }
 
 static void put_bandwidth(void)
@@ -236,16 +375,22 @@ int main(int argc, char **argv)
 		hook(atol(argv[2]), atol(argv[3]));
 	else if (argc >= 4 && !strcmp(argv[1], "loop"))
 		loop(atol(argv[2]), atol(argv[3]));
-	else if (argc >= 3 && !strcmp(argv[1], "slow"))
-		slow(atol(argv[2]));
+	else if (argc >= 3 && !strcmp(argv[1], "unshared"))
+		unshared(atol(argv[2]));
+	else if (argc >= 3 && !strcmp(argv[1], "pair"))
+		pair(atol(argv[2]));
+	else if (argc >= 4 && !strcmp(argv[1], "prot"))
+		prot(atol(argv[2]), atol(argv[3]));
+	else if (argc >= 3 && !strcmp(argv[1], "attprot"))
+		attprot(atol(argv[2]));
 	else if (argc >= 3 && !strcmp(argv[1], "load"))
 		load(atof(argv[2]));
 	else if (argc >= 3 && !strcmp(argv[1], "revoke"))
-		revoke_latency(atol(argv[2]), argc > 3 ? atol(argv[3]) : 0);
+		revoke_latency(atol(argv[2]), argc > 3 ? atol(argv[3]) : 0, argc > 4 && !strcmp(argv[4], "stop"));
 	else if (argc >= 2 && !strcmp(argv[1], "put"))
 		put_bandwidth();
 	else {
-		fprintf(stderr, "usage: bench hook NREGS ITERS | loop ITERS NREGS | slow ITERS | load SECONDS | revoke ROUNDS | put\n");
+		fprintf(stderr, "usage: bench hook NREGS ITERS | loop ITERS NREGS | unshared ITERS | pair ITERS | prot ITERS NREGS | load SECONDS | revoke ROUNDS [US] [stop] | attprot ITERS | put\n");
 		return 2;
 	}
 	return 0;

@@ -7,7 +7,6 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Engine } from '../src/coherence/engine.js';
 import { CoordinatorServer } from '../src/transport/server.js';
-import { echoServer } from './echo-server.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BENCH = resolve(ROOT, 'bench/build/bench');
@@ -77,44 +76,6 @@ if (want(2)) {
   console.log(`   mprotect           bare ${f(b2)}  shim ${f(s2)}  ratio ${f(s2 / b2, 3)}x`);
 }
 
-// 3. The slow path against a C-to-C AF_UNIX ping-pong of the same frame sizes,
-//    alternating 5 times each (this VM's wake-up latency drifts between runs).
-if (want(3)) {
-  const slow: any[] = [];
-  const pp: any[] = [];
-  for (let i = 0; i < 5; i++) {
-    const c = await coordinator();
-    slow.push(await run(BENCH, ['slow', quick ? '1000' : '4000'], { LD_PRELOAD: SHIM, PINCOH_SOCKET: c.path }));
-    await c.close();
-    pp.push(await run(PINGPONG, [quick ? '2000' : '8000']));
-  }
-  const s50 = median(slow.map((r) => r.p50)), s99 = median(slow.map((r) => r.p99));
-  const p50 = median(pp.map((r) => r.p50)), p99 = median(pp.map((r) => r.p99));
-  console.log('\n3. munmap hitting a registration (BEGIN, ACK, munmap, DONE) against a C<->C ping-pong, medians of 5 alternating runs');
-  console.log(`   ping-pong  p50 ${us(p50)}  p99 ${us(p99)}`);
-  console.log(`   slow path  p50 ${us(s50)}  p99 ${us(s99)}   p50 ratio ${f(s50 / p50, 2)}x, own p99/p50 ${f(s99 / s50, 2)}x`);
-}
-
-// 4. The coordinator under load: 16 processes invalidating in a loop, against
-//    the minimal echo server answering the very same frames.
-if (want(4)) {
-  const procs = 16;
-  const secs = quick ? '1' : '3';
-  const total = async (path: string) => {
-    const rs = await Promise.all(Array.from({ length: procs }, () => run(BENCH, ['load', secs], { LD_PRELOAD: SHIM, PINCOH_SOCKET: path })));
-    return rs.reduce((a, r) => a + r.invalidations, 0) / Number(secs);
-  };
-  const c = await coordinator();
-  const ours = await total(c.path);
-  await c.close();
-  const echoPath = join(mkdtempSync(join(tmpdir(), 'pincoh-echo-')), 'e.sock');
-  const echo = await echoServer(echoPath);
-  const base = await total(echoPath);
-  echo.close();
-  console.log(`\n4. ${procs} processes registering and invalidating in a loop (invalidations per second)`);
-  console.log(`   echo server ${f(base, 0)}/s   coordinator ${f(ours, 0)}/s   ratio ${f(ours / base, 2)}x`);
-}
-
 /** Runs `bench ARGS` as an N-rank job under `pincoh run`; rank 0's JSON line. */
 async function job(ranks: number, args: string[]): Promise<any> {
   return new Promise((res, rej) => {
@@ -125,21 +86,61 @@ async function job(ranks: number, args: string[]): Promise<any> {
   });
 }
 
-// 5. Revoke fan-out: a munmap whose registration 1, 4 or 16 other processes are
-//    attached to. Timed right after the barrier that saw them attach (every
-//    process waking at once on 2 cores), and again 2 ms later (the revoke alone).
+// 3. What a registration cache pays: munmap of a registered buffer nobody else
+//    holds against an unregistered one, interleaved in one process; and a
+//    register + deregister pair (no system call: test/zero-cost.test.ts).
+if (want(3)) {
+  const runs: any[] = [];
+  const pairs: any[] = [];
+  for (let i = 0; i < 5; i++) {
+    const c = await coordinator();
+    runs.push(await run(BENCH, ['unshared', quick ? '500' : '2000'], { LD_PRELOAD: SHIM, PINCOH_SOCKET: c.path }));
+    pairs.push(await run(BENCH, ['pair', quick ? '100000' : '1000000'], { LD_PRELOAD: SHIM, PINCOH_SOCKET: c.path }));
+    await c.close();
+  }
+  const reg = median(runs.map((r) => r.registered)), plain = median(runs.map((r) => r.unregistered));
+  console.log('\n3. unshared memory, medians of 5 runs');
+  console.log(`   munmap 64 KiB  unregistered ${us(plain)}  registered, never published ${us(reg)}  ratio ${f(reg / plain, 2)}x`);
+  console.log(`   pincoh_register + pincoh_deregister  ${f(median(pairs.map((r) => r.pair)), 0)} ns per pair`);
+}
+
+// 4. The mprotect loop of a process with registrations, against the same process
+//    before it connected; and of an attacher (its watcher thread) against itself
+//    before it attached. Best of 5 per phase, median of 9 runs.
+if (want(4)) {
+  const iters = quick ? '20000' : '100000';
+  const own: number[] = [];
+  const att: number[] = [];
+  for (let i = 0; i < 9; i++) {
+    const c = await coordinator();
+    const r = await run(BENCH, ['prot', iters, '1000'], { LD_PRELOAD: SHIM, PINCOH_SOCKET: c.path });
+    await c.close();
+    own.push(r.after / r.before);
+    const a = await job(2, ['attprot', iters]);
+    att.push(a.after / a.before);
+  }
+  console.log('\n4. mprotect loop, after against before, median of 9 runs');
+  console.log(`   connected with 1,000 registrations (no thread)  ${f(median(own), 3)}x`);
+  console.log(`   after attaching (one watcher thread)            ${f(median(att), 3)}x`);
+}
+
+// 5. munmap of published memory with 1 and 16 attachers, timed right after the
+//    barrier that saw them attach, against a C<->C ping-pong (the floor of any
+//    round trip); then with every attacher stopped (SIGSTOP).
 if (want(5)) {
   const rounds = quick ? '60' : '300';
-  console.log(`\n5. munmap of a registration with N attachers, p50/p99 over ${rounds} rounds`);
-  for (const settle of ['0', '2000']) {
-    const base = await job(2, ['revoke', rounds, settle]);
-    const rows = [`   ${settle === '0' ? 'right after the barrier' : '2 ms after the barrier '}  1: ${us(base.p50)} / ${us(base.p99)}`];
-    for (const n of [4, 16]) {
-      const r = await job(n + 1, ['revoke', rounds, settle]);
-      rows.push(`${n}: ${us(r.p50)} / ${us(r.p99)} (${f(r.p50 / base.p50, 2)}x)`);
-    }
-    console.log(rows.join('   '));
-  }
+  const stopRounds = quick ? 20 : 60;
+  const pp: any[] = [];
+  for (let i = 0; i < 3; i++) pp.push(await run(PINGPONG, [quick ? '2000' : '8000']));
+  const p50 = median(pp.map((r) => r.p50));
+  console.log(`\n5. munmap of published memory, p50 / p99 over ${rounds} rounds, right after the barrier`);
+  console.log(`   C<->C ping-pong  p50 ${us(p50)}`);
+  const one = await job(2, ['revoke', rounds, '0']);
+  console.log(`   1 attacher    ${us(one.p50)} / ${us(one.p99)}   p50 ${f(one.p50 / p50, 2)}x the ping-pong`);
+  const many = await job(17, ['revoke', rounds, '0']);
+  console.log(`   16 attachers  ${us(many.p50)} / ${us(many.p99)}   p50 ${f(many.p50 / p50, 2)}x the ping-pong, ${f(many.p50 / one.p50, 2)}x one attacher`);
+  const stopped = await job(17, ['revoke', String(stopRounds), '0', 'stop']);
+  console.log(`   16 attachers, all stopped  ${us(stopped.p50)} / ${us(stopped.p99)}, max ${us(stopped.max)}; handles found dead ${stopped.stale} of ${16 * stopRounds}; none cut off (the job exits 0)`);
 }
 
 // 6. Put bandwidth against raw process_vm_writev to the same place, same process, best of 5.
@@ -179,4 +180,29 @@ if (want(7)) {
   await server.close();
   console.log('\n7. a process SIGKILLed while its SYNC waits: time until the coordinator dropped its state, 20 kills');
   console.log(`   p50 ${f(median(times), 2)} ms, max ${f(Math.max(...times), 2)} ms`);
+}
+
+// 8. The coordinator draining events: 16 processes invalidating unshared
+//    registrations as fast as they can (3 events each: REG, INVAL, CALL),
+//    against the same 16 processes making the same mprotect calls bare.
+if (want(8)) {
+  const procs = 16;
+  const secs = quick ? '1' : '3';
+  const total = async (env: NodeJS.ProcessEnv) => {
+    const rs = await Promise.all(Array.from({ length: procs }, () => run(BENCH, ['load', secs], env)));
+    return rs.reduce((a, r) => a + r.invalidations, 0) / Number(secs);
+  };
+  const bare = await total({});
+  const engine = new Engine({ mremapFollow: false });
+  const path = join(mkdtempSync(join(tmpdir(), 'pincoh-bench-')), 'c.sock');
+  const server = new CoordinatorServer({ socketPath: path, engine });
+  await server.listen();
+  const t0 = process.hrtime.bigint();
+  const ours = await total({ LD_PRELOAD: SHIM, PINCOH_SOCKET: path });
+  await server.drain(5000);
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  await server.close();
+  console.log(`\n8. ${procs} processes invalidating unshared registrations in a loop`);
+  console.log(`   bare mprotect pairs ${f(bare, 0)}/s   under pincoh ${f(ours, 0)} invalidations/s (${f(ours / bare, 2)}x)`);
+  console.log(`   the coordinator drained ${engine.stats.events} events in ${f(s, 2)} s: ${f(engine.stats.events / s, 0)} events/s; ${engine.stats.dropped} lost`);
 }

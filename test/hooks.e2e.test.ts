@@ -16,6 +16,13 @@ afterAll(async () => {
   await follow.close();
 });
 
+describe('the table', () => {
+  it('5,000 registrations: the key index grows with them and finds every one; the coordinator holds what is left', async () => {
+    const r = await driver(c.path, 'map 0 20480000 regmany 0 5000 say');
+    expect(r.lines).toEqual(['map 0 ok', 'regmany valid 2500 refused 2500', 'said']);
+  });
+});
+
 describe('munmap', () => {
   it('invalidates a registration it covers, calling back before it returns', async () => {
     const r = await driver(c.path, 'cb map 0 65536 reg 0 4096 8192 rw unmap 0 4096 8192 valid 0 stats');

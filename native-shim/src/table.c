@@ -28,8 +28,14 @@ struct meta { uintptr_t end; uint64_t key; uint32_t flags, dead; };
 #define PUBLISHED 0x100u /* in meta.flags: others may hold it; invalidating it waits for the coordinator */
 #define USER_FLAGS (PINCOH_READ | PINCOH_WRITE)
 
-#define HASH_BITS 21                                           /* 2 * PC_MAX_REGS slots */
-#define HASH_CAP (1u << HASH_BITS)
+/* The key -> start hash is reserved for 2 * PC_MAX_REGS slots but uses only
+ * 2^bits of them, twice the live entries at most, growing as they do: keys
+ * are issued in sequence and scatter, so a table sized for the maximum would
+ * fault a new page in for nearly every registration until all 32 MiB were in. */
+#define HASH_MAX_BITS 21
+#define HASH_MIN_BITS 10
+static unsigned hash_bits = HASH_MIN_BITS;
+#define HASH_CAP ((size_t)1 << hash_bits)
 struct slot { uint64_t key; uintptr_t start; };                /* key 0: empty */
 
 static struct span *spans;
@@ -65,12 +71,12 @@ static int ensure_storage(void)
 		return 0;
 	spans = reserve(sizeof(struct span) * PC_MAX_REGS);
 	metas = reserve(sizeof(struct meta) * PC_MAX_REGS);
-	slots = reserve(sizeof(struct slot) * HASH_CAP);
+	slots = reserve(sizeof(struct slot) << HASH_MAX_BITS);
 	if (spans && metas && slots)
 		return 0;
 	if (spans) syscall(SYS_munmap, spans, sizeof(struct span) * PC_MAX_REGS);
 	if (metas) syscall(SYS_munmap, metas, sizeof(struct meta) * PC_MAX_REGS);
-	if (slots) syscall(SYS_munmap, slots, sizeof(struct slot) * HASH_CAP);
+	if (slots) syscall(SYS_munmap, slots, sizeof(struct slot) << HASH_MAX_BITS);
 	spans = NULL, metas = NULL, slots = NULL;
 	return -ENOMEM;
 }
@@ -145,7 +151,7 @@ int pc_table_hit(uintptr_t a, uintptr_t b)
 
 static size_t slot_of(uint64_t key)
 {
-	return (size_t)((key * 0x9E3779B97F4A7C15ull) >> (64 - HASH_BITS));
+	return (size_t)((key * 0x9E3779B97F4A7C15ull) >> (64 - hash_bits));
 }
 
 static struct slot *hash_find(uint64_t key)
@@ -165,6 +171,19 @@ static void hash_put(uint64_t key, uintptr_t start)
 		i = (i + 1) & (HASH_CAP - 1);
 	slots[i].key = key;
 	slots[i].start = start;
+}
+
+/* Keeps the load at most one half for `live` entries, doubling when needed
+ * and putting every entry back (all of them are in metas and spans). */
+static void hash_grow(size_t live)
+{
+	if (2 * live <= HASH_CAP || hash_bits == HASH_MAX_BITS)
+		return;
+	while (2 * live > HASH_CAP && hash_bits < HASH_MAX_BITS)
+		hash_bits++;
+	memset(slots, 0, sizeof(struct slot) * HASH_CAP);
+	for (size_t i = 0; i < live; i++)
+		hash_put(metas[i].key, spans[i].start);
 }
 
 static void hash_del(uint64_t key)
@@ -222,6 +241,7 @@ static void insert_at_sorted(uintptr_t start, uintptr_t end, uint64_t key, unsig
 	fix_pmax(p, n + 1);
 	atomic_store_explicit(&count, n + 1, memory_order_relaxed);
 	write_end();
+	hash_grow(n + 1); /* the new entry is in the arrays already */
 	hash_put(key, start);
 }
 
@@ -357,8 +377,9 @@ void pc_table_reset_child(void)
 	if (spans) {
 		syscall(SYS_munmap, spans, sizeof(struct span) * PC_MAX_REGS);
 		syscall(SYS_munmap, metas, sizeof(struct meta) * PC_MAX_REGS);
-		syscall(SYS_munmap, slots, sizeof(struct slot) * HASH_CAP);
+		syscall(SYS_munmap, slots, sizeof(struct slot) << HASH_MAX_BITS);
 		spans = NULL, metas = NULL, slots = NULL;
+		hash_bits = HASH_MIN_BITS;
 	}
 }
 
