@@ -39,9 +39,10 @@ describe('no coordinator', () => {
 });
 
 /** A coordinator that says WELCOME and answers PUBLISH, then never answers SYNC. */
-async function mute(): Promise<{ path: string; server: Server; syncs: () => number }> {
+async function mute(): Promise<{ path: string; server: Server; syncs: () => number; hellos: () => number }> {
   const path = join(mkdtempSync(join(tmpdir(), 'pincoh-mute-')), 's');
   let syncs = 0;
+  let hellos = 0;
   const server = createServer((s: Socket) => {
     let buf = Buffer.alloc(0);
     s.on('data', (d) => {
@@ -51,7 +52,7 @@ async function mute(): Promise<{ path: string; server: Server; syncs: () => numb
         const type = buf.readUInt16LE(4);
         const seq = buf.readBigUInt64LE(8);
         buf = buf.subarray(len);
-        if (type === T.HELLO) s.write(encodeWelcome(0, 0));
+        if (type === T.HELLO) hellos++, s.write(encodeWelcome(0, 0));
         else if (type === T.SYNC) syncs++;
         else if (type === T.PUBLISH) s.write(encodeReply(seq, 0));
       }
@@ -59,7 +60,7 @@ async function mute(): Promise<{ path: string; server: Server; syncs: () => numb
     s.on('error', () => {});
   });
   await new Promise<void>((r) => server.listen(path, r));
-  return { path, server, syncs: () => syncs };
+  return { path, server, syncs: () => syncs, hellos: () => hellos };
 }
 
 describe('a coordinator that never answers', () => {
@@ -79,6 +80,23 @@ describe('a coordinator that never answers', () => {
     expect(m.syncs()).toBe(0);
     expect(r.lines.slice(-1)).toEqual(['stats slow 1 inval 1 timeouts 0 degraded 0 connected 1']);
     expect(r.stderr).toBe('');
+  });
+
+  it('one that never drains the event ring is given up on when the ring is full, once per PINCOH_TIMEOUT_MS; the process keeps what it holds', async () => {
+    const m = await mute();
+    // 5,000 registrations, then 2,500 deregistrations: the ring holds 4,096 events
+    const t0 = Date.now();
+    const r = await driver(m.path, 'map 0 20480000 regmany 0 5000 stats sleep 300 map 1 4096 reg 1 0 4096 r', { PINCOH_TIMEOUT_MS: '200' });
+    m.server.close();
+    expect(r.code).toBe(0);
+    // the 4,097th registration's event found the ring full: one SYNC, not answered
+    // within 200 ms; then no coordinator for 200 ms (903 registrations refused)
+    expect(r.lines.slice(1, 3)).toEqual(['regmany valid 2048 refused 2049 failed 903', 'stats slow 0 inval 0 timeouts 1 degraded 1 connected 0']);
+    expect(m.syncs()).toBe(1);
+    expect(m.hellos()).toBe(2); // after the backoff the next registration connected again...
+    expect(r.stderr).toMatch(/re-announced registrations: 2048/); // ...telling it everything held
+    expect(r.stderr.match(/does not drain this process's events; disconnecting/g)).toHaveLength(1);
+    expect(Date.now() - t0).toBeLessThan(20_000); // bounded; not a timing threshold on pincoh's speed
   });
 
   it('PINCOH_ON_TIMEOUT=abort aborts instead', async () => {
@@ -164,6 +182,7 @@ describe('bad peers are cut off alone', () => {
     'a HELLO whose area is not a shared area': [fakeArea().hello({ areaFd: openSync(join(mkdtempSync(join(tmpdir(), 'pincoh-f-')), 'plain'), 'w+') })],
     'a HELLO whose area is not sealed': [fakeArea({ seal: false }).hello()],
     'a HELLO whose area is another size': [fakeArea().hello({ areaSize: 4096 })],
+    'a HELLO whose area is smaller than it says': [fakeArea({ bytes: 4096 }).hello()],
   };
   for (const [what, chunks] of Object.entries(bad)) {
     it(`${what}: an ERROR frame saying why, then the connection closes`, async () => {
@@ -172,6 +191,7 @@ describe('bad peers are cut off alone', () => {
       if (what.includes('version')) expect(errorText(reply)).toMatch(/version 99 is not supported/);
       if (what.includes('not a shared area')) expect(errorText(reply)).toMatch(/descriptor \d+ is \/tmp\/pincoh-f-.*\/plain, not a shared area/);
       if (what.includes('not sealed')) expect(errorText(reply)).toMatch(/not sealed against shrinking/);
+      if (what.includes('smaller')) expect(errorText(reply)).toMatch(/file is 4096 bytes, not \d+/);
       if (what.includes('another size')) expect(errorText(reply)).toMatch(/is 4096 bytes, not \d+: another build of the shim/);
     });
   }

@@ -205,7 +205,7 @@ export interface FakeArea {
   close: () => void;
 }
 
-export function fakeArea(opts: { seal?: boolean; name?: string } = {}): FakeArea {
+export function fakeArea(opts: { seal?: boolean; name?: string; bytes?: number } = {}): FakeArea {
   if (!memfd) {
     const libc = koffi.load('libc.so.6');
     memfd = {
@@ -218,11 +218,12 @@ export function fakeArea(opts: { seal?: boolean; name?: string } = {}): FakeArea
     };
   }
   const fd = memfd.create(opts.name ?? 'pincoh-area', 1 | 2); // MFD_CLOEXEC | MFD_ALLOW_SEALING
-  memfd.truncate(fd, BigInt(AREA.BYTES));
+  const bytes = opts.bytes ?? AREA.BYTES;
+  memfd.truncate(fd, BigInt(bytes));
   if (opts.seal !== false) memfd.fcntl(fd, 1033, 1 | 2 | 4); // F_ADD_SEALS: SEAL, SHRINK, GROW
-  const ptr = memfd.mmap(null, AREA.BYTES, 3, 1, fd, 0n);
-  const words = new Uint32Array(koffi.view(ptr, AREA.BYTES));
-  words.set([AREA.MAGIC, PROTO_VERSION, AREA.RING_SLOTS, AREA.HANDLE_SLOTS, AREA.RING_OFF, AREA.HANDLE_OFF, AREA.BYTES], 0);
+  const ptr = memfd.mmap(null, bytes, 3, 1, fd, 0n);
+  const words = new Uint32Array(koffi.view(ptr, bytes));
+  if (bytes >= AREA.HDR_SIZE) words.set([AREA.MAGIC, PROTO_VERSION, AREA.RING_SLOTS, AREA.HANDLE_SLOTS, AREA.RING_OFF, AREA.HANDLE_OFF, AREA.BYTES], 0);
   return {
     fd,
     words,
@@ -231,7 +232,7 @@ export function fakeArea(opts: { seal?: boolean; name?: string } = {}): FakeArea
     /** closes the descriptor and unmaps: words must not be touched after */
     close: () => {
       memfd!.close(fd);
-      memfd!.munmap(ptr, AREA.BYTES);
+      memfd!.munmap(ptr, bytes);
     },
   };
 }

@@ -148,6 +148,12 @@ static int retry(int rc, int was_up, int *tries)
 	return rc == -ENOTCONN && was_up && !pc_conn_up() && (*tries)++ == 0;
 }
 
+/* The coordinator waits up to timeout_ms (at most an hour); we wait that plus our bound. */
+static int wait_ms(int timeout_ms)
+{
+	return (timeout_ms < 3600000 ? timeout_ms : 3600000) + pc_cfg.timeout_ms;
+}
+
 static int name_ok(const char *name)
 {
 	size_t n = name ? strnlen(name, PC_NAME_MAX) : 0;
@@ -161,10 +167,12 @@ PC_EXPORT int pincoh_publish(const char *name, uint64_t key)
 	int32_t status = 0;
 	if (!name_ok(name))
 		return -EINVAL;
-	if (pc_table_valid(key) != 1)
-		return -ENOENT;
 	strncpy(p.name, name, sizeof p.name - 1);
-	PC_ENTER();
+	PC_ENTER(); /* before the table lock: a signal handler landing there must not wait on it */
+	if (pc_table_valid(key) != 1) {
+		PC_LEAVE();
+		return -ENOENT;
+	}
 	allow_attachers();
 	do {
 		was_up = pc_conn_up();
@@ -202,7 +210,7 @@ PC_EXPORT int pincoh_attach(const char *name, int timeout_ms, uint64_t *handle)
 		if (rc == 0) {
 			a.handle = h;
 			/* the coordinator waits up to timeout_ms for the name; we wait that, plus our bound */
-			rc = pc_request(PC_T_ATTACH, &a, sizeof a, &status, &got, sizeof got, timeout_ms + pc_cfg.timeout_ms);
+			rc = pc_request(PC_T_ATTACH, &a, sizeof a, &status, &got, sizeof got, wait_ms(timeout_ms));
 			if (rc == 0 && status == 0) {
 				pc_attach_set(h, got.pid, (uintptr_t)got.addr, (size_t)got.len, got.flags);
 				pc_conn_watch(); /* an attacher must hear at once if the coordinator dies */
@@ -244,7 +252,7 @@ PC_EXPORT int pincoh_barrier(int timeout_ms)
 		was_up = pc_conn_up();
 		rc = pc_session_ensure();
 		if (rc == 0)
-			rc = pc_request(PC_T_BARRIER, &b, sizeof b, &status, NULL, 0, timeout_ms + pc_cfg.timeout_ms);
+			rc = pc_request(PC_T_BARRIER, &b, sizeof b, &status, NULL, 0, wait_ms(timeout_ms));
 	} while (retry(rc, was_up, &tries));
 	PC_LEAVE();
 	errno = saved;

@@ -31,7 +31,6 @@ static struct pc_area_hdr *_Atomic ring;          /* where events go; NULL: no c
 static struct pc_handle_word *_Atomic words;      /* the newest area's handle words */
 static struct pc_area_hdr *newest;                /* under the table lock */
 static _Atomic uint32_t next_call;
-static int stalled;                               /* under the table lock: a full ring's SYNC failed */
 
 static struct pc_rec *slot_at(struct pc_area_hdr *a, uint32_t pos)
 {
@@ -82,7 +81,6 @@ struct pc_handle_word *pc_area_words_of(struct pc_area_hdr *a)
 void pc_area_install(struct pc_area_hdr *a)
 {
 	newest = a;
-	stalled = 0;
 	atomic_store_explicit(&words, pc_area_words_of(a), memory_order_release);
 	atomic_store_explicit(&ring, a, memory_order_release);
 }
@@ -106,7 +104,6 @@ void pc_area_reset_child(void)
 	atomic_store(&ring, NULL);
 	atomic_store(&words, NULL);
 	newest = NULL;
-	stalled = 0;
 }
 
 uint32_t pc_next_call(void)
@@ -128,28 +125,32 @@ int pc_sync(uint32_t call)
 	return rc < 0 ? rc : status;
 }
 
-/* Under the table lock. A full ring asks the coordinator to drain it; if it
- * cannot (gone, or silent past the timeout) the event is counted as dropped
- * in the area, where the coordinator reports it, and later events do not wait
- * again until the ring has room. */
+/* Under the table lock. A full ring asks the coordinator to drain it, once.
+ * A coordinator that does not (silent past the timeout, or answering without
+ * draining) is given up on, as if lost: dropping events would leave it with a
+ * wrong picture for good, while a lost connection makes it drop this process
+ * (revoking its exports) and us re-announce everything to the next one. */
 static void put(const struct pc_rec *r)
 {
 	struct pc_area_hdr *a = atomic_load_explicit(&ring, memory_order_acquire);
-	while (a) {
+	for (int synced = 0; a; synced = 1) {
 		uint32_t head = __atomic_load_n(&a->head, __ATOMIC_RELAXED);
 		uint32_t tail = __atomic_load_n(&a->tail, __ATOMIC_ACQUIRE);
+		int rc;
 		if (head - tail < PC_RING_SLOTS) {
 			memcpy(slot_at(a, head), r, sizeof *r);
 			__atomic_store_n(&a->head, head + 1, __ATOMIC_RELEASE);
-			stalled = 0;
 			return;
 		}
-		int rc = stalled ? -ETIMEDOUT : pc_sync(0);
+		rc = synced ? -EPROTO : pc_sync(0);
 		if (rc < 0) {
-			if (rc == -ETIMEDOUT && !stalled)
-				pc_note_timeout("SYNC (a full event ring)");
-			stalled = 1;
 			__atomic_fetch_add(&a->dropped, 1, __ATOMIC_RELAXED);
+			if (rc == -ENOTCONN)
+				return; /* gone already: the next one hears of everything we hold */
+			if (rc == -ETIMEDOUT)
+				pc_note_timeout("SYNC (a full event ring)");
+			pc_log("the coordinator does not drain this process's events; disconnecting from it", NULL, -1);
+			pc_conn_abandon();
 			return;
 		}
 		a = atomic_load_explicit(&ring, memory_order_acquire);

@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -95,6 +96,16 @@ void pc_attach_set(uint64_t handle, int32_t pid, uintptr_t addr, size_t len, uns
 	atomic_compare_exchange_strong((_Atomic uint32_t *)&w->state, &pending, word(s->gen, PC_H_LIVE));
 }
 
+static int waited_too_long(long spins)
+{
+	static PC_TLS struct timespec since;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (spins == 1001)
+		since = now;
+	return (now.tv_sec - since.tv_sec) * 1000 + (now.tv_nsec - since.tv_nsec) / 1000000 > pc_cfg.timeout_ms;
+}
+
 /* Marks the handle dead here (the coordinator would do the same) and waits
  * for puts/gets in flight on it to finish. */
 static void kill_word(struct pc_handle_word *w, uint32_t gen)
@@ -104,8 +115,13 @@ static void kill_word(struct pc_handle_word *w, uint32_t gen)
 	while ((cur >> 4) == gen && ((cur & 15) == PC_H_LIVE || (cur & 15) == PC_H_PENDING))
 		if (atomic_compare_exchange_weak(st, &cur, word(gen, PC_H_DEAD)))
 			break;
-	while (atomic_load((_Atomic uint32_t *)&w->inflight) > 0)
-		sched_yield(); /* one process_vm_writev at most: bounded by its size */
+	/* one process_vm_writev at most, bounded by its size; unless it is this
+	 * very thread's, interrupted by a signal whose handler got here: bounded */
+	for (long spins = 0; atomic_load((_Atomic uint32_t *)&w->inflight) > 0; spins++) {
+		if (spins > 1000 && waited_too_long(spins))
+			break;
+		sched_yield();
+	}
 }
 
 void pc_attach_free(uint64_t handle)

@@ -32,6 +32,7 @@
 
 struct waiter {
 	uint64_t seq;
+	unsigned gen;                /* the connection it was sent on */
 	int busy, done, lost;
 	int32_t status;
 	char extra[PC_REPLY_EXTRA];  /* a REPLY's payload beyond its status */
@@ -47,7 +48,8 @@ static int reading;                       /* under wait_mu: a waiter is reading 
 /* under send_mu */
 static int cur_fd = -1, cur_refs;         /* the connection (1 ref) plus its reader and watcher */
 static int old_fd = -1, old_refs;         /* a lost connection's, until its reader and watcher let go */
-static int watching;
+static unsigned watched;                  /* the connection a watcher thread watches, 0: none */
+static int losing;                        /* lost(): the cleanup runs; no new connection until it is done */
 static void (*on_lost)(void);
 static _Atomic unsigned gen;              /* which connection; a new one, or a loss, moves it on */
 static _Atomic int up;
@@ -136,32 +138,66 @@ static void put_fd(int fd)
 	pthread_mutex_unlock(&send_mu);
 }
 
-/* Connection g is over (EOF, an error, a half-sent frame, a bad frame). */
+/* Connection g is over (EOF, an error, a half-sent frame, a bad frame).
+ * Its waiters and the session's state are settled before its descriptor is
+ * let go, so no new connection can exist yet for the cleanup to hit. */
 static void lost(unsigned g)
 {
-	void (*cb)(void) = NULL;
+	void (*cb)(void);
 	pthread_mutex_lock(&send_mu);
-	if (atomic_load(&gen) == g && cur_fd >= 0) {
-		syscall(SYS_shutdown, cur_fd, SHUT_RDWR); /* wakes whoever polls it */
-		atomic_store(&up, 0);
-		atomic_fetch_add(&gen, 1);
-		if (--cur_refs == 0)
-			syscall(SYS_close, cur_fd);
-		else
-			old_fd = cur_fd, old_refs = cur_refs;
-		cur_fd = -1, cur_refs = 0;
-		cb = on_lost;
-	}
-	pthread_mutex_unlock(&send_mu);
-	if (!cb)
+	if (atomic_load(&gen) != g || cur_fd < 0 || losing) {
+		pthread_mutex_unlock(&send_mu);
 		return;
+	}
+	losing = 1;
+	syscall(SYS_shutdown, cur_fd, SHUT_RDWR); /* wakes whoever polls it */
+	atomic_store(&up, 0);
+	cb = on_lost;
+	pthread_mutex_unlock(&send_mu);
+
 	pthread_mutex_lock(&wait_mu);
 	for (int i = 0; i < PC_WAITERS; i++)
-		if (waiters[i].busy && !waiters[i].done)
+		if (waiters[i].busy && !waiters[i].done && waiters[i].gen == g)
 			waiters[i].done = 1, waiters[i].lost = 1;
 	pthread_cond_broadcast(&wait_cv);
 	pthread_mutex_unlock(&wait_mu);
-	cb();
+	if (cb)
+		cb();
+
+	pthread_mutex_lock(&send_mu);
+	atomic_fetch_add(&gen, 1);
+	if (--cur_refs == 0)
+		syscall(SYS_close, cur_fd);
+	else
+		old_fd = cur_fd, old_refs = cur_refs;
+	cur_fd = -1, cur_refs = 0;
+	losing = 0;
+	pthread_mutex_unlock(&send_mu);
+}
+
+static struct timespec abandoned; /* under send_mu: when we last gave up on a coordinator */
+
+/* Gives up on the connection (a coordinator that stopped draining our events). */
+void pc_conn_abandon(void)
+{
+	pthread_mutex_lock(&send_mu);
+	clock_gettime(CLOCK_MONOTONIC, &abandoned);
+	pthread_mutex_unlock(&send_mu);
+	lost(atomic_load(&gen));
+}
+
+/* A coordinator given up on is not tried again for PINCOH_TIMEOUT_MS: with
+ * more registrations than its ring holds, every new connection would fill it
+ * again and wait out the timeout once more. */
+int pc_conn_backing_off(void)
+{
+	struct timespec now;
+	long ms;
+	pthread_mutex_lock(&send_mu);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - abandoned.tv_sec) * 1000 + (now.tv_nsec - abandoned.tv_nsec) / 1000000;
+	pthread_mutex_unlock(&send_mu);
+	return abandoned.tv_sec && ms < pc_cfg.timeout_ms;
 }
 
 static int send_frame(unsigned g, int type, int flags, uint64_t seq, const void *payload, size_t len)
@@ -188,11 +224,12 @@ int pc_conn_dial(const char *path)
 	strncpy(a.sun_path, path, sizeof a.sun_path - 1);
 	if (fd < 0)
 		return -ENOTCONN;
+	/* before connect: a coordinator whose backlog is full makes connect wait, bounded by it too */
+	syscall(SYS_setsockopt, fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	if (syscall(SYS_connect, fd, &a, sizeof a) < 0) {
 		syscall(SYS_close, fd);
 		return -ENOTCONN;
 	}
-	syscall(SYS_setsockopt, fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	return (int)fd;
 }
 
@@ -238,7 +275,7 @@ int pc_conn_install(int fd, void (*lost_cb)(void))
 {
 	int rc = 0;
 	pthread_mutex_lock(&send_mu);
-	if (old_fd >= 0 || cur_fd >= 0)
+	if (old_fd >= 0 || cur_fd >= 0 || losing)
 		rc = -EBUSY;
 	else {
 		cur_fd = fd, cur_refs = 1;
@@ -353,7 +390,7 @@ int pc_request(int type, const void *payload, size_t len, int32_t *status, void 
 			return -ETIMEDOUT;
 		}
 	}
-	w->busy = 1, w->done = 0, w->lost = 0, w->seq = ++next_seq;
+	w->busy = 1, w->done = 0, w->lost = 0, w->seq = ++next_seq, w->gen = g;
 	pthread_mutex_unlock(&wait_mu);
 
 	rc = send_frame(g, type, 0, w->seq, payload, len);
@@ -410,12 +447,9 @@ static void *watch(void *arg)
 		struct pollfd p = { .fd = fd, .events = POLLRDHUP };
 		while (poll(&p, 1, -1) < 0 && errno == EINTR)
 			;
-		put_fd(fd);
 		lost(g); /* a hang-up, or our own shutdown: connection g is over either way */
+		put_fd(fd);
 	}
-	pthread_mutex_lock(&send_mu);
-	watching = 0;
-	pthread_mutex_unlock(&send_mu);
 	return NULL;
 }
 
@@ -425,15 +459,15 @@ void pc_conn_watch(void)
 	pthread_attr_t a;
 	sigset_t all, old;
 	pthread_mutex_lock(&send_mu);
-	if (!watching && cur_fd >= 0) {
-		watching = 1;
+	if (watched != atomic_load(&gen) && cur_fd >= 0 && !losing) {
+		watched = atomic_load(&gen);
 		sigfillset(&all);
 		pthread_attr_init(&a);
 		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 		pthread_attr_setstacksize(&a, 64 * 1024);
 		pthread_sigmask(SIG_SETMASK, &all, &old); /* born muted: inherits the full mask */
-		if (pthread_create(&t, &a, watch, (void *)(uintptr_t)atomic_load(&gen)) != 0)
-			watching = 0;
+		if (pthread_create(&t, &a, watch, (void *)(uintptr_t)watched) != 0)
+			watched = 0;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		pthread_attr_destroy(&a);
 	}
@@ -462,7 +496,8 @@ void pc_conn_atfork_child(void)
 	pthread_mutex_init(&wait_mu, NULL);
 	init_cond();
 	memset(waiters, 0, sizeof waiters);
-	reading = 0, watching = 0, rx_have = 0;
+	reading = 0, watched = 0, losing = 0, rx_have = 0;
+	abandoned.tv_sec = 0, abandoned.tv_nsec = 0;
 	if (cur_fd >= 0)
 		syscall(SYS_close, cur_fd);
 	if (old_fd >= 0)

@@ -20,10 +20,12 @@ void *pc_next(const char *name)
 	return dlsym(RTLD_NEXT, name);
 }
 
-/* The table lock first: a thread holding it may be waiting for the
- * coordinator (a full ring), which takes the connection's locks. */
+/* In the order they nest: the session (a connect takes the table lock), the
+ * table (a thread holding it may wait for the coordinator: a full ring), then
+ * the connection's own. */
 void pc_atfork_prepare(void)
 {
+	pc_session_atfork_prepare();
 	pc_table_lock();
 	pc_conn_atfork_prepare();
 }
@@ -32,6 +34,7 @@ void pc_atfork_parent(void)
 {
 	pc_conn_atfork_parent();
 	pc_table_unlock();
+	pc_session_atfork_parent();
 }
 
 void pc_atfork_child(void)

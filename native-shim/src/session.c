@@ -25,6 +25,9 @@ static pthread_mutex_t session_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pc_welcome settings;        /* the last WELCOME */
 static int was_up;                        /* under session_mu: a coordinator was here before */
 _Atomic int pc_unsynced;                  /* registrations a lost coordinator knew, no new one yet */
+/* The connection is up and the new coordinator has heard of everything (set
+ * last in connect_once, under session_mu): until then API calls wait there. */
+static _Atomic int ready;
 
 static unsigned flag(unsigned f) { return __atomic_load_n(&settings.flags, __ATOMIC_RELAXED) & f; }
 int pc_mremap_follow(void) { return flag(PC_W_MREMAP_FOLLOW) != 0; }
@@ -40,6 +43,7 @@ size_t pc_max_regs(void)
  * takes none. Nobody can revoke our handles now: they die here. */
 static void on_lost(void)
 {
+	atomic_store(&ready, 0);
 	pc_attach_kill_all();
 	pc_area_drop();
 	if (pc_table_count())
@@ -98,27 +102,34 @@ static int connect_once(void)
 	if (atomic_exchange(&pc_unsynced, 0) || was_up)
 		pc_log("reconnected to the coordinator and re-announced registrations:", NULL, (long)pc_table_count());
 	was_up = 1;
+	atomic_store(&ready, pc_conn_up()); /* not if it was lost again meanwhile */
 	return 0;
 }
 
 int pc_session_ensure(void)
 {
 	int rc = 0;
-	if (pc_conn_up())
+	if (PC_LIKELY(atomic_load_explicit(&ready, memory_order_acquire)))
 		return 0; /* no getpid(): registering makes no system call */
-	if (!pc_cfg.socket_path[0] || pc_foreign())
+	if (!pc_cfg.socket_path[0] || pc_foreign() || pc_conn_backing_off())
 		return -ENOTCONN;
 	pthread_mutex_lock(&session_mu);
-	if (!pc_conn_up())
-		rc = connect_once();
+	if (!atomic_load(&ready))
+		rc = pc_conn_up() ? -ENOTCONN : connect_once(); /* up, not ready: lost during its own connect */
 	pthread_mutex_unlock(&session_mu);
 	return rc;
 }
+
+/* Held across fork: a connect in progress holds descriptors and a mapping
+ * the child would inherit and nobody would close. */
+void pc_session_atfork_prepare(void) { pthread_mutex_lock(&session_mu); }
+void pc_session_atfork_parent(void) { pthread_mutex_unlock(&session_mu); }
 
 /* The child of fork has no session: it connects afresh on its first need. */
 void pc_session_atfork_child(void)
 {
 	pthread_mutex_init(&session_mu, NULL);
+	atomic_store(&ready, 0);
 	settings.flags = 0, settings.max_regs = 0;
 	was_up = 0;
 	atomic_store(&pc_unsynced, 0);

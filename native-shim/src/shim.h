@@ -177,6 +177,8 @@ int pc_notify(int type, const void *payload, size_t len);
 /* the handshake, on a socket no other thread knows yet */
 int pc_conn_handshake(int fd, const void *hello, size_t len, void *welcome, size_t welcome_len, int timeout_ms);
 void pc_conn_watch(void);                            /* start watching for the coordinator's death (attachers) */
+void pc_conn_abandon(void);                          /* give up on the connection: as if it was lost */
+int pc_conn_backing_off(void);                       /* 1 for PINCOH_TIMEOUT_MS after an abandon */
 void pc_conn_atfork_prepare(void);
 void pc_conn_atfork_parent(void);
 void pc_conn_atfork_child(void);
@@ -188,6 +190,8 @@ int pc_mremap_follow(void);
 int pc_fork_dontfork(void);
 int pc_sync_exit(void);
 size_t pc_max_regs(void);
+void pc_session_atfork_prepare(void);
+void pc_session_atfork_parent(void);
 void pc_session_atfork_child(void);
 
 /* attach.c: handles on other processes' exports */

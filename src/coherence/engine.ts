@@ -395,8 +395,10 @@ export class Engine {
           this.revoked(a, reason, 'stuck', t0);
           this.cutOff(a.attacher, `a put of it was still in flight ${this.revokeTimeoutMs} ms after its handle was revoked (stopped or hung inside pincoh_put)`);
           resolve();
-        } else setImmediate(poll);
+        } else if (Date.now() - started < 2) setImmediate(poll); // a put takes microseconds
+        else setTimeout(poll, 1); // one stopped inside it: do not spin
       };
+      const started = Date.now();
       setImmediate(poll);
     });
     owner.revoking.add(drained);

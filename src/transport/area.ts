@@ -9,7 +9,7 @@
 // the right size (sealed: it can never shrink under us, which would be a
 // SIGBUS here), and map it.
 
-import { closeSync, openSync, readlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readlinkSync } from 'node:fs';
 import koffi from 'koffi';
 import { AREA, H, OFF, PROTO_VERSION } from '../protocol/constants.js';
 
@@ -53,17 +53,25 @@ export class SharedArea {
   /** Maps process pid's area through its descriptor fd. Throws AreaError saying why not. */
   static map(pid: number, fd: number, size: number): SharedArea {
     if (size !== AREA.BYTES) throw new AreaError(`its shared area is ${size} bytes, not ${AREA.BYTES}: another build of the shim`);
+    // What the number names, before opening it: never open (and block on) a tty or FIFO of the process's.
+    const link = `/proc/${pid}/fd/${fd}`;
     let f: number;
     try {
-      f = openSync(`/proc/${pid}/fd/${fd}`, 'r+');
+      const named = readlinkSync(link);
+      if (!named.startsWith('/memfd:pincoh-area')) throw new AreaError(`descriptor ${fd} is ${named}, not a shared area`);
+      f = openSync(link, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOCTTY);
     } catch (err) {
-      throw new AreaError(`cannot open its shared area (/proc/${pid}/fd/${fd}): ${(err as Error).message}; a process of another user, or one that is not dumpable, cannot be served`);
+      if (err instanceof AreaError) throw err;
+      throw new AreaError(`cannot open its shared area (${link}): ${(err as Error).message}; a process of another user, or one that is not dumpable, cannot be served`);
     }
     try {
-      const what = readlinkSync(`/proc/self/fd/${f}`);
+      const what = readlinkSync(`/proc/self/fd/${f}`); // what we opened: the number may have changed meanwhile
       if (!what.startsWith('/memfd:pincoh-area')) throw new AreaError(`descriptor ${fd} is ${what}, not a shared area`);
       const seals = sys().fcntl(f, F_GET_SEALS, 0);
       if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_SEAL)) !== (F_SEAL_SHRINK | F_SEAL_SEAL)) throw new AreaError('its shared area is not sealed against shrinking');
+      // sealed at this size: a smaller file would be a SIGBUS here at the first read past its end
+      const st = fstatSync(f);
+      if (!st.isFile() || st.size !== AREA.BYTES) throw new AreaError(`its shared area's file is ${st.size} bytes, not ${AREA.BYTES}`);
       const ptr = sys().mmap(null, AREA.BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0n);
       if (koffi.address(ptr) === 0xffffffffffffffffn) throw new AreaError('cannot map its shared area');
       const a = new SharedArea(koffi.view(ptr, AREA.BYTES), ptr);
@@ -114,9 +122,14 @@ export class SharedArea {
     const n = (head - this.tail) >>> 0;
     if (n === 0) return 0;
     if (n > AREA.RING_SLOTS) throw new AreaError(`its event ring's head is ${n} records past the tail (at most ${AREA.RING_SLOTS})`);
-    for (let i = 0; i < n; i++) fn(this.view, AREA.RING_OFF + (((this.tail + i) >>> 0) & (AREA.RING_SLOTS - 1)) * 64);
-    this.tail = head;
-    Atomics.store(this.u32, OFF.AREA_HDR.tail / 4, head); // the shim may reuse the slots now
+    let i = 0;
+    try {
+      for (; i < n; i++) fn(this.view, AREA.RING_OFF + (((this.tail + i) >>> 0) & (AREA.RING_SLOTS - 1)) * 64);
+    } finally {
+      // past what was applied (a bad record included: never applied twice)
+      this.tail = (this.tail + Math.min(i + 1, n)) >>> 0;
+      Atomics.store(this.u32, OFF.AREA_HDR.tail / 4, this.tail); // the shim may reuse the slots now
+    }
     return n;
   }
 

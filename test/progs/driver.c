@@ -23,6 +23,7 @@
  *   put H OFF LEN BYTE | get H OFF LEN | det H | bar MS | putloop H N
  *   regmany I N                register N pages of region I, deregister every other one, then
  *                              count the keys still valid and the deregistered ones refused
+ *                              (and the registrations that failed, if any)
  *   live H                     is handle H alive (pincoh_handle_info), without putting
  *   progress                   pincoh_progress(): callbacks of handles revoked since
  *   fill I OFF LEN BYTE | peek I OFF
@@ -262,18 +263,21 @@ int main(int argc, char **argv)
 			printf("get %d %d\n", rc, data[0]);
 			i += 3;
 		} else if (!strcmp(c, "regmany")) {
-			unsigned long n = num(ARG(2)), valid = 0, gone = 0;
+			unsigned long n = num(ARG(2)), valid = 0, gone = 0, failed = 0;
 			uint64_t *k = calloc(n, sizeof *k);
 			for (unsigned long j = 0; j < n; j++)
 				if (pincoh_register(regions[num(ARG(1))] + j * 4096, 4096, PINCOH_READ, &k[j]) != 0)
-					break;
+					failed++, k[j] = ~0ull;
 			for (unsigned long j = 0; j < n; j += 2)
 				pincoh_deregister(k[j]);
 			for (unsigned long j = 0; j < n; j++) {
-				valid += pincoh_is_valid(k[j]) == 1;
-				gone += j % 2 == 0 && pincoh_deregister(k[j]) == -ENOENT;
+				valid += pincoh_is_valid(k[j]) > 0; /* 2: valid, not yet known to a coordinator */
+				gone += j % 2 == 0 && k[j] != ~0ull && pincoh_deregister(k[j]) == -ENOENT;
 			}
-			printf("regmany valid %lu refused %lu\n", valid, gone);
+			if (failed)
+				printf("regmany valid %lu refused %lu failed %lu\n", valid, gone, failed);
+			else
+				printf("regmany valid %lu refused %lu\n", valid, gone);
 			free(k);
 			i += 2;
 		} else if (!strcmp(c, "live")) {
