@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -276,6 +277,7 @@ static void revoke_latency(long rounds, long settle_us, int stop)
 				kill(pids[i], SIGCONT);
 			need(pincoh_barrier(60000), "barrier"); /* everyone saw its handle die */
 		}
+		need(pincoh_barrier(60000), "barrier"); /* every attacher has put its count */
 		for (int i = 1; i < n; i++)
 			stale += pids[512 + i];
 		qsort(s, rounds, sizeof *s, cmp);
@@ -293,17 +295,13 @@ static void revoke_latency(long rounds, long settle_us, int stop)
 			need(pincoh_barrier(60000), "barrier");
 			if (stop)
 				raise(SIGSTOP);
-			while (pincoh_put(h, 0, &x, sizeof x) == 0) /* until the owner's munmap killed it */
-				usleep(100);
-			seen++;
+			need(pincoh_barrier(60000), "barrier"); /* the owner's munmap has returned */
+			seen += pincoh_put(h, 0, &x, sizeof x) == -ESTALE;
 			pincoh_detach(h);
-			need(pincoh_barrier(60000), "barrier");
 		}
 		need(pincoh_put(ph, (size_t)(512 + pincoh_rank()) * sizeof seen, &seen, sizeof seen), "put");
 		need(pincoh_barrier(60000), "barrier");
 	}
-	if (pincoh_rank() == 0)
-		need(pincoh_barrier(60000), "barrier");
 }
 
 static void attprot(long iters)

@@ -1,11 +1,17 @@
-/* pingpong: the floor for the slow path. A C process sends a BEGIN-sized frame
- * (56 bytes) over an AF_UNIX stream to a C echo process, which answers with a
- * REPLY-sized frame (24 bytes). Prints p50/p99 of the round trip in ns.
- * usage: pingpong ITERS */
+/* pingpong: the floor of any round trip. A C process sends a SYNC frame
+ * (24 bytes) over an AF_UNIX stream and waits for a REPLY (24 bytes): to a C
+ * echo process (pingpong ITERS), or to a server at SOCKET (pingpong ITERS
+ * SOCKET: bench/run.ts starts a minimal Node echo there, the floor of a Node
+ * coordinator). With GAP_US, it sleeps that long before each round trip, as
+ * a process that makes a call now and then does (both sides then wake from
+ * sleep: the slow part on a VM). Prints p50/p99 of the round trip in ns.
+ * usage: pingpong ITERS [SOCKET|-] [GAP_US] */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,25 +43,37 @@ static int cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	long iters = argc > 1 ? atol(argv[1]) : 20000;
-	int sv[2];
-	char req[56] = { 0 }, rep[24] = { 0 };
-	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
-	if (fork() == 0) {
-		close(sv[0]);
-		while (full(sv[1], req, sizeof req, 0) == 0 && full(sv[1], rep, sizeof rep, 1) == 0)
-			;
-		_exit(0);
+	int sv[2] = { -1, -1 };
+	char req[24] = { 24, 0, 0, 0, 5 /* SYNC */ }, rep[24] = { 0 };
+	long gap = argc > 3 ? atol(argv[3]) : 0;
+	if (argc > 2 && strcmp(argv[2], "-")) {
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		strncpy(a.sun_path, argv[2], sizeof a.sun_path - 1);
+		sv[0] = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(sv[0], (struct sockaddr *)&a, sizeof a) != 0)
+			return 1;
+	} else {
+		socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+		if (fork() == 0) {
+			close(sv[0]);
+			while (full(sv[1], req, sizeof req, 0) == 0 && full(sv[1], rep, sizeof rep, 1) == 0)
+				;
+			_exit(0);
+		}
+		close(sv[1]);
 	}
-	close(sv[1]);
 	double *s = malloc(sizeof(double) * iters);
 	for (long i = 0; i < iters; i++) {
+		if (gap)
+			usleep((useconds_t)gap);
 		double t0 = now_ns();
 		full(sv[0], req, sizeof req, 1);
 		full(sv[0], rep, sizeof rep, 0);
 		s[i] = now_ns() - t0;
 	}
 	close(sv[0]);
-	wait(NULL);
+	if (argc <= 2 || !strcmp(argv[2], "-"))
+		wait(NULL);
 	qsort(s, iters, sizeof *s, cmp);
 	printf("{\"p50\":%.0f,\"p99\":%.0f}\n", s[iters / 2], s[iters * 99 / 100]);
 	return 0;

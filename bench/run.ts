@@ -6,6 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Engine } from '../src/coherence/engine.js';
+import { echoServer } from './echo-server.js';
 import { CoordinatorServer } from '../src/transport/server.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -131,16 +132,27 @@ if (want(5)) {
   const rounds = quick ? '60' : '300';
   const stopRounds = quick ? 20 : 60;
   const pp: any[] = [];
-  for (let i = 0; i < 3; i++) pp.push(await run(PINGPONG, [quick ? '2000' : '8000']));
+  const np: any[] = [];
+  const echoPath = join(mkdtempSync(join(tmpdir(), 'pincoh-echo-')), 'e.sock');
+  const echo = await echoServer(echoPath);
+  for (let i = 0; i < 3; i++) {
+    pp.push(await run(PINGPONG, [quick ? '2000' : '8000']));
+    np.push(await run(PINGPONG, [quick ? '2000' : '8000', echoPath]));
+  }
+  echo.close();
   const p50 = median(pp.map((r) => r.p50));
+  const n50 = median(np.map((r) => r.p50));
   console.log(`\n5. munmap of published memory, p50 / p99 over ${rounds} rounds, right after the barrier`);
-  console.log(`   C<->C ping-pong  p50 ${us(p50)}`);
+  console.log(`   C<->C ping-pong  p50 ${us(p50)};  C<->Node echo (the floor of a Node coordinator)  p50 ${us(n50)}`);
   const one = await job(2, ['revoke', rounds, '0']);
-  console.log(`   1 attacher    ${us(one.p50)} / ${us(one.p99)}   p50 ${f(one.p50 / p50, 2)}x the ping-pong`);
+  const oneSettled = await job(2, ['revoke', rounds, '2000']);
+  console.log(`   1 attacher    ${us(one.p50)} / ${us(one.p99)}   p50 ${f(one.p50 / p50, 2)}x the ping-pong, ${f(one.p50 / n50, 2)}x the Node echo`);
   const many = await job(17, ['revoke', rounds, '0']);
   console.log(`   16 attachers  ${us(many.p50)} / ${us(many.p99)}   p50 ${f(many.p50 / p50, 2)}x the ping-pong, ${f(many.p50 / one.p50, 2)}x one attacher`);
+  const manySettled = await job(17, ['revoke', rounds, '2000']);
+  console.log(`   2 ms after the barrier: 1 attacher ${us(oneSettled.p50)} (${f(oneSettled.p50 / p50, 2)}x the ping-pong, ${f(oneSettled.p50 / n50, 2)}x the Node echo), 16 attachers ${us(manySettled.p50)} (${f(manySettled.p50 / oneSettled.p50, 2)}x one)`);
   const stopped = await job(17, ['revoke', String(stopRounds), '0', 'stop']);
-  console.log(`   16 attachers, all stopped  ${us(stopped.p50)} / ${us(stopped.p99)}, max ${us(stopped.max)}; handles found dead ${stopped.stale} of ${16 * stopRounds}; none cut off (the job exits 0)`);
+  console.log(`   16 attachers, all stopped  ${us(stopped.p50)} / ${us(stopped.p99)}, max ${us(stopped.max)}; ${stopped.stale} of ${16 * stopRounds} handles dead after SIGCONT, none cut off (the job exits 0)`);
 }
 
 // 6. Put bandwidth against raw process_vm_writev to the same place, same process, best of 5.
