@@ -1,13 +1,15 @@
 /* stalewrite: the corruption pincoh prevents, shown and then prevented.
  *
- * Rank 1 attaches to rank 0's exported buffer and puts a pattern into it in a
- * tight loop. Rank 0, round after round, waits until the pattern arrives,
- * then replaces the buffer with a new one at the same address (munmap and
- * mmap MAP_FIXED, or mremap it away, or mprotect it to PROT_NONE and back),
- * fills it with a canary and watches for a while. If any put lands after the
- * change, the canary is gone: a stale write.
+ * Ranks 1..N-1 (1 to 16 of them) attach to rank 0's exported buffer and put
+ * a pattern into it in a tight loop, each into its own 4 KiB. Rank 0, round
+ * after round, waits until every pattern arrives, then replaces the buffer
+ * with a new one at the same address (munmap and mmap MAP_FIXED, or mremap
+ * it away, or mprotect it to PROT_NONE and back), fills it with a canary and
+ * watches for a while. If any put lands after the change, the canary is
+ * gone: a stale write.
  *
  *   npx pincoh run -n 2 -- examples/bin/stalewrite [munmap|mremap|mprotect] [ROUNDS]
+ *   npx pincoh run -n 17 -- examples/bin/stalewrite ...                  # 16 attachers
  *   npx pincoh run -n 2 --no-coherence -- examples/bin/stalewrite ...   # the bug
  *
  * Exits 3 when a canary was overwritten.
@@ -44,11 +46,15 @@ static int owner(const char *mode, int rounds)
 		check(pincoh_register(a, LEN, PINCOH_READ | PINCOH_WRITE, &key), "register");
 		name_of(name, sizeof name, round);
 		check(pincoh_publish(name, key), "publish");
-		/* wait (bounded) until the attacher's puts arrive: it is writing now */
+		/* wait (bounded) until every attacher's puts arrive: they are writing now */
 		double until = now_ms() + 2000;
-		while (((volatile char *)a)[0] != (char)PATTERN && now_ms() < until)
-			;
-		waited_out += ((volatile char *)a)[0] != (char)PATTERN;
+		int arrived = 0;
+		while (!arrived && now_ms() < until) {
+			arrived = 1;
+			for (int r = 1; r < pincoh_size(); r++)
+				arrived &= ((volatile char *)a)[(r - 1) * PUT] == (char)PATTERN;
+		}
+		waited_out += !arrived;
 
 		if (!strcmp(mode, "mremap")) {
 			/* move the pages away (the registration goes with the policy), reuse the address */
@@ -69,7 +75,7 @@ static int owner(const char *mode, int rounds)
 		double hold = now_ms() + 2;
 		while (now_ms() < hold)
 			;
-		for (unsigned i = 0; i < PUT; i++)
+		for (unsigned i = 0; i < (unsigned)(pincoh_size() - 1) * PUT; i++)
 			if (((volatile char *)a)[i] != (char)CANARY) {
 				corrupted++;
 				break;
@@ -81,7 +87,8 @@ static int owner(const char *mode, int rounds)
 	check(pincoh_register(flag, 4096, PINCOH_READ, &done_key), "register");
 	check(pincoh_publish("stale/done", done_key), "publish");
 	pincoh_barrier(30000);
-	printf("stalewrite %s: %d rounds, canary overwritten in %d (attacher late in %d)\n", mode, rounds, corrupted, waited_out);
+	printf("stalewrite %s: %d rounds, %d attacher%s, canary overwritten in %d (attachers late in %d)\n", mode, rounds,
+	       pincoh_size() - 1, pincoh_size() > 2 ? "s" : "", corrupted, waited_out);
 	if (corrupted)
 		printf("stalewrite: STALE WRITES: a put landed in memory that was no longer the exported buffer\n");
 	return corrupted ? 3 : 0;
@@ -105,7 +112,7 @@ static int attacher(void)
 		}
 		check(rc, "attach");
 		for (;;) {
-			rc = pincoh_put(h, 0, buf, sizeof buf);
+			rc = pincoh_put(h, (size_t)(pincoh_rank() - 1) * PUT, buf, sizeof buf);
 			if (rc == 0)
 				puts++;
 			if (rc == -ESTALE) {
@@ -138,8 +145,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "stalewrite: mode is munmap, mremap or mprotect\n");
 		return 2;
 	}
-	if (pincoh_size() != 2) {
-		fprintf(stderr, "stalewrite: run with two ranks: npx pincoh run -n 2 -- %s\n", argv[0]);
+	if (pincoh_size() < 2 || pincoh_size() > 17) {
+		fprintf(stderr, "stalewrite: run with 2 to 17 ranks (1 to 16 attachers): npx pincoh run -n 2 -- %s\n", argv[0]);
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);

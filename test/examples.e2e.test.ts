@@ -16,11 +16,21 @@ describe('the proof of coherence (examples/stalewrite)', () => {
       expect(off.code).toBe(3);
 
       const on = await pincoh(['run', '-n', '2', '--', example('stalewrite'), mode, '1000']);
-      expect(on.stdout).toMatch(new RegExp(`stalewrite ${mode}: 1000 rounds, canary overwritten in 0 `));
+      expect(on.stdout).toMatch(new RegExp(`stalewrite ${mode}: 1000 rounds, 1 attacher, canary overwritten in 0 `));
       expect(on.stdout).toMatch(/1000 handles found stale/);
       expect(on.code).toBe(0);
     });
   }
+
+  it('munmap with 16 attachers: with coherence off the canary is overwritten; on, never in 200 rounds', async () => {
+    const off = await pincoh(['run', '-n', '17', '--no-coherence', '--', example('stalewrite'), 'munmap', '30']);
+    expect(Number(off.stdout.match(/canary overwritten in (\d+)/)?.[1])).toBeGreaterThan(0);
+    expect(off.code).toBe(3);
+    const on = await pincoh(['run', '-n', '17', '--', example('stalewrite'), 'munmap', '200']);
+    expect(on.stdout).toMatch(/stalewrite munmap: 200 rounds, 16 attachers, canary overwritten in 0 /);
+    expect(on.stdout.match(/200 handles found stale/g)).toHaveLength(16);
+    expect(on.code).toBe(0);
+  }, 120_000);
 });
 
 describe('MPI-like programs', () => {

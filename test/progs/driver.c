@@ -31,6 +31,7 @@
  *   stop                       SIGSTOP myself; prints "continued" after SIGCONT
  *   fds | forkfds              count socket fds here / in a forked child
  *   forktouch I OFF            a forked child reads region I at OFF (expects 42); prints how it ended
+ *   forkreg I OFF LEN          a forked child registers [OFF, OFF+LEN) of region I and exits
  *   exec CMD ARGS...           the rest of the arguments are a program to exec
  *
  * Before every system call errno is set to 777; the line shows errno after it,
@@ -342,6 +343,17 @@ int main(int argc, char **argv)
 			waitpid(pid, &st, 0);
 			printf("child %s %d\n", WIFSIGNALED(st) ? "signal" : "exit", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 			i += 2;
+		} else if (!strcmp(c, "forkreg")) {
+			uint64_t k;
+			pid_t pid = fork();
+			if (pid == 0) {
+				printf("child reg %d\n", pincoh_register(regions[num(ARG(1))] + num(ARG(2)), num(ARG(3)), PINCOH_READ, &k));
+				fflush(stdout);
+				_exit(0);
+			}
+			waitpid(pid, NULL, 0);
+			printf("forked %d\n", pid);
+			i += 3;
 		} else if (!strcmp(c, "forkfds")) {
 			pid_t pid = fork();
 			if (pid == 0) {
