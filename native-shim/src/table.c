@@ -6,7 +6,7 @@
  * registrations overlap each other.
  *
  * Readers (every hooked call) never lock: a seqlock tells them a writer was
- * busy, and they retry, or after a few tries take the lock. The storage is
+ * busy, and they retry, yielding after a few tries. The storage is
  * reserved once with a raw mmap and never moves, so a reader racing a writer
  * can read stale values but never freed memory. Writers hold `mu`, and write
  * the ring's event for each change while they hold it (area.c), so the
@@ -114,18 +114,28 @@ static inline __attribute__((always_inline)) int hit_unlocked(size_t n, uintptr_
 	return j > 0 && LOAD(spans[j - 1].pmax) > a;
 }
 
-/* A writer kept the seqlock odd through every try: ask under its lock. */
-__attribute__((noinline, cold)) static int hit_locked(uintptr_t a, uintptr_t b)
+/* A writer kept the seqlock busy through every try: wait for it, yielding,
+ * without taking its lock. A hooked call never blocks on a lock that way, and
+ * never touches a pthread object (an exiting thread madvises its own stack
+ * after a sanitizer has finished with the thread). No writer can be the
+ * interrupted frame of this very thread: writers run with the guard raised,
+ * so a signal handler's hooked calls do not get here while one is busy. */
+__attribute__((noinline, cold)) static int hit_waiting(uintptr_t a, uintptr_t b)
 {
-	size_t n;
-	int hit;
-	PC_ENTER(); /* a signal handler landing here must not wait on mu, which we hold */
-	pthread_mutex_lock(&mu);
-	n = atomic_load_explicit(&count, memory_order_relaxed);
-	hit = n && hit_unlocked(n, a, b);
-	pthread_mutex_unlock(&mu);
-	PC_LEAVE();
-	return hit;
+	for (;;) {
+		unsigned s = atomic_load_explicit(&seq, memory_order_acquire);
+		size_t n;
+		int hit;
+		if (s & 1) {
+			syscall(SYS_sched_yield);
+			continue;
+		}
+		n = atomic_load_explicit(&count, memory_order_relaxed);
+		hit = n && hit_unlocked(n, a, b);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&seq, memory_order_relaxed) == s)
+			return hit;
+	}
 }
 
 int pc_table_hit(uintptr_t a, uintptr_t b)
@@ -144,7 +154,7 @@ int pc_table_hit(uintptr_t a, uintptr_t b)
 		if (atomic_load_explicit(&seq, memory_order_relaxed) == s)
 			return hit;
 	}
-	return hit_locked(a, b);
+	return hit_waiting(a, b);
 }
 
 /* ---- key -> start: open addressing, linear probing, backward-shift delete ---- */
