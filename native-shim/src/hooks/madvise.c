@@ -18,18 +18,24 @@ static long real(void *p)
 
 /* Only advice that drops or may move pages is worth a look: the rest (WILLNEED,
  * SEQUENTIAL, HUGEPAGE, DONTFORK...) leave a registration's pages where they are. */
+__attribute__((noinline, cold)) static int slow(void *addr, size_t len, int advice, uintptr_t s, uintptr_t e)
+{
+	struct pc_event ev = { .reason = PINCOH_REASON_MADVISE, .start = s, .end = e, .arg = advice, .len = len };
+	struct args a = { addr, len, advice };
+	return (int)pc_slow_call(&ev, real, &a, -1);
+}
+
 PC_EXPORT int madvise(void *addr, size_t len, int advice)
 {
-	struct pc_event ev = { .reason = PINCOH_REASON_MADVISE, .arg = advice, .len = len };
-	struct args a = { addr, len, advice };
+	uintptr_t s, e;
 	if (PC_UNLIKELY(PC_GUARDED())) {
 		pc_note_guarded();
 		return pc_orig_madvise(addr, len, advice);
 	}
 	if (PC_LIKELY(!pc_advice_drops(advice)))
 		return pc_orig_madvise(addr, len, advice);
-	ev.start = pc_page_start((uintptr_t)addr), ev.end = pc_page_end((uintptr_t)addr, len);
-	if (PC_LIKELY(!pc_table_hit(ev.start, ev.end)))
+	s = pc_page_start((uintptr_t)addr), e = pc_page_end((uintptr_t)addr, len);
+	if (PC_LIKELY(!pc_table_hit(s, e)))
 		return pc_orig_madvise(addr, len, advice);
-	return (int)pc_slow_call(&ev, real, &a, -1);
+	return slow(addr, len, advice, s, e);
 }

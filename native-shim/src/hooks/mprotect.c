@@ -25,14 +25,19 @@ static int pc_text_reprotect(void *addr, size_t len, int prot)
 	return rc;
 }
 
+__attribute__((noinline, cold)) static int slow(void *addr, size_t len, int prot, uintptr_t s, uintptr_t e)
+{
+	struct pc_event ev = { .reason = PINCOH_REASON_MPROTECT, .start = s, .end = e, .arg = prot, .len = len };
+	struct args a = { addr, len, prot };
+	return (int)pc_slow_call(&ev, real, &a, -1);
+}
+
 PC_EXPORT int mprotect(void *addr, size_t len, int prot)
 {
-	struct pc_event ev = { .reason = PINCOH_REASON_MPROTECT, .arg = prot, .len = len };
-	struct args a = { addr, len, prot };
-	ev.start = pc_page_start((uintptr_t)addr), ev.end = pc_page_end((uintptr_t)addr, len);
-	if (PC_UNLIKELY(ev.start < __atomic_load_n(&pc_patch_hi, __ATOMIC_RELAXED) && ev.end > __atomic_load_n(&pc_patch_lo, __ATOMIC_RELAXED)) && !PC_GUARDED())
+	uintptr_t s = pc_page_start((uintptr_t)addr), e = pc_page_end((uintptr_t)addr, len);
+	if (PC_UNLIKELY(s < __atomic_load_n(&pc_patch_hi, __ATOMIC_RELAXED) && e > __atomic_load_n(&pc_patch_lo, __ATOMIC_RELAXED)) && !PC_GUARDED())
 		return pc_text_reprotect(addr, len, prot);
-	if (PC_LIKELY(PC_GUARDED() || !pc_table_hit(ev.start, ev.end)))
+	if (PC_LIKELY(PC_GUARDED() || !pc_table_hit(s, e)))
 		return pc_orig_mprotect(addr, len, prot);
-	return (int)pc_slow_call(&ev, real, &a, -1);
+	return slow(addr, len, prot, s, e);
 }

@@ -17,16 +17,23 @@ static long real(void *p)
 	return pc_orig_munmap(a->addr, a->len);
 }
 
+/* The event and arguments are built here, off the fast path. */
+__attribute__((noinline, cold)) static int slow(void *addr, size_t len, uintptr_t s, uintptr_t e)
+{
+	struct pc_event ev = { .reason = PINCOH_REASON_MUNMAP, .start = s, .end = e, .len = len };
+	struct args a = { addr, len };
+	return (int)pc_slow_call(&ev, real, &a, -1);
+}
+
 PC_EXPORT int munmap(void *addr, size_t len)
 {
-	struct pc_event ev = { .reason = PINCOH_REASON_MUNMAP, .len = len };
-	struct args a = { addr, len };
+	uintptr_t s, e;
 	if (PC_UNLIKELY(PC_GUARDED())) {
 		pc_note_guarded();
 		return pc_orig_munmap(addr, len);
 	}
-	ev.start = pc_page_start((uintptr_t)addr), ev.end = pc_page_end((uintptr_t)addr, len);
-	if (PC_LIKELY(!pc_table_hit(ev.start, ev.end)))
+	s = pc_page_start((uintptr_t)addr), e = pc_page_end((uintptr_t)addr, len);
+	if (PC_LIKELY(!pc_table_hit(s, e)))
 		return pc_orig_munmap(addr, len);
-	return (int)pc_slow_call(&ev, real, &a, -1);
+	return slow(addr, len, s, e);
 }
