@@ -76,7 +76,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     log(`t=${s.t}s coordinator rss ${s.rssMiB} MiB, heap ${s.heapMiB} MiB${gc ? ' after GC' : ''}, external ${s.externalMiB} MiB, ${s.fds} fds, SYNC p99 ${s.p99us} µs over ${s.calls} SYNCs`);
   }, (o.sampleEverySeconds ?? 10) * 1000);
 
-  const env = (rank: number) => shimEnv(path, { PINCOH_RANK: String(rank), PINCOH_SIZE: String(o.procs), PINCOH_JOB: 'soak', PINCOH_TIMEOUT_MS: '15000', PINCOH_QUIET: '1' });
+  const env = (rank: number) => shimEnv(path, { PINCOH_RANK: String(rank), PINCOH_SIZE: String(o.procs), PINCOH_JOB: 'soak', PINCOH_TIMEOUT_MS: '60000', PINCOH_QUIET: '1' }); // 64 spinning processes on 2 cores starve the coordinator: its first answers can take seconds
   const children = Array.from({ length: o.procs }, (_, rank) => {
     const child = spawn(prog('soak'), [String(o.regs), String(o.seconds)], { env: env(rank), stdio: ['pipe', 'pipe', 'inherit'] });
     let out = '';
@@ -92,6 +92,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   let findings = 0;
   let audited = 0;
   for (const p of engine.processes.values()) {
+    engine.drain(p); // its last events (up to 10 ms old) before comparing
     const maps = readMaps(p.pid);
     if (!maps) continue;
     audited += p.registry.size;

@@ -1,0 +1,13 @@
+import { Engine } from '../src/coherence/engine.js';
+import { CoordinatorServer } from '../src/transport/server.js';
+import { spawn } from 'node:child_process';
+const engine = new Engine({ mremapFollow: false });
+const t0 = Date.now();
+const server = new CoordinatorServer({ socketPath: '/tmp/s.sock', engine, log: (l) => console.log(Date.now() - t0, 'ms', l.slice(0, 150)) });
+await server.listen();
+const n = Number(process.argv[2] ?? 64);
+const kids = Array.from({ length: n }, (_, i) => new Promise<string>((res) => { const c = spawn('test/progs/build/soak', ['1000', '3'], { env: { ...process.env, LD_PRELOAD: 'native-shim/build/libpincoh.so', PINCOH_SOCKET: '/tmp/s.sock', PINCOH_RANK: String(i), PINCOH_SIZE: String(n), PINCOH_JOB: 's', PINCOH_TIMEOUT_MS: '15000' }, stdio: ['pipe', 'pipe', 'pipe'] }); let e = ''; c.stderr.on('data', (d) => (e += d)); c.stdout.on('data', (d) => { if (String(d).includes('waiting')) c.stdin.end('go\n'); }); c.on('close', (code) => res(`${i}:${code}:${e.trim().slice(0, 200)}`)); }));
+console.log(Date.now() - t0, 'ms spawned');
+const r = await Promise.all(kids);
+console.log(r.filter((x) => !x.includes(':0:')).join('\n'));
+await server.close();
