@@ -97,6 +97,17 @@ describe('revoke before the owner\'s call returns, in the attacher\'s memory', (
     });
   }
 
+  it('pincoh_progress runs the callback of a handle revoked since, without a put', async () => {
+    const o = startDriver(c.path, 'map 0 65536 reg 0 0 65536 rw pub prog 0 wait unmap 0 0 65536', { PINCOH_JOB: 'prog' });
+    await o.waitFor(/^waiting/);
+    const a = startDriver(c.path, 'cb att prog 5000 progress wait progress progress live 0', { PINCOH_JOB: 'prog' });
+    await a.waitFor(/^waiting/);
+    o.send();
+    await o.done;
+    a.send();
+    expect((await a.done).lines).toEqual(['att 0 0', 'progress 0', 'waiting', 'cb h0 reason 4 len 65536', 'progress 1', 'progress 0', 'live 0 0 0']);
+  });
+
   it('the owner exiting revokes its exports; a killed attacher leaves nothing behind', async () => {
     const o = owner('exit');
     await o.waitFor(/^waiting/);

@@ -157,12 +157,20 @@ void pc_attach_reset_child(void)
 	pthread_mutex_init(&mu, NULL);
 }
 
-/* Runs the handle's callback once, the first time its death is seen here. */
-static int stale(uint64_t handle, struct slot *s)
+/* Runs the handle's callback once, the first time its death is seen here;
+ * 1 if this call ran it. */
+static int tell(uint64_t handle, struct slot *s)
 {
 	int no = 0;
-	if (atomic_compare_exchange_strong(&s->told, &no, 1))
-		pc_notify_revoked(handle, (void *)s->addr, s->len);
+	if (!atomic_compare_exchange_strong(&s->told, &no, 1))
+		return 0;
+	pc_notify_revoked(handle, (void *)s->addr, s->len);
+	return 1;
+}
+
+static int stale(uint64_t handle, struct slot *s)
+{
+	tell(handle, s);
 	return -ESTALE;
 }
 
@@ -222,10 +230,8 @@ PC_EXPORT int pincoh_progress(void)
 	int n = 0, saved = errno;
 	for (size_t i = 0; words && i < PC_MAX_ATTACH; i++) {
 		uint32_t st = atomic_load((_Atomic uint32_t *)&words[i].state);
-		if (slots[i].gen && st == word(slots[i].gen, PC_H_DEAD) && !atomic_load(&slots[i].told)) {
-			stale(handle_of(i), &slots[i]);
-			n++;
-		}
+		if (slots[i].gen && st == word(slots[i].gen, PC_H_DEAD))
+			n += tell(handle_of(i), &slots[i]);
 	}
 	errno = saved;
 	return n;
