@@ -2,11 +2,11 @@
 // Never a timed test: it prints, it does not judge.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Engine } from '../src/coherence/engine.js';
 import { echoServer } from './echo-server.js';
+import { tempDir } from '../test/helpers.js';
 import { CoordinatorServer } from '../src/transport/server.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -34,7 +34,7 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<
 }
 
 async function coordinator(): Promise<{ path: string; close: () => Promise<void> }> {
-  const path = join(mkdtempSync(join(tmpdir(), 'pincoh-bench-')), 'c.sock');
+  const path = join(tempDir('bench'), 'c.sock');
   const server = new CoordinatorServer({ socketPath: path, engine: new Engine({ mremapFollow: false }) });
   await server.listen();
   return { path, close: () => server.close() };
@@ -133,7 +133,7 @@ if (want(5)) {
   const stopRounds = quick ? 20 : 60;
   const pp: any[] = [];
   const np: any[] = [];
-  const echoPath = join(mkdtempSync(join(tmpdir(), 'pincoh-echo-')), 'e.sock');
+  const echoPath = join(tempDir('echo'), 'e.sock');
   const echo = await echoServer(echoPath);
   for (let i = 0; i < 3; i++) {
     pp.push(await run(PINGPONG, [quick ? '2000' : '8000']));
@@ -176,7 +176,7 @@ if (want(7)) {
     }
   }
   const engine = new Hanging({ mremapFollow: false });
-  const path = join(mkdtempSync(join(tmpdir(), 'pincoh-kill-')), 'c.sock');
+  const path = join(tempDir('kill'), 'c.sock');
   const server = new CoordinatorServer({ socketPath: path, engine });
   await server.listen();
   const times: number[] = [];
@@ -206,7 +206,7 @@ if (want(8)) {
   };
   const bare = await total({});
   const engine = new Engine({ mremapFollow: false });
-  const path = join(mkdtempSync(join(tmpdir(), 'pincoh-bench-')), 'c.sock');
+  const path = join(tempDir('bench'), 'c.sock');
   const server = new CoordinatorServer({ socketPath: path, engine });
   await server.listen();
   const t0 = process.hrtime.bigint();

@@ -2,11 +2,9 @@
 // take every registration with them, and revoke exports first.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, driver, prog, run, startCoordinator, startDriver, until, type Coordinator } from './helpers.js';
+import { CLI, driver, prog, run, startCoordinator, startDriver, until, type Coordinator, tempDir } from './helpers.js';
 import { ESTALE } from '../src/protocol/errno.js';
 
 
@@ -24,7 +22,7 @@ describe('audit', () => {
   });
 
   it('pincoh audit asks a running coordinator', async () => {
-    const sock = join(mkdtempSync(join(tmpdir(), 'pincoh-audit-')), 'c.sock');
+    const sock = join(tempDir('audit'), 'c.sock');
     const serve = spawn(process.execPath, [CLI, 'serve', '--socket', sock], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     serve.stderr.on('data', (d) => (err += d));

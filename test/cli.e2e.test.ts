@@ -1,12 +1,11 @@
 // The CLI as users run it: `pincoh run` and `pincoh serve`, real processes.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, driver, example, prog, run, until } from './helpers.js';
+import { CLI, driver, example, prog, run, until, tempDir } from './helpers.js';
 
 const pincoh = (args: string[], timeoutMs?: number) => run(process.execPath, [CLI, ...args], process.env, timeoutMs);
 
@@ -44,7 +43,7 @@ describe('pincoh run', () => {
   });
 
   it('--trace writes one JSON line per event with the documented fields', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'pincoh-trace-')), 't.jsonl');
+    const file = join(tempDir('trace'), 't.jsonl');
     const r = await pincoh(['run', '--trace', file, '--', prog('driver'), 'map', '0', '65536', 'reg', '0', '0', '4096', 'rw', 'prot', '0', '0', '4096', 'r', 'unmap', '0', '0', '65536']);
     expect(r.code).toBe(0);
     const events = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -68,7 +67,7 @@ describe('pincoh run', () => {
 
 describe('pincoh serve', () => {
   it('serves until SIGTERM, then removes its socket', async () => {
-    const sock = join(mkdtempSync(join(tmpdir(), 'pincoh-serve-')), 'sub', 'c.sock');
+    const sock = join(tempDir('serve'), 'sub', 'c.sock');
     const child = spawn(process.execPath, [CLI, 'serve', '--socket', sock], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
@@ -83,7 +82,7 @@ describe('pincoh serve', () => {
   });
 
   it('cleans up a stale socket, and refuses to start over a live one', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pincoh-stale-'));
+    const dir = tempDir('stale');
     const sock = join(dir, 'c.sock');
     const holder = createServer();
     await new Promise<void>((r) => holder.listen(sock, r));

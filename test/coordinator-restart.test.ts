@@ -3,14 +3,12 @@
 // the socket) and re-announced on the next need, attachments die at once.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { T } from '../src/protocol/constants.js';
 import { encodeReply, encodeWelcome } from '../src/protocol/messages.js';
-import { CLI, startDriver, until } from './helpers.js';
+import { CLI, startDriver, until, tempDir } from './helpers.js';
 import { ENOTCONN, ESTALE } from '../src/protocol/errno.js';
 
 
@@ -23,7 +21,7 @@ function serve(sock: string): { child: ChildProcess; out: () => string; ready: P
 
 describe('the coordinator is killed and restarted', () => {
   it('calls go on locally, registrations are unknown, then re-announced on the next need', async () => {
-    const sock = join(mkdtempSync(join(tmpdir(), 'pincoh-restart-')), 'c.sock');
+    const sock = join(tempDir('restart'), 'c.sock');
     const first = serve(sock);
     expect(await first.ready).toBe(true);
     const d = startDriver(sock, 'cb map 0 65536 reg 0 0 4096 rw reg 0 8192 4096 rw wait unmap 0 0 4096 valid 0 valid 1 bar 100 valid 1 stats wait map 1 4096 reg 1 0 4096 rw valid 1 valid 2 stats', { PINCOH_TIMEOUT_MS: '30000' });
@@ -52,7 +50,7 @@ describe('the coordinator is killed and restarted', () => {
   });
 
   it('a request finding the coordinator restarted reconnects and goes through', async () => {
-    const sock = join(mkdtempSync(join(tmpdir(), 'pincoh-retry-')), 'c.sock');
+    const sock = join(tempDir('retry'), 'c.sock');
     const first = serve(sock);
     expect(await first.ready).toBe(true);
     const d = startDriver(sock, 'map 0 65536 reg 0 0 4096 rw wait pub late 0 valid 0 stats', { PINCOH_TIMEOUT_MS: '30000' });
@@ -70,7 +68,7 @@ describe('the coordinator is killed and restarted', () => {
   });
 
   it('a call waiting for the coordinator returns as soon as it dies, not after the timeout', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'pincoh-die-')), 's');
+    const path = join(tempDir('die'), 's');
     const conns: Socket[] = [];
     let begun = false;
     const server = createServer((s) => {
@@ -98,7 +96,7 @@ describe('the coordinator is killed and restarted', () => {
   });
 
   it('killed while an attacher is stopped: what was revoked before stays revoked in its memory', async () => {
-    const sock = join(mkdtempSync(join(tmpdir(), 'pincoh-fan-')), 'c.sock');
+    const sock = join(tempDir('fan'), 'c.sock');
     const s = serve(sock);
     expect(await s.ready).toBe(true);
     const owner = startDriver(sock, 'cb map 0 65536 reg 0 0 65536 rw pub f 0 wait unmap 0 0 65536 valid 0 stats wait', { PINCOH_TIMEOUT_MS: '60000' });
@@ -118,7 +116,7 @@ describe('the coordinator is killed and restarted', () => {
   });
 
   it('attachments die with the coordinator: a put afterwards is -ESTALE', async () => {
-    const sock = join(mkdtempSync(join(tmpdir(), 'pincoh-att-')), 'c.sock');
+    const sock = join(tempDir('att'), 'c.sock');
     const s = serve(sock);
     expect(await s.ready).toBe(true);
     const owner = startDriver(sock, 'map 0 65536 reg 0 0 65536 rw pub x 0 wait');

@@ -5,16 +5,15 @@
 // since the next one hears of everything held. The drain timer is off here
 // (drainMs: a minute), so events are read only at a frame or the end.
 
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { Trace } from '../src/trace.js';
-import { CLI, driver, startCoordinator, startDriver, until } from './helpers.js';
+import { CLI, driver, startCoordinator, startDriver, until, tempDir } from './helpers.js';
 
 async function traced(script: string) {
-  const file = join(mkdtempSync(join(tmpdir(), 'pincoh-ev-')), 't.jsonl');
+  const file = join(tempDir('ev'), 't.jsonl');
   const c = await startCoordinator({ trace: new Trace(file), server: { drainMs: 60_000 } });
   const d = startDriver(c.path, script);
   const r = await d.done;
@@ -35,7 +34,7 @@ describe('the coordinator\'s counts equal what the process did', () => {
   ];
   for (const [how, end, last] of ends) {
     it(`ended by ${how}`, async () => {
-      const file = join(mkdtempSync(join(tmpdir(), 'pincoh-ev-')), 't.jsonl');
+      const file = join(tempDir('ev'), 't.jsonl');
       const c = await startCoordinator({ trace: new Trace(file), server: { drainMs: 60_000 } });
       const d = startDriver(c.path, `${did} ${end}`);
       if (how === 'SIGKILL') {
@@ -72,7 +71,7 @@ describe('fork', () => {
 
 describe('a coordinator killed with events queued', () => {
   it('the next one hears of every registration held: re-announced on the first request', async () => {
-    const sock = join(mkdtempSync(join(tmpdir(), 'pincoh-q-')), 'c.sock');
+    const sock = join(tempDir('q'), 'c.sock');
     const serve = () => {
       const child = spawn(process.execPath, [CLI, 'serve', '--socket', sock, '--trace', '-'], { stdio: ['ignore', 'ignore', 'pipe'] });
       let out = '';

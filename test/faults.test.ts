@@ -2,15 +2,14 @@
 // hangs, nothing crashes, the bad party is cut off alone.
 
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type ProcessState } from '../src/coherence/engine.js';
 import { encodeFrame } from '../src/protocol/codec.js';
 import { R, T } from '../src/protocol/constants.js';
 import { encodeReply, encodeSync, encodeWelcome } from '../src/protocol/messages.js';
-import { driver, fakeArea, prog, shimEnv, startCoordinator, startDriver, until, type Coordinator } from './helpers.js';
+import { driver, fakeArea, prog, shimEnv, startCoordinator, startDriver, until, type Coordinator, tempDir } from './helpers.js';
 import { ENOTCONN } from '../src/protocol/errno.js';
 
 
@@ -22,7 +21,7 @@ describe('no coordinator', () => {
   });
 
   it('PINCOH_SOCKET names nothing, a regular file, or a path too long: same, with no crash', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pincoh-f-'));
+    const dir = tempDir('f');
     writeFileSync(join(dir, 'file'), 'x');
     for (const path of [join(dir, 'nothing'), join(dir, 'file'), '/tmp/' + 'x'.repeat(200)]) {
       const r = await driver(path, 'map 0 65536 reg 0 0 4096 rw unmap 0 0 65536');
@@ -40,7 +39,7 @@ describe('no coordinator', () => {
 
 /** A coordinator that says WELCOME and answers PUBLISH, then never answers SYNC. */
 async function mute(): Promise<{ path: string; server: Server; syncs: () => number; hellos: () => number }> {
-  const path = join(mkdtempSync(join(tmpdir(), 'pincoh-mute-')), 's');
+  const path = join(tempDir('mute'), 's');
   let syncs = 0;
   let hellos = 0;
   const server = createServer((s: Socket) => {
@@ -180,7 +179,7 @@ describe('bad peers are cut off alone', () => {
     'a truncated PUBLISH': [hello, encodeFrame(T.PUBLISH, 0, 1n, Buffer.alloc(4))],
     'a second HELLO': [hello, hello],
     'another protocol version': [area.hello({ version: 99, argv0: 'old' })],
-    'a HELLO whose area is not a shared area': [fakeArea().hello({ areaFd: openSync(join(mkdtempSync(join(tmpdir(), 'pincoh-f-')), 'plain'), 'w+') })],
+    'a HELLO whose area is not a shared area': [fakeArea().hello({ areaFd: openSync(join(tempDir('f'), 'plain'), 'w+') })],
     'a HELLO whose area is not sealed': [fakeArea({ seal: false }).hello()],
     'a HELLO whose area is another size': [fakeArea().hello({ areaSize: 4096 })],
     'a HELLO whose area is smaller than it says': [fakeArea({ bytes: 4096 }).hello()],

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import koffi from 'koffi';
-import { it } from 'vitest';
+import { afterAll, it, onTestFinished } from 'vitest';
 import { Engine, type EngineOptions } from '../src/coherence/engine.js';
 import { AREA, OFF, PROTO_VERSION } from '../src/protocol/constants.js';
 import { encodeHello, type Hello } from '../src/protocol/messages.js';
@@ -31,6 +31,31 @@ export function itWithProgs(names: string[], packages: string, name: string, fn:
   else it.skip(`${name} (needs: apt-get install ${packages})`, fn);
 }
 
+const madeDirs = new Set<string>();
+const removeDir = (dir: string) => {
+  rmSync(dir, { recursive: true, force: true });
+  madeDirs.delete(dir);
+};
+process.on('exit', () => madeDirs.forEach(removeDir));
+
+/** A fresh directory under /tmp named pincoh-PREFIX-..., removed when the test
+ * that made it ends, pass or fail; made outside a test, after the file's tests;
+ * outside vitest, when the process exits. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `pincoh-${prefix}-`));
+  madeDirs.add(dir);
+  try {
+    onTestFinished(() => removeDir(dir));
+  } catch {
+    try {
+      afterAll(() => removeDir(dir)); // made while a file's tests are collected (not in a hook)
+    } catch {
+      /* outside vitest (the bench, the soak, the fuzzer): at exit */
+    }
+  }
+  return dir;
+}
+
 export interface Coordinator {
   path: string;
   engine: Engine;
@@ -42,7 +67,7 @@ export interface Coordinator {
 export async function startCoordinator(
   opts: Partial<EngineOptions> & { engine?: Engine; server?: Partial<ServerOptions> } = {},
 ): Promise<Coordinator> {
-  const dir = mkdtempSync(join(tmpdir(), 'pincoh-test-'));
+  const dir = tempDir('test');
   const path = join(dir, 'c.sock');
   const engine = opts.engine ?? new Engine({ mremapFollow: false, ...opts });
   const logs: string[] = [];
@@ -55,7 +80,7 @@ export async function startCoordinator(
     logs,
     close: async () => {
       await server.close();
-      rmSync(dir, { recursive: true, force: true });
+      removeDir(dir);
     },
   };
 }

@@ -2,17 +2,15 @@
 // under the shim with a coordinator up (nothing registered), and must exit and
 // print the same.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, bareEnv, itWithProgs, prog, run, shimEnv, startCoordinator, type Coordinator } from './helpers.js';
+import { CLI, bareEnv, itWithProgs, prog, run, shimEnv, startCoordinator, type Coordinator, tempDir } from './helpers.js';
 
 let c: Coordinator;
-let dir: string;
+const dir = tempDir('real'); // here, not in beforeAll: removed after the file's tests
 beforeAll(async () => {
   c = await startCoordinator();
-  dir = mkdtempSync(join(tmpdir(), 'pincoh-real-'));
   writeFileSync(join(dir, 'hello.c'), '#include <stdio.h>\n#include <stdlib.h>\nint main(void){long s=0;for(int i=0;i<1000;i++){char*p=malloc(1<<20);p[0]=i;s+=p[0];free(p);}printf("%ld\\n",s);return 0;}\n');
   writeFileSync(join(dir, 'Makefile'), 'all: a b c d\n%:\n\t@echo $@ > $@.out && cat $@.out\n');
 });

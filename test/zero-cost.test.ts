@@ -2,11 +2,10 @@
 // call beyond the real one. strace counts every system call of two runs that
 // differ only by 200 calls on unregistered memory.
 
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prog, run, shimEnv, startCoordinator, type Coordinator } from './helpers.js';
+import { prog, run, shimEnv, startCoordinator, type Coordinator, tempDir } from './helpers.js';
 
 let c: Coordinator;
 beforeAll(async () => (c = await startCoordinator()));
@@ -17,7 +16,7 @@ afterAll(async () => c.close());
  * would itself be a futex call here); the listener thread may re-enter its
  * blocking read at any moment, so it is not counted. */
 async function syscallsBetweenMarks(script: string[]): Promise<Record<string, number>> {
-  const out = join(mkdtempSync(join(tmpdir(), 'pincoh-strace-')), 'trace');
+  const out = join(tempDir('strace'), 'trace');
   // asynchronously: the coordinator answering the driver runs in this process
   const r = await run('strace', ['-f', '-qq', '-o', out, prog('driver'), ...script], shimEnv(c.path));
   expect(r.stdout).toMatch(/^reg 0 0$/m);

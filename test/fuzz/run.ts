@@ -3,15 +3,13 @@
 
 import { Engine } from '../../src/coherence/engine.js';
 import { CoordinatorServer } from '../../src/transport/server.js';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fuzz } from './fuzzer.js';
-import { example, shimEnv } from '../helpers.js';
+import { example, shimEnv, tempDir } from '../helpers.js';
 
 const frames = Number(process.argv[2] ?? 1_000_000);
-const path = join(mkdtempSync(join(tmpdir(), 'pincoh-fuzz-')), 'c.sock');
+const path = join(tempDir('fuzz'), 'c.sock');
 let cut = 0;
 const engine = new Engine({ mremapFollow: false, revokeTimeoutMs: 50 });
 const server = new CoordinatorServer({ socketPath: path, engine, log: () => void cut++ });

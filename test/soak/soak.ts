@@ -5,14 +5,13 @@
 // test/soak.test.ts (a short one).
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Engine } from '../../src/coherence/engine.js';
 import { LatencySamples } from '../../src/coherence/stats.js';
 import { audit, readMaps } from '../../src/memory/maps.js';
 import { CoordinatorServer } from '../../src/transport/server.js';
-import { prog, shimEnv } from '../helpers.js';
+import { prog, shimEnv, tempDir } from '../helpers.js';
 
 export interface SoakOptions {
   procs: number;
@@ -59,7 +58,7 @@ const fds = () => readdirSync('/proc/self/fd').length;
 
 export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const log = o.log ?? (() => {});
-  const path = join(mkdtempSync(join(tmpdir(), 'pincoh-soak-')), 'c.sock');
+  const path = join(tempDir('soak'), 'c.sock');
   const engine = new Engine({ mremapFollow: false, revokeTimeoutMs: 5000, coherence: o.coherence ?? true });
   const server = new CoordinatorServer({ socketPath: path, engine, log: (l) => log(`coordinator: ${l}`) });
   await server.listen();
