@@ -10,8 +10,16 @@
  * Locks: send_mu (writing, and the descriptor's life), wait_mu (the waiters);
  * never both at once except in the fork handlers, in that order. A lost
  * connection is shut down at once, and its descriptor closed only when the
- * reader or watcher that may be polling it has let go, so we never poll or
- * close a number the program has reused.
+ * reader or watcher that may be polling it has let go.
+ *
+ * The descriptor is ours only while its number still names our socket: a
+ * program may close it (closefrom) or dup2 its own over it, as shells and
+ * daemons do. Before every use (a send, a poll, a read, a shutdown, a close)
+ * one fstat compares it with the socket we made; a number that names
+ * something else now is the program's, and the connection is lost without
+ * touching it. The window between that check and the use is the one left. The
+ * socket is also moved to a high number (256 or more, where the limit allows)
+ * that programs are unlikely to reuse.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,7 +28,10 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
@@ -48,6 +59,8 @@ static int reading;                       /* under wait_mu: a waiter is reading 
 /* under send_mu */
 static int cur_fd = -1, cur_refs;         /* the connection (1 ref) plus its reader and watcher */
 static int old_fd = -1, old_refs;         /* a lost connection's, until its reader and watcher let go */
+static dev_t cur_dev, old_dev;            /* which socket each number named when it was ours */
+static ino_t cur_ino, old_ino;
 static unsigned watched;                  /* the connection a watcher thread watches, 0: none */
 static int losing;                        /* lost(): the cleanup runs; no new connection until it is done */
 static void (*on_lost)(void);
@@ -114,15 +127,42 @@ static size_t frame(char *buf, int type, int flags, uint64_t seq, const void *pa
 	return PC_HDR_SIZE + len;
 }
 
+static void lost(unsigned g);
+
 /* ---- the descriptor's life ---- */
 
+/* Does fd still name the socket (dev, ino)? One fstat; errno kept. */
+static int ours(int fd, dev_t dev, ino_t ino)
+{
+	struct stat st;
+	int saved = errno, ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == dev && st.st_ino == ino;
+	errno = saved;
+	return ok;
+}
+
+/* Closes fd only if it is still ours; otherwise it is the program's now. */
+static void close_if_ours(int fd, dev_t dev, ino_t ino)
+{
+	if (ours(fd, dev, ino))
+		syscall(SYS_close, fd);
+}
+
+/* The connection's descriptor with a reference, or -1 (gone, or not ours any more: then lost). */
 static int get_fd(unsigned g)
 {
-	int fd = -1;
+	int fd = -1, stolen = 0;
 	pthread_mutex_lock(&send_mu);
-	if (atomic_load(&gen) == g && cur_fd >= 0)
-		fd = cur_fd, cur_refs++;
+	if (atomic_load(&gen) == g && cur_fd >= 0) {
+		if (ours(cur_fd, cur_dev, cur_ino))
+			fd = cur_fd, cur_refs++;
+		else
+			stolen = 1;
+	}
 	pthread_mutex_unlock(&send_mu);
+	if (stolen) {
+		pc_log("the program closed or reused this process's connection descriptor; reconnecting at the next pincoh call", NULL, -1);
+		lost(g);
+	}
 	return fd;
 }
 
@@ -132,7 +172,7 @@ static void put_fd(int fd)
 	if (fd == cur_fd)
 		cur_refs--; /* the connection's own ref keeps it open */
 	else if (fd == old_fd && --old_refs == 0) {
-		syscall(SYS_close, old_fd);
+		close_if_ours(old_fd, old_dev, old_ino);
 		old_fd = -1;
 	}
 	pthread_mutex_unlock(&send_mu);
@@ -150,7 +190,8 @@ static void lost(unsigned g)
 		return;
 	}
 	losing = 1;
-	syscall(SYS_shutdown, cur_fd, SHUT_RDWR); /* wakes whoever polls it */
+	if (ours(cur_fd, cur_dev, cur_ino))
+		syscall(SYS_shutdown, cur_fd, SHUT_RDWR); /* wakes whoever polls it */
 	atomic_store(&up, 0);
 	cb = on_lost;
 	pthread_mutex_unlock(&send_mu);
@@ -167,9 +208,9 @@ static void lost(unsigned g)
 	pthread_mutex_lock(&send_mu);
 	atomic_fetch_add(&gen, 1);
 	if (--cur_refs == 0)
-		syscall(SYS_close, cur_fd);
+		close_if_ours(cur_fd, cur_dev, cur_ino);
 	else
-		old_fd = cur_fd, old_refs = cur_refs;
+		old_fd = cur_fd, old_refs = cur_refs, old_dev = cur_dev, old_ino = cur_ino;
 	cur_fd = -1, cur_refs = 0;
 	losing = 0;
 	pthread_mutex_unlock(&send_mu);
@@ -206,8 +247,12 @@ static int send_frame(unsigned g, int type, int flags, uint64_t seq, const void 
 	size_t n = frame(buf, type, flags, seq, payload, len);
 	int rc = -ENOTCONN;
 	pthread_mutex_lock(&send_mu);
-	if (atomic_load(&gen) == g && cur_fd >= 0)
-		rc = write_all(cur_fd, buf, n);
+	if (atomic_load(&gen) == g && cur_fd >= 0) {
+		if (ours(cur_fd, cur_dev, cur_ino))
+			rc = write_all(cur_fd, buf, n);
+		else
+			pc_log("the program closed or reused this process's connection descriptor; reconnecting at the next pincoh call", NULL, -1);
+	}
 	pthread_mutex_unlock(&send_mu);
 	if (rc < 0)
 		lost(g); /* a half-sent frame ruins the stream as surely as a closed one */
@@ -215,6 +260,20 @@ static int send_frame(unsigned g, int type, int flags, uint64_t seq, const void 
 }
 
 /* ---- connecting ---- */
+
+/* fd moved to 256 or above, where the limit allows: programs reuse low numbers. */
+static int high(int fd)
+{
+	struct rlimit r;
+	long moved;
+	if (syscall(SYS_getrlimit, RLIMIT_NOFILE, &r) != 0 || r.rlim_cur <= 512)
+		return fd;
+	moved = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 256);
+	if (moved < 0)
+		return fd;
+	syscall(SYS_close, fd);
+	return (int)moved;
+}
 
 int pc_conn_dial(const char *path)
 {
@@ -230,7 +289,7 @@ int pc_conn_dial(const char *path)
 		syscall(SYS_close, fd);
 		return -ENOTCONN;
 	}
-	return (int)fd;
+	return high((int)fd);
 }
 
 /* HELLO, then exactly one frame back (WELCOME or ERROR), bounded by ms. */
@@ -278,10 +337,15 @@ int pc_conn_install(int fd, void (*lost_cb)(void))
 	if (old_fd >= 0 || cur_fd >= 0 || losing)
 		rc = -EBUSY;
 	else {
-		cur_fd = fd, cur_refs = 1;
-		on_lost = lost_cb;
-		atomic_fetch_add(&gen, 1);
-		atomic_store(&up, 1);
+		struct stat st;
+		if (fstat(fd, &st) != 0)
+			rc = -ENOTCONN;
+		else {
+			cur_fd = fd, cur_refs = 1, cur_dev = st.st_dev, cur_ino = st.st_ino;
+			on_lost = lost_cb;
+			atomic_fetch_add(&gen, 1);
+			atomic_store(&up, 1);
+		}
 	}
 	pthread_mutex_unlock(&send_mu);
 	return rc;
@@ -437,18 +501,24 @@ int pc_notify(int type, const void *payload, size_t len)
  * A process holding attachments must stop putting the moment the coordinator
  * is gone (nobody could revoke its handles any more), whether or not it is
  * waiting for a reply then. One thread, born muted, sleeps in poll() for the
- * peer's hang-up and reads nothing. Only attachers start it. */
+ * peer's hang-up and reads nothing. Only attachers start it. get_fd declares
+ * the connection lost when the number is not ours any more. */
 static void *watch(void *arg)
 {
 	unsigned g = (unsigned)(uintptr_t)arg;
-	int fd = get_fd(g);
+	int fd;
 	pc_guard.why.depth = 1;
-	if (fd >= 0) {
+	/* once a second it also looks whether the number is still ours (a program
+	 * that dup2()s over it takes it without a hang-up: its poll would go on
+	 * holding our socket open, unseen, for ever) */
+	while ((fd = get_fd(g)) >= 0) {
 		struct pollfd p = { .fd = fd, .events = POLLRDHUP };
-		while (poll(&p, 1, -1) < 0 && errno == EINTR)
-			;
-		lost(g); /* a hang-up, or our own shutdown: connection g is over either way */
+		int n = poll(&p, 1, 1000);
 		put_fd(fd);
+		if (n > 0) {
+			lost(g); /* a hang-up, or our own shutdown: connection g is over either way */
+			break;
+		}
 	}
 	return NULL;
 }
@@ -498,10 +568,8 @@ void pc_conn_atfork_child(void)
 	memset(waiters, 0, sizeof waiters);
 	reading = 0, watched = 0, losing = 0, rx_have = 0;
 	abandoned.tv_sec = 0, abandoned.tv_nsec = 0;
-	if (cur_fd >= 0)
-		syscall(SYS_close, cur_fd);
-	if (old_fd >= 0)
-		syscall(SYS_close, old_fd);
+	close_if_ours(cur_fd, cur_dev, cur_ino);
+	close_if_ours(old_fd, old_dev, old_ino);
 	cur_fd = old_fd = -1, cur_refs = old_refs = 0;
 	atomic_store(&up, 0);
 	atomic_fetch_add(&gen, 1);

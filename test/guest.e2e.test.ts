@@ -1,0 +1,46 @@
+// The shim is a guest in other people's processes (issue 12): whatever a
+// program does with descriptor numbers, the shim never reads, writes or closes
+// one that is not its own, never hangs because of it, and carries on.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prog, run, shimEnv, startCoordinator, type Coordinator } from './helpers.js';
+import { ESTALE } from '../src/protocol/errno.js';
+
+let c: Coordinator;
+beforeAll(async () => (c = await startCoordinator()));
+afterAll(async () => c.close());
+
+describe('the shim owns its descriptors', () => {
+  it('a program that dup2()s its own socket over the shim\'s: its messages byte for byte, pincoh goes on after reconnecting', async () => {
+    const r = await run(prog('fdreuse'), ['dup2'], shimEnv(c.path), 20_000);
+    expect(r.code).toBe(0);
+    expect(r.lines).toEqual([
+      'reg 0',
+      'shim socket found',
+      'talk 0', // 1,000 messages each way, every byte checked
+      'reg 0',
+      'pub 0', // a request: found the number taken, reconnected, went through
+      'reg 0',
+      'munmap 0', // published: waited for the new coordinator connection, not for a timeout
+      'valid 0 1',
+      'talk 0',
+      'left over -1 -1', // nothing of the shim's in the program's socket, either end
+      'connected 1',
+    ]);
+    expect(r.stderr).toMatch(/the program closed or reused this process's connection descriptor; reconnecting/);
+    expect(r.stderr).not.toMatch(/did not answer within PINCOH_TIMEOUT_MS/);
+  });
+
+  it('an attacher whose connection number is taken: its watcher notices within a second, the handle dies, the watcher never touches the program\'s socket', async () => {
+    const r = await run(prog('fdreuse'), ['watch'], shimEnv(c.path, { PINCOH_JOB: 'fdwatch' }), 20_000);
+    expect(r.code).toBe(0);
+    expect(r.lines).toEqual(['reg 0', 'shim socket found', 'pub 0', 'att 0', 'put 0', `put -${ESTALE}`, 'talk 0']);
+  });
+
+  it('a program that closes every descriptor >= 3 (closefrom): pincoh reconnects at the next call', async () => {
+    const r = await run(prog('fdreuse'), ['closeall'], shimEnv(c.path), 20_000);
+    expect(r.code).toBe(0);
+    expect(r.lines).toEqual(['reg 0', 'shim socket found', 'reg 0', 'pub 0', 'reg 0', 'munmap 0', 'valid 0 1', 'connected 1']);
+    expect(r.stderr).toMatch(/re-announced registrations: 2/);
+  });
+});
