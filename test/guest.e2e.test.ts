@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prog, run, shimEnv, startCoordinator, type Coordinator } from './helpers.js';
-import { ESTALE } from '../src/protocol/errno.js';
+import { EAGAIN, EMFILE, ENOTCONN, EPERM, ESTALE } from '../src/protocol/errno.js';
 
 let c: Coordinator;
 beforeAll(async () => (c = await startCoordinator()));
@@ -42,5 +42,35 @@ describe('the shim owns its descriptors', () => {
     expect(r.code).toBe(0);
     expect(r.lines).toEqual(['reg 0', 'shim socket found', 'reg 0', 'pub 0', 'reg 0', 'munmap 0', 'valid 0 1', 'connected 1']);
     expect(r.stderr).toMatch(/re-announced registrations: 2/);
+  });
+});
+
+describe('a process that cannot have a socket or a thread', () => {
+  const lean = (how: string) => run(prog('lean'), [how], shimEnv(c.path, { PINCOH_JOB: `lean-${how}` }), 20_000);
+
+  it('no descriptor left (RLIMIT_NOFILE): pincoh_register is -EMFILE, the hooks are transparent, and it works once one is free', async () => {
+    const r = await lean('nofile');
+    expect(r.lines).toEqual([`reg -${EMFILE}`, 'transparent 1', 'reg 0', 'cb reason 7']);
+  });
+
+  it('a seccomp filter forbidding socket(), or memfd_create(): -EPERM, the hooks transparent', async () => {
+    for (const how of ['seccomp', 'memfd']) {
+      const r = await lean(how);
+      expect(r.code, how).toBe(0);
+      expect(r.lines, how).toEqual([`reg -${EPERM}`, 'transparent 1']);
+    }
+  });
+
+  it('no memory for the watcher thread\'s stack: pincoh_attach is -EAGAIN, said once; it works once there is', async () => {
+    const r = await lean('nothread');
+    expect(r.lines).toEqual(['reg 0', 'pub 0', `att -${EAGAIN}`, 'transparent 1', 'att 0']);
+    expect(r.stderr.match(/cannot start the thread that watches for the coordinator's death; pincoh_attach fails with -11/g)).toHaveLength(1);
+  });
+
+  // unshare(CLONE_NEWNS) and mount need root: CI runs as root
+  it.skipIf(process.getuid?.() !== 0)('a new mount namespace hiding the socket after the connection went: -ENOTCONN, invalidations go on locally', async () => {
+    const r = await lean('mountns');
+    expect(r.code).toBe(0);
+    expect(r.lines).toEqual(['reg 0', `bar -${ENOTCONN}`, `reg -${ENOTCONN}`, 'transparent 1', 'cb reason 1', 'munmap 0', 'valid 0']);
   });
 });

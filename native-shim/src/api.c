@@ -211,9 +211,15 @@ PC_EXPORT int pincoh_attach(const char *name, int timeout_ms, uint64_t *handle)
 			a.handle = h;
 			/* the coordinator waits up to timeout_ms for the name; we wait that, plus our bound */
 			rc = pc_request(PC_T_ATTACH, &a, sizeof a, &status, &got, sizeof got, wait_ms(timeout_ms));
+			/* an attacher must hear at once if the coordinator dies: without
+			 * the thread that watches for it, no attachment */
+			if (rc == 0 && status == 0 && (rc = pc_conn_watch()) < 0) {
+				struct pc_detach d = { .handle = h };
+				pc_log("cannot start the thread that watches for the coordinator's death; pincoh_attach fails with", NULL, rc);
+				pc_notify(PC_T_DETACH, &d, sizeof d);
+			}
 			if (rc == 0 && status == 0) {
 				pc_attach_set(h, got.pid, (uintptr_t)got.addr, (size_t)got.len, got.flags);
-				pc_conn_watch(); /* an attacher must hear at once if the coordinator dies */
 				*handle = h;
 			} else {
 				pc_attach_free(h);

@@ -38,11 +38,13 @@ static struct pc_rec *slot_at(struct pc_area_hdr *a, uint32_t pos)
 }
 
 /* A new area, not yet the one events go to: pc_area_install does that once
- * the coordinator has mapped it. fd stays open for the HELLO. */
-struct pc_area_hdr *pc_area_create(int *fd)
+ * the coordinator has mapped it. fd stays open for the HELLO. NULL with *err
+ * the reason (EMFILE, ENOMEM, EPERM from a seccomp filter...). */
+struct pc_area_hdr *pc_area_create(int *fd, int *err)
 {
-	long f = syscall(SYS_memfd_create, "pincoh-area", MFD_CLOEXEC | MFD_ALLOW_SEALING), p = -ENOMEM;
+	long f = syscall(SYS_memfd_create, "pincoh-area", MFD_CLOEXEC | MFD_ALLOW_SEALING), p = -1;
 	struct pc_area_hdr *a;
+	*err = -errno;
 	if (f < 0)
 		return NULL;
 	/* sealed at its size: the coordinator maps it too, and a file that
@@ -51,6 +53,7 @@ struct pc_area_hdr *pc_area_create(int *fd)
 	    syscall(SYS_fcntl, f, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
 		p = syscall(SYS_mmap, 0, PC_AREA_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
 	if (p < 0 && p > -4096) {
+		*err = -errno;
 		syscall(SYS_close, f);
 		return NULL;
 	}

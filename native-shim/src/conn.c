@@ -280,14 +280,17 @@ int pc_conn_dial(const char *path)
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = pc_cfg.timeout_ms / 1000, .tv_usec = (pc_cfg.timeout_ms % 1000) * 1000 };
 	long fd = syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int err;
 	strncpy(a.sun_path, path, sizeof a.sun_path - 1);
 	if (fd < 0)
-		return -ENOTCONN;
+		return -errno; /* EMFILE, ENFILE, ENOMEM, EPERM (a seccomp filter)...: the caller's answer */
 	/* before connect: a coordinator whose backlog is full makes connect wait, bounded by it too */
 	syscall(SYS_setsockopt, fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	if (syscall(SYS_connect, fd, &a, sizeof a) < 0) {
+		err = errno;
 		syscall(SYS_close, fd);
-		return -ENOTCONN;
+		/* nobody there: no coordinator; anything else (EACCES, EPERM...) says itself */
+		return err == ENOENT || err == ECONNREFUSED || err == ENOTDIR || err == EAGAIN ? -ENOTCONN : -err;
 	}
 	return high((int)fd);
 }
@@ -523,25 +526,29 @@ static void *watch(void *arg)
 	return NULL;
 }
 
-void pc_conn_watch(void)
+/* 0 once connection g is watched; else pthread_create's error, negated (EAGAIN
+ * under RLIMIT_NPROC or without memory for a stack). */
+int pc_conn_watch(void)
 {
 	pthread_t t;
 	pthread_attr_t a;
 	sigset_t all, old;
+	int rc = 0;
 	pthread_mutex_lock(&send_mu);
 	if (watched != atomic_load(&gen) && cur_fd >= 0 && !losing) {
-		watched = atomic_load(&gen);
 		sigfillset(&all);
 		pthread_attr_init(&a);
 		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 		pthread_attr_setstacksize(&a, 64 * 1024);
 		pthread_sigmask(SIG_SETMASK, &all, &old); /* born muted: inherits the full mask */
-		if (pthread_create(&t, &a, watch, (void *)(uintptr_t)watched) != 0)
-			watched = 0;
+		rc = -pthread_create(&t, &a, watch, (void *)(uintptr_t)atomic_load(&gen));
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		pthread_attr_destroy(&a);
+		if (rc == 0)
+			watched = atomic_load(&gen);
 	}
 	pthread_mutex_unlock(&send_mu);
+	return rc;
 }
 
 /* ---- fork ---- */

@@ -12,7 +12,7 @@
 #include "shim.h"
 
 /* area.c, conn.c: used here only */
-struct pc_area_hdr *pc_area_create(int *fd);
+struct pc_area_hdr *pc_area_create(int *fd, int *err);
 void pc_area_destroy(struct pc_area_hdr *a);
 void pc_area_install(struct pc_area_hdr *a);
 struct pc_handle_word *pc_area_words_of(struct pc_area_hdr *a);
@@ -67,10 +67,10 @@ static int connect_once(void)
 	fd = pc_conn_dial(pc_cfg.socket_path);
 	if (fd < 0)
 		return fd;
-	area = pc_area_create(&afd);
+	area = pc_area_create(&afd, &rc);
 	if (!area) {
 		syscall(SYS_close, fd);
-		return -ENOMEM;
+		return rc;
 	}
 	hello.area_fd = afd;
 	/* the coordinator maps the area through our descriptor before it answers */

@@ -176,7 +176,7 @@ int pc_request(int type, const void *payload, size_t len, int32_t *status, void 
 int pc_notify(int type, const void *payload, size_t len);
 /* the handshake, on a socket no other thread knows yet */
 int pc_conn_handshake(int fd, const void *hello, size_t len, void *welcome, size_t welcome_len, int timeout_ms);
-void pc_conn_watch(void);                            /* start watching for the coordinator's death (attachers) */
+int pc_conn_watch(void);                             /* start watching for the coordinator's death (attachers) */
 void pc_conn_abandon(void);                          /* give up on the connection: as if it was lost */
 int pc_conn_backing_off(void);                       /* 1 for PINCOH_TIMEOUT_MS after an abandon */
 void pc_conn_atfork_prepare(void);

@@ -1,5 +1,7 @@
-// The Linux errno values that travel in REPLY frames (as -errno).
+// The Linux errno values that travel in REPLY frames (as -errno), and that
+// the tests expect of the shim's calls.
 
+export const EPERM = 1;
 export const ENOENT = 2;
 export const ESRCH = 3;
 export const EBADF = 9;
@@ -9,6 +11,7 @@ export const EFAULT = 14;
 export const EEXIST = 17;
 export const EINVAL = 22;
 export const ENOSPC = 28;
+export const EMFILE = 24;
 export const ERANGE = 34;
 export const EPROTO = 71;
 export const ENOTCONN = 107;
