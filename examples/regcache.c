@@ -19,9 +19,12 @@
 #define SLOTS 4
 #define BUF (1u << 20)
 
-struct entry { void *addr; size_t len; uint64_t key; int used; };
+/* volatile: the callback changes them from inside free() and munmap(), which
+ * glibc declares __leaf__ ("calls nothing back"); without it the compiler may
+ * keep values it read before the call (README, the C API). */
+struct entry { void *addr; size_t len; uint64_t key; volatile int used; };
 static struct entry cache[SLOTS];
-static unsigned evictions;
+static volatile unsigned evictions;
 
 static void on_invalidate(uint64_t key, void *addr, size_t len, int reason, void *ctx)
 {

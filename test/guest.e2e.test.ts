@@ -74,3 +74,25 @@ describe('a process that cannot have a socket or a thread', () => {
     expect(r.lines).toEqual(['reg 0', `bar -${ENOTCONN}`, `reg -${ENOTCONN}`, 'transparent 1', 'cb reason 1', 'munmap 0', 'valid 0']);
   });
 });
+
+describe('many threads', () => {
+  const threads = (args: string[]) => run(prog('threads'), args, shimEnv(c.path), 120_000);
+
+  it('256 threads registering and unmapping at once: every munmap invalidates before it returns, nothing else is', async () => {
+    const r = await threads(['many', '256', '20']);
+    expect(r.code).toBe(0);
+    expect(r.lines).toEqual(['missed 0 spurious 0 stale 0 threads 256']);
+  });
+
+  it('1,000 threads alive while registrations churn', async () => {
+    const r = await threads(['alive', '1000', '500']);
+    expect(r.code).toBe(0);
+    expect(r.lines).toEqual(['missed 0 spurious 0 stale 0 threads 1000']);
+  });
+
+  it('threads exiting (libc madvises and unmaps their registered stacks) while others unmap: no registration left valid over memory gone', async () => {
+    const r = await threads(['exiting', '300']);
+    expect(r.code).toBe(0);
+    expect(r.lines).toEqual(['missed 0 spurious 0 stale 0 threads 600']);
+  });
+});

@@ -77,7 +77,13 @@ describe('under TSan', () => {
     expect(r.stdout).toMatch(/missed 0 spurious 0/);
   });
 
-  it('a halo exchange (listener threads serving revokes while puts run): no data race', async () => {
+  it('threads exiting while others unmap (an exiting thread\'s stack madvise reaches the shim after TSan has finished the thread): no crash, no race', async () => {
+    const r = await ranksUnder(LIBTSAN, TSAN_SHIM, 1, [prog('threads'), 'exiting', '200'], tsan);
+    clean(r);
+    expect(r.stdout).toMatch(/missed 0 spurious 0 stale 0/);
+  });
+
+  it('a halo exchange (attachers\' watcher threads while puts run): no data race', async () => {
     const r = await ranksUnder(LIBTSAN, TSAN_SHIM, 4, [example('halo'), '40'], tsan);
     clean(r);
     expect(r.stdout.match(/, 0 bad/g)).toHaveLength(4);

@@ -25,6 +25,22 @@ __attribute__((noinline, cold)) static int slow(void *addr, size_t len, int advi
 	return (int)pc_slow_call(&ev, real, &a, -1);
 }
 
+#if defined(__SANITIZE_THREAD__)
+/* ThreadSanitizer build only: an exiting thread drops its own stack's pages
+ * (glibc's advise_stack_range: MADV_DONTNEED up to about 16 KiB below its
+ * stack pointer) after TSan has finished with the thread, when any pthread
+ * call crashes inside TSan. Such a call goes straight through there; the
+ * pages stay mapped, and an unmap of the stack later is seen from another
+ * thread. The real shim sees it like any other. */
+static int exiting_thread_stack(uintptr_t e, int advice)
+{
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	return advice == MADV_DONTNEED && e <= sp && sp - e < (64u << 10);
+}
+#else
+#define exiting_thread_stack(e, advice) 0
+#endif
+
 PC_EXPORT int madvise(void *addr, size_t len, int advice)
 {
 	uintptr_t s, e;
@@ -35,6 +51,8 @@ PC_EXPORT int madvise(void *addr, size_t len, int advice)
 	if (PC_LIKELY(!pc_advice_drops(advice)))
 		return pc_orig_madvise(addr, len, advice);
 	s = pc_page_start((uintptr_t)addr), e = pc_page_end((uintptr_t)addr, len);
+	if (exiting_thread_stack(e, advice))
+		return pc_orig_madvise(addr, len, advice);
 	if (PC_LIKELY(!pc_table_hit(s, e)))
 		return pc_orig_madvise(addr, len, advice);
 	return slow(addr, len, advice, s, e);
