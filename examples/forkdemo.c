@@ -4,6 +4,10 @@
  * not exist (the child's copy of the pages is not what was pinned); the child
  * registers its own buffer over its own connection. The parent's registration
  * is untouched by all of it.
+ *
+ * The child also says what it has at the registered pages: its own copy by
+ * default, nothing at all under `pincoh run --fork dontfork` (a touch would be
+ * SIGSEGV, as after ibv_fork_init).
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -26,12 +30,17 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0) {
+		unsigned char vec;
 		int inherited = pincoh_is_valid(key);
-		int rc = pincoh_register(buf, len, PINCOH_READ, &ckey);
-		printf("rank %d child: parent's registration valid here: %s; own registration: %s\n", rank,
-		       inherited == 1 ? "yes (WRONG)" : "no", rc == 0 && pincoh_is_valid(ckey) == 1 ? "ok" : strerror(-rc));
+		int mapped = mincore(buf, 4096, &vec) == 0; /* ENOMEM: nothing mapped there */
+		char *own = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		int rc = pincoh_register(own, len, PINCOH_READ, &ckey);
+		printf("rank %d child: parent's registration valid here: %s; its pages here: %s; own registration: %s\n", rank,
+		       inherited == 1 ? "yes (WRONG)" : "no",
+		       mapped ? "a private copy (fork keep)" : "not mapped (fork dontfork: a touch is SIGSEGV)",
+		       rc == 0 && pincoh_is_valid(ckey) == 1 ? "ok" : strerror(-rc));
 		fflush(stdout);
-		munmap(buf, len);
+		munmap(own, len);
 		_exit(inherited == 1 || rc != 0);
 	}
 	int status;

@@ -5,7 +5,7 @@ import { preloadWith } from '../src/job/launch.js';
 describe('parseCli', () => {
   it('reads run with its options and the command after --', () => {
     expect(parseCli(['run', '-n', '4', '--trace', '-', '--mremap=follow', '--', './prog', '-n', '2'])).toEqual({
-      command: 'run', ranks: 4, trace: '-', mremap: 'follow', fork: 'keep', coherence: true, audit: false, preload: [], timeoutMs: undefined, quiet: false, argv: ['./prog', '-n', '2'],
+      command: 'run', ranks: 4, trace: '-', mremap: 'follow', fork: 'keep', free: 'keep', coherence: true, audit: false, preload: [], timeoutMs: undefined, quiet: false, argv: ['./prog', '-n', '2'],
     });
   });
 
@@ -15,7 +15,7 @@ describe('parseCli', () => {
 
   it('reads serve with repeated --allow-uid', () => {
     expect(parseCli(['serve', '--socket', '/tmp/s', '--allow-uid', '1000', '--allow-uid', '1001'])).toEqual({
-      command: 'serve', socket: '/tmp/s', trace: undefined, mremap: 'invalidate', fork: 'keep', coherence: true, revokeTimeoutMs: 1000, allowUids: [1000, 1001],
+      command: 'serve', socket: '/tmp/s', trace: undefined, mremap: 'invalidate', fork: 'keep', free: 'keep', coherence: true, revokeTimeoutMs: 1000, allowUids: [1000, 1001],
     });
   });
 
@@ -24,6 +24,7 @@ describe('parseCli', () => {
     [['run', '-n', 'many', '--', 'x'], /-n takes a whole number, not 'many'/],
     [['run', '-n', '0', '--', 'x'], /-n takes 1 to 1024 ranks/],
     [['run', '--mremap', 'sideways', '--', 'x'], /--mremap takes invalidate or follow/],
+    [['run', '--free', 'always', '--', 'x'], /--free takes keep or invalidate, not 'always'/],
     [['run', '-n', '2'], /run needs a command/],
     [['run', '--socket', 'x', '--', 'y'], /unknown option '--socket' for run/],
     [['serve'], /serve needs --socket PATH/],

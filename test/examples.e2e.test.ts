@@ -33,6 +33,26 @@ describe('the proof of coherence (examples/stalewrite)', () => {
   }, 120_000);
 });
 
+describe('each example shows its policy', () => {
+  it('regcache --heap: free() keeps a heap chunk\'s registrations by default (they follow the mapping); --free invalidate drops them', async () => {
+    const keep = await pincoh(['run', '-q', '--', example('regcache'), '300', '--heap']);
+    expect(keep.stdout).toMatch(/cache hits 299, .* stale registrations handed out 299/);
+    expect(keep.stdout).toMatch(/run under pincoh run --free invalidate/);
+    expect(keep.code).toBe(1);
+    const inval = await pincoh(['run', '-q', '--free', 'invalidate', '--', example('regcache'), '300', '--heap']);
+    expect(inval.stdout).toMatch(/cache hits 0, misses 300, evicted by pincoh 300, stale registrations handed out 0/);
+    expect(inval.code).toBe(0);
+  });
+
+  it('forkdemo: the child has a private copy of the registered pages, or under --fork dontfork none at all', async () => {
+    const keep = await pincoh(['run', '-q', '--', example('forkdemo')]);
+    expect(keep.stdout).toMatch(/its pages here: a private copy \(fork keep\); own registration: ok/);
+    const dontfork = await pincoh(['run', '-q', '--fork', 'dontfork', '--', example('forkdemo')]);
+    expect(dontfork.stdout).toMatch(/its pages here: not mapped \(fork dontfork: a touch is SIGSEGV\); own registration: ok/);
+    expect([keep.code, dontfork.code]).toEqual([0, 0]);
+  });
+});
+
 describe('MPI-like programs', () => {
   it('ring: 4 ranks, every byte of every message checked', async () => {
     const r = await pincoh(['run', '-n', '4', '--', example('ring'), '300']);

@@ -21,6 +21,7 @@ describe('proto.h and constants.ts agree', () => {
     expect(defines.get('W_MREMAP_FOLLOW')).toBe(K.W_MREMAP_FOLLOW);
     expect(defines.get('W_FORK_DONTFORK')).toBe(K.W_FORK_DONTFORK);
     expect(defines.get('W_SYNC_EXIT')).toBe(K.W_SYNC_EXIT);
+    expect(defines.get('W_FREE_INVALIDATE')).toBe(K.W_FREE_INVALIDATE);
     expect(defines.get('CALL_WAITED')).toBe(K.CALL_WAITED);
     expect(defines.get('CALL_TIMED_OUT')).toBe(K.CALL_TIMED_OUT);
   });

@@ -191,3 +191,32 @@ describe('an attacher stopped in the middle of a put', () => {
     expect(c.logs.some((l) => /cut off pid \d+ .*a put of it was still in flight 300 ms after its handle was revoked/.test(l))).toBe(true);
   });
 });
+
+describe('a registration inside a heap chunk, published', () => {
+  // free() of a small chunk changes no mapping: by default the registration
+  // follows the mapping (as mmu_notifier does) and stays valid; under --free
+  // invalidate it goes with the chunk, before free returns
+  const freeThenPut = async (coordinator: Coordinator, job: string) => {
+    const o = startDriver(coordinator.path, `malloc 0 4096 reg 0 0 4096 rw pub ${job} 0 wait free 0 say wait`, { PINCOH_JOB: job });
+    await o.waitFor(/^waiting/);
+    const a = startDriver(coordinator.path, `cb att ${job} 5000 put 0 0 8 1 wait put 0 0 8 1`, { PINCOH_JOB: job });
+    await a.waitFor(/^waiting/);
+    o.send();
+    await o.waitFor(/^said/);
+    a.send();
+    const r = await a.done;
+    o.send();
+    await o.done;
+    return r.lines.slice(3);
+  };
+
+  it('by default its free() leaves it valid: an attacher\'s put after it succeeds, into memory malloc may hand out again', async () => {
+    expect(await freeThenPut(c, 'heap-keep')).toEqual(['put 0']);
+  });
+
+  it('under --free invalidate the free() revokes it first: the put is -ESTALE', async () => {
+    const f = await startCoordinator({ freeInvalidate: true, revokeTimeoutMs: 300 });
+    expect(await freeThenPut(f, 'heap-inval')).toEqual(['cb h0 reason 4 len 4096', `put -${ESTALE}`]);
+    await f.close();
+  });
+});

@@ -72,3 +72,33 @@ describe('hooked calls return what the bare calls return, errno included', () =>
     expect(calls(r.lines)).toEqual(['mprotect 0 777', 'munmap 0 777']);
   });
 });
+
+describe('free and realloc under --free invalidate return what the bare calls return, errno included', () => {
+  let fc: Coordinator;
+  beforeAll(async () => (fc = await startCoordinator({ freeInvalidate: true })));
+  afterAll(async () => fc.close());
+
+  // Region 2 is a 4 KiB heap chunk, registered, before each script.
+  const HEAP = 'malloc 2 4096 reg 2 0 4096 rw';
+  const FREE_CASES: Record<string, string> = {
+    'free of a registered chunk': 'free 2',
+    'free of a chunk holding a registration at an offset': 'malloc 3 65536 reg 3 100 200 rw free 3',
+    'free(NULL)': 'malloc 4 0 free 5',
+    'realloc growing (moves)': 'realloc 2 1048576',
+    'realloc shrinking (in place)': 'realloc 2 1024',
+    'realloc to 0 (frees)': 'realloc 2 0',
+    'realloc of NULL (mallocs)': 'realloc 6 4096',
+    'realloc too big (ENOMEM, the chunk kept)': 'realloc 2 0x7fffffffffffffff free 2',
+  };
+  const heapCalls = (lines: string[]) => lines.filter((l) => /^(free|realloc)/.test(l));
+  for (const [name, script] of Object.entries(FREE_CASES)) {
+    it(name, async () => {
+      const full = `${HEAP} ${script} stats`;
+      const bare = await run(prog('driver'), full.split(' '), bareEnv());
+      const shim = await driver(fc.path, full);
+      expect(shim.code).toBe(0);
+      expect(heapCalls(shim.lines)).toEqual(heapCalls(bare.lines));
+      if (!/free 5|realloc 6/.test(script)) expect(shim.stdout).not.toMatch(/stats slow 0 /); // the slow path ran
+    });
+  }
+});

@@ -8,17 +8,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prog, run, shimEnv, startCoordinator, type Coordinator, tempDir } from './helpers.js';
 
 let c: Coordinator;
-beforeAll(async () => (c = await startCoordinator()));
-afterAll(async () => c.close());
+let fc: Coordinator; // --free invalidate
+beforeAll(async () => {
+  c = await startCoordinator();
+  fc = await startCoordinator({ freeInvalidate: true });
+});
+afterAll(async () => {
+  await c.close();
+  await fc.close();
+});
 
 /** Every system call the driver's main thread made between its two `mark`s.
  * The hooked calls run there, and the fast path wakes no other thread (that
  * would itself be a futex call here); the listener thread may re-enter its
  * blocking read at any moment, so it is not counted. */
-async function syscallsBetweenMarks(script: string[]): Promise<Record<string, number>> {
+async function syscallsBetweenMarks(script: string[], at = c): Promise<Record<string, number>> {
   const out = join(tempDir('strace'), 'trace');
   // asynchronously: the coordinator answering the driver runs in this process
-  const r = await run('strace', ['-f', '-qq', '-o', out, prog('driver'), ...script], shimEnv(c.path));
+  const r = await run('strace', ['-f', '-qq', '-o', out, prog('driver'), ...script], shimEnv(at.path));
   expect(r.stdout).toMatch(/^reg 0 0$/m);
   expect(r.code).toBe(0);
   expect(r.stderr).toBe(''); // no timeout, no degraded process
@@ -68,6 +75,14 @@ describe('zero cost when untouched', () => {
     script.push('mark');
     // each call's line and its callback's line are the driver's writes
     expect(await syscallsBetweenMarks(script)).toEqual({ munmap: 50, mprotect: 50, madvise: 50, write: 300 });
+  });
+
+  it('under --free invalidate, 100 malloc/free pairs beside a registered chunk make no system call; a free of the registered chunk makes none either', async () => {
+    const script = ['malloc', '0', '4096', 'reg', '0', '0', '4096', 'rw', 'mark'];
+    for (let i = 0; i < 100; i++) script.push('malloc', '1', '4096', 'free', '1');
+    script.push('cb', 'free', '0', 'mark');
+    // the driver's lines: 200 mallocs and frees, the callback's, the last free's
+    expect(await syscallsBetweenMarks(script, fc)).toEqual({ write: 202 });
   });
 
   it('the same call on published memory does talk to the coordinator (the test can fail)', async () => {

@@ -28,6 +28,7 @@ enum pincoh_reason {
 	PINCOH_REASON_MMAP = 6,     /* mmap MAP_FIXED replaced the range */
 	PINCOH_REASON_EXIT = 7,     /* the process exits or execs: everything goes */
 	PINCOH_REASON_DEREGISTER = 8, /* (why a handle was revoked) the owner deregistered it */
+	PINCOH_REASON_FREE = 9,     /* free() or realloc() gave the heap chunk back (--free invalidate) */
 };
 
 /* Registers [addr, addr+len) and returns its key. No round trip: only a

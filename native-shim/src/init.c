@@ -12,6 +12,7 @@ pid_t pc_pid;
 uintptr_t pc_page_size = 4096;
 
 void pc_fork_resolve(void);
+void pc_free_resolve(void);
 void pc_exit_init(void);
 
 /* libc's own definition of a function we replace */
@@ -56,6 +57,7 @@ __attribute__((constructor(102))) static void pc_init(void)
 	pc_pid = (pid_t)syscall(SYS_getpid);
 	pc_config_load();
 	pc_fork_resolve();
+	pc_free_resolve();
 	pc_exit_init();
 	pc_patch_init();
 	pthread_atfork(pc_atfork_prepare, pc_atfork_parent, pc_atfork_child);

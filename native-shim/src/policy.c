@@ -32,6 +32,7 @@ int pc_policy(const struct pc_event *ev, uintptr_t rs, uintptr_t re, unsigned rf
 	case PINCOH_REASON_MUNMAP:
 	case PINCOH_REASON_MMAP:
 	case PINCOH_REASON_EXIT:
+	case PINCOH_REASON_FREE:
 		return overlaps(ev->start, ev->end, rs, re) ? PC_ACT_INVALIDATE : PC_ACT_KEEP;
 	case PINCOH_REASON_MADVISE:
 		return overlaps(ev->start, ev->end, rs, re) && pc_advice_drops((int)ev->arg) ? PC_ACT_INVALIDATE : PC_ACT_KEEP;

@@ -30,6 +30,7 @@
 #define PC_W_MREMAP_FOLLOW 1 /* WELCOME flag: mremap moves registrations */
 #define PC_W_FORK_DONTFORK 2 /* WELCOME flag: registered pages are kept from fork's children */
 #define PC_W_SYNC_EXIT 4     /* WELCOME flag: wait for the coordinator at exit and exec (it audits then) */
+#define PC_W_FREE_INVALIDATE 8 /* WELCOME flag: free() and realloc() invalidate the registrations in their chunk */
 
 struct pc_hdr { uint32_t len; uint16_t type; uint16_t flags; uint64_t seq; };
 #define PC_NAME_MAX 64

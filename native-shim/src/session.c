@@ -23,6 +23,7 @@ void pc_table_unpublish_all_locked(void);
 
 static pthread_mutex_t session_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pc_welcome settings;        /* the last WELCOME */
+uint32_t pc_welcome_flags;                /* its flags, for the inline checks of shim.h */
 static int was_up;                        /* under session_mu: a coordinator was here before */
 _Atomic int pc_unsynced;                  /* registrations a lost coordinator knew, no new one yet */
 /* The connection is up and the new coordinator has heard of everything (set
@@ -88,6 +89,7 @@ static int connect_once(void)
 		return rc == -ETIMEDOUT || rc == -EBUSY ? -ENOTCONN : rc;
 	}
 	__atomic_store_n(&settings.flags, w.flags, __ATOMIC_RELAXED);
+	__atomic_store_n(&pc_welcome_flags, w.flags, __ATOMIC_RELAXED);
 	__atomic_store_n(&settings.max_regs, w.max_regs, __ATOMIC_RELAXED);
 	/* From here events go to the new area, and a new coordinator first hears
 	 * of everything we hold: under the table lock, so no event slips between. */
@@ -131,6 +133,7 @@ void pc_session_atfork_child(void)
 	pthread_mutex_init(&session_mu, NULL);
 	atomic_store(&ready, 0);
 	settings.flags = 0, settings.max_regs = 0;
+	pc_welcome_flags = 0;
 	was_up = 0;
 	atomic_store(&pc_unsynced, 0);
 }

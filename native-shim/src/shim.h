@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include "proto.h"
 
 #define PC_EXPORT __attribute__((visibility("default")))
 #define PC_TLS __thread __attribute__((tls_model("initial-exec")))
@@ -189,6 +190,9 @@ extern _Atomic int pc_unsynced;                      /* lost a coordinator; not 
 int pc_mremap_follow(void);
 int pc_fork_dontfork(void);
 int pc_sync_exit(void);
+extern uint32_t pc_welcome_flags;
+/* --free invalidate: one relaxed load, on every free() */
+static inline int pc_free_invalidates(void) { return (__atomic_load_n(&pc_welcome_flags, __ATOMIC_RELAXED) & PC_W_FREE_INVALIDATE) != 0; }
 size_t pc_max_regs(void);
 void pc_session_atfork_prepare(void);
 void pc_session_atfork_parent(void);

@@ -36,7 +36,7 @@ async function run(o: RunOptions): Promise<number> {
   const trace = new Trace(o.trace);
   // An attacher that does not answer a revoke is cut off well before the owner's own wait ends.
   const revokeTimeoutMs = Math.max(1, Math.min(1000, Math.floor((o.timeoutMs ?? 2000) / 2)));
-  const engine = new Engine({ mremapFollow: o.mremap === 'follow', forkDontfork: o.fork === 'dontfork', coherence: o.coherence, revokeTimeoutMs, trace, limits: engineLimits(o), auditOnExit: o.audit });
+  const engine = new Engine({ mremapFollow: o.mremap === 'follow', forkDontfork: o.fork === 'dontfork', freeInvalidate: o.free === 'invalidate', coherence: o.coherence, revokeTimeoutMs, trace, limits: engineLimits(o), auditOnExit: o.audit });
   const server = new CoordinatorServer({ socketPath: path, engine, maxFrame: o.maxFrame, maxPending: o.maxPending });
   if (!o.coherence) process.stderr.write('pincoh: --no-coherence: attachments are never revoked; stale writes will happen\n');
   const file = resolveCommand(o.argv[0]!);
@@ -70,7 +70,7 @@ async function run(o: RunOptions): Promise<number> {
 
 async function serve(o: ServeOptions): Promise<number> {
   const trace = new Trace(o.trace);
-  const engine = new Engine({ mremapFollow: o.mremap === 'follow', forkDontfork: o.fork === 'dontfork', coherence: o.coherence, revokeTimeoutMs: o.revokeTimeoutMs, trace, limits: engineLimits(o) });
+  const engine = new Engine({ mremapFollow: o.mremap === 'follow', forkDontfork: o.fork === 'dontfork', freeInvalidate: o.free === 'invalidate', coherence: o.coherence, revokeTimeoutMs: o.revokeTimeoutMs, trace, limits: engineLimits(o) });
   const server = new CoordinatorServer({ socketPath: o.socket, engine, allowUids: o.allowUids, maxFrame: o.maxFrame, maxPending: o.maxPending });
   await server.listen();
   process.stderr.write(`pincoh: serving on ${o.socket} (mremap ${o.mremap}); stop with Ctrl-C\n`);

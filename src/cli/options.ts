@@ -18,6 +18,7 @@ export interface RunOptions extends LimitOptions {
   trace?: string;
   mremap: 'invalidate' | 'follow';
   fork: 'keep' | 'dontfork';
+  free: 'keep' | 'invalidate';
   coherence: boolean;
   audit: boolean;
   /** more libraries to preload into the ranks (a sanitizer runtime goes in front of the shim) */
@@ -33,6 +34,7 @@ export interface ServeOptions extends LimitOptions {
   trace?: string;
   mremap: 'invalidate' | 'follow';
   fork: 'keep' | 'dontfork';
+  free: 'keep' | 'invalidate';
   coherence: boolean;
   revokeTimeoutMs: number;
   allowUids: number[];
@@ -51,18 +53,20 @@ export interface HelpOptions {
 export type CliOptions = RunOptions | ServeOptions | AuditOptions | HelpOptions;
 
 export const USAGE = `usage:
-  pincoh run [-n N] [--trace FILE|-] [--mremap invalidate|follow] [--fork keep|dontfork] [--timeout-ms MS]
+  pincoh run [-n N] [--trace FILE|-] [--mremap invalidate|follow] [--fork keep|dontfork] [--free keep|invalidate] [--timeout-ms MS]
              [--no-coherence] [--audit] [--preload LIB]... [--quiet] -- CMD [ARGS...]
       start a coordinator, run N ranks of CMD under the shim, print a summary,
       exit with the worst rank's status; --audit checks each process's
       registrations against /proc/PID/maps as it exits (exit 3 on findings);
       --preload adds a library to the ranks' LD_PRELOAD (a sanitizer runtime goes first)
-  pincoh serve --socket PATH [--trace FILE|-] [--mremap invalidate|follow] [--fork keep|dontfork]
+  pincoh serve --socket PATH [--trace FILE|-] [--mremap invalidate|follow] [--fork keep|dontfork] [--free keep|invalidate]
                [--revoke-timeout-ms MS] [--no-coherence] [--allow-uid UID]...
       run the coordinator alone until SIGINT/SIGTERM; processes find it through
       PINCOH_SOCKET=PATH and LD_PRELOAD=<libpincoh.so>
   --no-coherence  never revoke attachments: shows the corruption pincoh prevents
   --fork dontfork keep registered pages out of fork's children (MADV_DONTFORK), as ibv_fork_init does
+  --free invalidate free() and realloc() invalidate the registrations inside the heap chunk they give back
+                  (by default a registration follows the mapping, as the kernel's mmu_notifier does)
   limits (run and serve): --max-frame BYTES (65536) --max-registrations N (1048576 per process)
     --max-attachments N (4096 per process) --max-names N (65536 per job)
     --max-pending N (256 waiting requests per connection)
@@ -71,7 +75,7 @@ export const USAGE = `usage:
       are no longer mapped as registered; exit 1 if any
   pincoh help`;
 
-type Kind = 'int' | 'string' | 'flag' | 'mremap' | 'fork';
+type Kind = 'int' | 'string' | 'flag' | 'mremap' | 'fork' | 'free';
 interface Spec {
   names: string[];
   key: string;
@@ -85,6 +89,7 @@ const SPECS: Spec[] = [
   { names: ['--trace'], key: 'trace', kind: 'string', commands: ['run', 'serve'] },
   { names: ['--mremap'], key: 'mremap', kind: 'mremap', commands: ['run', 'serve'] },
   { names: ['--fork'], key: 'fork', kind: 'fork', commands: ['run', 'serve'] },
+  { names: ['--free'], key: 'free', kind: 'free', commands: ['run', 'serve'] },
   { names: ['--timeout-ms'], key: 'timeoutMs', kind: 'int', commands: ['run'] },
   { names: ['--quiet', '-q'], key: 'quiet', kind: 'flag', commands: ['run'] },
   { names: ['--no-coherence'], key: 'noCoherence', kind: 'flag', commands: ['run', 'serve'] },
@@ -135,6 +140,7 @@ export function parseCli(args: string[]): CliOptions {
       v = Number(raw);
     } else if (spec.kind === 'mremap' && raw !== 'invalidate' && raw !== 'follow') throw usage(`--mremap takes invalidate or follow, not '${raw}'`);
     else if (spec.kind === 'fork' && raw !== 'keep' && raw !== 'dontfork') throw usage(`--fork takes keep or dontfork, not '${raw}'`);
+    else if (spec.kind === 'free' && raw !== 'keep' && raw !== 'invalidate') throw usage(`--free takes keep or invalidate, not '${raw}'`);
     if (spec.repeat) (values[spec.key] as unknown[]).push(v);
     else values[spec.key] = v;
   }
@@ -142,6 +148,7 @@ export function parseCli(args: string[]): CliOptions {
   const trace = values.trace as string | undefined;
   const coherence = values.noCoherence !== true;
   const fork = (values.fork as 'keep' | 'dontfork' | undefined) ?? 'keep';
+  const free = (values.free as 'keep' | 'invalidate' | undefined) ?? 'keep';
   const limits: LimitOptions = {};
   for (const k of ['maxFrame', 'maxRegistrations', 'maxAttachments', 'maxNames', 'maxPending'] as const)
     if (values[k] !== undefined) limits[k] = values[k] as number;
@@ -150,7 +157,7 @@ export function parseCli(args: string[]): CliOptions {
     const ranks = (values.ranks as number | undefined) ?? 1;
     if (ranks < 1 || ranks > 1024) throw usage(`-n takes 1 to 1024 ranks, not ${ranks}`);
     if (argv.length === 0) throw usage('run needs a command after --');
-    return { command, ranks, trace, mremap, fork, coherence, audit: values.audit === true, preload: values.preload as string[], timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv, ...limits };
+    return { command, ranks, trace, mremap, fork, free, coherence, audit: values.audit === true, preload: values.preload as string[], timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv, ...limits };
   }
   if (command === 'audit') {
     if (typeof values.socket !== 'string') throw usage('audit needs --socket PATH');
@@ -161,5 +168,5 @@ export function parseCli(args: string[]): CliOptions {
   if (argv.length) throw usage('serve takes no command');
   const revokeTimeoutMs = (values.revokeTimeoutMs as number | undefined) ?? 1000;
   if (revokeTimeoutMs < 1) throw usage('--revoke-timeout-ms takes at least 1');
-  return { command, socket: values.socket, trace, mremap, fork, coherence, revokeTimeoutMs, allowUids: values.allowUids as number[], ...limits };
+  return { command, socket: values.socket, trace, mremap, fork, free, coherence, revokeTimeoutMs, allowUids: values.allowUids as number[], ...limits };
 }

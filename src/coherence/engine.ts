@@ -45,6 +45,8 @@ export interface EngineOptions {
   mremapFollow: boolean;
   /** keep registered pages out of fork's children (MADV_DONTFORK around fork) */
   forkDontfork?: boolean;
+  /** free() and realloc() invalidate the registrations inside the chunk they give back (`--free invalidate`) */
+  freeInvalidate?: boolean;
   /** false: never revoke attachments (`--no-coherence`, to show the hazard) */
   coherence?: boolean;
   /** how long a put already in flight on a revoked handle may take before its process is killed */
@@ -110,6 +112,9 @@ export class ProcessState {
 
 const nullPeer: Peer = { cutOff: () => {} };
 
+/** exit or exec, free or realloc: the CALL event's arg says which (0 or 1) */
+const callOf = (reason: number, arg: number): string => (reason === REASON.EXIT ? (arg ? 'exec' : 'exit') : arg ? 'realloc' : 'free');
+
 const handleSlot = (h: bigint): number => Number(h & 0xffffffffn) - 1;
 const handleGen = (h: bigint): number => Number(h >> 32n);
 
@@ -121,6 +126,7 @@ export class Engine {
   readonly limits: Limits;
   readonly mremapFollow: boolean;
   readonly forkDontfork: boolean;
+  readonly freeInvalidate: boolean;
   readonly coherence: boolean;
   readonly revokeTimeoutMs: number;
   readonly verifyMappings: boolean;
@@ -132,6 +138,7 @@ export class Engine {
   constructor(opts: EngineOptions) {
     this.mremapFollow = opts.mremapFollow;
     this.forkDontfork = opts.forkDontfork ?? false;
+    this.freeInvalidate = opts.freeInvalidate ?? false;
     this.coherence = opts.coherence ?? true;
     this.revokeTimeoutMs = opts.revokeTimeoutMs ?? 1000;
     this.verifyMappings = opts.verifyMappings ?? true;
@@ -266,12 +273,12 @@ export class Engine {
       event: 'call',
       pid: p.pid,
       rank: p.rank,
-      call: exit ? (Number(v.getBigUint64(off + OFF.REC.arg, true)) ? 'exec' : 'exit') : (REASON_NAMES[reason] ?? String(reason)),
+      call: exit || reason === REASON.FREE ? callOf(reason, Number(v.getBigUint64(off + OFF.REC.arg, true))) : (REASON_NAMES[reason] ?? String(reason)),
       ...(exit ? {} : { addr: hex(u64(v, off + OFF.REC.addr)), len }),
       hits: c.invalidated.length + c.followed.length,
       invalidated: c.invalidated,
       followed: c.followed,
-      outcome: result < 0 ? `errno ${-result}` : reason === REASON.MREMAP ? hex(result) : result,
+      outcome: result < 0 ? `errno ${-result}` : reason === REASON.MREMAP || reason === REASON.FREE ? hex(result) : result, // new addresses in hex
       waited: (flags & CALL_WAITED) !== 0,
       timed_out: (flags & CALL_TIMED_OUT) !== 0,
     });

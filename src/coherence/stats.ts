@@ -34,7 +34,7 @@ export class Stats {
   processes = 0;
   live = 0;
   registrations = 0;
-  invalidations: Record<string, number> = { munmap: 0, mprotect: 0, mremap: 0, madvise: 0, mmap: 0, exit: 0 };
+  invalidations: Record<string, number> = { munmap: 0, mprotect: 0, mremap: 0, madvise: 0, mmap: 0, free: 0, exit: 0 };
   follows = 0;
   /** hooked calls that touched registrations (the shim's CALL events) */
   slowCalls = 0;

@@ -28,6 +28,7 @@ export const F_NOREPLY = 1;
 export const W_MREMAP_FOLLOW = 1;
 export const W_FORK_DONTFORK = 2;
 export const W_SYNC_EXIT = 4;
+export const W_FREE_INVALIDATE = 8;
 
 /** Payload sizes; a frame whose payload is shorter is malformed. */
 export const SIZE = {
@@ -76,8 +77,8 @@ export const CALL_TIMED_OUT = 2;
 export const H = { FREE: 0, PENDING: 1, LIVE: 2, DEAD: 3 } as const;
 
 /** Why, in one numbering from pincoh.h's PINCOH_REASON_* to the trace. */
-export const REASON = { MUNMAP: 1, MPROTECT: 2, MREMAP: 3, REVOKED: 4, MADVISE: 5, MMAP: 6, EXIT: 7, DEREGISTER: 8 } as const;
-export const REASON_NAMES: Record<number, string> = { 1: 'munmap', 2: 'mprotect', 3: 'mremap', 4: 'revoked', 5: 'madvise', 6: 'mmap', 7: 'exit', 8: 'deregister' };
+export const REASON = { MUNMAP: 1, MPROTECT: 2, MREMAP: 3, REVOKED: 4, MADVISE: 5, MMAP: 6, EXIT: 7, DEREGISTER: 8, FREE: 9 } as const;
+export const REASON_NAMES: Record<number, string> = { 1: 'munmap', 2: 'mprotect', 3: 'mremap', 4: 'revoked', 5: 'madvise', 6: 'mmap', 7: 'exit', 8: 'deregister', 9: 'free' };
 
 // From <sys/mman.h> on Linux.
 export const MREMAP_MAYMOVE = 1;

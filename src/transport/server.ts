@@ -5,7 +5,7 @@
 import { chmodSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { encodeFrame, FrameError, FrameReader, type FrameSink } from '../protocol/codec.js';
-import { F_NOREPLY, FRAME_MAX, PROTO_VERSION, SIZE, T, W_FORK_DONTFORK, W_MREMAP_FOLLOW, W_SYNC_EXIT } from '../protocol/constants.js';
+import { F_NOREPLY, FRAME_MAX, PROTO_VERSION, SIZE, T, W_FORK_DONTFORK, W_FREE_INVALIDATE, W_MREMAP_FOLLOW, W_SYNC_EXIT } from '../protocol/constants.js';
 import { EACCES, EAGAIN, EPROTO } from '../protocol/errno.js';
 import { encodeAttached, encodeError, encodeReply, encodeWelcome, readAttach, readBarrierTimeout, readHello, readKey, readPublish } from '../protocol/messages.js';
 import { Engine, EventError, ProcessState, type Peer, type Reply } from '../coherence/engine.js';
@@ -238,7 +238,7 @@ class Connection implements FrameSink, Peer {
     }
     this.proc = this.engine.connect(this.pid, this.uid, hello, this, area);
     const e = this.engine;
-    const flags = (e.mremapFollow ? W_MREMAP_FOLLOW : 0) | (e.forkDontfork ? W_FORK_DONTFORK : 0) | (e.auditOnExit ? W_SYNC_EXIT : 0);
+    const flags = (e.mremapFollow ? W_MREMAP_FOLLOW : 0) | (e.forkDontfork ? W_FORK_DONTFORK : 0) | (e.auditOnExit ? W_SYNC_EXIT : 0) | (e.freeInvalidate ? W_FREE_INVALIDATE : 0);
     this.send(encodeWelcome(flags, e.limits.registrationsPerProcess));
   }
 

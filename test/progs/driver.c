@@ -2,6 +2,8 @@
  * per command, so the tests can compare a run with the shim to a bare run.
  *
  *   map I SIZE                 regions[I] = mmap(SIZE) read-write
+ *   malloc I SIZE | free I | realloc I SIZE   regions[I] on the heap; realloc prints
+ *                              "realloc ok|fail ERRNO moved|inplace"
  *   reg I OFF LEN r|w|rw       register; prints "reg N rc" (N: index of the key)
  *   dereg N | valid N | query N
  *   unmap I OFF LEN            prints "munmap rc errno"
@@ -131,6 +133,23 @@ int main(int argc, char **argv)
 		if (!strcmp(c, "map")) {
 			regions[num(ARG(1))] = mmap(NULL, num(ARG(2)), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			printf("map %lu %s\n", num(ARG(1)), regions[num(ARG(1))] == MAP_FAILED ? "fail" : "ok");
+			i += 2;
+		} else if (!strcmp(c, "malloc")) {
+			regions[num(ARG(1))] = malloc(num(ARG(2)));
+			printf("malloc %lu %s\n", num(ARG(1)), regions[num(ARG(1))] ? "ok" : "fail");
+			i += 2;
+		} else if (!strcmp(c, "free")) {
+			errno = 777;
+			free(regions[num(ARG(1))]);
+			printf("free %d\n", errno);
+			i += 1;
+		} else if (!strcmp(c, "realloc")) {
+			char *old = regions[num(ARG(1))];
+			errno = 777;
+			char *r = realloc(old, num(ARG(2)));
+			printf("realloc %s %d%s\n", r || !num(ARG(2)) ? "ok" : "fail", errno, r && r != old ? " moved" : r ? " inplace" : "");
+			if (r || !num(ARG(2)))
+				regions[num(ARG(1))] = r;
 			i += 2;
 		} else if (!strcmp(c, "reg")) {
 			const char *f = ARG(4);
