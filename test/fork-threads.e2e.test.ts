@@ -10,7 +10,7 @@ afterAll(async () => c.close());
 describe('fork', () => {
   it('the child starts with no registrations and its own connection; the parent keeps its own', async () => {
     const r = await run(example('forkdemo'), [], shimEnv(c.path, { PINCOH_RANK: '0', PINCOH_SIZE: '1' }));
-    expect(r.stdout).toMatch(/child: parent's registration valid here: no; own registration: ok/);
+    expect(r.stdout).toMatch(/child: parent's registration valid here: no; its pages here: a private copy \(fork keep\); own registration: ok/);
     expect(r.stdout).toMatch(/parent: registration still valid after fork: yes/);
     expect(r.code).toBe(0);
   });
