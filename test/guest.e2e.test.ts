@@ -53,8 +53,8 @@ describe('a process that cannot have a socket or a thread', () => {
     expect(r.lines).toEqual([`reg -${EMFILE}`, 'transparent 1', 'reg 0', 'cb reason 7']);
   });
 
-  it('a seccomp filter forbidding socket(), or memfd_create(): -EPERM, the hooks transparent', async () => {
-    for (const how of ['seccomp', 'memfd']) {
+  it('a seccomp filter forbidding socket(), connect() or memfd_create(): -EPERM, the hooks transparent', async () => {
+    for (const how of ['seccomp', 'connect', 'memfd']) {
       const r = await lean(how);
       expect(r.code, how).toBe(0);
       expect(r.lines, how).toEqual([`reg -${EPERM}`, 'transparent 1']);

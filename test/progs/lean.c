@@ -3,6 +3,7 @@
  *   lean nofile    no descriptor left (RLIMIT_NOFILE at the count open)
  *   lean seccomp   a seccomp filter makes socket() fail with EPERM
  *   lean memfd     a seccomp filter makes memfd_create() fail with EPERM
+ *   lean connect   a seccomp filter makes connect() fail with EPERM
  *   lean nothread  no memory for another thread's stack (RLIMIT_AS), then attach
  *   lean mountns   a new mount namespace hides the coordinator's socket, after
  *                  the process lost its connection (it closed every descriptor)
@@ -89,8 +90,8 @@ int main(int argc, char **argv)
 			close(filler[--n]);
 		setrlimit(RLIMIT_NOFILE, &r);
 		printf("reg %d\n", pincoh_register(page, 4096, PINCOH_READ, &k));
-	} else if (!strcmp(how, "seccomp") || !strcmp(how, "memfd")) {
-		if (deny(!strcmp(how, "memfd") ? SYS_memfd_create : SYS_socket))
+	} else if (!strcmp(how, "seccomp") || !strcmp(how, "memfd") || !strcmp(how, "connect")) {
+		if (deny(!strcmp(how, "memfd") ? SYS_memfd_create : !strcmp(how, "connect") ? SYS_connect : SYS_socket))
 			return 2;
 		printf("reg %d\n", pincoh_register(page, 4096, PINCOH_READ, &k));
 		printf("transparent %d\n", transparent());
