@@ -5,7 +5,7 @@ import { preloadWith } from '../src/job/launch.js';
 describe('parseCli', () => {
   it('reads run with its options and the command after --', () => {
     expect(parseCli(['run', '-n', '4', '--trace', '-', '--mremap=follow', '--', './prog', '-n', '2'])).toEqual({
-      command: 'run', ranks: 4, trace: '-', mremap: 'follow', fork: 'keep', free: 'keep', coherence: true, audit: false, preload: [], timeoutMs: undefined, quiet: false, argv: ['./prog', '-n', '2'],
+      command: 'run', ranks: 4, trace: '-', mremap: 'follow', fork: 'keep', free: 'keep', coherence: true, audit: false, abortOnFailure: false, preload: [], timeoutMs: undefined, quiet: false, argv: ['./prog', '-n', '2'],
     });
   });
 

@@ -173,6 +173,17 @@ void pc_emit_call(const struct pc_event *ev, uint32_t call, uint32_t flags, long
 	put(&r);
 }
 
+void pc_emit_bye(int why)
+{
+	struct pc_rec r = { .type = PC_R_BYE, .arg = (uint64_t)why };
+	put(&r);
+}
+
+int pc_area_live(void)
+{
+	return atomic_load_explicit(&ring, memory_order_relaxed) != NULL;
+}
+
 void pc_emit_fork(pid_t child)
 {
 	struct pc_rec r = { .type = PC_R_FORK, .result = child };

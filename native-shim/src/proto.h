@@ -91,6 +91,7 @@ struct pc_area_hdr {
 #define PC_R_MOVED 5  /* key addr (its new start) call */
 #define PC_R_CALL 6   /* call reason flags addr len result arg arg2 */
 #define PC_R_FORK 7   /* result: the child's pid */
+#define PC_R_BYE 8    /* arg: 0 exit, 1 exec: the process ends on purpose (a socket closing without it: killed or crashed) */
 
 #define PC_CALL_WAITED 1    /* CALL flag: it waited for the coordinator (published memory) */
 #define PC_CALL_TIMED_OUT 2 /* CALL flag: the coordinator did not answer within the timeout */

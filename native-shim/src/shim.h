@@ -162,6 +162,8 @@ struct pc_handle_word *pc_area_handles(void);        /* the current area's handl
 void pc_emit(uint16_t type, uint16_t reason, uint32_t call, uint32_t flags, uint64_t key, uint64_t addr, uint64_t len);
 void pc_emit_call(const struct pc_event *ev, uint32_t call, uint32_t flags, long result);
 void pc_emit_fork(pid_t child);
+void pc_emit_bye(int why);                           /* exit 0, exec 1 */
+int pc_area_live(void);                              /* events have somewhere to go */
 uint32_t pc_next_call(void);
 uint32_t pc_area_dropped(void);
 /* Asks the coordinator to drain this process's events now, and to answer once

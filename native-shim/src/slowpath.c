@@ -56,11 +56,18 @@ static long nothing(void *args)
 
 /* The process is about to exit or exec: its whole address space goes. Every
  * registration is invalidated (callbacks run); published ones are revoked
- * from their attachers before we go on, while our pid is still ours. */
+ * from their attachers before we go on, while our pid is still ours. Then a
+ * BYE event: a connection that closes without one was killed or crashed. */
 void pc_slow_everything(int why)
 {
 	struct pc_event ev = { .reason = PINCOH_REASON_EXIT, .start = 0, .end = UINTPTR_MAX, .arg = why };
-	if (PC_GUARDED() || !pc_table_count() || pc_foreign())
+	if (PC_GUARDED() || (!pc_table_count() && !pc_area_live()) || pc_foreign())
 		return;
-	pc_slow_call(&ev, nothing, NULL, -1);
+	if (pc_table_count())
+		pc_slow_call(&ev, nothing, NULL, -1);
+	PC_ENTER();
+	pc_table_lock();
+	pc_emit_bye(why);
+	pc_table_unlock();
+	PC_LEAVE();
 }

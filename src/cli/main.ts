@@ -6,7 +6,8 @@ import { encodeFrame, FrameReader } from '../protocol/codec.js';
 import { T } from '../protocol/constants.js';
 import { PincohError } from '../errors.js';
 import { isStaticElf, resolveCommand } from '../job/elf.js';
-import { launch, worstStatus } from '../job/launch.js';
+import { launch, worstStatus, type RankResult } from '../job/launch.js';
+import type { ProcessState } from '../coherence/engine.js';
 import { shimPath } from '../paths.js';
 import { Trace } from '../trace.js';
 import { CoordinatorServer } from '../transport/server.js';
@@ -24,6 +25,14 @@ function formatAudit(entries: AuditEntry[], all: boolean): string[] {
   return lines;
 }
 
+/** A job member died without exiting: its job's waits fail now (EOWNERDEAD); say so at once. */
+function sayCrash(p: ProcessState, signal: string | undefined): void {
+  process.stderr.write(
+    `pincoh: pid ${p.pid} (${p.hello.argv0}, rank ${p.rank}) of job ${p.hello.job} died without exiting${signal ? ` (${signal})` : ' (killed or crashed)'}; ` +
+      `its job's barriers and attaches now fail with EOWNERDEAD\n`,
+  );
+}
+
 const engineLimits = (o: LimitOptions) => ({
   ...(o.maxRegistrations !== undefined && { registrationsPerProcess: o.maxRegistrations }),
   ...(o.maxAttachments !== undefined && { attachmentsPerProcess: o.maxAttachments }),
@@ -36,7 +45,7 @@ async function run(o: RunOptions): Promise<number> {
   const trace = new Trace(o.trace);
   // An attacher that does not answer a revoke is cut off well before the owner's own wait ends.
   const revokeTimeoutMs = Math.max(1, Math.min(1000, Math.floor((o.timeoutMs ?? 2000) / 2)));
-  const engine = new Engine({ mremapFollow: o.mremap === 'follow', forkDontfork: o.fork === 'dontfork', freeInvalidate: o.free === 'invalidate', coherence: o.coherence, revokeTimeoutMs, trace, limits: engineLimits(o), auditOnExit: o.audit });
+  const engine = new Engine({ mremapFollow: o.mremap === 'follow', forkDontfork: o.fork === 'dontfork', freeInvalidate: o.free === 'invalidate', coherence: o.coherence, revokeTimeoutMs, trace, limits: engineLimits(o), auditOnExit: o.audit, onCrash: sayCrash });
   const server = new CoordinatorServer({ socketPath: path, engine, maxFrame: o.maxFrame, maxPending: o.maxPending });
   if (!o.coherence) process.stderr.write('pincoh: --no-coherence: attachments are never revoked; stale writes will happen\n');
   const file = resolveCommand(o.argv[0]!);
@@ -44,17 +53,21 @@ async function run(o: RunOptions): Promise<number> {
   try {
     await server.listen();
     const job = `run-${process.pid}-${Date.now().toString(36)}`;
-    const results = await launch({ argv: o.argv, ranks: o.ranks, shim, socket: path, timeoutMs: o.timeoutMs, job, preload: o.preload });
+    // Each rank's end is said the moment it happens, as mpirun does.
+    let firstFailure: RankResult | undefined;
+    const onExit = (r: RankResult) => {
+      if ((r.signal || r.code) && !firstFailure) firstFailure = r;
+      if (r.error) process.stderr.write(`pincoh: rank ${r.rank} did not start: ${r.error}\n`);
+      else if (r.signal) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) killed by ${r.signal}${o.abortOnFailure ? '; ending the job (--abort-on-failure)' : ''}\n`);
+      else if (r.code) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) exited with status ${r.code}${o.abortOnFailure ? '; ending the job (--abort-on-failure)' : ''}\n`);
+    };
+    const results = await launch({ argv: o.argv, ranks: o.ranks, shim, socket: path, timeoutMs: o.timeoutMs, job, preload: o.preload, onExit, abortOnFailure: o.abortOnFailure });
     // The ranks are gone; let the coordinator see their sockets close (and a
     // forked grandchild finish) so the summary and trace are complete.
     await server.drain(1000);
-    for (const r of results) {
-      if (r.error) process.stderr.write(`pincoh: rank ${r.rank} did not start: ${r.error}\n`);
-      else if (r.signal) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) killed by ${r.signal}\n`);
-      else if (r.code) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) exited with status ${r.code}\n`);
-    }
     if (!o.quiet) process.stderr.write(engine.stats.summary() + '\n');
-    const worst = worstStatus(results);
+    // aborted: the status of the rank that failed first, as mpirun reports it
+    const worst = o.abortOnFailure && firstFailure ? worstStatus([firstFailure]) : worstStatus(results);
     if (o.audit) {
       const lines = formatAudit(engine.exitAudits, false);
       process.stderr.write(lines.length ? `pincoh: audit found registrations no longer mapped as registered:\n${lines.join('\n')}\n` : 'pincoh: audit: every registration held at exit was still mapped as registered\n');
@@ -70,13 +83,13 @@ async function run(o: RunOptions): Promise<number> {
 
 async function serve(o: ServeOptions): Promise<number> {
   const trace = new Trace(o.trace);
-  const engine = new Engine({ mremapFollow: o.mremap === 'follow', forkDontfork: o.fork === 'dontfork', freeInvalidate: o.free === 'invalidate', coherence: o.coherence, revokeTimeoutMs: o.revokeTimeoutMs, trace, limits: engineLimits(o) });
+  const engine = new Engine({ mremapFollow: o.mremap === 'follow', forkDontfork: o.fork === 'dontfork', freeInvalidate: o.free === 'invalidate', coherence: o.coherence, revokeTimeoutMs: o.revokeTimeoutMs, trace, limits: engineLimits(o), onCrash: sayCrash });
   const server = new CoordinatorServer({ socketPath: o.socket, engine, allowUids: o.allowUids, maxFrame: o.maxFrame, maxPending: o.maxPending });
   await server.listen();
   process.stderr.write(`pincoh: serving on ${o.socket} (mremap ${o.mremap}); stop with Ctrl-C\n`);
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    // a closed terminal (SIGHUP) ends it as cleanly as Ctrl-C or kill
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, resolve);
   });
   await server.close();
   trace.close();

@@ -21,6 +21,8 @@ export interface RunOptions extends LimitOptions {
   free: 'keep' | 'invalidate';
   coherence: boolean;
   audit: boolean;
+  /** a rank killed by a signal or exiting non-zero ends the others, as mpirun does */
+  abortOnFailure: boolean;
   /** more libraries to preload into the ranks (a sanitizer runtime goes in front of the shim) */
   preload: string[];
   timeoutMs?: number;
@@ -54,11 +56,12 @@ export type CliOptions = RunOptions | ServeOptions | AuditOptions | HelpOptions;
 
 export const USAGE = `usage:
   pincoh run [-n N] [--trace FILE|-] [--mremap invalidate|follow] [--fork keep|dontfork] [--free keep|invalidate] [--timeout-ms MS]
-             [--no-coherence] [--audit] [--preload LIB]... [--quiet] -- CMD [ARGS...]
+             [--no-coherence] [--audit] [--abort-on-failure] [--preload LIB]... [--quiet] -- CMD [ARGS...]
       start a coordinator, run N ranks of CMD under the shim, print a summary,
       exit with the worst rank's status; --audit checks each process's
       registrations against /proc/PID/maps as it exits (exit 3 on findings);
-      --preload adds a library to the ranks' LD_PRELOAD (a sanitizer runtime goes first)
+      --preload adds a library to the ranks' LD_PRELOAD (a sanitizer runtime goes first);
+      --abort-on-failure: a rank killed by a signal or exiting non-zero ends the others
   pincoh serve --socket PATH [--trace FILE|-] [--mremap invalidate|follow] [--fork keep|dontfork] [--free keep|invalidate]
                [--revoke-timeout-ms MS] [--no-coherence] [--allow-uid UID]...
       run the coordinator alone until SIGINT/SIGTERM; processes find it through
@@ -101,6 +104,7 @@ const SPECS: Spec[] = [
   { names: ['--max-pending'], key: 'maxPending', kind: 'int', commands: ['run', 'serve'] },
   { names: ['--socket'], key: 'socket', kind: 'string', commands: ['serve', 'audit'] },
   { names: ['--audit'], key: 'audit', kind: 'flag', commands: ['run'] },
+  { names: ['--abort-on-failure'], key: 'abortOnFailure', kind: 'flag', commands: ['run'] },
   { names: ['--preload'], key: 'preload', kind: 'string', commands: ['run'], repeat: true },
   { names: ['--allow-uid'], key: 'allowUids', kind: 'int', commands: ['serve'], repeat: true },
 ];
@@ -157,7 +161,7 @@ export function parseCli(args: string[]): CliOptions {
     const ranks = (values.ranks as number | undefined) ?? 1;
     if (ranks < 1 || ranks > 1024) throw usage(`-n takes 1 to 1024 ranks, not ${ranks}`);
     if (argv.length === 0) throw usage('run needs a command after --');
-    return { command, ranks, trace, mremap, fork, free, coherence, audit: values.audit === true, preload: values.preload as string[], timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv, ...limits };
+    return { command, ranks, trace, mremap, fork, free, coherence, audit: values.audit === true, abortOnFailure: values.abortOnFailure === true, preload: values.preload as string[], timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv, ...limits };
   }
   if (command === 'audit') {
     if (typeof values.socket !== 'string') throw usage('audit needs --socket PATH');

@@ -15,7 +15,8 @@ import { IntervalIndex } from '../registry/interval-index.js';
 import { hex, Trace } from '../trace.js';
 import type { SharedArea } from '../transport/area.js';
 import { Stats } from './stats.js';
-import { EBADF, EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, ETIMEDOUT } from '../protocol/errno.js';
+import { EBADF, EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, EOWNERDEAD, ETIMEDOUT } from '../protocol/errno.js';
+import { deathSignal } from '../job/ended.js';
 
 /** Registrations end below 2^53, where JS numbers stop being exact; the shim refuses the rest. */
 const ADDR_LIMIT = Number.MAX_SAFE_INTEGER;
@@ -58,6 +59,8 @@ export interface EngineOptions {
   verifyMappings?: boolean;
   /** audit each process against /proc/PID/maps as it exits or execs (`pincoh run --audit`) */
   auditOnExit?: boolean;
+  /** told at once when a process dies without exiting (killed or crashed) */
+  onCrash?: (p: ProcessState, signal: string | undefined) => void;
 }
 
 export interface AuditEntry {
@@ -94,6 +97,8 @@ export class ProcessState {
   /** revocations still waiting for a put in flight; SYNC answers when they are done */
   readonly revoking = new Set<Promise<void>>();
   gone = false;
+  /** it said BYE: it ends on purpose (exit or exec) */
+  bye: 'exit' | 'exec' | undefined;
   /** events the shim reported lost so far */
   dropped = 0;
   constructor(
@@ -131,6 +136,7 @@ export class Engine {
   readonly revokeTimeoutMs: number;
   readonly verifyMappings: boolean;
   readonly auditOnExit: boolean;
+  private readonly onCrash: EngineOptions['onCrash'];
   /** findings of the audits made at exit (auditOnExit) */
   readonly exitAudits: AuditEntry[] = [];
   private nextId = 1;
@@ -143,6 +149,7 @@ export class Engine {
     this.revokeTimeoutMs = opts.revokeTimeoutMs ?? 1000;
     this.verifyMappings = opts.verifyMappings ?? true;
     this.auditOnExit = opts.auditOnExit ?? false;
+    this.onCrash = opts.onCrash;
     this.stats = opts.stats ?? new Stats();
     this.trace = opts.trace ?? new Trace();
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -153,6 +160,7 @@ export class Engine {
     let job = this.jobs.get(hello.job);
     if (!job) this.jobs.set(hello.job, (job = new Job(hello.job)));
     const p = new ProcessState(this.nextId++, pid, uid, hello, job, peer, area);
+    job.members++;
     this.processes.set(p.id, p);
     this.stats.processes++;
     this.stats.live++;
@@ -186,6 +194,7 @@ export class Engine {
     const key = v.getBigUint64(off + OFF.REC.key, true);
     const reason = v.getUint16(off + OFF.REC.reason, true);
     const call = v.getUint32(off + OFF.REC.call, true);
+    if (p.bye && type !== R.BYE) p.bye = undefined; // a failed exec goes on
     switch (type) {
       case R.REG: {
         const addr = u64(v, off + OFF.REC.addr);
@@ -228,6 +237,9 @@ export class Engine {
       }
       case R.CALL:
         this.closeCall(p, call, reason, v, off);
+        return;
+      case R.BYE:
+        p.bye = v.getBigUint64(off + OFF.REC.arg, true) ? 'exec' : 'exit';
         return;
       case R.FORK:
         if (this.trace.enabled) this.trace.emit({ event: 'fork', pid: p.pid, rank: p.rank, child: i64(v, off + OFF.REC.result), registrations: p.registry.size });
@@ -344,6 +356,7 @@ export class Engine {
     const found = p.job.lookup(p, req.name, Math.min(Math.max(req.timeoutMs, 0), MAX_WAIT_MS));
     const finish = (e: { owner: ProcessState; key: bigint } | undefined): Reply => {
       if (p.gone) return -ETIMEDOUT;
+      if (!e && p.job.failed) return -EOWNERDEAD; // a member died: nothing more will be published
       if (e && !e.owner.gone) this.drain(e.owner); // what it invalidated meanwhile is not attached to
       const r = e && !e.owner.gone ? e.owner.registry.get(e.key) : undefined;
       if (this.trace.enabled) this.trace.emit({ event: 'attach', pid: p.pid, rank: p.rank, name: req.name, owner: e?.owner.pid, outcome: r ? 'ok' : 'timed out' });
@@ -459,12 +472,21 @@ export class Engine {
     this.processes.delete(p.id);
     p.gone = true;
     this.stats.live--;
+    // Its connection closed without BYE: killed or crashed. Its job fails at once.
+    const crashed = !p.bye && reason === 'disconnected';
+    const signal = crashed ? deathSignal(p.pid) : undefined;
+    if (crashed) {
+      this.stats.crashed++;
+      p.job.fail({ pid: p.pid, rank: p.rank, signal });
+      this.onCrash?.(p, signal);
+    }
     for (const a of [...p.attachments.values()]) this.unlink(a);
     p.job.leave(p);
     // Its memory is gone, and its pid may be reused: nobody may write there any more.
     if (this.coherence) for (const set of p.exports.values()) for (const a of [...set]) this.revokeOne(a, REASON.EXIT, false);
     p.exports.clear();
     p.area?.unmap();
-    if (this.trace.enabled) this.trace.emit({ event: 'gone', pid: p.pid, rank: p.rank, reason, registrations: p.registry.size });
+    const how = crashed ? 'crash' : (p.bye ?? 'cut off');
+    if (this.trace.enabled) this.trace.emit({ event: 'gone', pid: p.pid, rank: p.rank, how, ...(signal && { signal }), reason, registrations: p.registry.size });
   }
 }

@@ -45,6 +45,8 @@ export class Stats {
   events = 0;
   dropped = 0;
   cutOff = 0;
+  /** processes whose connection closed without BYE: killed or crashed */
+  crashed = 0;
   /** processes by how their libc-internal calls are covered */
   libc: Record<string, number> = {};
   attachments = 0;
@@ -71,6 +73,7 @@ export class Stats {
       `${plural(this.slowCalls, 'call')} on registered memory (${this.waitedCalls} waited for the coordinator), ${plural(this.timeouts, 'timeout')}` +
       (this.attachments ? `, ${plural(this.attachments, 'attachment')}, ${plural(this.revokes, 'revoke')}` : '') +
       (this.cutOff ? `, ${this.cutOff} killed` : '') +
+      (this.crashed ? `, ${plural(this.crashed, 'process', 'processes')} died without exiting` : '') +
       (this.dropped ? `, ${plural(this.dropped, 'event')} lost (a full ring the coordinator did not drain in time)` : '') +
       (Object.keys(this.libc).length ? `; libc internals: ${Object.entries(this.libc).map(([m, n]) => `${m} in ${n}`).join(', ')}` : '')
     );

@@ -3,7 +3,7 @@
 // or one PINCOH_JOB under `pincoh serve`).
 
 import type { ProcessState } from '../coherence/engine.js';
-import { ETIMEDOUT } from '../protocol/errno.js';
+import { EOWNERDEAD, ETIMEDOUT } from '../protocol/errno.js';
 
 export interface Export {
   owner: ProcessState;
@@ -22,12 +22,39 @@ interface BarrierWait {
 }
 
 
+/** A member that died without exiting: the job cannot complete its barriers. */
+export interface Failure {
+  pid: number;
+  rank: number;
+  signal?: string;
+}
+
 export class Job {
   readonly names = new Map<string, Export>();
   private readonly lookups = new Map<string, Lookup[]>();
   private barrier = new Map<ProcessState, BarrierWait>();
+  /** set when a member died without exiting; from then on waits fail at once, until every member has gone */
+  failed: Failure | undefined;
+  /** processes connected in this job */
+  members = 0;
 
   constructor(readonly id: string) {}
+
+  /** A member died: every barrier and attach waiting in the job ends now (EOWNERDEAD, undefined). */
+  fail(f: Failure): void {
+    this.failed ??= f;
+    for (const w of this.barrier.values()) {
+      clearTimeout(w.timer);
+      w.resolve(-EOWNERDEAD);
+    }
+    this.barrier.clear();
+    for (const list of this.lookups.values())
+      for (const l of list) {
+        clearTimeout(l.timer);
+        l.resolve(undefined);
+      }
+    this.lookups.clear();
+  }
 
   publish(name: string, e: Export): boolean {
     if (this.names.has(name)) return false;
@@ -55,7 +82,7 @@ export class Job {
   /** The export named `name`, waiting up to timeoutMs for it to appear. */
   lookup(p: ProcessState, name: string, timeoutMs: number): Export | Promise<Export | undefined> | undefined {
     const e = this.names.get(name);
-    if (e || timeoutMs <= 0) return e;
+    if (e || timeoutMs <= 0 || this.failed) return e;
     return new Promise((resolve) => {
       const list = this.lookups.get(name) ?? [];
       const w: Lookup = {
@@ -73,6 +100,7 @@ export class Job {
 
   /** Resolves 0 once `size` distinct processes of the job are waiting; -ETIMEDOUT after timeoutMs. */
   arrive(p: ProcessState, size: number, timeoutMs: number): Promise<number> {
+    if (this.failed) return Promise.resolve(-EOWNERDEAD);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.barrier.delete(p);
@@ -91,8 +119,9 @@ export class Job {
     });
   }
 
-  /** A process left: its waits end and its names go. */
+  /** A process left: its waits end and its names go. The last one out clears a failure (a later run may reuse the job's name). */
   leave(p: ProcessState): void {
+    if (--this.members === 0) this.failed = undefined;
     const w = this.barrier.get(p);
     if (w) {
       clearTimeout(w.timer);

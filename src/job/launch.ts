@@ -11,6 +11,10 @@ export interface LaunchOptions {
   timeoutMs?: number;
   job?: string;
   preload?: string[];
+  /** told as each rank ends, the moment it does */
+  onExit?: (r: RankResult) => void;
+  /** a rank killed by a signal or exiting non-zero ends the others (SIGTERM, then SIGKILL after 2 s), as mpirun does */
+  abortOnFailure?: boolean;
 }
 
 export interface RankResult {
@@ -37,25 +41,40 @@ export function rankEnv(o: LaunchOptions, rank: number): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Runs every rank with inherited stdio; SIGINT/SIGTERM to us go on to them. */
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** Runs every rank with inherited stdio; SIGINT, SIGTERM and SIGHUP to us go on to them. */
 export async function launch(o: LaunchOptions): Promise<RankResult[]> {
   const children: ChildProcess[] = [];
+  const running = new Set<ChildProcess>();
   const forward = (sig: NodeJS.Signals) => children.forEach((c) => c.kill(sig));
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
+  let aborting = false;
+  const abort = () => {
+    if (aborting) return;
+    aborting = true;
+    for (const c of running) c.kill('SIGTERM');
+    setTimeout(() => running.forEach((c) => c.kill('SIGKILL')), 2000).unref();
+  };
+  for (const sig of FORWARDED) process.on(sig, forward);
   try {
     const waits = Array.from({ length: o.ranks }, (_, rank) => {
       const child = spawn(o.argv[0]!, o.argv.slice(1), { stdio: 'inherit', env: rankEnv(o, rank) });
       children.push(child);
+      running.add(child);
       return new Promise<RankResult>((resolve) => {
-        child.once('error', (err) => resolve({ rank, pid: child.pid, code: 127, signal: null, error: err.message }));
-        child.once('exit', (code, signal) => resolve({ rank, pid: child.pid, code, signal }));
+        const done = (r: RankResult) => {
+          running.delete(child);
+          o.onExit?.(r);
+          if (o.abortOnFailure && !aborting && (r.signal || r.code)) abort();
+          resolve(r);
+        };
+        child.once('error', (err) => done({ rank, pid: child.pid, code: 127, signal: null, error: err.message }));
+        child.once('exit', (code, signal) => done({ rank, pid: child.pid, code, signal }));
       });
     });
     return await Promise.all(waits);
   } finally {
-    process.off('SIGINT', forward);
-    process.off('SIGTERM', forward);
+    for (const sig of FORWARDED) process.off(sig, forward);
   }
 }
 

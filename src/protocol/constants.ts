@@ -69,7 +69,7 @@ export const OFF = {
 } as const;
 
 /** Event records (PC_R_*). */
-export const R = { REG: 1, DEREG: 2, INVAL: 3, MOVING: 4, MOVED: 5, CALL: 6, FORK: 7 } as const;
+export const R = { REG: 1, DEREG: 2, INVAL: 3, MOVING: 4, MOVED: 5, CALL: 6, FORK: 7, BYE: 8 } as const;
 export const CALL_WAITED = 1;
 export const CALL_TIMED_OUT = 2;
 

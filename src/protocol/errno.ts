@@ -17,3 +17,4 @@ export const EPROTO = 71;
 export const ENOTCONN = 107;
 export const ETIMEDOUT = 110;
 export const ESTALE = 116;
+export const EOWNERDEAD = 130;

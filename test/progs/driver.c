@@ -31,6 +31,7 @@
  *   fill I OFF LEN BYTE | peek I OFF
  *   wait                       read a line from stdin (the test says when to go on)
  *   stop                       SIGSTOP myself; prints "continued" after SIGCONT
+ *   segv                       die of SIGSEGV, as a crash does
  *   fds | forkfds              count socket fds here / in a forked child
  *   forktouch I OFF            a forked child reads region I at OFF (expects 42); prints how it ended
  *   forkreg I OFF LEN          a forked child registers [OFF, OFF+LEN) of region I and exits
@@ -328,6 +329,9 @@ int main(int argc, char **argv)
 			printf("stopping\n");
 			raise(SIGSTOP);
 			printf("continued\n");
+		} else if (!strcmp(c, "segv")) {
+			signal(SIGSEGV, SIG_DFL);
+			raise(SIGSEGV);
 		} else if (!strcmp(c, "say")) {
 			printf("said\n");
 		} else if (!strcmp(c, "clone")) {

@@ -1,0 +1,77 @@
+// A job fails fast, as mpirun's do (issue 10): a member that dies without
+// exiting is announced at once, the job's barriers and attaches fail at once
+// with EOWNERDEAD, `pincoh run --abort-on-failure` ends the other ranks, the
+// trace tells a crash from an exit, and SIGHUP ends run and serve cleanly.
+
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLI, prog, run, tempDir, until } from './helpers.js';
+import { EOWNERDEAD } from '../src/protocol/errno.js';
+
+const D = prog('driver');
+/** rank 1 runs `one`, the others `rest` */
+const perRank = (one: string, rest: string) => ['sh', '-c', `if [ "$PINCOH_RANK" = 1 ]; then exec ${D} ${one}; else exec ${D} ${rest}; fi`];
+const pincoh = (args: string[]) => run(process.execPath, [CLI, ...args], process.env, 60_000);
+
+describe('a member that dies without exiting', () => {
+  it('is announced at once; the others waiting in the barrier get -EOWNERDEAD at once, not the timeout; the trace says crash', async () => {
+    const file = join(tempDir('ff'), 't.jsonl');
+    const r = await pincoh(['run', '-n', '3', '--trace', file, '--', ...perRank('map 0 4096 reg 0 0 4096 r sleep 300 segv', 'map 0 4096 reg 0 0 4096 r bar 30000')]);
+    expect(r.lines.filter((l) => l.startsWith('bar'))).toEqual([`bar -${EOWNERDEAD}`, `bar -${EOWNERDEAD}`]);
+    expect(r.stderr).toMatch(/pincoh: rank 1 \(pid \d+\) killed by SIGSEGV/);
+    expect(r.stderr).toMatch(/pincoh: pid \d+ \(driver, rank 1\) of job run-\S+ died without exiting \((SIGSEGV|killed or crashed)\); its job's barriers and attaches now fail with EOWNERDEAD/);
+    expect(r.stderr).toMatch(/1 process died without exiting/);
+    expect(r.code).toBe(139); // the worst rank's: 128 + SIGSEGV
+    const gone = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'gone');
+    expect(gone.map((e) => [e.rank, e.how]).sort()).toEqual([[0, 'exit'], [1, 'crash'], [2, 'exit']]);
+  });
+
+  it('fails an attach waiting for a name, too', async () => {
+    const r = await pincoh(['run', '-n', '2', '--', ...perRank('map 0 4096 reg 0 0 4096 r sleep 300 segv', 'att never 30000')]);
+    expect(r.lines).toContain(`att -1 -${EOWNERDEAD}`);
+  });
+
+  it('--abort-on-failure ends the other ranks (SIGTERM) and exits with the failed rank\'s status', async () => {
+    const t0 = Date.now();
+    const r = await pincoh(['run', '-n', '3', '--abort-on-failure', '--', ...perRank('map 0 4096 reg 0 0 4096 r sleep 300 segv', 'map 0 4096 reg 0 0 4096 r sleep 30000')]);
+    expect(r.stderr).toMatch(/rank 1 \(pid \d+\) killed by SIGSEGV; ending the job \(--abort-on-failure\)/);
+    expect(r.stderr.match(/killed by SIGTERM/g)).toHaveLength(2);
+    expect(r.code).toBe(139);
+    expect(Date.now() - t0).toBeLessThan(25_000); // not the 30 s sleep: a bound, not a timing figure
+  });
+});
+
+describe('SIGHUP (the terminal closed)', () => {
+  const ours = () => readdirSync(tmpdir()).filter((n) => n.startsWith('pincoh-') && !n.startsWith('pincoh-test') && !n.startsWith('pincoh-ff'));
+
+  it('ends pincoh run cleanly: ranks get it, the socket and its directory go', async () => {
+    const before = new Set(ours());
+    const child = spawn(process.execPath, [CLI, 'run', '--', D, 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'say', 'wait'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    expect(await until(() => out.includes('said'))).toBe(true);
+    const made = ours().filter((n) => !before.has(n));
+    expect(made.length).toBe(1);
+    child.kill('SIGHUP');
+    const [code, signal] = await new Promise<[number | null, string | null]>((r) => child.once('exit', (c, s) => r([c, s])));
+    expect(signal).toBeNull();
+    expect(code).toBe(129); // the rank's: 128 + SIGHUP
+    expect(existsSync(join(tmpdir(), made[0]!))).toBe(false);
+  });
+
+  it('ends pincoh serve cleanly: socket removed, summary printed', async () => {
+    const sock = join(tempDir('hup'), 's', 'c.sock');
+    const child = spawn(process.execPath, [CLI, 'serve', '--socket', sock], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    expect(await until(() => err.includes('serving on'))).toBe(true);
+    child.kill('SIGHUP');
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    expect(code).toBe(0);
+    expect(existsSync(sock)).toBe(false);
+    expect(err).toMatch(/pincoh: 0 processes/);
+  });
+});
