@@ -15,7 +15,7 @@ describe('parseCli', () => {
 
   it('reads serve with repeated --allow-uid', () => {
     expect(parseCli(['serve', '--socket', '/tmp/s', '--allow-uid', '1000', '--allow-uid', '1001'])).toEqual({
-      command: 'serve', socket: '/tmp/s', trace: undefined, mremap: 'invalidate', fork: 'keep', free: 'keep', coherence: true, revokeTimeoutMs: 1000, allowUids: [1000, 1001],
+      command: 'serve', socket: '/tmp/s', trace: undefined, mremap: 'invalidate', fork: 'keep', free: 'keep', coherence: true, revokeTimeoutMs: 1000, allowUids: [1000, 1001], untilRanks: undefined, idleExitMs: undefined, removeDir: false,
     });
   });
 

@@ -40,6 +40,25 @@ export interface ServeOptions extends LimitOptions {
   coherence: boolean;
   revokeTimeoutMs: number;
   allowUids: number[];
+  /** exit once this many distinct ranks have come and every process has gone (pincoh exec's coordinators) */
+  untilRanks?: number;
+  /** exit after this long with no process connected */
+  idleExitMs?: number;
+  /** remove the socket's directory at exit, under its lock file (pincoh exec's coordinators) */
+  removeDir: boolean;
+}
+
+export interface ExecOptions {
+  command: 'exec';
+  argv: string[];
+  /** write the node's trace beside its log */
+  trace: boolean;
+  /** where the node's log (with the summary) and trace go: pincoh-HOST-JOB.log */
+  outputDir?: string;
+  timeoutMs?: number;
+  idleExitMs?: number;
+  /** the policy and limit flags, passed on to the node's coordinator when this rank starts it */
+  coordinatorArgs: string[];
 }
 
 export interface AuditOptions {
@@ -52,7 +71,7 @@ export interface HelpOptions {
   command: 'help';
 }
 
-export type CliOptions = RunOptions | ServeOptions | AuditOptions | HelpOptions;
+export type CliOptions = RunOptions | ServeOptions | ExecOptions | AuditOptions | HelpOptions;
 
 export const USAGE = `usage:
   pincoh run [-n N] [--trace FILE|-] [--mremap invalidate|follow] [--fork keep|dontfork] [--free keep|invalidate] [--timeout-ms MS]
@@ -73,35 +92,47 @@ export const USAGE = `usage:
   limits (run and serve): --max-frame BYTES (65536) --max-registrations N (1048576 per process)
     --max-attachments N (4096 per process) --max-names N (65536 per job)
     --max-pending N (256 waiting requests per connection)
+  pincoh exec [--trace] [--output-dir DIR] [--mremap ...] [--fork ...] [--free ...] [--timeout-ms MS]
+              [--no-coherence] [limits] -- CMD [ARGS...]
+      one rank under a launcher (mpirun, srun, mpiexec): finds or starts this node's
+      coordinator for the job, then becomes CMD under the shim; pincoh's rank and size
+      are the node-local ones (PINCOH_GLOBAL_RANK, PINCOH_GLOBAL_SIZE: the launcher's);
+      the node's log and summary: DIR/pincoh-HOST-JOB.log (DIR: the working directory)
   pincoh audit --socket PATH [PID]
       ask a running coordinator which registrations of PID (or of every process)
       are no longer mapped as registered; exit 1 if any
   pincoh help`;
 
 type Kind = 'int' | 'string' | 'flag' | 'mremap' | 'fork' | 'free';
+type Command = 'run' | 'serve' | 'exec' | 'audit';
 interface Spec {
   names: string[];
   key: string;
   kind: Kind;
-  commands: Array<'run' | 'serve' | 'audit'>;
+  commands: Command[];
   repeat?: boolean;
 }
 
 const SPECS: Spec[] = [
   { names: ['-n', '--ranks'], key: 'ranks', kind: 'int', commands: ['run'] },
   { names: ['--trace'], key: 'trace', kind: 'string', commands: ['run', 'serve'] },
-  { names: ['--mremap'], key: 'mremap', kind: 'mremap', commands: ['run', 'serve'] },
-  { names: ['--fork'], key: 'fork', kind: 'fork', commands: ['run', 'serve'] },
-  { names: ['--free'], key: 'free', kind: 'free', commands: ['run', 'serve'] },
-  { names: ['--timeout-ms'], key: 'timeoutMs', kind: 'int', commands: ['run'] },
+  { names: ['--trace'], key: 'traceOn', kind: 'flag', commands: ['exec'] },
+  { names: ['--output-dir'], key: 'outputDir', kind: 'string', commands: ['exec'] },
+  { names: ['--until-ranks'], key: 'untilRanks', kind: 'int', commands: ['serve'] },
+  { names: ['--idle-exit-ms'], key: 'idleExitMs', kind: 'int', commands: ['serve', 'exec'] },
+  { names: ['--remove-dir'], key: 'removeDir', kind: 'flag', commands: ['serve'] },
+  { names: ['--mremap'], key: 'mremap', kind: 'mremap', commands: ['run', 'serve', 'exec'] },
+  { names: ['--fork'], key: 'fork', kind: 'fork', commands: ['run', 'serve', 'exec'] },
+  { names: ['--free'], key: 'free', kind: 'free', commands: ['run', 'serve', 'exec'] },
+  { names: ['--timeout-ms'], key: 'timeoutMs', kind: 'int', commands: ['run', 'exec'] },
   { names: ['--quiet', '-q'], key: 'quiet', kind: 'flag', commands: ['run'] },
-  { names: ['--no-coherence'], key: 'noCoherence', kind: 'flag', commands: ['run', 'serve'] },
+  { names: ['--no-coherence'], key: 'noCoherence', kind: 'flag', commands: ['run', 'serve', 'exec'] },
   { names: ['--revoke-timeout-ms'], key: 'revokeTimeoutMs', kind: 'int', commands: ['serve'] },
-  { names: ['--max-frame'], key: 'maxFrame', kind: 'int', commands: ['run', 'serve'] },
-  { names: ['--max-registrations'], key: 'maxRegistrations', kind: 'int', commands: ['run', 'serve'] },
-  { names: ['--max-attachments'], key: 'maxAttachments', kind: 'int', commands: ['run', 'serve'] },
-  { names: ['--max-names'], key: 'maxNames', kind: 'int', commands: ['run', 'serve'] },
-  { names: ['--max-pending'], key: 'maxPending', kind: 'int', commands: ['run', 'serve'] },
+  { names: ['--max-frame'], key: 'maxFrame', kind: 'int', commands: ['run', 'serve', 'exec'] },
+  { names: ['--max-registrations'], key: 'maxRegistrations', kind: 'int', commands: ['run', 'serve', 'exec'] },
+  { names: ['--max-attachments'], key: 'maxAttachments', kind: 'int', commands: ['run', 'serve', 'exec'] },
+  { names: ['--max-names'], key: 'maxNames', kind: 'int', commands: ['run', 'serve', 'exec'] },
+  { names: ['--max-pending'], key: 'maxPending', kind: 'int', commands: ['run', 'serve', 'exec'] },
   { names: ['--socket'], key: 'socket', kind: 'string', commands: ['serve', 'audit'] },
   { names: ['--audit'], key: 'audit', kind: 'flag', commands: ['run'] },
   { names: ['--abort-on-failure'], key: 'abortOnFailure', kind: 'flag', commands: ['run'] },
@@ -114,7 +145,7 @@ const usage = (msg: string): PincohError => new PincohError('PINCOH_ERR_USAGE', 
 export function parseCli(args: string[]): CliOptions {
   const [command, ...rest] = args;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') return { command: 'help' };
-  if (command !== 'run' && command !== 'serve' && command !== 'audit') throw usage(`unknown command '${command}'`);
+  if (command !== 'run' && command !== 'serve' && command !== 'exec' && command !== 'audit') throw usage(`unknown command '${command}'`);
   const values: Record<string, unknown> = { allowUids: [], preload: [] };
   let argv: string[] = [];
   for (let i = 0; i < rest.length; i++) {
@@ -126,7 +157,7 @@ export function parseCli(args: string[]): CliOptions {
     const [name, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const spec = SPECS.find((s) => s.names.includes(name) && s.commands.includes(command));
     if (!spec) {
-      if ((command === 'run' || command === 'audit') && !arg.startsWith('-')) {
+      if ((command === 'run' || command === 'exec' || command === 'audit') && !arg.startsWith('-')) {
         argv = rest.slice(i); // `pincoh run ./prog args` without --; audit's PID
         break;
       }
@@ -163,6 +194,15 @@ export function parseCli(args: string[]): CliOptions {
     if (argv.length === 0) throw usage('run needs a command after --');
     return { command, ranks, trace, mremap, fork, free, coherence, audit: values.audit === true, abortOnFailure: values.abortOnFailure === true, preload: values.preload as string[], timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv, ...limits };
   }
+  if (command === 'exec') {
+    if (argv.length === 0) throw usage('exec needs a command after --');
+    // the coordinator this rank may start gets the policies and limits as given
+    const coordinatorArgs: string[] = [];
+    for (const spec of SPECS)
+      if (spec.commands.includes('exec') && spec.commands.includes('serve') && values[spec.key] !== undefined && spec.key !== 'idleExitMs')
+        coordinatorArgs.push(...(spec.kind === 'flag' ? [spec.names[0]!] : [spec.names[0]!, String(values[spec.key])]));
+    return { command, argv, trace: values.traceOn === true, outputDir: values.outputDir as string | undefined, timeoutMs: values.timeoutMs as number | undefined, idleExitMs: values.idleExitMs as number | undefined, coordinatorArgs };
+  }
   if (command === 'audit') {
     if (typeof values.socket !== 'string') throw usage('audit needs --socket PATH');
     if (argv.length > 1 || (argv[0] !== undefined && !/^\d+$/.test(argv[0]))) throw usage('audit takes at most one PID');
@@ -172,5 +212,8 @@ export function parseCli(args: string[]): CliOptions {
   if (argv.length) throw usage('serve takes no command');
   const revokeTimeoutMs = (values.revokeTimeoutMs as number | undefined) ?? 1000;
   if (revokeTimeoutMs < 1) throw usage('--revoke-timeout-ms takes at least 1');
-  return { command, socket: values.socket, trace, mremap, fork, free, coherence, revokeTimeoutMs, allowUids: values.allowUids as number[], ...limits };
+  return {
+    command, socket: values.socket, trace, mremap, fork, free, coherence, revokeTimeoutMs, allowUids: values.allowUids as number[],
+    untilRanks: values.untilRanks as number | undefined, idleExitMs: values.idleExitMs as number | undefined, removeDir: values.removeDir === true, ...limits,
+  };
 }

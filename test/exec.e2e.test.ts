@@ -1,0 +1,108 @@
+// `pincoh exec` under a launcher (issue 10), with the launcher's environment
+// made by hand here (Open MPI's variables); the real mpirun, across two
+// "nodes", is test/cluster.e2e.test.ts. Exactly one coordinator per node per
+// job, whatever the race; it ends with its job; the rank is CMD itself.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLI, prog, run, tempDir, until, type RunResult } from './helpers.js';
+import { ETIMEDOUT } from '../src/protocol/errno.js';
+
+let jobs = 0;
+const newJob = () => `t${process.pid}x${++jobs}`;
+const ompi = (job: string, rank: number, size: number): NodeJS.ProcessEnv => ({
+  ...process.env,
+  OMPI_COMM_WORLD_RANK: String(rank),
+  OMPI_COMM_WORLD_SIZE: String(size),
+  OMPI_COMM_WORLD_LOCAL_RANK: String(rank),
+  OMPI_COMM_WORLD_LOCAL_SIZE: String(size),
+  OMPI_MCA_ess_base_jobid: job,
+});
+const jobDir = (job: string) => join(tmpdir(), `pincoh-${process.getuid?.() ?? 0}-${job}`);
+
+/** size ranks of `job` at once, each `pincoh exec -- CMD...` in `cwd` */
+function ranks(job: string, size: number, cmd: (rank: number) => string[], cwd: string): Promise<RunResult[]> {
+  return Promise.all(
+    Array.from({ length: size }, (_, r) =>
+      new Promise<RunResult>((res) => {
+        const c = spawn(process.execPath, [CLI, 'exec', '--', ...cmd(r)], { env: ompi(job, r, size), cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        c.stdout.on('data', (d) => (stdout += d));
+        c.stderr.on('data', (d) => (stderr += d));
+        c.on('close', (code, signal) => res({ code, signal, stdout, stderr, lines: stdout.split('\n').filter(Boolean), pid: c.pid ?? -1 }));
+      }),
+    ),
+  );
+}
+
+/** the node's coordinator has ended: its log closes with the summary, its directory is gone */
+async function ended(cwd: string, job: string): Promise<string> {
+  const log = join(cwd, `pincoh-${hostname()}-${job}.log`);
+  expect(await until(() => existsSync(log) && /processes?, /.test(readFileSync(log, 'utf8')) && !existsSync(jobDir(job)), 10_000)).toBe(true);
+  return readFileSync(log, 'utf8');
+}
+
+describe('pincoh exec', () => {
+  it('16 local ranks started at once find exactly one coordinator; it ends with them, leaving nothing but its log', async () => {
+    const cwd = tempDir('exec');
+    const job = newJob();
+    const rs = await ranks(job, 16, () => [prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'bar', '20000'], cwd);
+    for (const r of rs) expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'bar 0']);
+    const log = await ended(cwd, job);
+    expect(log.match(/serving on/g)).toHaveLength(1);
+    expect(log).toMatch(/ends once 16 ranks have come and gone/);
+    expect(log).toMatch(/16 processes, 16 registrations/);
+  });
+
+  it('a starter that dies holding the lock does not wedge the rest: the next rank starts the coordinator', async () => {
+    const cwd = tempDir('exec');
+    const job = newJob();
+    mkdirSync(jobDir(job), { mode: 0o700 });
+    // flock(1) hands the locked descriptor to its command too: kill both
+    const holder = spawn('flock', [join(jobDir(job), 'lock'), 'sleep', '60'], { stdio: 'ignore', detached: true });
+    await until(() => false, 200);
+    const waiting = ranks(job, 4, () => [prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'bar', '20000'], cwd);
+    let done = false;
+    void waiting.then(() => (done = true));
+    await until(() => false, 500);
+    expect(done).toBe(false); // they all wait for the lock
+    process.kill(-holder.pid!, 'SIGKILL');
+    for (const r of await waiting) expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'bar 0']);
+    expect((await ended(cwd, job)).match(/serving on/g)).toHaveLength(1);
+  });
+
+  it('the rank is CMD itself: same pid, its own exit status and signal; the local rank and size are node-local, the global ones in PINCOH_GLOBAL_*', async () => {
+    const cwd = tempDir('exec');
+    const job = newJob();
+    const [a, b] = await ranks(job, 2, (r) => (r === 0 ? ['sh', '-c', 'echo $$ $PINCOH_RANK $PINCOH_SIZE $PINCOH_GLOBAL_RANK $PINCOH_GLOBAL_SIZE; exit 7'] : ['sh', '-c', 'kill -TERM $$']), cwd);
+    expect(a!.lines).toEqual([`${a!.pid} 0 2 0 2`]);
+    expect(a!.code).toBe(7);
+    expect(b!.signal).toBe('SIGTERM');
+  });
+
+  it('two jobs on one node never see the names of the other', async () => {
+    const cwd = tempDir('exec');
+    const [one, two] = [newJob(), newJob()];
+    const [owner] = await Promise.all([
+      ranks(one, 1, () => [prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'rw', 'pub', 'shared', '0', 'sleep', '800'], cwd),
+      (async () => {
+        await until(() => false, 300);
+        const [other] = await ranks(two, 1, () => [prog('driver'), 'att', 'shared', '300'], cwd);
+        expect(other!.lines).toEqual([`att -1 -${ETIMEDOUT}`]);
+      })(),
+    ]);
+    expect(owner[0]!.lines).toContain('pub 0');
+  });
+
+  it('outside a launcher: exit 2 and an error naming every variable looked for', async () => {
+    const env = { ...process.env };
+    for (const k of Object.keys(env)) if (/^(OMPI_|SLURM_|PMI_|PMIX_)/.test(k)) delete env[k];
+    const r = await run(process.execPath, [CLI, 'exec', '--', 'true'], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no launcher this knows set the environment.*OMPI_COMM_WORLD_RANK.*SLURM_PROCID.*PMI_RANK.*PMIX_RANK.*use pincoh run.*\[PINCOH_ERR_LAUNCHER\]/s);
+  });
+});
