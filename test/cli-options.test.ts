@@ -15,11 +15,21 @@ describe('parseCli', () => {
 
   it('reads serve with repeated --allow-uid', () => {
     expect(parseCli(['serve', '--socket', '/tmp/s', '--allow-uid', '1000', '--allow-uid', '1001'])).toEqual({
-      command: 'serve', socket: '/tmp/s', trace: undefined, mremap: 'invalidate', fork: 'keep', free: 'keep', coherence: true, revokeTimeoutMs: 1000, allowUids: [1000, 1001], untilRanks: undefined, idleExitMs: undefined, removeDir: false,
+      command: 'serve', socket: '/tmp/s', trace: undefined, mremap: 'invalidate', fork: 'keep', free: 'keep', coherence: true, revokeTimeoutMs: 1000, allowUids: [1000, 1001], untilRanks: undefined, idleExitMs: undefined,
+    });
+  });
+
+  it('reads exec: its own options, and the policies and limits passed on to the coordinator it may start', () => {
+    expect(parseCli(['exec', '--trace', '--output-dir', 'logs', '--mremap', 'follow', '--max-names', '9', '--no-coherence', '--timeout-ms', '500', '--', './prog', '-x'])).toEqual({
+      command: 'exec', argv: ['./prog', '-x'], trace: true, outputDir: 'logs', timeoutMs: 500, idleExitMs: undefined,
+      coordinatorArgs: ['--mremap', 'follow', '--no-coherence', '--max-names', '9'],
     });
   });
 
   it.each([
+    [['exec', '--'], /exec needs a command after --/],
+    [['exec', '--socket', 's', '--', 'x'], /unknown option '--socket' for exec/],
+    [['serve', '--socket', 's', '--idle-exit-ms', '10'], /--idle-exit-ms goes with --until-ranks/],
     [['frobnicate'], /unknown command 'frobnicate'/],
     [['run', '-n', 'many', '--', 'x'], /-n takes a whole number, not 'many'/],
     [['run', '-n', '0', '--', 'x'], /-n takes 1 to 1024 ranks/],

@@ -82,6 +82,8 @@ describe('pincoh exec', () => {
     expect(a!.lines).toEqual([`${a!.pid} 0 2 0 2`]);
     expect(a!.code).toBe(7);
     expect(b!.signal).toBe('SIGTERM');
+    // sh never spoke to the coordinator, which ends with its ranks all the same (not after 30 s idle)
+    expect(await ended(cwd, job)).toMatch(/^pincoh: 0 processes, /m);
   });
 
   it('two jobs on one node never see the names of the other', async () => {

@@ -2,17 +2,19 @@
 // It finds this node's coordinator for this job, or starts it (exactly one,
 // whatever the race between local ranks: a flock decides who starts it, and a
 // starter that dies lets go of the lock), then becomes CMD under the shim,
-// with pincoh's rank and size the node-local ones.
+// with pincoh's rank and size the node-local ones. The job's directory on the
+// node is src/job/jobdir.ts.
 
 import { spawn } from 'node:child_process';
-import { closeSync, constants as fsc, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PincohError } from '../errors.js';
 import { preloadWith } from '../job/launch.js';
 import { jobName, placementFrom } from '../job/launcher.js';
-import { execReplacing, lockWithin } from '../job/native.js';
+import { announceRank, holdLock } from '../job/jobdir.js';
+import { execReplacing } from '../job/native.js';
 import { shimPath } from '../paths.js';
 import type { ExecOptions } from './options.js';
 
@@ -30,36 +32,6 @@ function alive(path: string): Promise<boolean> {
   });
 }
 
-/** The node's directory for the job: ours alone (0700, our uid). */
-function jobDir(job: string): string {
-  const dir = join(tmpdir(), `pincoh-${process.getuid?.() ?? 0}-${job}`);
-  try {
-    mkdirSync(dir, { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  const st = lstatSync(dir);
-  if (!st.isDirectory() || st.uid !== (process.getuid?.() ?? 0) || (st.mode & 0o077) !== 0)
-    throw new PincohError('PINCOH_ERR_COORDINATOR', `${dir} is not a private directory of ours; remove it`);
-  return dir;
-}
-
-/** The job's lock, held: re-opened if the coordinator removed the file meanwhile (its exit cleans up under the lock). */
-async function holdLock(job: string): Promise<{ fd: number; dir: string }> {
-  for (let tries = 0; tries < 100; tries++) {
-    const dir = jobDir(job);
-    const path = join(dir, 'lock');
-    const fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT, 0o600 /* Node opens close-on-exec */);
-    if (!(await lockWithin(fd, 30_000))) {
-      closeSync(fd);
-      throw new PincohError('PINCOH_ERR_COORDINATOR', `waited 30 s for ${path}: another rank holds it and does not let go`);
-    }
-    if (existsSync(path) && statSync(path).ino === fstatSync(fd).ino) return { fd, dir };
-    closeSync(fd); // locked a file the coordinator had just removed: again
-  }
-  throw new PincohError('PINCOH_ERR_COORDINATOR', `the lock of job ${job} keeps going away`);
-}
-
 export async function execCommand(o: ExecOptions): Promise<number> {
   const place = placementFrom(process.env);
   const shim = shimPath();
@@ -73,7 +45,7 @@ export async function execCommand(o: ExecOptions): Promise<number> {
       // We start it: the first local rank here, or the next one after a starter died.
       const base = join(out, `pincoh-${host}-${job}`);
       const log = openSync(`${base}.log`, 'a');
-      const args = [CLI, 'serve', '--socket', sock, '--until-ranks', String(place.localSize), '--idle-exit-ms', String(o.idleExitMs ?? 30_000), '--remove-dir', ...o.coordinatorArgs];
+      const args = [CLI, 'serve', '--socket', sock, '--until-ranks', String(place.localSize), '--idle-exit-ms', String(o.idleExitMs ?? 30_000), ...o.coordinatorArgs];
       if (o.trace) args.push('--trace', `${base}.trace.jsonl`);
       const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] });
       closeSync(log);
@@ -89,6 +61,7 @@ export async function execCommand(o: ExecOptions): Promise<number> {
         await new Promise((r) => setTimeout(r, 20));
       }
     }
+    announceRank(dir, place.localRank); // the coordinator waits for this pid to end, whether CMD uses pincoh or not
   } finally {
     closeSync(fd);
   }

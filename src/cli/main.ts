@@ -1,6 +1,6 @@
 // pincoh's command line: run and serve.
 
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { openSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Engine, type AuditEntry } from '../coherence/engine.js';
@@ -9,6 +9,7 @@ import { T } from '../protocol/constants.js';
 import { PincohError } from '../errors.js';
 import { isStaticElf, resolveCommand } from '../job/elf.js';
 import { launch, worstStatus, type RankResult } from '../job/launch.js';
+import { jobEnded, removeJobDir } from '../job/jobdir.js';
 import { lockWithin } from '../job/native.js';
 import { execCommand } from './exec.js';
 import type { ProcessState } from '../coherence/engine.js';
@@ -87,52 +88,32 @@ async function run(o: RunOptions): Promise<number> {
 
 async function serve(o: ServeOptions): Promise<number> {
   const trace = new Trace(o.trace);
-  const ranksSeen = new Set<number>();
-  const engine = new Engine({
-    mremapFollow: o.mremap === 'follow', forkDontfork: o.fork === 'dontfork', freeInvalidate: o.free === 'invalidate', coherence: o.coherence,
-    revokeTimeoutMs: o.revokeTimeoutMs, trace, limits: engineLimits(o), onCrash: sayCrash, onConnect: (p) => ranksSeen.add(p.rank),
-  });
+  const engine = new Engine({ mremapFollow: o.mremap === 'follow', forkDontfork: o.fork === 'dontfork', freeInvalidate: o.free === 'invalidate', coherence: o.coherence, revokeTimeoutMs: o.revokeTimeoutMs, trace, limits: engineLimits(o), onCrash: sayCrash });
   const server = new CoordinatorServer({ socketPath: o.socket, engine, allowUids: o.allowUids, maxFrame: o.maxFrame, maxPending: o.maxPending });
   await server.listen();
   process.stderr.write(
     `pincoh: serving on ${o.socket} (mremap ${o.mremap}); ` +
       (o.untilRanks !== undefined ? `ends once ${o.untilRanks} ranks have come and gone\n` : 'stop with Ctrl-C\n'),
   );
+  // pincoh exec's coordinators end with their job on this node, and take its directory with them
+  const dir = o.untilRanks !== undefined ? dirname(o.socket) : undefined;
+  let lockFd: number | undefined;
   await new Promise<void>((resolve) => {
     // a closed terminal (SIGHUP) ends it as cleanly as Ctrl-C or kill
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, resolve);
-    // pincoh exec's coordinators end with their job on this node: once every
-    // rank has come and every process has gone, or when nobody came for a while
-    if (o.untilRanks !== undefined || o.idleExitMs !== undefined) {
-      let idleSince = Date.now();
-      setInterval(() => {
-        if (engine.stats.live > 0) return void (idleSince = Date.now());
-        if (o.untilRanks !== undefined && ranksSeen.size >= o.untilRanks) resolve();
-        if (o.idleExitMs !== undefined && Date.now() - idleSince >= o.idleExitMs) resolve();
-      }, 50).unref();
-    }
+    if (dir) void jobEnded(dir, o.untilRanks!, o.idleExitMs ?? 30_000, () => engine.stats.live).then((fd) => resolve(void (lockFd = fd)));
   });
   process.stderr.write(engine.stats.summary() + '\n'); // first: the log is what a user reads afterwards
   await server.close();
   trace.close();
-  if (o.removeDir) await removeSocketDir(o.socket);
-  return 0;
-}
-
-/** The socket's directory goes, under its lock file, so a rank of the same job
- * arriving now either finds it whole or starts afresh (pincoh exec). */
-async function removeSocketDir(socket: string): Promise<void> {
-  const dir = dirname(socket);
-  const lock = join(dir, 'lock');
-  let fd: number | undefined;
-  try {
-    fd = openSync(lock, 'r+');
-    if (!(await lockWithin(fd, 5000))) return; // someone holds it for long: leave it to them
-  } catch {
-    /* no lock file: nothing to be careful of */
+  if (dir) {
+    if (lockFd === undefined) {
+      lockFd = openSync(join(dir, 'lock'), 'a');
+      await lockWithin(lockFd, 5000); // a signal: a rank may be looking right now
+    }
+    removeJobDir(dir, lockFd);
   }
-  rmSync(dir, { recursive: true, force: true });
-  if (fd !== undefined) closeSync(fd);
+  return 0;
 }
 
 async function auditCommand(o: AuditOptions): Promise<number> {

@@ -40,12 +40,11 @@ export interface ServeOptions extends LimitOptions {
   coherence: boolean;
   revokeTimeoutMs: number;
   allowUids: number[];
-  /** exit once this many distinct ranks have come and every process has gone (pincoh exec's coordinators) */
+  /** a node's coordinator for pincoh exec: the socket is in the job's directory (src/job/jobdir.ts);
+   * end once this many ranks have been announced there and all have gone, then remove it */
   untilRanks?: number;
-  /** exit after this long with no process connected */
+  /** with untilRanks: end after this long with nothing running (ranks that never came) */
   idleExitMs?: number;
-  /** remove the socket's directory at exit, under its lock file (pincoh exec's coordinators) */
-  removeDir: boolean;
 }
 
 export interface ExecOptions {
@@ -83,8 +82,9 @@ export const USAGE = `usage:
       --abort-on-failure: a rank killed by a signal or exiting non-zero ends the others
   pincoh serve --socket PATH [--trace FILE|-] [--mremap invalidate|follow] [--fork keep|dontfork] [--free keep|invalidate]
                [--revoke-timeout-ms MS] [--no-coherence] [--allow-uid UID]...
-      run the coordinator alone until SIGINT/SIGTERM; processes find it through
-      PINCOH_SOCKET=PATH and LD_PRELOAD=<libpincoh.so>
+      run the coordinator alone until SIGINT/SIGTERM/SIGHUP; processes find it through
+      PINCOH_SOCKET=PATH and LD_PRELOAD=<libpincoh.so>; pincoh exec starts it with
+      --until-ranks N [--idle-exit-ms MS] (the socket in the job's directory on the node)
   --no-coherence  never revoke attachments: shows the corruption pincoh prevents
   --fork dontfork keep registered pages out of fork's children (MADV_DONTFORK), as ibv_fork_init does
   --free invalidate free() and realloc() invalidate the registrations inside the heap chunk they give back
@@ -120,7 +120,6 @@ const SPECS: Spec[] = [
   { names: ['--output-dir'], key: 'outputDir', kind: 'string', commands: ['exec'] },
   { names: ['--until-ranks'], key: 'untilRanks', kind: 'int', commands: ['serve'] },
   { names: ['--idle-exit-ms'], key: 'idleExitMs', kind: 'int', commands: ['serve', 'exec'] },
-  { names: ['--remove-dir'], key: 'removeDir', kind: 'flag', commands: ['serve'] },
   { names: ['--mremap'], key: 'mremap', kind: 'mremap', commands: ['run', 'serve', 'exec'] },
   { names: ['--fork'], key: 'fork', kind: 'fork', commands: ['run', 'serve', 'exec'] },
   { names: ['--free'], key: 'free', kind: 'free', commands: ['run', 'serve', 'exec'] },
@@ -210,10 +209,11 @@ export function parseCli(args: string[]): CliOptions {
   }
   if (typeof values.socket !== 'string') throw usage('serve needs --socket PATH');
   if (argv.length) throw usage('serve takes no command');
+  if (values.idleExitMs !== undefined && values.untilRanks === undefined) throw usage('--idle-exit-ms goes with --until-ranks');
   const revokeTimeoutMs = (values.revokeTimeoutMs as number | undefined) ?? 1000;
   if (revokeTimeoutMs < 1) throw usage('--revoke-timeout-ms takes at least 1');
   return {
     command, socket: values.socket, trace, mremap, fork, free, coherence, revokeTimeoutMs, allowUids: values.allowUids as number[],
-    untilRanks: values.untilRanks as number | undefined, idleExitMs: values.idleExitMs as number | undefined, removeDir: values.removeDir === true, ...limits,
+    untilRanks: values.untilRanks as number | undefined, idleExitMs: values.idleExitMs as number | undefined, ...limits,
   };
 }

@@ -61,8 +61,6 @@ export interface EngineOptions {
   auditOnExit?: boolean;
   /** told at once when a process dies without exiting (killed or crashed) */
   onCrash?: (p: ProcessState, signal: string | undefined) => void;
-  /** told of each process that says HELLO */
-  onConnect?: (p: ProcessState) => void;
 }
 
 export interface AuditEntry {
@@ -139,7 +137,6 @@ export class Engine {
   readonly verifyMappings: boolean;
   readonly auditOnExit: boolean;
   private readonly onCrash: EngineOptions['onCrash'];
-  private readonly onConnect: EngineOptions['onConnect'];
   /** findings of the audits made at exit (auditOnExit) */
   readonly exitAudits: AuditEntry[] = [];
   private nextId = 1;
@@ -153,7 +150,6 @@ export class Engine {
     this.verifyMappings = opts.verifyMappings ?? true;
     this.auditOnExit = opts.auditOnExit ?? false;
     this.onCrash = opts.onCrash;
-    this.onConnect = opts.onConnect;
     this.stats = opts.stats ?? new Stats();
     this.trace = opts.trace ?? new Trace();
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -173,7 +169,6 @@ export class Engine {
     const libc = hello.chained ? `${mode} (chained with another interposer)` : mode;
     this.stats.libc[libc] = (this.stats.libc[libc] ?? 0) + 1;
     if (this.trace.enabled) this.trace.emit({ event: 'hello', pid, rank: hello.rank, ppid: hello.ppid, argv0: hello.argv0, job: hello.job, libc });
-    this.onConnect?.(p);
     return p;
   }
 

@@ -1,0 +1,122 @@
+// A job's directory on a node, /tmp/pincoh-UID-JOB: how the ranks that
+// pincoh exec starts there and the node's coordinator for the job find each
+// other, without a process of ours staying between launcher and rank.
+//
+//   lock     flock'd by a rank while it finds or starts the coordinator, and
+//            by the coordinator while it decides to end and removes the
+//            directory: a rank sees the coordinator whole, or none at all
+//   c.sock   the coordinator's socket
+//   rank-L   local rank L: its pid (CMD keeps it: exec replaces the process)
+//            and start time (so a pid reused by another process is not taken
+//            for it). The coordinator ends once every rank has been announced
+//            and has gone, even one that never spoke to it.
+
+import { closeSync, constants as fsc, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PincohError } from '../errors.js';
+import { lockWithin } from './native.js';
+
+const uid = () => process.getuid?.() ?? 0;
+
+/** The job's directory on this node, made if need be: ours alone (0700, our uid). */
+export function jobDir(job: string): string {
+  const dir = join(tmpdir(), `pincoh-${uid()}-${job}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== uid() || (st.mode & 0o077) !== 0)
+    throw new PincohError('PINCOH_ERR_COORDINATOR', `${dir} is not a private directory of ours; remove it`);
+  return dir;
+}
+
+/** The job's lock, held (close fd to let go): re-taken if the coordinator removed the directory meanwhile. */
+export async function holdLock(job: string): Promise<{ fd: number; dir: string }> {
+  for (let tries = 0; tries < 100; tries++) {
+    const dir = jobDir(job);
+    const path = join(dir, 'lock');
+    const fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT, 0o600 /* Node opens close-on-exec */);
+    if (!(await lockWithin(fd, 30_000))) {
+      closeSync(fd);
+      throw new PincohError('PINCOH_ERR_COORDINATOR', `waited 30 s for ${path}: another rank holds it and does not let go`);
+    }
+    if (existsSync(path) && statSync(path).ino === fstatSync(fd).ino) return { fd, dir };
+    closeSync(fd); // locked a file the coordinator had just removed: again
+  }
+  throw new PincohError('PINCOH_ERR_COORDINATOR', `the lock of job ${job} keeps going away`);
+}
+
+/** pid's start time (clock ticks after boot, /proc/PID/stat field 22), or undefined once it is gone (or a zombie). */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
+    return fields[0] === 'Z' ? undefined : fields[22 - 3];
+  } catch {
+    return undefined;
+  }
+}
+
+/** This process is local rank `local` of the job whose directory is dir (called holding the lock). */
+export function announceRank(dir: string, local: number): void {
+  writeFileSync(join(dir, `rank-${local}`), `${process.pid} ${startTime(process.pid)}\n`, { mode: 0o600 });
+}
+
+/** The ranks announced in dir: how many, and how many of them still run. */
+function announcedRanks(dir: string): { announced: number; running: number } {
+  let announced = 0;
+  let running = 0;
+  for (const f of readdirSync(dir).filter((name) => /^rank-\d+$/.test(name))) {
+    announced++;
+    try {
+      const [pid, start] = readFileSync(join(dir, f), 'utf8').trim().split(' ');
+      if (startTime(Number(pid)) === start) running++;
+    } catch {
+      /* unreadable: taken as gone */
+    }
+  }
+  return { announced, running };
+}
+
+/**
+ * Resolves when the job has ended on this node, with its lock held (so no rank
+ * finds the coordinator from then on): once `ranks` ranks have been announced
+ * and every one, and every process connected (`live()`), has gone; or when
+ * nothing has run for idleMs (ranks that never came: a launcher that died).
+ * Resolves with the lock's fd: give it to removeJobDir.
+ */
+export function jobEnded(dir: string, ranks: number, idleMs: number, live: () => number): Promise<number> {
+  return new Promise((resolve) => {
+    let idleSince = Date.now();
+    let deciding = false;
+    const ended = () => {
+      const r = announcedRanks(dir);
+      if (live() > 0 || r.running > 0) {
+        idleSince = Date.now();
+        return false;
+      }
+      return r.announced >= ranks || Date.now() - idleSince >= idleMs;
+    };
+    const tick = setInterval(async () => {
+      if (deciding || !ended()) return;
+      deciding = true;
+      const fd = openSync(join(dir, 'lock'), fsc.O_RDWR | fsc.O_CREAT, 0o600);
+      if ((await lockWithin(fd, 5000)) && ended()) {
+        clearInterval(tick);
+        return resolve(fd);
+      }
+      closeSync(fd); // a rank came meanwhile
+      deciding = false;
+    }, 50);
+    tick.unref();
+  });
+}
+
+/** Removes the job's directory, then lets go of its lock. */
+export function removeJobDir(dir: string, lockFd: number): void {
+  rmSync(dir, { recursive: true, force: true });
+  closeSync(lockFd);
+}
