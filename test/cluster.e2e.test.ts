@@ -7,7 +7,7 @@
 // log beside the job, and nothing left behind.
 
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, ROOT, example, prog, run, tempDir, until, type RunResult } from './helpers.js';
@@ -30,16 +30,20 @@ const itCluster = (name: string, fn: () => Promise<void>) => {
   else it.skip(`${name} (needs ${missing.join(', ')})`, fn);
 };
 
-/** mpirun -np 4 over nodeA:2,nodeB:2, each rank `pincoh exec -- CMD...`, in cwd */
-function mpirun(cwd: string, cmd: string[], extra: string[] = []): Promise<RunResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' };
+/** mpirun -np 4 over nodeA:2,nodeB:2, each rank `pincoh exec -- CMD...`, in cwd; each node's leftovers reported in `report` */
+function mpirun(cwd: string, report: string, cmd: string[], extra: string[] = []): Promise<RunResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', FAKENODE_REPORT: report };
   for (const k of Object.keys(env)) if (k.startsWith('PINCOH_') || k === 'LD_PRELOAD') delete env[k];
   const args = ['--mca', 'plm_rsh_agent', FAKENODE, '--host', 'nodeA:2,nodeB:2', '-np', '4', ...extra, process.execPath, CLI, 'exec', '--', ...cmd];
   return run('sh', ['-c', 'cd "$0" && exec mpirun "$@"', cwd, ...args], env, 120_000);
 }
 
-/** Each node's coordinator log, once both have ended (a log ends with the summary); nothing else may be in cwd. */
-async function nodeLogs(cwd: string): Promise<{ job: string; A: string; B: string }> {
+/** Each node's coordinator log, once both have ended (a log ends with the summary); nothing else may be in cwd,
+ * nor left on either node: no process, nothing in /tmp (the report fakenode writes as the node goes). */
+async function nodeLogs(cwd: string, report: string): Promise<{ job: string; A: string; B: string }> {
+  const said = (n: string) => (existsSync(resolve(report, `${n}.part`)) ? readFileSync(resolve(report, `${n}.part`), 'utf8') : '');
+  expect(await until(() => ['nodeA', 'nodeB'].every((n) => said(n).endsWith('end\n')), 30_000)).toBe(true);
+  for (const n of ['nodeA', 'nodeB']) expect(`${n}: ${said(n)}`).toBe(`${n}: end\n`);
   const logs = () => readdirSync(cwd).filter((f) => f.endsWith('.log'));
   const done = () => logs().length === 2 && logs().every((f) => /processes?, /.test(readFileSync(resolve(cwd, f), 'utf8')));
   expect(await until(done, 20_000)).toBe(true);
@@ -51,11 +55,11 @@ async function nodeLogs(cwd: string): Promise<{ job: string; A: string; B: strin
 
 describe('pincoh exec under mpirun, two nodes', () => {
   itCluster('ranks learn their node-local and global places; one coordinator per node, for this job', async () => {
-    const cwd = tempDir('cluster');
-    const r = await mpirun(cwd, ['sh', '-c', 'echo $(hostname) $PINCOH_RANK/$PINCOH_SIZE $PINCOH_GLOBAL_RANK/$PINCOH_GLOBAL_SIZE $PINCOH_JOB $PINCOH_SOCKET']);
+    const [cwd, report] = [tempDir('cluster'), tempDir('cluster-report')];
+    const r = await mpirun(cwd, report, ['sh', '-c', 'echo $(hostname) $PINCOH_RANK/$PINCOH_SIZE $PINCOH_GLOBAL_RANK/$PINCOH_GLOBAL_SIZE $PINCOH_JOB $PINCOH_SOCKET']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const { job, A, B } = await nodeLogs(cwd);
+    const { job, A, B } = await nodeLogs(cwd, report);
     expect(r.lines.sort()).toEqual([
       `nodeA 0/2 0/4 ${job} /tmp/pincoh-0-${job}/c.sock`,
       `nodeA 1/2 1/4 ${job} /tmp/pincoh-0-${job}/c.sock`,
@@ -70,8 +74,8 @@ describe('pincoh exec under mpirun, two nodes', () => {
   });
 
   itCluster('ring: two ranks a node, every byte of every message checked, each node its own ring', async () => {
-    const cwd = tempDir('cluster');
-    const r = await mpirun(cwd, [example('ring'), '300']);
+    const [cwd, report] = [tempDir('cluster'), tempDir('cluster-report')];
+    const r = await mpirun(cwd, report, [example('ring'), '300']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.lines.sort()).toEqual([
@@ -80,28 +84,28 @@ describe('pincoh exec under mpirun, two nodes', () => {
       'rank 1 of 2: 300 iterations from rank 0, 0 bad',
       'rank 1 of 2: 300 iterations from rank 0, 0 bad',
     ]);
-    const { A, B } = await nodeLogs(cwd);
+    const { A, B } = await nodeLogs(cwd, report);
     for (const log of [A, B]) expect(log).toMatch(/^pincoh: 2 processes, 2 registrations, 2 invalidations \(exit 2\), .* 2 attachments, /m);
   });
 
   itCluster('halo: buffers freed and reallocated on both nodes, stale handles caught, every byte checked', async () => {
-    const cwd = tempDir('cluster');
-    const r = await mpirun(cwd, [example('halo'), '100', '10']);
+    const [cwd, report] = [tempDir('cluster'), tempDir('cluster-report')];
+    const r = await mpirun(cwd, report, [example('halo'), '100', '10']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout.match(/^rank [01] of 2: 100 iterations, buffer reallocated 10 times .* stale handles caught \d+, re-attached \d+, 0 bad$/gm)).toHaveLength(4);
-    const { A, B } = await nodeLogs(cwd);
+    const { A, B } = await nodeLogs(cwd, report);
     for (const log of [A, B]) expect(log).toMatch(/^pincoh: 2 processes, 20 registrations, /m);
   });
 
   itCluster('a rank killed on nodeB: its node fails the barrier at once with EOWNERDEAD, mpirun ends the job, both coordinators end with it', async () => {
-    const cwd = tempDir('cluster');
+    const [cwd, report] = [tempDir('cluster'), tempDir('cluster-report')];
     // global rank 3 dies of SIGSEGV once its node-mate waits in the barrier; the others wait there
     const script = `if [ $PINCOH_GLOBAL_RANK = 3 ]; then exec ${prog('driver')} map 0 4096 reg 0 0 4096 r sleep 300 segv; else exec ${prog('driver')} map 0 4096 reg 0 0 4096 r bar 60000; fi`;
-    const r = await mpirun(cwd, ['sh', '-c', script]);
+    const r = await mpirun(cwd, report, ['sh', '-c', script]);
     expect(r.code).not.toBe(0);
     expect(r.stdout).toContain(`bar -${EOWNERDEAD}`);
-    const { job, B } = await nodeLogs(cwd);
+    const { job, B } = await nodeLogs(cwd, report);
     // the signal shows only if the coordinator looks before orted reaps the rank
     expect(B).toMatch(new RegExp(`^pincoh: pid \\d+ \\(driver, rank 1\\) of job ${job} died without exiting \\((SIGSEGV|killed or crashed)\\); its job's barriers and attaches now fail with EOWNERDEAD$`, 'm'));
   });
