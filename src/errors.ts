@@ -11,7 +11,8 @@ export type PincohErrorCode =
   | 'PINCOH_ERR_EXEC';
 
 export class PincohError extends Error {
-  constructor(readonly code: PincohErrorCode, message: string) {
+  /** status: what the command exits with (2, or a shell's 126/127 for a program that cannot run) */
+  constructor(readonly code: PincohErrorCode, message: string, readonly status = 2) {
     super(message);
     this.name = 'PincohError';
   }

@@ -23,12 +23,12 @@ const ompi = (job: string, rank: number, size: number): NodeJS.ProcessEnv => ({
 });
 const jobDir = (job: string) => join(tmpdir(), `pincoh-${process.getuid?.() ?? 0}-${job}`);
 
-/** size ranks of `job` at once, each `pincoh exec -- CMD...` in `cwd` */
-function ranks(job: string, size: number, cmd: (rank: number) => string[], cwd: string): Promise<RunResult[]> {
+/** size ranks of `job` at once, each `pincoh exec OPTS -- CMD...` in `cwd` */
+function ranks(job: string, size: number, cmd: (rank: number) => string[], cwd: string, opts: string[] = []): Promise<RunResult[]> {
   return Promise.all(
     Array.from({ length: size }, (_, r) =>
       new Promise<RunResult>((res) => {
-        const c = spawn(process.execPath, [CLI, 'exec', '--', ...cmd(r)], { env: ompi(job, r, size), cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+        const c = spawn(process.execPath, [CLI, 'exec', ...opts, '--', ...cmd(r)], { env: ompi(job, r, size), cwd, stdio: ['ignore', 'pipe', 'pipe'] });
         let stdout = '';
         let stderr = '';
         c.stdout.on('data', (d) => (stdout += d));
@@ -98,6 +98,25 @@ describe('pincoh exec', () => {
       })(),
     ]);
     expect(owner[0]!.lines).toContain('pub 0');
+  });
+
+  it('a CMD that cannot run: 127 (126 when not executable), as a shell says, and the coordinator still ends', async () => {
+    const cwd = tempDir('exec');
+    const job = newJob();
+    const [missing, notExec] = await ranks(job, 2, (r) => [r === 0 ? '/nonexistent/prog' : cwd], cwd);
+    expect({ code: missing!.code, stderr: missing!.stderr }).toEqual({ code: 127, stderr: 'pincoh: cannot run /nonexistent/prog: not found [PINCOH_ERR_EXEC]\n' });
+    expect({ code: notExec!.code, stderr: notExec!.stderr }).toEqual({ code: 126, stderr: `pincoh: cannot run ${cwd}: permission denied [PINCOH_ERR_EXEC]\n` });
+    expect(await ended(cwd, job)).toMatch(/^pincoh: 0 processes, /m);
+  });
+
+  it('a log it cannot write: exit 2 naming the file and the way out, and nothing left in /tmp', async () => {
+    const job = newJob();
+    const [r] = await ranks(job, 1, () => ['true'], tempDir('exec'), ['--output-dir', '/nonexistent/logs']);
+    expect({ code: r!.code, stderr: r!.stderr }).toEqual({
+      code: 2,
+      stderr: `pincoh: cannot write this node's log /nonexistent/logs/pincoh-${hostname()}-${job}.log (ENOENT): run where the ranks can write, or give --output-dir [PINCOH_ERR_COORDINATOR]\n`,
+    });
+    expect(existsSync(jobDir(job))).toBe(false);
   });
 
   it('outside a launcher: exit 2 and an error naming every variable looked for', async () => {

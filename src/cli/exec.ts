@@ -6,9 +6,9 @@
 // node is src/job/jobdir.ts.
 
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { hostname } from 'node:os';
+import { constants, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PincohError } from '../errors.js';
 import { preloadWith } from '../job/launch.js';
@@ -44,7 +44,13 @@ export async function execCommand(o: ExecOptions): Promise<number> {
     if (!(await alive(sock))) {
       // We start it: the first local rank here, or the next one after a starter died.
       const base = join(out, `pincoh-${host}-${job}`);
-      const log = openSync(`${base}.log`, 'a');
+      let log: number;
+      try {
+        log = openSync(`${base}.log`, 'a');
+      } catch (e) {
+        rmSync(dir, { recursive: true, force: true }); // nothing started: leave nothing behind (a waiting rank re-makes it)
+        throw new PincohError('PINCOH_ERR_COORDINATOR', `cannot write this node's log ${base}.log (${(e as NodeJS.ErrnoException).code}): run where the ranks can write, or give --output-dir`);
+      }
       const args = [CLI, 'serve', '--socket', sock, '--until-ranks', String(place.localSize), '--idle-exit-ms', String(o.idleExitMs ?? 30_000), ...o.coordinatorArgs];
       if (o.trace) args.push('--trace', `${base}.trace.jsonl`);
       const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] });
@@ -55,6 +61,7 @@ export async function execCommand(o: ExecOptions): Promise<number> {
       const end = Date.now() + 20_000;
       while (!(await alive(sock))) {
         if (exited !== undefined || Date.now() > end) {
+          if (exited !== undefined) rmSync(dir, { recursive: true, force: true });
           const said = existsSync(`${base}.log`) ? readFileSync(`${base}.log`, 'utf8').trim().split('\n').slice(-3).join('\n') : '';
           throw new PincohError('PINCOH_ERR_COORDINATOR', `the coordinator for job ${job} on ${host} did not start${exited !== undefined ? ` (it exited with ${exited})` : ' within 20 s'}:\n${said}`);
         }
@@ -77,5 +84,7 @@ export async function execCommand(o: ExecOptions): Promise<number> {
     ...(o.timeoutMs !== undefined && { PINCOH_TIMEOUT_MS: String(o.timeoutMs) }),
   };
   const err = execReplacing(o.argv[0]!, o.argv, env);
-  throw new PincohError('PINCOH_ERR_EXEC', `cannot run ${o.argv[0]}: errno ${err}${err === 2 ? ' (not found)' : err === 13 ? ' (permission denied)' : ''}`);
+  const { ENOENT, EACCES } = constants.errno;
+  const why = err === ENOENT ? 'not found' : err === EACCES ? 'permission denied' : (Object.entries(constants.errno).find(([, n]) => n === err)?.[0] ?? `errno ${err}`);
+  throw new PincohError('PINCOH_ERR_EXEC', `cannot run ${o.argv[0]}: ${why}`, err === ENOENT ? 127 : 126); // as a shell says
 }

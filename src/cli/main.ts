@@ -160,7 +160,7 @@ export async function main(args: string[]): Promise<number> {
     }
     if (err instanceof PincohError) {
       process.stderr.write(`pincoh: ${err.message} [${err.code}]\n`);
-      return 2;
+      return err.status;
     }
     throw err;
   }
