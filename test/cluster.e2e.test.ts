@@ -32,7 +32,8 @@ const itCluster = (name: string, fn: () => Promise<void>) => {
 
 /** mpirun -np 4 over nodeA:2,nodeB:2, each rank `pincoh exec -- CMD...`, in cwd; each node's leftovers reported in `report` */
 function mpirun(cwd: string, report: string, cmd: string[], extra: string[] = []): Promise<RunResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', FAKENODE_REPORT: report };
+  // pincoh itself is shared too (a clone under /tmp would otherwise vanish on the nodes)
+  const env: NodeJS.ProcessEnv = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', FAKENODE_REPORT: report, FAKENODE_SHARE: ROOT };
   for (const k of Object.keys(env)) if (k.startsWith('PINCOH_') || k === 'LD_PRELOAD') delete env[k];
   const args = ['--mca', 'plm_rsh_agent', FAKENODE, '--host', 'nodeA:2,nodeB:2', '-np', '4', ...extra, process.execPath, CLI, 'exec', '--', ...cmd];
   return run('sh', ['-c', 'cd "$0" && exec mpirun "$@"', cwd, ...args], env, 120_000);
