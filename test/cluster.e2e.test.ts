@@ -6,36 +6,22 @@
 // would look at: each rank's output, one coordinator per node, each node's
 // log beside the job, and nothing left behind.
 
-import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { CLI, ROOT, example, prog, run, tempDir, until, type RunResult } from './helpers.js';
+import { describe, expect } from 'vitest';
+import { CLI, ROOT, example, itAsRootWith, prog, run, tempDir, until, type RunResult } from './helpers.js';
 import { EOWNERDEAD } from '../src/protocol/errno.js';
 
 const FAKENODE = resolve(ROOT, 'test/cluster/fakenode');
-const has = (cmd: string) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
-// Needs Open MPI's mpirun, and root for the namespaces (CI has both; it installs openmpi-bin).
-const missing = [!has('mpirun') && 'mpirun (apt-get install openmpi-bin)', !has('unshare') && 'unshare', process.getuid?.() !== 0 && 'root'].filter(Boolean);
-const itCluster = (name: string, fn: () => Promise<void>) => {
-  if (missing.length === 0) it(name, fn, 180_000);
-  else if (process.env.CI) it(name, () => { throw new Error(`needs ${missing.join(', ')}`); });
-  else it.skip(`${name} (needs ${missing.join(', ')})`, fn);
-};
+// Needs Open MPI's mpirun, and root for the namespaces.
+const itCluster = (name: string, fn: () => Promise<void>) => itAsRootWith(['mpirun', 'unshare'], 'openmpi-bin', name, fn, 180_000);
 
 /** mpirun -np 4 over nodeA:2,nodeB:2, each rank `pincoh exec -- CMD...`, in cwd; each node's leftovers reported in `report` */
-function mpirun(cwd: string, report: string, cmd: string[], extra: string[] = []): Promise<RunResult> {
+function mpirun(cwd: string, report: string, cmd: string[]): Promise<RunResult> {
   // pincoh itself is shared too (a clone under /tmp would otherwise vanish on the nodes)
   const env: NodeJS.ProcessEnv = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', FAKENODE_REPORT: report, FAKENODE_SHARE: ROOT };
   for (const k of Object.keys(env)) if (k.startsWith('PINCOH_') || k === 'LD_PRELOAD') delete env[k];
-  const args = ['--mca', 'plm_rsh_agent', FAKENODE, '--host', 'nodeA:2,nodeB:2', '-np', '4', ...extra, process.execPath, CLI, 'exec', '--', ...cmd];
+  const args = ['--mca', 'plm_rsh_agent', FAKENODE, '--host', 'nodeA:2,nodeB:2', '-np', '4', process.execPath, CLI, 'exec', '--', ...cmd];
   return run('sh', ['-c', 'cd "$0" && exec mpirun "$@"', cwd, ...args], env, 120_000);
 }
 

@@ -31,6 +31,23 @@ export function itWithProgs(names: string[], packages: string, name: string, fn:
   else it.skip(`${name} (needs: apt-get install ${packages})`, fn);
 }
 
+/** Is cmd on PATH? */
+export function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, cmd)));
+}
+
+/**
+ * A test of Debian's programs run as root (a launcher, namespaces): under CI,
+ * which installs them (.ci/run) and runs as root, a missing one fails the test;
+ * elsewhere the test is skipped and says what it needs.
+ */
+export function itAsRootWith(cmds: string[], packages: string, name: string, fn: () => Promise<void>, timeout?: number): void {
+  const missing = [...cmds.filter((c) => !onPath(c)).map((c) => `${c} (apt-get install ${packages})`), ...(process.getuid?.() === 0 ? [] : ['root'])];
+  if (missing.length === 0) it(name, fn, timeout);
+  else if (process.env.CI) it(name, () => { throw new Error(`needs ${missing.join(', ')}`); });
+  else it.skip(`${name} (needs ${missing.join(', ')})`, fn);
+}
+
 const madeDirs = new Set<string>();
 const removeDir = (dir: string) => {
   rmSync(dir, { recursive: true, force: true });

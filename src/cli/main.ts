@@ -103,9 +103,9 @@ async function serve(o: ServeOptions): Promise<number> {
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, resolve);
     if (dir) void jobEnded(dir, o.untilRanks!, o.idleExitMs ?? 30_000, () => engine.stats.live).then((fd) => resolve(void (lockFd = fd)));
   });
-  process.stderr.write(engine.stats.summary() + '\n'); // first: the log is what a user reads afterwards
-  await server.close();
+  await server.close(); // reads the last events of processes still connected
   trace.close();
+  process.stderr.write(engine.stats.summary() + '\n');
   if (dir) {
     if (lockFd === undefined) {
       lockFd = openSync(join(dir, 'lock'), 'a');

@@ -1,0 +1,81 @@
+// `pincoh exec` under Slurm's srun (issue 10), on a one-node Slurm cluster
+// the test starts (test/cluster/slurm: munged, slurmctld and slurmd, as root,
+// everything in a directory of its own). Slurm starts each task itself
+// (slurmstepd), sets its variables, and with proctrack/linuxproc leaves a
+// process the tasks started alone once they end, as the node's coordinator is.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { CLI, ROOT, example, itAsRootWith, onPath, prog, run, tempDir, until, type RunResult } from './helpers.js';
+import { EOWNERDEAD } from '../src/protocol/errno.js';
+
+const SLURM = resolve(ROOT, 'test/cluster/slurm');
+const TOOLS = ['srun', 'slurmctld', 'slurmd', 'munged'];
+const itSlurm = (name: string, fn: () => Promise<void>) => itAsRootWith(TOOLS, 'slurmctld slurmd slurm-client munge', name, fn, 120_000);
+let dir = '';
+
+beforeAll(() => {
+  if (!TOOLS.every(onPath) || process.getuid?.() !== 0) return;
+  dir = mkdtempSync(join(tmpdir(), 'pincoh-slurm-'));
+  execFileSync(SLURM, ['up', dir, 'linuxproc'], { stdio: ['ignore', 'ignore', 'inherit'] });
+}, 60_000);
+afterAll(() => {
+  if (dir) execFileSync(SLURM, ['down', dir], { stdio: ['ignore', 'ignore', 'inherit'] }); // removes dir
+});
+
+/** srun -n 4, each task `pincoh exec -- CMD...`, in cwd */
+function srun(cwd: string, cmd: string[]): Promise<RunResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env, SLURM_CONF: join(dir, 'slurm.conf') };
+  for (const k of Object.keys(env)) if (k.startsWith('PINCOH_') || k === 'LD_PRELOAD') delete env[k];
+  return run('sh', ['-c', 'cd "$0" && exec srun -n 4 "$@"', cwd, process.execPath, CLI, 'exec', '--', ...cmd], env, 60_000);
+}
+
+/** The node's coordinator log, once it has ended: the summary written, its directory gone, nothing else in cwd. */
+async function nodeLog(cwd: string): Promise<{ job: string; log: string }> {
+  const name = () => readdirSync(cwd).find((f) => f.endsWith('.log'));
+  const path = () => join(cwd, name() ?? 'none');
+  expect(await until(() => name() !== undefined && /processes?, /.test(readFileSync(path(), 'utf8')), 10_000)).toBe(true);
+  const m = new RegExp(`^pincoh-${hostname()}-(\\d+\\.\\d+)\\.log$`).exec(name()!);
+  expect(readdirSync(cwd)).toEqual([m ? name() : 'pincoh-HOST-JOB.STEP.log']);
+  const job = m![1]!;
+  expect(await until(() => !existsSync(join(tmpdir(), `pincoh-0-${job}`)), 5000)).toBe(true);
+  return { job, log: readFileSync(path(), 'utf8') };
+}
+
+/** pids of the processes whose command line contains `args` (NUL-separated) */
+const running = (args: string) =>
+  readdirSync('/proc').filter((p) => {
+    try {
+      return /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(args);
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+
+describe('pincoh exec under srun, one node', () => {
+  itSlurm('ring: four tasks, one coordinator for the step; it ends with them, leaving its log', async () => {
+    const cwd = tempDir('slurm-job');
+    const r = await srun(cwd, [example('ring'), '300']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.lines.sort()).toEqual([0, 1, 2, 3].map((k) => `rank ${k} of 4: 300 iterations from rank ${(k + 3) % 4}, 0 bad`));
+    const { job, log } = await nodeLog(cwd);
+    expect(log).toMatch(`serving on /tmp/pincoh-0-${job}/c.sock (mremap invalidate); ends once 4 ranks have come and gone\n`);
+    expect(log).toMatch(/^pincoh: 4 processes, 4 registrations, 4 invalidations \(exit 4\), .* 4 attachments, /m);
+    expect(running(`serve\0--socket\0/tmp/pincoh-0-${job}/c.sock`)).toEqual([]); // the coordinator is gone too
+  });
+
+  itSlurm('a task that crashes: the tasks waiting in the barrier get EOWNERDEAD at once and end, so the step ends without a kill', async () => {
+    const cwd = tempDir('slurm-job');
+    const script = `if [ $PINCOH_RANK = 3 ]; then exec ${prog('driver')} map 0 4096 reg 0 0 4096 r sleep 300 segv; else exec ${prog('driver')} map 0 4096 reg 0 0 4096 r bar 60000; fi`;
+    const r = await srun(cwd, ['sh', '-c', script]);
+    expect(r.code).not.toBe(0);
+    expect(r.lines.filter((l) => l.startsWith('bar'))).toEqual([`bar -${EOWNERDEAD}`, `bar -${EOWNERDEAD}`, `bar -${EOWNERDEAD}`]);
+    const { job, log } = await nodeLog(cwd);
+    // the signal shows only if the coordinator looks before slurmstepd reaps the task
+    expect(log).toMatch(new RegExp(`^pincoh: pid \\d+ \\(driver, rank 3\\) of job ${job.replace('.', '\\.')} died without exiting \\((SIGSEGV|killed or crashed)\\); its job's barriers and attaches now fail with EOWNERDEAD$`, 'm'));
+  });
+});
