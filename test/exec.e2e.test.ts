@@ -4,7 +4,8 @@
 // job, whatever the race; it ends with its job; the rank is CMD itself.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -117,6 +118,34 @@ describe('pincoh exec', () => {
       stderr: `pincoh: cannot write this node's log /nonexistent/logs/pincoh-${hostname()}-${job}.log (ENOENT): run where the ranks can write, or give --output-dir [PINCOH_ERR_COORDINATOR]\n`,
     });
     expect(existsSync(jobDir(job))).toBe(false);
+  });
+
+  it('the rank that starts a coordinator removes job directories nothing uses any more, and only those', async () => {
+    const cwd = tempDir('exec');
+    const [dead, locked, running, listening] = [newJob(), newJob(), newJob(), newJob()];
+    for (const j of [dead, locked, running, listening]) {
+      mkdirSync(jobDir(j), { mode: 0o700 });
+      writeFileSync(join(jobDir(j), 'lock'), '');
+    }
+    writeFileSync(join(jobDir(dead), 'c.sock'), ''); // not a socket any more: its coordinator was killed
+    writeFileSync(join(jobDir(dead), 'rank-0'), '999999999 1\n');
+    const holder = spawn('flock', [join(jobDir(locked), 'lock'), 'sleep', '60'], { stdio: 'ignore', detached: true });
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    writeFileSync(join(jobDir(running), 'rank-0'), `${process.pid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3]}\n`);
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(join(jobDir(listening), 'c.sock'), r));
+    try {
+      await until(() => false, 200); // flock has the lock
+      const [r] = await ranks(newJob(), 1, () => ['true'], cwd);
+      expect(r!.code).toBe(0);
+      expect([dead, locked, running, listening].map((j) => existsSync(jobDir(j)))).toEqual([false, true, true, true]);
+      const log = readFileSync(join(cwd, readdirSync(cwd)[0]!), 'utf8');
+      expect(log.match(/^pincoh: removed .*$/gm)).toEqual([`pincoh: removed ${jobDir(dead)}, left by a job whose coordinator was killed with it`]);
+    } finally {
+      process.kill(-holder.pid!, 'SIGKILL');
+      server.close();
+      for (const j of [locked, running, listening]) rmSync(jobDir(j), { recursive: true, force: true });
+    }
   });
 
   it('outside a launcher: exit 2 and an error naming every variable looked for', async () => {

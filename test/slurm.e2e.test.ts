@@ -5,7 +5,7 @@
 // process the tasks started alone once they end, as the node's coordinator is.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
@@ -17,20 +17,24 @@ const TOOLS = ['srun', 'slurmctld', 'slurmd', 'munged'];
 const itSlurm = (name: string, fn: () => Promise<void>) => itAsRootWith(TOOLS, 'slurmctld slurmd slurm-client munge', name, fn, 120_000);
 let dir = '';
 
-beforeAll(() => {
-  if (!TOOLS.every(onPath) || process.getuid?.() !== 0) return;
-  dir = mkdtempSync(join(tmpdir(), 'pincoh-slurm-'));
-  execFileSync(SLURM, ['up', dir, 'linuxproc'], { stdio: ['ignore', 'ignore', 'inherit'] });
-}, 60_000);
-afterAll(() => {
-  if (dir) execFileSync(SLURM, ['down', dir], { stdio: ['ignore', 'ignore', 'inherit'] }); // removes dir
-});
+/** A Slurm cluster for the tests of the describe block that calls this (one at a time: fixed ports). */
+function slurmCluster(proctrack: 'linuxproc' | 'cgroup'): void {
+  beforeAll(() => {
+    if (!TOOLS.every(onPath) || process.getuid?.() !== 0) return;
+    dir = mkdtempSync(join(tmpdir(), 'pincoh-slurm-'));
+    execFileSync(SLURM, ['up', dir, proctrack], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }, 60_000);
+  afterAll(() => {
+    if (dir) execFileSync(SLURM, ['down', dir], { stdio: ['ignore', 'ignore', 'inherit'] }); // removes dir
+    dir = '';
+  });
+}
 
-/** srun -n 4, each task `pincoh exec -- CMD...`, in cwd */
-function srun(cwd: string, cmd: string[]): Promise<RunResult> {
+/** srun -n N, each task `pincoh exec -- CMD...`, in cwd */
+function srun(cwd: string, cmd: string[], n = 4): Promise<RunResult> {
   const env: NodeJS.ProcessEnv = { ...process.env, SLURM_CONF: join(dir, 'slurm.conf') };
   for (const k of Object.keys(env)) if (k.startsWith('PINCOH_') || k === 'LD_PRELOAD') delete env[k];
-  return run('sh', ['-c', 'cd "$0" && exec srun -n 4 "$@"', cwd, process.execPath, CLI, 'exec', '--', ...cmd], env, 60_000);
+  return run('sh', ['-c', 'cd "$0" && n=$1 && shift && exec srun -n "$n" "$@"', cwd, String(n), process.execPath, CLI, 'exec', '--', ...cmd], env, 60_000);
 }
 
 /** The node's coordinator log, once it has ended: the summary written, its directory gone, nothing else in cwd. */
@@ -55,7 +59,9 @@ const running = (args: string) =>
     }
   });
 
-describe('pincoh exec under srun, one node', () => {
+describe('pincoh exec under srun, one node (proctrack/linuxproc: what the tasks leave runs on)', () => {
+  slurmCluster('linuxproc');
+
   itSlurm('ring: four tasks, one coordinator for the step; it ends with them, leaving its log', async () => {
     const cwd = tempDir('slurm-job');
     const r = await srun(cwd, [example('ring'), '300']);
@@ -77,5 +83,33 @@ describe('pincoh exec under srun, one node', () => {
     const { job, log } = await nodeLog(cwd);
     // the signal shows only if the coordinator looks before slurmstepd reaps the task
     expect(log).toMatch(new RegExp(`^pincoh: pid \\d+ \\(driver, rank 3\\) of job ${job.replace('.', '\\.')} died without exiting \\((SIGSEGV|killed or crashed)\\); its job's barriers and attaches now fail with EOWNERDEAD$`, 'm'));
+  });
+});
+
+// Most production clusters track a step's processes in a cgroup: once the
+// last task ends, Slurm SIGKILLs everything left in it, the node's coordinator
+// too. That races the coordinator's own end (it looks every 50 ms; here it
+// mostly wins). When it loses, its log ends without the summary and its
+// directory stays, until the next job's first rank on the node removes it
+// (that removal is tested deterministically in test/exec.e2e.test.ts).
+describe('pincoh exec under srun, one node (proctrack/cgroup: what the tasks leave is killed)', () => {
+  slurmCluster('cgroup');
+
+  itSlurm('the coordinator ends before the kill, or is killed and the next job on the node removes what it left', async () => {
+    const cwd = tempDir('slurm-job');
+    // tasks that never call pincoh: the coordinator learns of their end only by looking (every 50 ms)
+    const first = await srun(cwd, ['true'], 2);
+    expect(first.code).toBe(0);
+    const left = join(tmpdir(), 'pincoh-0-1.0'); // the cluster's first job, step 0
+    // killed: its log lacks the summary and its directory stays; or it ended first and removed it
+    const firstLog = readFileSync(join(cwd, `pincoh-${hostname()}-1.0.log`), 'utf8');
+    expect(firstLog).toMatch(/^pincoh: serving on \/tmp\/pincoh-0-1\.0\/c\.sock /);
+    const stayed = existsSync(left);
+    const second = await srun(cwd, [example('ring'), '100'], 2);
+    expect(second.code).toBe(0);
+    expect(existsSync(left)).toBe(false);
+    const secondLog = readFileSync(join(cwd, `pincoh-${hostname()}-2.0.log`), 'utf8');
+    expect(secondLog.includes(`pincoh: removed ${left}, left by a job whose coordinator was killed with it\n`)).toBe(stayed);
+    rmSync(join(tmpdir(), 'pincoh-0-2.0'), { recursive: true, force: true }); // this one's, likewise
   });
 });

@@ -6,14 +6,14 @@
 // node is src/job/jobdir.ts.
 
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { constants, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PincohError } from '../errors.js';
 import { preloadWith } from '../job/launch.js';
 import { jobName, placementFrom } from '../job/launcher.js';
-import { announceRank, holdLock } from '../job/jobdir.js';
+import { announceRank, holdLock, removeDeadJobDirs } from '../job/jobdir.js';
 import { execReplacing } from '../job/native.js';
 import { shimPath } from '../paths.js';
 import type { ExecOptions } from './options.js';
@@ -43,6 +43,7 @@ export async function execCommand(o: ExecOptions): Promise<number> {
   try {
     if (!(await alive(sock))) {
       // We start it: the first local rank here, or the next one after a starter died.
+      const dead = await removeDeadJobDirs(dir, alive);
       const base = join(out, `pincoh-${host}-${job}`);
       let log: number;
       try {
@@ -51,6 +52,7 @@ export async function execCommand(o: ExecOptions): Promise<number> {
         rmSync(dir, { recursive: true, force: true }); // nothing started: leave nothing behind (a waiting rank re-makes it)
         throw new PincohError('PINCOH_ERR_COORDINATOR', `cannot write this node's log ${base}.log (${(e as NodeJS.ErrnoException).code}): run where the ranks can write, or give --output-dir`);
       }
+      for (const d of dead) writeSync(log, `pincoh: removed ${d}, left by a job whose coordinator was killed with it\n`);
       const args = [CLI, 'serve', '--socket', sock, '--until-ranks', String(place.localSize), '--idle-exit-ms', String(o.idleExitMs ?? 30_000), ...o.coordinatorArgs];
       if (o.trace) args.push('--trace', `${base}.trace.jsonl`);
       const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] });

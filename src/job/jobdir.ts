@@ -15,7 +15,7 @@ import { closeSync, constants as fsc, existsSync, fstatSync, lstatSync, mkdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PincohError } from '../errors.js';
-import { lockWithin } from './native.js';
+import { lockWithin, tryLock } from './native.js';
 
 const uid = () => process.getuid?.() ?? 0;
 
@@ -47,6 +47,38 @@ export async function holdLock(job: string): Promise<{ fd: number; dir: string }
     closeSync(fd); // locked a file the coordinator had just removed: again
   }
   throw new PincohError('PINCOH_ERR_COORDINATOR', `the lock of job ${job} keeps going away`);
+}
+
+/**
+ * Removes the job directories of ours on this node that nothing uses any more:
+ * no rank holds the lock, no coordinator listens, no announced rank runs. A
+ * coordinator killed with its job leaves one (Slurm's proctrack/cgroup kills
+ * every process of a step the moment its last task ends). Called by the rank
+ * that starts a coordinator, holding its own job's lock (never waited for here).
+ */
+export async function removeDeadJobDirs(except: string, alive: (sock: string) => Promise<boolean>): Promise<string[]> {
+  const removed: string[] = [];
+  const prefix = `pincoh-${uid()}-`;
+  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith(prefix))) {
+    const dir = join(tmpdir(), name);
+    if (dir === except) continue;
+    let fd: number;
+    try {
+      const st = lstatSync(dir);
+      if (!st.isDirectory() || st.uid !== uid()) continue;
+      fd = openSync(join(dir, 'lock'), fsc.O_RDWR); // no lock file: being made right now
+    } catch {
+      continue;
+    }
+    try {
+      if (!tryLock(fd) || (await alive(join(dir, 'c.sock'))) || announcedRanks(dir).running > 0) continue;
+      rmSync(dir, { recursive: true, force: true });
+      removed.push(dir);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return removed;
 }
 
 /** pid's start time (clock ticks after boot, /proc/PID/stat field 22), or undefined once it is gone (or a zombie). */

@@ -22,10 +22,15 @@ function libc(): NonNullable<typeof fns> {
   return fns;
 }
 
+/** Takes an exclusive flock on fd if nobody holds one. */
+export function tryLock(fd: number): boolean {
+  return libc().flock(fd, LOCK_EX | LOCK_NB) === 0;
+}
+
 /** Takes an exclusive flock on fd without blocking the event loop; false after timeoutMs. */
 export async function lockWithin(fd: number, timeoutMs: number): Promise<boolean> {
   const end = Date.now() + timeoutMs;
-  while (libc().flock(fd, LOCK_EX | LOCK_NB) !== 0) {
+  while (!tryLock(fd)) {
     if (Date.now() > end) return false;
     await new Promise((r) => setTimeout(r, 10));
   }
