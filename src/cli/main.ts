@@ -61,10 +61,11 @@ async function run(o: RunOptions): Promise<number> {
     // Each rank's end is said the moment it happens, as mpirun does.
     let firstFailure: RankResult | undefined;
     const onExit = (r: RankResult) => {
+      const ends = o.abortOnFailure && !firstFailure ? '; ending the job (--abort-on-failure)' : '';
       if ((r.signal || r.code) && !firstFailure) firstFailure = r;
       if (r.error) process.stderr.write(`pincoh: rank ${r.rank} did not start: ${r.error}\n`);
-      else if (r.signal) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) killed by ${r.signal}${o.abortOnFailure ? '; ending the job (--abort-on-failure)' : ''}\n`);
-      else if (r.code) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) exited with status ${r.code}${o.abortOnFailure ? '; ending the job (--abort-on-failure)' : ''}\n`);
+      else if (r.signal) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) killed by ${r.signal}${ends}\n`);
+      else if (r.code) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) exited with status ${r.code}${ends}\n`);
     };
     const results = await launch({ argv: o.argv, ranks: o.ranks, shim, socket: path, timeoutMs: o.timeoutMs, job, preload: o.preload, onExit, abortOnFailure: o.abortOnFailure });
     // The ranks are gone; let the coordinator see their sockets close (and a

@@ -43,27 +43,36 @@ export function rankEnv(o: LaunchOptions, rank: number): NodeJS.ProcessEnv {
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-/** Runs every rank with inherited stdio; SIGINT, SIGTERM and SIGHUP to us go on to them. */
+/** Signals a rank's process group: the rank and whatever it started (a group outlives its leader while a member is left). */
+function signalGroup(c: ChildProcess, sig: NodeJS.Signals): void {
+  try {
+    if (c.pid !== undefined) process.kill(-c.pid, sig);
+  } catch {
+    /* the group is empty: all gone */
+  }
+}
+
+/** Runs every rank with inherited stdio, each in a process group of its own (as
+ * mpirun's daemons do), so SIGINT, SIGTERM and SIGHUP to us, and an abort,
+ * reach what the ranks started too. */
 export async function launch(o: LaunchOptions): Promise<RankResult[]> {
   const children: ChildProcess[] = [];
-  const running = new Set<ChildProcess>();
-  const forward = (sig: NodeJS.Signals) => children.forEach((c) => c.kill(sig));
+  const forward = (sig: NodeJS.Signals) => children.forEach((c) => signalGroup(c, sig));
   let aborting = false;
   const abort = () => {
     if (aborting) return;
     aborting = true;
-    for (const c of running) c.kill('SIGTERM');
-    setTimeout(() => running.forEach((c) => c.kill('SIGKILL')), 2000).unref();
+    forward('SIGTERM');
+    setTimeout(() => forward('SIGKILL'), 2000).unref();
   };
   for (const sig of FORWARDED) process.on(sig, forward);
   try {
     const waits = Array.from({ length: o.ranks }, (_, rank) => {
-      const child = spawn(o.argv[0]!, o.argv.slice(1), { stdio: 'inherit', env: rankEnv(o, rank) });
+      // detached: a session and process group of its own (the terminal's Ctrl-C reaches the ranks through us)
+      const child = spawn(o.argv[0]!, o.argv.slice(1), { stdio: 'inherit', env: rankEnv(o, rank), detached: true });
       children.push(child);
-      running.add(child);
       return new Promise<RankResult>((resolve) => {
         const done = (r: RankResult) => {
-          running.delete(child);
           o.onExit?.(r);
           if (o.abortOnFailure && !aborting && (r.signal || r.code)) abort();
           resolve(r);
