@@ -74,7 +74,7 @@ describe('pincoh serve', () => {
     expect(await until(() => stderr.includes('serving on'))).toBe(true);
     const r = await driver(sock, 'cb map 0 65536 reg 0 0 4096 rw unmap 0 0 65536 valid 0');
     expect(r.lines).toContain('cb 0 reason 1 len 4096');
-    const exited = new Promise<number | null>((res) => child.once('exit', res));
+    const exited = new Promise<number | null>((res) => child.once('close', res)); // 'close': after its stderr is read to the end
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(existsSync(sock)).toBe(false);

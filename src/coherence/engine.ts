@@ -16,7 +16,7 @@ import { hex, Trace } from '../trace.js';
 import type { SharedArea } from '../transport/area.js';
 import { Stats } from './stats.js';
 import { EBADF, EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, EOWNERDEAD, ETIMEDOUT } from '../protocol/errno.js';
-import { deathSignal } from '../job/ended.js';
+import { deathSignal, runningSince } from '../job/ended.js';
 
 /** Registrations end below 2^53, where JS numbers stop being exact; the shim refuses the rest. */
 const ADDR_LIMIT = Number.MAX_SAFE_INTEGER;
@@ -194,7 +194,6 @@ export class Engine {
     const key = v.getBigUint64(off + OFF.REC.key, true);
     const reason = v.getUint16(off + OFF.REC.reason, true);
     const call = v.getUint32(off + OFF.REC.call, true);
-    if (p.bye && type !== R.BYE) p.bye = undefined; // a failed exec goes on
     switch (type) {
       case R.REG: {
         const addr = u64(v, off + OFF.REC.addr);
@@ -472,8 +471,11 @@ export class Engine {
     this.processes.delete(p.id);
     p.gone = true;
     this.stats.live--;
-    // Its connection closed without BYE: killed or crashed. Its job fails at once.
-    const crashed = !p.bye && reason === 'disconnected';
+    // Its connection closed without BYE, and it is exiting or gone: killed or
+    // crashed, and its job fails at once. One that still runs only dropped its
+    // connection (closed the shim's descriptor, gave up on us): it reconnects.
+    const disconnected = !p.bye && reason === 'disconnected';
+    const crashed = disconnected && runningSince(p.pid) === undefined;
     const signal = crashed ? deathSignal(p.pid) : undefined;
     if (crashed) {
       this.stats.crashed++;
@@ -486,7 +488,7 @@ export class Engine {
     if (this.coherence) for (const set of p.exports.values()) for (const a of [...set]) this.revokeOne(a, REASON.EXIT, false);
     p.exports.clear();
     p.area?.unmap();
-    const how = crashed ? 'crash' : (p.bye ?? 'cut off');
+    const how = crashed ? 'crash' : (p.bye ?? (/^(cut off|killed)/.test(reason) ? 'cut off' : reason)); // or disconnected, coordinator closed
     if (this.trace.enabled) this.trace.emit({ event: 'gone', pid: p.pid, rank: p.rank, how, ...(signal && { signal }), reason, registrations: p.registry.size });
   }
 }

@@ -1,23 +1,44 @@
-// How a process ended, as far as the coordinator can tell: it said BYE
-// (exit or exec), or its connection closed without it (killed or crashed).
-// The signal is read from /proc/PID/stat while the process is a zombie
-// (exit_code, field 52); its parent may have reaped it already.
+// How a process stands or ended, as far as another process can tell from
+// /proc/PID/stat: whether it still runs (not exiting, not a zombie), when it
+// started (so a pid the kernel has given to another process is not taken for
+// it), and the signal that ended it while it is a zombie (its parent may have
+// reaped it already).
 
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 
 const NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name]));
+const PF_EXITING = 0x4; // set as do_exit begins, before the process's descriptors close
 
-/** The signal that ended pid, if /proc still shows it as a zombie that died of one. */
-export function deathSignal(pid: number): string | undefined {
-  let stat: string;
+interface Stat {
+  state: string;
+  flags: number;
+  /** clock ticks after boot (field 22) */
+  start: string;
+  /** exit_code (field 52): the wait status */
+  exitCode: number;
+}
+
+function stat(pid: number): Stat | undefined {
+  if (!(pid > 0)) return undefined;
+  let text: string;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return undefined;
   }
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
-  if (fields[0] !== 'Z') return undefined;
-  const code = Number(fields[52 - 3]);
-  return code & 0x7f ? NAMES.get(code & 0x7f) : undefined;
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
+  return { state: f[0]!, flags: Number(f[9 - 3]), start: f[22 - 3]!, exitCode: Number(f[52 - 3]) };
+}
+
+/** pid's start time while it runs; undefined once it is exiting, a zombie or gone. */
+export function runningSince(pid: number): string | undefined {
+  const s = stat(pid);
+  return s && s.state !== 'Z' && s.state !== 'X' && !(s.flags & PF_EXITING) ? s.start : undefined;
+}
+
+/** The signal that ended pid, if /proc still shows it as a zombie that died of one. */
+export function deathSignal(pid: number): string | undefined {
+  const s = stat(pid);
+  return s?.state === 'Z' && s.exitCode & 0x7f ? NAMES.get(s.exitCode & 0x7f) : undefined;
 }

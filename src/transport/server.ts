@@ -71,6 +71,7 @@ export class CoordinatorServer {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
+    for (const c of this.connections) c.closeOurs(); // their last events read now, not taken for crashes
     for (const s of this.sockets) s.destroy();
     const server = this.server;
     this.server = undefined;
@@ -257,6 +258,14 @@ class Connection implements FrameSink, Peer {
     this.log(`refused pid ${this.pid}: ${reason}`);
     this.closed = true;
     this.socket.end(encodeError(0n, code, reason));
+  }
+
+  /** The coordinator is closing: the process's last events are read and it is dropped as such. */
+  closeOurs(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.proc) this.engine.drop(this.proc, 'coordinator closed');
+    this.socket.destroy();
   }
 
   cutOff(reason: string): void {
