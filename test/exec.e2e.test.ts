@@ -115,7 +115,7 @@ describe('pincoh exec', () => {
     const [r] = await ranks(job, 1, () => ['true'], tempDir('exec'), ['--output-dir', '/nonexistent/logs']);
     expect({ code: r!.code, stderr: r!.stderr }).toEqual({
       code: 2,
-      stderr: `pincoh: cannot write this node's log /nonexistent/logs/pincoh-${hostname()}-${job}.log (ENOENT): run where the ranks can write, or give --output-dir [PINCOH_ERR_COORDINATOR]\n`,
+      stderr: `pincoh: cannot write this node's log /nonexistent/logs/pincoh-${hostname()}-${job}.log (ENOENT): give --output-dir a directory the ranks can write [PINCOH_ERR_COORDINATOR]\n`,
     });
     expect(existsSync(jobDir(job))).toBe(false);
   });
@@ -146,6 +146,15 @@ describe('pincoh exec', () => {
       server.close();
       for (const j of [locked, running, listening]) rmSync(jobDir(j), { recursive: true, force: true });
     }
+  });
+
+  it('serve --until-ranks given a directory of other things removes only what pincoh put there', async () => {
+    const dir = tempDir('exec');
+    writeFileSync(join(dir, 'data.txt'), 'keep me');
+    const r = await run(process.execPath, [CLI, 'serve', '--socket', join(dir, 'c.sock'), '--until-ranks', '1', '--idle-exit-ms', '200']);
+    expect(r.stderr).toMatch(/ends once 1 rank has come and gone\n/);
+    expect(r.code).toBe(0);
+    expect(readdirSync(dir)).toEqual(['data.txt']);
   });
 
   it('outside a launcher: exit 2 and an error naming every variable looked for', async () => {

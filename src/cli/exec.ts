@@ -6,31 +6,19 @@
 // node is src/job/jobdir.ts.
 
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { constants, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PincohError } from '../errors.js';
 import { preloadWith } from '../job/launch.js';
 import { jobName, placementFrom } from '../job/launcher.js';
-import { announceRank, holdLock, removeDeadJobDirs } from '../job/jobdir.js';
+import { announceRank, clearJobDir, holdLock, removeDeadJobDirs } from '../job/jobdir.js';
+import { isLive } from '../transport/socket-path.js';
 import { execReplacing } from '../job/native.js';
 import { shimPath } from '../paths.js';
 import type { ExecOptions } from './options.js';
 
 const CLI = resolve(import.meta.dirname, '../../bin/pincoh.js');
-
-/** Does something accept connections at path? */
-function alive(path: string): Promise<boolean> {
-  return new Promise((res) => {
-    const s = createConnection(path);
-    s.once('connect', () => {
-      s.destroy();
-      res(true);
-    });
-    s.once('error', () => res(false));
-  });
-}
 
 export async function execCommand(o: ExecOptions): Promise<number> {
   const place = placementFrom(process.env);
@@ -41,31 +29,32 @@ export async function execCommand(o: ExecOptions): Promise<number> {
   const { fd, dir } = await holdLock(job);
   const sock = join(dir, 'c.sock');
   try {
-    if (!(await alive(sock))) {
+    if (!(await isLive(sock))) {
       // We start it: the first local rank here, or the next one after a starter died.
-      const dead = await removeDeadJobDirs(dir, alive);
+      const dead = await removeDeadJobDirs(dir);
       const base = join(out, `pincoh-${host}-${job}`);
       let log: number;
       try {
         log = openSync(`${base}.log`, 'a');
       } catch (e) {
-        rmSync(dir, { recursive: true, force: true }); // nothing started: leave nothing behind (a waiting rank re-makes it)
-        throw new PincohError('PINCOH_ERR_COORDINATOR', `cannot write this node's log ${base}.log (${(e as NodeJS.ErrnoException).code}): run where the ranks can write, or give --output-dir`);
+        clearJobDir(dir); // nothing started: leave nothing behind (a waiting rank re-makes it)
+        const fix = o.outputDir ? 'give --output-dir a directory the ranks can write' : 'run where the ranks can write, or give --output-dir';
+        throw new PincohError('PINCOH_ERR_COORDINATOR', `cannot write this node's log ${base}.log (${(e as NodeJS.ErrnoException).code}): ${fix}`);
       }
       for (const d of dead) writeSync(log, `pincoh: removed ${d}, left by a job whose coordinator was killed with it\n`);
       const args = [CLI, 'serve', '--socket', sock, '--until-ranks', String(place.localSize), '--idle-exit-ms', String(o.idleExitMs ?? 30_000), ...o.coordinatorArgs];
       if (o.trace) args.push('--trace', `${base}.trace.jsonl`);
       const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] });
       closeSync(log);
-      let exited: number | null | undefined;
-      child.once('exit', (c) => (exited = c));
+      let exited: string | undefined;
+      child.once('exit', (c, sig) => (exited = sig ? `was killed by ${sig}` : `exited with ${c}`));
       child.unref();
       const end = Date.now() + 20_000;
-      while (!(await alive(sock))) {
+      while (!(await isLive(sock))) {
         if (exited !== undefined || Date.now() > end) {
-          if (exited !== undefined) rmSync(dir, { recursive: true, force: true });
-          const said = existsSync(`${base}.log`) ? readFileSync(`${base}.log`, 'utf8').trim().split('\n').slice(-3).join('\n') : '';
-          throw new PincohError('PINCOH_ERR_COORDINATOR', `the coordinator for job ${job} on ${host} did not start${exited !== undefined ? ` (it exited with ${exited})` : ' within 20 s'}:\n${said}`);
+          if (exited !== undefined) clearJobDir(dir);
+          const said = readFileSync(`${base}.log`, 'utf8').trim().split('\n').slice(-3).join('\n');
+          throw new PincohError('PINCOH_ERR_COORDINATOR', `the coordinator for job ${job} on ${host} did not start (it ${exited ?? 'did not listen within 20 s'}):\n${said}`);
         }
         await new Promise((r) => setTimeout(r, 20));
       }

@@ -1,6 +1,6 @@
 // pincoh's command line: run and serve.
 
-import { openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Engine, type AuditEntry } from '../coherence/engine.js';
@@ -9,7 +9,7 @@ import { T } from '../protocol/constants.js';
 import { PincohError } from '../errors.js';
 import { isStaticElf, resolveCommand } from '../job/elf.js';
 import { launch, worstStatus, type RankResult } from '../job/launch.js';
-import { jobEnded, removeJobDir } from '../job/jobdir.js';
+import { clearJobDir, jobEnded } from '../job/jobdir.js';
 import { lockWithin } from '../job/native.js';
 import { execCommand } from './exec.js';
 import type { ProcessState } from '../coherence/engine.js';
@@ -94,25 +94,32 @@ async function serve(o: ServeOptions): Promise<number> {
   await server.listen();
   process.stderr.write(
     `pincoh: serving on ${o.socket} (mremap ${o.mremap}); ` +
-      (o.untilRanks !== undefined ? `ends once ${o.untilRanks} ranks have come and gone\n` : 'stop with Ctrl-C\n'),
+      (o.untilRanks !== undefined ? `ends once ${o.untilRanks === 1 ? '1 rank has' : `${o.untilRanks} ranks have`} come and gone\n` : 'stop with Ctrl-C\n'),
   );
   // pincoh exec's coordinators end with their job on this node, and take its directory with them
   const dir = o.untilRanks !== undefined ? dirname(o.socket) : undefined;
-  let lockFd: number | undefined;
-  await new Promise<void>((resolve) => {
+  const watch = dir ? jobEnded(dir, o.untilRanks!, o.idleExitMs ?? 30_000, () => engine.stats.live) : undefined;
+  let lockFd = await new Promise<number | undefined>((resolve) => {
     // a closed terminal (SIGHUP) ends it as cleanly as Ctrl-C or kill
-    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, resolve);
-    if (dir) void jobEnded(dir, o.untilRanks!, o.idleExitMs ?? 30_000, () => engine.stats.live).then((fd) => resolve(void (lockFd = fd)));
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => resolve(undefined));
+    void watch?.ended.then(resolve);
   });
+  watch?.stop();
+  if (dir && lockFd === undefined) {
+    // a signal: the lock first, so no rank takes this coordinator for alive while it closes
+    const fd = openSync(join(dir, 'lock'), 'a');
+    if (await lockWithin(fd, 5000)) lockFd = fd;
+    else {
+      closeSync(fd);
+      process.stderr.write(`pincoh: ${dir} stays: a rank has held its lock for 5 s\n`);
+    }
+  }
   await server.close(); // reads the last events of processes still connected
   trace.close();
   process.stderr.write(engine.stats.summary() + '\n');
-  if (dir) {
-    if (lockFd === undefined) {
-      lockFd = openSync(join(dir, 'lock'), 'a');
-      await lockWithin(lockFd, 5000); // a signal: a rank may be looking right now
-    }
-    removeJobDir(dir, lockFd);
+  if (dir && lockFd !== undefined) {
+    clearJobDir(dir);
+    closeSync(lockFd);
   }
   return 0;
 }

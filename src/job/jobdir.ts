@@ -11,10 +11,12 @@
 //            for it). The coordinator ends once every rank has been announced
 //            and has gone, even one that never spoke to it.
 
-import { closeSync, constants as fsc, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PincohError } from '../errors.js';
+import { isLive } from '../transport/socket-path.js';
+import { runningSince } from './ended.js';
 import { lockWithin, tryLock } from './native.js';
 
 const uid = () => process.getuid?.() ?? 0;
@@ -36,14 +38,21 @@ export function jobDir(job: string): string {
 /** The job's lock, held (close fd to let go): re-taken if the coordinator removed the directory meanwhile. */
 export async function holdLock(job: string): Promise<{ fd: number; dir: string }> {
   for (let tries = 0; tries < 100; tries++) {
-    const dir = jobDir(job);
-    const path = join(dir, 'lock');
-    const fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT, 0o600 /* Node opens close-on-exec */);
+    let dir: string;
+    let fd: number;
+    const path = () => join(dir, 'lock');
+    try {
+      dir = jobDir(job);
+      fd = openSync(path(), fsc.O_RDWR | fsc.O_CREAT, 0o600 /* Node opens close-on-exec */);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed between mkdir and open: again
+      throw err;
+    }
     if (!(await lockWithin(fd, 30_000))) {
       closeSync(fd);
-      throw new PincohError('PINCOH_ERR_COORDINATOR', `waited 30 s for ${path}: another rank holds it and does not let go`);
+      throw new PincohError('PINCOH_ERR_COORDINATOR', `waited 30 s for ${path()}: another rank holds it and does not let go`);
     }
-    if (existsSync(path) && statSync(path).ino === fstatSync(fd).ino) return { fd, dir };
+    if (existsSync(path()) && statSync(path()).ino === fstatSync(fd).ino) return { fd, dir };
     closeSync(fd); // locked a file the coordinator had just removed: again
   }
   throw new PincohError('PINCOH_ERR_COORDINATOR', `the lock of job ${job} keeps going away`);
@@ -56,7 +65,7 @@ export async function holdLock(job: string): Promise<{ fd: number; dir: string }
  * every process of a step the moment its last task ends). Called by the rank
  * that starts a coordinator, holding its own job's lock (never waited for here).
  */
-export async function removeDeadJobDirs(except: string, alive: (sock: string) => Promise<boolean>): Promise<string[]> {
+export async function removeDeadJobDirs(except: string): Promise<string[]> {
   const removed: string[] = [];
   const prefix = `pincoh-${uid()}-`;
   for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith(prefix))) {
@@ -71,9 +80,8 @@ export async function removeDeadJobDirs(except: string, alive: (sock: string) =>
       continue;
     }
     try {
-      if (!tryLock(fd) || (await alive(join(dir, 'c.sock'))) || announcedRanks(dir).running > 0) continue;
-      rmSync(dir, { recursive: true, force: true });
-      removed.push(dir);
+      if (!tryLock(fd) || (await isLive(join(dir, 'c.sock'))) || announcedRanks(dir).running > 0) continue;
+      if (clearJobDir(dir)) removed.push(dir);
     } finally {
       closeSync(fd);
     }
@@ -81,20 +89,9 @@ export async function removeDeadJobDirs(except: string, alive: (sock: string) =>
   return removed;
 }
 
-/** pid's start time (clock ticks after boot, /proc/PID/stat field 22), or undefined once it is gone (or a zombie). */
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
-    return fields[0] === 'Z' ? undefined : fields[22 - 3];
-  } catch {
-    return undefined;
-  }
-}
-
 /** This process is local rank `local` of the job whose directory is dir (called holding the lock). */
 export function announceRank(dir: string, local: number): void {
-  writeFileSync(join(dir, `rank-${local}`), `${process.pid} ${startTime(process.pid)}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, `rank-${local}`), `${process.pid} ${runningSince(process.pid)}\n`, { mode: 0o600 });
 }
 
 /** The ranks announced in dir: how many, and how many of them still run. */
@@ -105,7 +102,7 @@ function announcedRanks(dir: string): { announced: number; running: number } {
     announced++;
     try {
       const [pid, start] = readFileSync(join(dir, f), 'utf8').trim().split(' ');
-      if (startTime(Number(pid)) === start) running++;
+      if (start && runningSince(Number(pid)) === start) running++; // a truncated file is no rank
     } catch {
       /* unreadable: taken as gone */
     }
@@ -114,17 +111,19 @@ function announcedRanks(dir: string): { announced: number; running: number } {
 }
 
 /**
- * Resolves when the job has ended on this node, with its lock held (so no rank
+ * Says when the job has ended on this node, with its lock held (so no rank
  * finds the coordinator from then on): once `ranks` ranks have been announced
  * and every one, and every process connected (`live()`), has gone; or when
  * nothing has run for idleMs (ranks that never came: a launcher that died).
- * Resolves with the lock's fd: give it to removeJobDir.
+ * `ended` resolves with the lock's fd (give it to clearJobDir's caller to
+ * close); `stop` gives up watching (a signal ends the coordinator instead).
  */
-export function jobEnded(dir: string, ranks: number, idleMs: number, live: () => number): Promise<number> {
-  return new Promise((resolve) => {
+export function jobEnded(dir: string, ranks: number, idleMs: number, live: () => number): { ended: Promise<number>; stop: () => void } {
+  let tick: NodeJS.Timeout | undefined;
+  const ended = new Promise<number>((resolve) => {
     let idleSince = Date.now();
     let deciding = false;
-    const ended = () => {
+    const over = () => {
       const r = announcedRanks(dir);
       if (live() > 0 || r.running > 0) {
         idleSince = Date.now();
@@ -132,23 +131,51 @@ export function jobEnded(dir: string, ranks: number, idleMs: number, live: () =>
       }
       return r.announced >= ranks || Date.now() - idleSince >= idleMs;
     };
-    const tick = setInterval(async () => {
-      if (deciding || !ended()) return;
+    tick = setInterval(async () => {
+      if (deciding || !over()) return;
       deciding = true;
       const fd = openSync(join(dir, 'lock'), fsc.O_RDWR | fsc.O_CREAT, 0o600);
-      if ((await lockWithin(fd, 5000)) && ended()) {
+      if ((await lockWithin(fd, 5000)) && tick && over()) {
         clearInterval(tick);
         return resolve(fd);
       }
-      closeSync(fd); // a rank came meanwhile
+      closeSync(fd); // a rank came meanwhile, or we were stopped
       deciding = false;
     }, 50);
     tick.unref();
   });
+  return {
+    ended,
+    stop: () => {
+      clearInterval(tick);
+      tick = undefined;
+    },
+  };
 }
 
-/** Removes the job's directory, then lets go of its lock. */
-export function removeJobDir(dir: string, lockFd: number): void {
-  rmSync(dir, { recursive: true, force: true });
-  closeSync(lockFd);
+/**
+ * Removes a job's directory: only what pincoh puts there (the socket, the lock,
+ * the rank files), then the directory itself if that left it empty. Anything
+ * else found there stays, and so does the directory. True if it is gone.
+ */
+export function clearJobDir(dir: string): boolean {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return true; // gone already
+  }
+  for (const name of names.filter((n) => n === 'c.sock' || n === 'lock' || /^rank-\d+$/.test(n))) {
+    try {
+      unlinkSync(join(dir, name));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch {
+    return false; // not empty: not all ours
+  }
 }

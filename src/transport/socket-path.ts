@@ -29,13 +29,15 @@ export async function prepareSocketPath(path: string): Promise<void> {
   unlinkSync(path);
 }
 
-function isLive(path: string): Promise<boolean> {
+/** Does a coordinator listen at path? Only "nothing there" counts as no: a full
+ * accept queue (EAGAIN) is a live coordinator, which nobody may replace. */
+export function isLive(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const c = createConnection(path);
     c.once('connect', () => {
       c.destroy();
       resolve(true);
     });
-    c.once('error', () => resolve(false));
+    c.once('error', (err: NodeJS.ErrnoException) => resolve(!['ECONNREFUSED', 'ENOENT', 'ENOTSOCK', 'ENOTDIR'].includes(err.code ?? '')));
   });
 }
