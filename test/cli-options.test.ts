@@ -22,7 +22,7 @@ describe('parseCli', () => {
   it('reads exec: its own options, and the policies and limits passed on to the coordinator it may start', () => {
     expect(parseCli(['exec', '--trace', '--output-dir', 'logs', '--mremap', 'follow', '--max-names', '9', '--no-coherence', '--timeout-ms', '500', '--', './prog', '-x'])).toEqual({
       command: 'exec', argv: ['./prog', '-x'], trace: true, outputDir: 'logs', timeoutMs: 500, idleExitMs: undefined,
-      coordinatorArgs: ['--mremap', 'follow', '--no-coherence', '--max-names', '9'],
+      coordinatorArgs: ['--mremap', 'follow', '--no-coherence', '--max-names', '9', '--revoke-timeout-ms', '250'], // half the ranks' timeout, as run
     });
   });
 

@@ -10,7 +10,6 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect } from 'vitest';
 import { CLI, ROOT, example, itAsRootWith, prog, run, tempDir, until, type RunResult } from './helpers.js';
-import { EOWNERDEAD } from '../src/protocol/errno.js';
 
 const FAKENODE = resolve(ROOT, 'test/cluster/fakenode');
 // Needs Open MPI's mpirun, and root for the namespaces.
@@ -32,7 +31,7 @@ async function nodeLogs(cwd: string, report: string): Promise<{ job: string; A: 
   expect(await until(() => ['nodeA', 'nodeB'].every((n) => said(n).endsWith('end\n')), 30_000)).toBe(true);
   for (const n of ['nodeA', 'nodeB']) expect(`${n}: ${said(n)}`).toBe(`${n}: end\n`);
   const logs = () => readdirSync(cwd).filter((f) => f.endsWith('.log'));
-  const done = () => logs().length === 2 && logs().every((f) => /processes?, /.test(readFileSync(resolve(cwd, f), 'utf8')));
+  const done = () => logs().length === 2 && logs().every((f) => /process(es)?, /.test(readFileSync(resolve(cwd, f), 'utf8')));
   expect(await until(done, 20_000)).toBe(true);
   const names = readdirSync(cwd).sort();
   const m = names.map((f) => /^pincoh-node([AB])-(\d+)\.log$/.exec(f));
@@ -85,13 +84,13 @@ describe('pincoh exec under mpirun, two nodes', () => {
     for (const log of [A, B]) expect(log).toMatch(/^pincoh: 2 processes, 20 registrations, /m);
   });
 
-  itCluster('a rank killed on nodeB: its node fails the barrier at once with EOWNERDEAD, mpirun ends the job, both coordinators end with it', async () => {
+  itCluster('a rank killed on nodeB: its node names it at once, mpirun ends the job, both coordinators end with it', async () => {
     const [cwd, report] = [tempDir('cluster'), tempDir('cluster-report')];
     // global rank 3 dies of SIGSEGV once its node-mate waits in the barrier; the others wait there
     const script = `if [ $PINCOH_GLOBAL_RANK = 3 ]; then exec ${prog('driver')} map 0 4096 reg 0 0 4096 r sleep 300 segv; else exec ${prog('driver')} map 0 4096 reg 0 0 4096 r bar 60000; fi`;
     const r = await mpirun(cwd, report, ['sh', '-c', script]);
     expect(r.code).not.toBe(0);
-    expect(r.stdout).toContain(`bar -${EOWNERDEAD}`);
+    // its node-mate's barrier fails with EOWNERDEAD, unless mpirun has killed it first: not checked here (test/slurm.e2e.test.ts does, srun kills nobody)
     const { job, B } = await nodeLogs(cwd, report);
     // the signal shows only if the coordinator looks before orted reaps the rank
     expect(B).toMatch(new RegExp(`^pincoh: pid \\d+ \\(driver, rank 1\\) of job ${job} died without exiting \\((SIGSEGV|killed or crashed)\\); its job's barriers and attaches now fail with EOWNERDEAD$`, 'm'));

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, prog, run, tempDir, until, type RunResult } from './helpers.js';
@@ -14,15 +14,19 @@ import { ETIMEDOUT } from '../src/protocol/errno.js';
 
 let jobs = 0;
 const newJob = () => `t${process.pid}x${++jobs}`;
+// The ranks' /tmp, so the job directories here (and the one starter that
+// removes dead ones) see only this file's jobs
+const TMP = tempDir('exec-tmp');
 const ompi = (job: string, rank: number, size: number): NodeJS.ProcessEnv => ({
   ...process.env,
+  TMPDIR: TMP,
   OMPI_COMM_WORLD_RANK: String(rank),
   OMPI_COMM_WORLD_SIZE: String(size),
   OMPI_COMM_WORLD_LOCAL_RANK: String(rank),
   OMPI_COMM_WORLD_LOCAL_SIZE: String(size),
   OMPI_MCA_ess_base_jobid: job,
 });
-const jobDir = (job: string) => join(tmpdir(), `pincoh-${process.getuid?.() ?? 0}-${job}`);
+const jobDir = (job: string) => join(TMP, `pincoh-${process.getuid?.() ?? 0}-${job}`);
 
 /** size ranks of `job` at once, each `pincoh exec OPTS -- CMD...` in `cwd` */
 function ranks(job: string, size: number, cmd: (rank: number) => string[], cwd: string, opts: string[] = []): Promise<RunResult[]> {
@@ -43,7 +47,7 @@ function ranks(job: string, size: number, cmd: (rank: number) => string[], cwd: 
 /** the node's coordinator has ended: its log closes with the summary, its directory is gone */
 async function ended(cwd: string, job: string): Promise<string> {
   const log = join(cwd, `pincoh-${hostname()}-${job}.log`);
-  expect(await until(() => existsSync(log) && /processes?, /.test(readFileSync(log, 'utf8')) && !existsSync(jobDir(job)), 10_000)).toBe(true);
+  expect(await until(() => existsSync(log) && /process(es)?, /.test(readFileSync(log, 'utf8')) && !existsSync(jobDir(job)), 10_000)).toBe(true);
   return readFileSync(log, 'utf8');
 }
 
@@ -59,21 +63,27 @@ describe('pincoh exec', () => {
     expect(log).toMatch(/16 processes, 16 registrations/);
   });
 
-  it('a starter that dies holding the lock does not wedge the rest: the next rank starts the coordinator', async () => {
+  it('a lock holder that dies (a starter killed as it starts the coordinator) does not wedge the rest: they wait, then one starts it', async () => {
     const cwd = tempDir('exec');
     const job = newJob();
     mkdirSync(jobDir(job), { mode: 0o700 });
     // flock(1) hands the locked descriptor to its command too: kill both
     const holder = spawn('flock', [join(jobDir(job), 'lock'), 'sleep', '60'], { stdio: 'ignore', detached: true });
-    await until(() => false, 200);
-    const waiting = ranks(job, 4, () => [prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'bar', '20000'], cwd);
-    let done = false;
-    void waiting.then(() => (done = true));
-    await until(() => false, 500);
-    expect(done).toBe(false); // they all wait for the lock
-    process.kill(-holder.pid!, 'SIGKILL');
-    for (const r of await waiting) expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'bar 0']);
-    expect((await ended(cwd, job)).match(/serving on/g)).toHaveLength(1);
+    try {
+      expect(await until(() => existsSync(join(jobDir(job), 'lock')))).toBe(true);
+      const waiting = ranks(job, 4, () => [prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'bar', '20000'], cwd);
+      await until(() => false, 2000); // time enough for all four to start and reach the lock
+      expect([existsSync(join(jobDir(job), 'c.sock')), readdirSync(cwd)]).toEqual([false, []]); // nobody got past it
+      process.kill(-holder.pid!, 'SIGKILL');
+      for (const r of await waiting) expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'bar 0']);
+      expect((await ended(cwd, job)).match(/serving on/g)).toHaveLength(1);
+    } finally {
+      try {
+        process.kill(-holder.pid!, 'SIGKILL');
+      } catch {
+        /* killed above */
+      }
+    }
   });
 
   it('the rank is CMD itself: same pid, its own exit status and signal; the local rank and size are node-local, the global ones in PINCOH_GLOBAL_*', async () => {
@@ -87,18 +97,30 @@ describe('pincoh exec', () => {
     expect(await ended(cwd, job)).toMatch(/^pincoh: 0 processes, /m);
   });
 
-  it('two jobs on one node never see the names of the other', async () => {
+  it('CMD gets what the launcher gave the rank: signals as they were (not Node ignoring SIGPIPE and SIGXFSZ), the PMI_FD descriptor', async () => {
+    const cwd = tempDir('exec');
+    const look = 'grep -E "^Sig(Ign|Blk)" /proc/self/status; ls /proc/self/fd/5 >/dev/null && echo fd 5 open';
+    const bare = await run('sh', ['-c', `exec 5</dev/null; ${look}`]);
+    expect(bare.lines).toEqual(['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000', 'fd 5 open']);
+    const job = newJob();
+    const r = await run('sh', ['-c', `cd "$0"; exec 5</dev/null; PMI_FD=5 exec "$1" "$2" exec -- sh -c '${look}'`, cwd, process.execPath, CLI], ompi(job, 0, 1));
+    expect(r.lines).toEqual(bare.lines);
+    await ended(cwd, job);
+  });
+
+  it('two jobs on one node have a coordinator each and never see the names of the other', async () => {
     const cwd = tempDir('exec');
     const [one, two] = [newJob(), newJob()];
-    const [owner] = await Promise.all([
-      ranks(one, 1, () => [prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'rw', 'pub', 'shared', '0', 'sleep', '800'], cwd),
-      (async () => {
-        await until(() => false, 300);
-        const [other] = await ranks(two, 1, () => [prog('driver'), 'att', 'shared', '300'], cwd);
-        expect(other!.lines).toEqual([`att -1 -${ETIMEDOUT}`]);
-      })(),
+    const D = prog('driver');
+    const [ones, twos] = await Promise.all([
+      // job one: rank 1 finds rank 0's name; it stays published until rank 1 has slept
+      ranks(one, 2, (r) => (r === 0 ? [D, 'map', '0', '4096', 'reg', '0', '0', '4096', 'rw', 'pub', 'shared', '0', 'bar', '20000'] : [D, 'att', 'shared', '20000', 'sleep', '3000', 'bar', '20000']), cwd),
+      // job two, meanwhile: the same name is never there
+      ranks(two, 1, () => [D, 'att', 'shared', '2500'], cwd),
     ]);
-    expect(owner[0]!.lines).toContain('pub 0');
+    expect(ones.map((r) => r.lines)).toEqual([['map 0 ok', 'reg 0 0', 'pub 0', 'bar 0'], ['att 0 0', 'bar 0']]);
+    expect(twos[0]!.lines).toEqual([`att -1 -${ETIMEDOUT}`]);
+    for (const j of [one, two]) expect((await ended(cwd, j)).match(/serving on/g)).toHaveLength(1);
   });
 
   it('a CMD that cannot run: 127 (126 when not executable), as a shell says, and the coordinator still ends', async () => {
@@ -110,7 +132,7 @@ describe('pincoh exec', () => {
     expect(await ended(cwd, job)).toMatch(/^pincoh: 0 processes, /m);
   });
 
-  it('a log it cannot write: exit 2 naming the file and the way out, and nothing left in /tmp', async () => {
+  it('a log it cannot write: exit 2 naming the file and the way out, and nothing left behind', async () => {
     const job = newJob();
     const [r] = await ranks(job, 1, () => ['true'], tempDir('exec'), ['--output-dir', '/nonexistent/logs']);
     expect({ code: r!.code, stderr: r!.stderr }).toEqual({

@@ -46,8 +46,10 @@ describe('placementFrom', () => {
     for (const v of ['OMPI_COMM_WORLD_RANK', 'SLURM_PROCID', 'PMI_RANK', 'PMIX_RANK', 'pincoh run']) expect(err.message).toContain(v);
   });
 
-  it('a placement that is not one (local rank past the local size) is refused', () => {
+  it('a placement that is not one (a rank past its size, locally or in the job) is refused', () => {
     expect(() => placementFrom({ OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '2', OMPI_COMM_WORLD_LOCAL_RANK: '2', OMPI_COMM_WORLD_LOCAL_SIZE: '2', OMPI_MCA_ess_base_jobid: '1' })).toThrow(/local rank 2 of 2/);
+    expect(() => placementFrom({ OMPI_COMM_WORLD_RANK: '4', OMPI_COMM_WORLD_SIZE: '4', OMPI_COMM_WORLD_LOCAL_RANK: '0', OMPI_COMM_WORLD_LOCAL_SIZE: '2', OMPI_MCA_ess_base_jobid: '1' })).toThrow(/rank 4 of 4: not a placement/);
+    expect(placementFrom({ PMIX_RANK: '7', PMIX_NAMESPACE: 'ns', PINCOH_LOCAL_RANK: '0', PINCOH_LOCAL_SIZE: '1' }).size).toBe(0); // PMIx without a size: not known, not refused
   });
 });
 

@@ -41,7 +41,7 @@ function srun(cwd: string, cmd: string[], n = 4): Promise<RunResult> {
 async function nodeLog(cwd: string): Promise<{ job: string; log: string }> {
   const name = () => readdirSync(cwd).find((f) => f.endsWith('.log'));
   const path = () => join(cwd, name() ?? 'none');
-  expect(await until(() => name() !== undefined && /processes?, /.test(readFileSync(path(), 'utf8')), 10_000)).toBe(true);
+  expect(await until(() => name() !== undefined && /process(es)?, /.test(readFileSync(path(), 'utf8')), 10_000)).toBe(true);
   const m = new RegExp(`^pincoh-${hostname()}-(\\d+\\.\\d+)\\.log$`).exec(name()!);
   expect(readdirSync(cwd)).toEqual([m ? name() : 'pincoh-HOST-JOB.STEP.log']);
   const job = m![1]!;
@@ -104,6 +104,8 @@ describe('pincoh exec under srun, one node (proctrack/cgroup: what the tasks lea
     // killed: its log lacks the summary and its directory stays; or it ended first and removed it
     const firstLog = readFileSync(join(cwd, `pincoh-${hostname()}-1.0.log`), 'utf8');
     expect(firstLog).toMatch(/^pincoh: serving on \/tmp\/pincoh-0-1\.0\/c\.sock /);
+    // read once its coordinator is gone, by its own end or Slurm's kill
+    expect(await until(() => running(`serve\0--socket\0${left}/c.sock`).length === 0)).toBe(true);
     const stayed = existsSync(left);
     const second = await srun(cwd, [example('ring'), '100'], 2);
     expect(second.code).toBe(0);

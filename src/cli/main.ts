@@ -17,7 +17,7 @@ import { shimPath } from '../paths.js';
 import { Trace } from '../trace.js';
 import { CoordinatorServer } from '../transport/server.js';
 import { privateSocketPath } from '../transport/socket-path.js';
-import { parseCli, USAGE, type AuditOptions, type LimitOptions, type RunOptions, type ServeOptions } from './options.js';
+import { parseCli, revokeTimeoutFor, USAGE, type AuditOptions, type LimitOptions, type RunOptions, type ServeOptions } from './options.js';
 
 /** Lines for the processes with findings (or all, when `all`). */
 function formatAudit(entries: AuditEntry[], all: boolean): string[] {
@@ -49,7 +49,7 @@ async function run(o: RunOptions): Promise<number> {
   const { path, cleanup } = privateSocketPath();
   const trace = new Trace(o.trace);
   // An attacher that does not answer a revoke is cut off well before the owner's own wait ends.
-  const revokeTimeoutMs = Math.max(1, Math.min(1000, Math.floor((o.timeoutMs ?? 2000) / 2)));
+  const revokeTimeoutMs = revokeTimeoutFor(o.timeoutMs);
   const engine = new Engine({ mremapFollow: o.mremap === 'follow', forkDontfork: o.fork === 'dontfork', freeInvalidate: o.free === 'invalidate', coherence: o.coherence, revokeTimeoutMs, trace, limits: engineLimits(o), auditOnExit: o.audit, onCrash: sayCrash });
   const server = new CoordinatorServer({ socketPath: path, engine, maxFrame: o.maxFrame, maxPending: o.maxPending });
   if (!o.coherence) process.stderr.write('pincoh: --no-coherence: attachments are never revoked; stale writes will happen\n');

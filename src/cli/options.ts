@@ -81,19 +81,19 @@ export const USAGE = `usage:
       --preload adds a library to the ranks' LD_PRELOAD (a sanitizer runtime goes first);
       --abort-on-failure: a rank killed by a signal or exiting non-zero ends the others
   pincoh serve --socket PATH [--trace FILE|-] [--mremap invalidate|follow] [--fork keep|dontfork] [--free keep|invalidate]
-               [--revoke-timeout-ms MS] [--no-coherence] [--allow-uid UID]...
+               [--revoke-timeout-ms MS] [--no-coherence] [--allow-uid UID]... [--until-ranks N [--idle-exit-ms MS]]
       run the coordinator alone until SIGINT/SIGTERM/SIGHUP; processes find it through
-      PINCOH_SOCKET=PATH and LD_PRELOAD=<libpincoh.so>; pincoh exec starts it with
-      --until-ranks N [--idle-exit-ms MS] (the socket in the job's directory on the node)
+      PINCOH_SOCKET=PATH and LD_PRELOAD=<libpincoh.so>; --until-ranks: how pincoh exec
+      starts a node's coordinator (ends with the ranks announced beside the socket)
   --no-coherence  never revoke attachments: shows the corruption pincoh prevents
   --fork dontfork keep registered pages out of fork's children (MADV_DONTFORK), as ibv_fork_init does
   --free invalidate free() and realloc() invalidate the registrations inside the heap chunk they give back
                   (by default a registration follows the mapping, as the kernel's mmu_notifier does)
-  limits (run and serve): --max-frame BYTES (65536) --max-registrations N (1048576 per process)
+  limits (run, serve and exec): --max-frame BYTES (65536) --max-registrations N (1048576 per process)
     --max-attachments N (4096 per process) --max-names N (65536 per job)
     --max-pending N (256 waiting requests per connection)
   pincoh exec [--trace] [--output-dir DIR] [--mremap ...] [--fork ...] [--free ...] [--timeout-ms MS]
-              [--no-coherence] [limits] -- CMD [ARGS...]
+              [--idle-exit-ms MS] [--no-coherence] [limits] -- CMD [ARGS...]
       one rank under a launcher (mpirun, srun, mpiexec): finds or starts this node's
       coordinator for the job, then becomes CMD under the shim; pincoh's rank and size
       are the node-local ones (PINCOH_GLOBAL_RANK, PINCOH_GLOBAL_SIZE: the launcher's);
@@ -102,6 +102,12 @@ export const USAGE = `usage:
       ask a running coordinator which registrations of PID (or of every process)
       are no longer mapped as registered; exit 1 if any
   pincoh help`;
+
+/** How long a put in flight may hold a revoke, given the ranks' PINCOH_TIMEOUT_MS: half of it
+ * (at most 1 s), so the owner's own wait for the coordinator never runs out first. */
+export function revokeTimeoutFor(timeoutMs = 2000): number {
+  return Math.max(1, Math.min(1000, Math.floor(timeoutMs / 2)));
+}
 
 type Kind = 'int' | 'string' | 'flag' | 'mremap' | 'fork' | 'free';
 type Command = 'run' | 'serve' | 'exec' | 'audit';
@@ -200,7 +206,9 @@ export function parseCli(args: string[]): CliOptions {
     for (const spec of SPECS)
       if (spec.commands.includes('exec') && spec.commands.includes('serve') && values[spec.key] !== undefined && spec.key !== 'idleExitMs')
         coordinatorArgs.push(...(spec.kind === 'flag' ? [spec.names[0]!] : [spec.names[0]!, String(values[spec.key])]));
-    return { command, argv, trace: values.traceOn === true, outputDir: values.outputDir as string | undefined, timeoutMs: values.timeoutMs as number | undefined, idleExitMs: values.idleExitMs as number | undefined, coordinatorArgs };
+    const timeoutMs = values.timeoutMs as number | undefined;
+    if (timeoutMs !== undefined) coordinatorArgs.push('--revoke-timeout-ms', String(revokeTimeoutFor(timeoutMs)));
+    return { command, argv, trace: values.traceOn === true, outputDir: values.outputDir as string | undefined, timeoutMs, idleExitMs: values.idleExitMs as number | undefined, coordinatorArgs };
   }
   if (command === 'audit') {
     if (typeof values.socket !== 'string') throw usage('audit needs --socket PATH');

@@ -92,7 +92,7 @@ export function placementFrom(env: Env): Placement {
       (p ? `the environment looks like ${p.launcher}'s but lacks what gives ${missing!.join(', ')}` : 'no launcher this knows set the environment') +
         `. pincoh exec runs under a launcher (mpirun, srun, mpiexec); it looked for\n  ${LOOKED_FOR.join('\n  ')}\nOn one machine, use pincoh run.`,
     );
-  if (p.localRank! >= p.localSize! || p.rank! >= Math.max(p.size!, p.rank! + 1) || p.localSize! < 1)
+  if (p.localRank! >= p.localSize! || (p.size! > 0 && p.rank! >= p.size!) || p.localSize! < 1)
     throw new PincohError('PINCOH_ERR_LAUNCHER', `${p.launcher} says local rank ${p.localRank} of ${p.localSize}, rank ${p.rank} of ${p.size}: not a placement`);
   return p as Placement;
 }

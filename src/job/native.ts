@@ -3,20 +3,27 @@
 // ours stays between the launcher and the rank).
 
 import koffi from 'koffi';
+import { constants } from 'node:os';
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const F_SETFD = 2;
 
-let fns: { flock: (fd: number, op: number) => number; execvpe: (file: string, argv: (string | null)[], envp: (string | null)[]) => number; fcntl: (fd: number, cmd: number, arg: number) => number; errno: () => number } | undefined;
-function libc(): NonNullable<typeof fns> {
+interface Libc {
+  flock: (fd: number, op: number) => number;
+  execvpe: (file: string, argv: (string | null)[], envp: (string | null)[]) => number;
+  fcntl: (fd: number, cmd: number, ...rest: unknown[]) => number;
+  signal: (sig: number, handler: unknown) => unknown;
+}
+let fns: Libc | undefined;
+function libc(): Libc {
   if (!fns) {
     const lib = koffi.load('libc.so.6');
     fns = {
       flock: lib.func('int flock(int fd, int op)'),
       execvpe: lib.func('int execvpe(const char *file, const char **argv, const char **envp)'),
-      fcntl: lib.func('int fcntl(int fd, int cmd, int arg)'),
-      errno: () => koffi.errno(),
+      fcntl: lib.func('int fcntl(int fd, int cmd, ...)'),
+      signal: lib.func('void *signal(int sig, void *handler)'),
     };
   }
   return fns;
@@ -37,12 +44,22 @@ export async function lockWithin(fd: number, timeoutMs: number): Promise<boolean
   return true;
 }
 
-/** Replaces this process with file (PATH searched). Returns the errno only if that failed. */
+/**
+ * Replaces this process with file (PATH searched), undoing what Node did to
+ * what the launcher gave: Node marks every descriptor it inherited
+ * close-on-exec and ignores SIGPIPE and SIGXFSZ. The standard descriptors and
+ * PMI_FD (MPICH's and Slurm's PMI) are passed on; the two signals go back to
+ * their default. Returns the errno only if exec failed (and puts them back).
+ */
 export function execReplacing(file: string, argv: string[], env: NodeJS.ProcessEnv): number {
   const f = libc();
-  // Node marks its standard descriptors close-on-exec: the program needs them
-  for (const fd of [0, 1, 2]) f.fcntl(fd, F_SETFD, 0);
+  const pmi = env.PMI_FD !== undefined && /^\d+$/.test(env.PMI_FD) ? [Number(env.PMI_FD)] : [];
+  for (const fd of [0, 1, 2, ...pmi]) f.fcntl(fd, F_SETFD, 'int', 0);
+  const { SIGPIPE, SIGXFSZ } = constants.signals;
+  const before = [SIGPIPE, SIGXFSZ].map((sig) => [sig, f.signal(sig, null /* SIG_DFL */)] as const);
   const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
   f.execvpe(file, [...argv, null], [...envp, null]);
-  return f.errno();
+  const errno = koffi.errno();
+  for (const [sig, handler] of before) f.signal(sig, handler);
+  return errno;
 }
