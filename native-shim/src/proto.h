@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PC_PROTO_VERSION 2
+#define PC_PROTO_VERSION 3 /* 3: the BYE event (PC_R_BYE) */
 #define PC_HDR_SIZE 16
 #define PC_FRAME_MAX 65536
 

@@ -2,7 +2,7 @@
 // native-shim/src/proto.h (test/protocol-sync.test.ts reads that header and
 // checks every value, size and offset here against it).
 
-export const PROTO_VERSION = 2;
+export const PROTO_VERSION = 3; // 3: the BYE event
 export const HDR_SIZE = 16;
 export const FRAME_MAX = 65536;
 
