@@ -179,6 +179,19 @@ describe('pincoh exec', () => {
     expect(readdirSync(dir)).toEqual(['data.txt']);
   });
 
+  it('a node coordinator stopped by SIGTERM says its summary, clears its directory, and nothing more', async () => {
+    const dir = join(tempDir('exec'), 'job');
+    const child = spawn(process.execPath, [CLI, 'serve', '--socket', join(dir, 'c.sock'), '--until-ranks', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    expect(await until(() => err.includes('serving on'))).toBe(true);
+    await until(() => false, 300); // its job watcher has looked a few times
+    child.kill('SIGTERM');
+    expect(await new Promise((r) => child.once('close', r))).toBe(0);
+    expect(err.split('\n')).toEqual([`pincoh: serving on ${join(dir, 'c.sock')} (mremap invalidate); ends once 2 ranks have come and gone`, expect.stringMatching(/^pincoh: 0 processes, /), '']);
+    expect(existsSync(dir)).toBe(false);
+  });
+
   it('outside a launcher: exit 2 and an error naming every variable looked for', async () => {
     const env = { ...process.env };
     for (const k of Object.keys(env)) if (/^(OMPI_|SLURM_|PMI_|PMIX_)/.test(k)) delete env[k];

@@ -99,19 +99,30 @@ async function serve(o: ServeOptions): Promise<number> {
   // pincoh exec's coordinators end with their job on this node, and take its directory with them
   const dir = o.untilRanks !== undefined ? dirname(o.socket) : undefined;
   const watch = dir ? jobEnded(dir, o.untilRanks!, o.idleExitMs ?? 30_000, () => engine.stats.live) : undefined;
-  let lockFd = await new Promise<number | undefined>((resolve) => {
+  let lockFd: number | undefined;
+  let settled = false;
+  const bySignal = await new Promise<boolean>((resolve) => {
+    const end = (signal: boolean) => void (settled || ((settled = true), resolve(signal)));
     // a closed terminal (SIGHUP) ends it as cleanly as Ctrl-C or kill
-    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => resolve(undefined));
-    void watch?.ended.then(resolve);
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => end(true));
+    void watch?.ended.then((fd) => {
+      if (settled) return void (fd !== undefined && closeSync(fd)); // a signal came first
+      lockFd = fd;
+      end(false);
+    });
   });
   watch?.stop();
-  if (dir && lockFd === undefined) {
-    // a signal: the lock first, so no rank takes this coordinator for alive while it closes
-    const fd = openSync(join(dir, 'lock'), 'a');
-    if (await lockWithin(fd, 5000)) lockFd = fd;
-    else {
-      closeSync(fd);
-      process.stderr.write(`pincoh: ${dir} stays: a rank has held its lock for 5 s\n`);
+  if (dir && bySignal) {
+    // the lock first, so no rank takes this coordinator for alive while it closes
+    try {
+      const fd = openSync(join(dir, 'lock'), 'a');
+      if (await lockWithin(fd, 5000)) lockFd = fd;
+      else {
+        closeSync(fd);
+        process.stderr.write(`pincoh: ${dir} stays: a rank has held its lock for 5 s\n`);
+      }
+    } catch {
+      /* the directory is gone already */
     }
   }
   await server.close(); // reads the last events of processes still connected

@@ -98,7 +98,13 @@ export function announceRank(dir: string, local: number): void {
 function announcedRanks(dir: string): { announced: number; running: number } {
   let announced = 0;
   let running = 0;
-  for (const f of readdirSync(dir).filter((name) => /^rank-\d+$/.test(name))) {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return { announced, running }; // removed under us: nobody is announced there any more
+  }
+  for (const f of names.filter((name) => /^rank-\d+$/.test(name))) {
     announced++;
     try {
       const [pid, start] = readFileSync(join(dir, f), 'utf8').trim().split(' ');
@@ -115,12 +121,13 @@ function announcedRanks(dir: string): { announced: number; running: number } {
  * finds the coordinator from then on): once `ranks` ranks have been announced
  * and every one, and every process connected (`live()`), has gone; or when
  * nothing has run for idleMs (ranks that never came: a launcher that died).
- * `ended` resolves with the lock's fd (give it to clearJobDir's caller to
- * close); `stop` gives up watching (a signal ends the coordinator instead).
+ * `ended` resolves with the lock's fd (the caller clears the directory, then
+ * closes it), or undefined if the directory itself is gone; `stop` gives up
+ * watching (a signal ends the coordinator instead).
  */
-export function jobEnded(dir: string, ranks: number, idleMs: number, live: () => number): { ended: Promise<number>; stop: () => void } {
+export function jobEnded(dir: string, ranks: number, idleMs: number, live: () => number): { ended: Promise<number | undefined>; stop: () => void } {
   let tick: NodeJS.Timeout | undefined;
-  const ended = new Promise<number>((resolve) => {
+  const ended = new Promise<number | undefined>((resolve) => {
     let idleSince = Date.now();
     let deciding = false;
     const over = () => {
@@ -134,7 +141,13 @@ export function jobEnded(dir: string, ranks: number, idleMs: number, live: () =>
     tick = setInterval(async () => {
       if (deciding || !over()) return;
       deciding = true;
-      const fd = openSync(join(dir, 'lock'), fsc.O_RDWR | fsc.O_CREAT, 0o600);
+      let fd: number;
+      try {
+        fd = openSync(join(dir, 'lock'), fsc.O_RDWR | fsc.O_CREAT, 0o600);
+      } catch {
+        clearInterval(tick); // the directory is gone (removed by hand): the job has ended, nothing to remove
+        return resolve(undefined);
+      }
       if ((await lockWithin(fd, 5000)) && tick && over()) {
         clearInterval(tick);
         return resolve(fd);
