@@ -32,7 +32,19 @@ describe('parseCli', () => {
     [['serve', '--socket', 's', '--idle-exit-ms', '10'], /--idle-exit-ms goes with --until-ranks/],
     [['frobnicate'], /unknown command 'frobnicate'/],
     [['run', '-n', 'many', '--', 'x'], /-n takes a whole number, not 'many'/],
-    [['run', '-n', '0', '--', 'x'], /-n takes 1 to 1024 ranks/],
+    [['run', '-n', '0', '--', 'x'], /-n takes 1 to 1024, not 0/],
+    // values the shim or the coordinator would refuse are refused here, not passed on
+    [['run', '--timeout-ms', '0', '--', 'x'], /--timeout-ms takes 1 to 3600000, not 0/],
+    [['run', '--timeout-ms', '99999999', '--', 'x'], /--timeout-ms takes 1 to 3600000, not 99999999/],
+    [['run', '--max-registrations', '0', '--', 'x'], /--max-registrations takes 1 to 1048576, not 0/],
+    [['exec', '--max-attachments', '5000', '--', 'x'], /--max-attachments takes 1 to 4096, not 5000/],
+    // a forgotten value is not a file named --
+    [['run', '--trace', '--', 'true'], /--trace needs a value/],
+    [['run', '--metrics', 'localhost:http', '--', 'x'], /--metrics takes HOST:PORT \(or PORT\), not 'localhost:http'/],
+    [['status', '--interval-ms', '500'], /--interval-ms goes with --watch/],
+    [['report', 't.jsonl'], /report needs -o FILE.html/],
+    [['report', '-o', 'r.html'], /report needs at least one trace file/],
+    [['help', 'frobnicate'], /help takes one of run, serve, exec, audit, status, report, help, version/],
     [['run', '--mremap', 'sideways', '--', 'x'], /--mremap takes invalidate or follow/],
     [['run', '--free', 'always', '--', 'x'], /--free takes keep or invalidate, not 'always'/],
     [['run', '-n', '2'], /run needs a command/],
@@ -46,11 +58,26 @@ describe('parseCli', () => {
   it('reads the limits for run and serve, and refuses a frame limit below 256', () => {
     expect(parseCli(['serve', '--socket', 's', '--max-names', '3', '--max-pending', '2', '--max-frame', '1024'])).toMatchObject({ maxNames: 3, maxPending: 2, maxFrame: 1024 });
     expect(parseCli(['run', '--max-registrations', '10', '--max-attachments', '5', '--', 'x'])).toMatchObject({ maxRegistrations: 10, maxAttachments: 5 });
-    expect(() => parseCli(['serve', '--socket', 's', '--max-frame', '100'])).toThrow(/--max-frame takes at least 256/);
+    expect(() => parseCli(['serve', '--socket', 's', '--max-frame', '100'])).toThrow(/--max-frame takes 256 to 16777216, not 100/);
   });
 
-  it('help in its usual spellings', () => {
+  it('help in its usual spellings, for one command too, and the version', () => {
     for (const a of [[], ['help'], ['--help'], ['-h']]) expect(parseCli(a)).toEqual({ command: 'help' });
+    for (const a of [['help', 'run'], ['run', '--help'], ['run', '-n', '2', '-h']]) expect(parseCli(a)).toEqual({ command: 'help', topic: 'run' });
+    for (const a of [['--version'], ['-V'], ['version']]) expect(parseCli(a)).toEqual({ command: 'version' });
+  });
+
+  it('reads --metrics as HOST:PORT, loopback when only a port is given; exec passes it on to its coordinator', () => {
+    expect(parseCli(['run', '--metrics', '9464', '--', 'x'])).toMatchObject({ metrics: { host: '127.0.0.1', port: 9464 } });
+    expect(parseCli(['serve', '--socket', 's', '--metrics', '0.0.0.0:0'])).toMatchObject({ metrics: { host: '0.0.0.0', port: 0 } });
+    expect(parseCli(['serve', '--socket', 's', '--metrics', '[::1]:9464'])).toMatchObject({ metrics: { host: '::1', port: 9464 } });
+    expect(parseCli(['exec', '--metrics', ':9464', '--', 'x'])).toMatchObject({ coordinatorArgs: ['--metrics', ':9464'] });
+  });
+
+  it('reads status and report', () => {
+    expect(parseCli(['status'])).toEqual({ command: 'status', socket: undefined, json: false, watch: false, intervalMs: 1000 });
+    expect(parseCli(['status', '--socket', 's', '--json', '--watch', '--interval-ms', '200'])).toEqual({ command: 'status', socket: 's', json: true, watch: true, intervalMs: 200 });
+    expect(parseCli(['report', 'a.jsonl', '-o', 'r.html', 'b.jsonl'])).toEqual({ command: 'report', traces: ['a.jsonl', 'b.jsonl'], output: 'r.html' });
   });
 });
 

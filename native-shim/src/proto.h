@@ -23,7 +23,8 @@
 #define PC_T_DETACH 8
 #define PC_T_BARRIER 9
 #define PC_T_AUDIT 10   /* control client -> coordinator: i32 pid (0: all) */
-#define PC_T_REPORT 11  /* coordinator -> control client: JSON */
+#define PC_T_REPORT 11  /* coordinator -> control client: JSON (a control client reads any length) */
+#define PC_T_STATUS 12  /* control client -> coordinator: u64 0; answered by a REPORT (pincoh status) */
 
 #define PC_F_NOREPLY 1 /* header flag: the sender does not wait for a REPLY */
 
@@ -53,6 +54,7 @@ struct pc_attached { uint64_t addr; uint64_t len; int32_t pid; uint32_t flags; }
 struct pc_detach { uint64_t handle; };
 struct pc_barrier { int32_t timeout_ms; uint32_t pad; };
 struct pc_audit { int32_t pid; uint32_t pad; };
+struct pc_status { uint64_t zero; }; /* pincoh status: what the coordinator sees, as JSON */
 
 /* ---- the shared area: one per connection ----
  * A memfd the shim creates and maps MAP_SHARED (kept from fork's children);
@@ -138,6 +140,7 @@ _Static_assert(sizeof(struct pc_attached) == 24, "attached");
 _Static_assert(sizeof(struct pc_detach) == 8, "detach");
 _Static_assert(sizeof(struct pc_barrier) == 8, "barrier");
 _Static_assert(sizeof(struct pc_audit) == 8, "audit");
+_Static_assert(sizeof(struct pc_status) == 8, "status");
 _Static_assert(sizeof(struct pc_area_hdr) == 192, "area_hdr");
 _Static_assert(sizeof(struct pc_rec) == 64, "rec");
 _Static_assert(sizeof(struct pc_handle_word) == 16, "handle_word");

@@ -13,11 +13,13 @@ import { clearJobDir, jobEnded } from '../job/jobdir.js';
 import { lockWithin } from '../job/native.js';
 import { execCommand } from './exec.js';
 import type { ProcessState } from '../coherence/engine.js';
-import { shimPath } from '../paths.js';
+import { shimPath, version } from '../paths.js';
+import { reportCommand } from './report.js';
+import { statusCommand } from './status.js';
 import { Trace } from '../trace.js';
 import { CoordinatorServer } from '../transport/server.js';
 import { privateSocketPath } from '../transport/socket-path.js';
-import { parseCli, revokeTimeoutFor, USAGE, type AuditOptions, type LimitOptions, type RunOptions, type ServeOptions } from './options.js';
+import { parseCli, revokeTimeoutFor, USAGE, HELP, type AuditOptions, type LimitOptions, type RunOptions, type ServeOptions } from './options.js';
 
 /** Lines for the processes with findings (or all, when `all`). */
 function formatAudit(entries: AuditEntry[], all: boolean): string[] {
@@ -166,9 +168,15 @@ export async function main(args: string[]): Promise<number> {
   try {
     const o = parseCli(args);
     if (o.command === 'help') {
-      process.stdout.write(USAGE + '\n');
+      process.stdout.write((o.topic ? HELP[o.topic] : USAGE) + '\n');
       return 0;
     }
+    if (o.command === 'version') {
+      process.stdout.write(`pincoh ${version()}\n`);
+      return 0;
+    }
+    if (o.command === 'report') return await reportCommand(o);
+    if (o.command === 'status') return await statusCommand(o);
     if (o.command === 'audit') return await auditCommand(o);
     if (o.command === 'exec') return await execCommand(o);
     return o.command === 'run' ? await run(o) : await serve(o);

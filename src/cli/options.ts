@@ -12,8 +12,15 @@ export interface LimitOptions {
   maxPending?: number;
 }
 
+/** Where GET /metrics is served (--metrics HOST:PORT). */
+export interface MetricsAddress {
+  host: string;
+  port: number;
+}
+
 export interface RunOptions extends LimitOptions {
   command: 'run';
+  metrics?: MetricsAddress;
   ranks: number;
   trace?: string;
   mremap: 'invalidate' | 'follow';
@@ -32,6 +39,7 @@ export interface RunOptions extends LimitOptions {
 
 export interface ServeOptions extends LimitOptions {
   command: 'serve';
+  metrics?: MetricsAddress;
   socket: string;
   trace?: string;
   mremap: 'invalidate' | 'follow';
@@ -66,42 +74,131 @@ export interface AuditOptions {
   pid: number;
 }
 
-export interface HelpOptions {
-  command: 'help';
+export interface StatusOptions {
+  command: 'status';
+  /** undefined: the coordinators of this user found under the temporary directory */
+  socket?: string;
+  json: boolean;
+  watch: boolean;
+  intervalMs: number;
 }
 
-export type CliOptions = RunOptions | ServeOptions | ExecOptions | AuditOptions | HelpOptions;
+export interface ReportOptions {
+  command: 'report';
+  traces: string[];
+  output: string;
+}
 
-export const USAGE = `usage:
-  pincoh run [-n N] [--trace FILE|-] [--mremap invalidate|follow] [--fork keep|dontfork] [--free keep|invalidate] [--timeout-ms MS]
-             [--no-coherence] [--audit] [--abort-on-failure] [--preload LIB]... [--quiet] -- CMD [ARGS...]
-      start a coordinator, run N ranks of CMD under the shim, print a summary,
-      exit with the worst rank's status; --audit checks each process's
-      registrations against /proc/PID/maps as it exits (exit 3 on findings);
-      --preload adds a library to the ranks' LD_PRELOAD (a sanitizer runtime goes first);
-      --abort-on-failure: a rank killed by a signal or exiting non-zero ends the others
-  pincoh serve --socket PATH [--trace FILE|-] [--mremap invalidate|follow] [--fork keep|dontfork] [--free keep|invalidate]
-               [--revoke-timeout-ms MS] [--no-coherence] [--allow-uid UID]... [--until-ranks N [--idle-exit-ms MS]]
-      run the coordinator alone until SIGINT/SIGTERM/SIGHUP; processes find it through
-      PINCOH_SOCKET=PATH and LD_PRELOAD=<libpincoh.so>; --until-ranks: how pincoh exec
-      starts a node's coordinator (ends with the ranks announced beside the socket)
-  --no-coherence  never revoke attachments: shows the corruption pincoh prevents
-  --fork dontfork keep registered pages out of fork's children (MADV_DONTFORK), as ibv_fork_init does
-  --free invalidate free() and realloc() invalidate the registrations inside the heap chunk they give back
-                  (by default a registration follows the mapping, as the kernel's mmu_notifier does)
-  limits (run, serve and exec): --max-frame BYTES (65536) --max-registrations N (1048576 per process)
-    --max-attachments N (4096 per process) --max-names N (65536 per job)
-    --max-pending N (256 waiting requests per connection)
-  pincoh exec [--trace] [--output-dir DIR] [--mremap ...] [--fork ...] [--free ...] [--timeout-ms MS]
-              [--idle-exit-ms MS] [--no-coherence] [limits] -- CMD [ARGS...]
-      one rank under a launcher (mpirun, srun, mpiexec): finds or starts this node's
-      coordinator for the job, then becomes CMD under the shim; pincoh's rank and size
-      are the node-local ones (PINCOH_GLOBAL_RANK, PINCOH_GLOBAL_SIZE: the launcher's);
-      the node's log and summary: DIR/pincoh-HOST-JOB.log (DIR: the working directory)
-  pincoh audit --socket PATH [PID]
-      ask a running coordinator which registrations of PID (or of every process)
-      are no longer mapped as registered; exit 1 if any
-  pincoh help`;
+export interface HelpOptions {
+  command: 'help';
+  /** help for one command */
+  topic?: Command;
+}
+
+export interface VersionOptions {
+  command: 'version';
+}
+
+export type CliOptions = RunOptions | ServeOptions | ExecOptions | AuditOptions | StatusOptions | ReportOptions | HelpOptions | VersionOptions;
+
+const LIMITS_HELP = `limits (the coordinator's):
+  --max-frame BYTES         the largest frame a process may send (65536; at least 256)
+  --max-registrations N     registrations per process (1 to 1048576, the default)
+  --max-attachments N       attachments per process (1 to 4096, the default)
+  --max-names N             published names per job (65536)
+  --max-pending N           waiting requests per connection before -EAGAIN (256)`;
+
+const POLICY_HELP = `policies (told to every process at connection):
+  --mremap invalidate|follow  mremap invalidates what it moves (default), or moves it
+  --fork keep|dontfork        fork's children keep registered pages (default), or not (MADV_DONTFORK)
+  --free keep|invalidate      free()/realloc() leave registrations to the mapping (default), or invalidate them
+  --no-coherence              never revoke attachments: shows the corruption pincoh prevents`;
+
+const SHIM_ENV = `environment of the processes (set by run and exec; README, Environment):
+  PINCOH_SOCKET, PINCOH_RANK, PINCOH_SIZE, PINCOH_JOB, PINCOH_TIMEOUT_MS (1-3600000, 2000),
+  PINCOH_ON_TIMEOUT (proceed|abort), PINCOH_QUIET=1, PINCOH_LIBC (patch|norelease|off)
+environment of pincoh:
+  PINCOH_SHIM               the libpincoh.so to preload (default: the one npm install built)
+  TMPDIR                    where run's private socket directories and exec's job directories go`;
+
+const ERRORS = `exit status 2 on a usage or set-up error, which is named with a code (PINCOH_ERR_USAGE,
+PINCOH_ERR_SOCKET_IN_USE, PINCOH_ERR_SOCKET_PATH, PINCOH_ERR_SHIM_MISSING, PINCOH_ERR_COORDINATOR,
+PINCOH_ERR_TRACE, PINCOH_ERR_LAUNCHER, PINCOH_ERR_EXEC)`;
+
+/** pincoh help COMMAND, pincoh COMMAND --help: options, environment, exit codes. */
+export const HELP: Record<Command, string> = {
+  run: `usage: pincoh run [-n N] [options] -- CMD [ARGS...]
+Starts a coordinator on a private socket, runs N ranks of CMD under the shim,
+prints a one-line summary on stderr, and exits with the worst rank's status.
+  -n, --ranks N             ranks (1 to 1024; default 1)
+  --trace FILE|-            one JSON line per event (README, The CLI: trace fields)
+  --metrics HOST:PORT       serve GET /metrics (Prometheus text) while the job runs; HOST defaults to 127.0.0.1
+  --timeout-ms MS           the ranks' PINCOH_TIMEOUT_MS (1 to 3600000); revokes wait half of it (at most 1000)
+  --audit                   check each process's registrations against /proc/PID/maps as it exits
+  --abort-on-failure        a rank killed or exiting non-zero ends the others, as mpirun does
+  --preload LIB             another library for the ranks' LD_PRELOAD (a sanitizer runtime goes first)
+  -q, --quiet               no socket line and no summary
+${POLICY_HELP}
+${LIMITS_HELP}
+The socket is printed at start (pincoh status --socket PATH watches the job).
+${SHIM_ENV}
+exit status: the worst rank's (a signal: 128 + its number; a command that cannot start: 127);
+3: --audit found registrations no longer mapped and no rank failed; ${ERRORS}`,
+  serve: `usage: pincoh serve --socket PATH [options]
+Runs the coordinator alone until SIGINT, SIGTERM or SIGHUP; processes connect with
+LD_PRELOAD=<libpincoh.so> PINCOH_SOCKET=PATH.
+  --socket PATH             where to listen (its directory is made 0700; a stale socket is replaced)
+  --trace FILE|-            one JSON line per event
+  --metrics HOST:PORT       serve GET /metrics (Prometheus text); HOST defaults to 127.0.0.1
+  --revoke-timeout-ms MS    how long a put in flight may hold a revoke before its process is killed (1000)
+  --allow-uid UID           admit processes of this uid too (repeatable)
+  --until-ranks N           (pincoh exec's node coordinator) end once N ranks announced beside the socket have gone
+  --idle-exit-ms MS         with --until-ranks: end after MS with nothing running (30000)
+${POLICY_HELP}
+${LIMITS_HELP}
+exit status: 0 after a signal; ${ERRORS}`,
+  exec: `usage: pincoh exec [options] -- CMD [ARGS...]
+One rank under a launcher (mpirun, srun, mpiexec): finds or starts this node's
+coordinator for the job, then becomes CMD under the shim.
+  --trace                   the node's trace beside its log
+  --output-dir DIR          where pincoh-HOST-JOB.log (and .trace.jsonl) go (the working directory)
+  --timeout-ms MS           PINCOH_TIMEOUT_MS (1 to 3600000)
+  --idle-exit-ms MS         the node's coordinator ends after MS with nothing running (30000)
+  --metrics HOST:PORT       the node's coordinator serves GET /metrics there
+${POLICY_HELP}
+${LIMITS_HELP}
+environment read: the launcher's (OMPI_COMM_WORLD_*, PMIX_*, SLURM_*, PMI_*); sets
+PINCOH_GLOBAL_RANK and PINCOH_GLOBAL_SIZE besides the node-local PINCOH_RANK and PINCOH_SIZE
+exit status: CMD's own (it becomes CMD); 127 or 126 if CMD cannot run; ${ERRORS}`,
+  status: `usage: pincoh status [--socket PATH] [--json] [--watch [--interval-ms MS]]
+What a running coordinator sees: each process (pid, rank, command, libc coverage,
+degraded, registrations and bytes, exports, attachments) and the job-wide counts and rates.
+Without --socket: lists the coordinators of this user under the temporary directory.
+  --socket PATH             the coordinator's socket (pincoh run prints it; PINCOH_SOCKET)
+  --json                    one JSON document (README, pincoh status: its fields)
+  --watch                   redraw in place every --interval-ms (1000) until Ctrl-C
+exit status: 0; 2 if nothing listens at PATH (PINCOH_ERR_COORDINATOR)`,
+  report: `usage: pincoh report TRACE... -o FILE.html
+Reads traces written by --trace and writes one self-contained HTML page: a timeline
+per process, invalidations by cause, revokes and cut-offs, latency histograms, the
+worst moments. Opens from file:// with no network.
+exit status: 0; 2 if a trace cannot be read (PINCOH_ERR_TRACE) or on a usage error`,
+  audit: `usage: pincoh audit --socket PATH [PID]
+Asks a running coordinator which registrations of PID (or of every process) are no
+longer mapped as registered.
+exit status: 0 none; 1 findings; 2 the pid is not connected, or nothing listens (PINCOH_ERR_COORDINATOR)`,
+  help: `usage: pincoh help [COMMAND]`,
+  version: `usage: pincoh --version`,
+};
+
+export const USAGE = `usage: pincoh COMMAND [options] (pincoh help COMMAND for its options, environment and exit codes)
+  pincoh run [-n N] [options] -- CMD [ARGS...]   a job of N ranks under a coordinator of its own
+  pincoh serve --socket PATH [options]           a coordinator alone, until a signal
+  pincoh exec [options] -- CMD [ARGS...]         one rank under mpirun, srun or mpiexec
+  pincoh status [--socket PATH] [--json] [--watch]   what a running coordinator sees
+  pincoh report TRACE... -o FILE.html            a page to look at, from traces
+  pincoh audit --socket PATH [PID]               stale registrations of live processes
+  pincoh help [COMMAND] | pincoh --version`;
 
 /** How long a put in flight may hold a revoke, given the ranks' PINCOH_TIMEOUT_MS: half of it
  * (at most 1 s), so the owner's own wait for the coordinator never runs out first. */
@@ -109,8 +206,9 @@ export function revokeTimeoutFor(timeoutMs = 2000): number {
   return Math.max(1, Math.min(1000, Math.floor(timeoutMs / 2)));
 }
 
-type Kind = 'int' | 'string' | 'flag' | 'mremap' | 'fork' | 'free';
-type Command = 'run' | 'serve' | 'exec' | 'audit';
+type Kind = 'int' | 'string' | 'flag' | 'mremap' | 'fork' | 'free' | 'hostport';
+export type Command = 'run' | 'serve' | 'exec' | 'audit' | 'status' | 'report' | 'help' | 'version';
+const COMMANDS: readonly Command[] = ['run', 'serve', 'exec', 'audit', 'status', 'report', 'help', 'version'];
 interface Spec {
   names: string[];
   key: string;
@@ -138,19 +236,56 @@ const SPECS: Spec[] = [
   { names: ['--max-attachments'], key: 'maxAttachments', kind: 'int', commands: ['run', 'serve', 'exec'] },
   { names: ['--max-names'], key: 'maxNames', kind: 'int', commands: ['run', 'serve', 'exec'] },
   { names: ['--max-pending'], key: 'maxPending', kind: 'int', commands: ['run', 'serve', 'exec'] },
-  { names: ['--socket'], key: 'socket', kind: 'string', commands: ['serve', 'audit'] },
+  { names: ['--socket'], key: 'socket', kind: 'string', commands: ['serve', 'audit', 'status'] },
+  { names: ['--metrics'], key: 'metrics', kind: 'hostport', commands: ['run', 'serve', 'exec'] },
+  { names: ['--json'], key: 'json', kind: 'flag', commands: ['status'] },
+  { names: ['--watch'], key: 'watch', kind: 'flag', commands: ['status'] },
+  { names: ['--interval-ms'], key: 'intervalMs', kind: 'int', commands: ['status'] },
+  { names: ['-o', '--output'], key: 'output', kind: 'string', commands: ['report'] },
   { names: ['--audit'], key: 'audit', kind: 'flag', commands: ['run'] },
   { names: ['--abort-on-failure'], key: 'abortOnFailure', kind: 'flag', commands: ['run'] },
   { names: ['--preload'], key: 'preload', kind: 'string', commands: ['run'], repeat: true },
   { names: ['--allow-uid'], key: 'allowUids', kind: 'int', commands: ['serve'], repeat: true },
 ];
 
-const usage = (msg: string): PincohError => new PincohError('PINCOH_ERR_USAGE', `${msg}\n${USAGE}`);
+const usage = (msg: string, command?: Command): PincohError =>
+  new PincohError('PINCOH_ERR_USAGE', `${msg}\n${command && command !== 'help' && command !== 'version' ? HELP[command].split('\n')[0] + ` (pincoh help ${command})` : USAGE}`);
+
+/** The bounds the shim and the coordinator accept; a value past them is refused here, not passed on. */
+const BOUNDS: Record<string, [number, number]> = {
+  ranks: [1, 1024],
+  timeoutMs: [1, 3_600_000],
+  revokeTimeoutMs: [1, 3_600_000],
+  maxFrame: [256, 1 << 24],
+  maxRegistrations: [1, 1 << 20],
+  maxAttachments: [1, 4096],
+  maxNames: [1, 1 << 24],
+  maxPending: [1, 1 << 16],
+  untilRanks: [1, 1 << 20],
+  idleExitMs: [1, 2 ** 31 - 1],
+  intervalMs: [50, 3_600_000],
+};
+
+/** HOST:PORT, :PORT or PORT; the host defaults to loopback (metrics are not for the world unless asked). */
+export function parseHostPort(raw: string, name = '--metrics'): { host: string; port: number } {
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^:\s]*):)?(\d{1,5})$/.exec(raw);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw usage(`${name} takes HOST:PORT (or PORT), not '${raw}'`);
+  const host = m[1] ? m[1].replace(/^\[|\]$/g, '') : '127.0.0.1';
+  return { host, port };
+}
 
 export function parseCli(args: string[]): CliOptions {
-  const [command, ...rest] = args;
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h') return { command: 'help' };
-  if (command !== 'run' && command !== 'serve' && command !== 'exec' && command !== 'audit') throw usage(`unknown command '${command}'`);
+  const [first, ...rest] = args;
+  if (first === '--version' || first === '-V') return { command: 'version' };
+  if (first === undefined || first === '--help' || first === '-h') return { command: 'help' };
+  const command = first as Command;
+  if (!COMMANDS.includes(command)) throw usage(`unknown command '${first}'`);
+  if (command === 'version') return { command };
+  if (command === 'help') {
+    if (rest.length > 1 || (rest[0] !== undefined && !COMMANDS.includes(rest[0] as Command))) throw usage(`help takes one of ${COMMANDS.join(', ')}`);
+    return rest[0] ? { command, topic: rest[0] as Command } : { command };
+  }
   const values: Record<string, unknown> = { allowUids: [], preload: [] };
   let argv: string[] = [];
   for (let i = 0; i < rest.length; i++) {
@@ -159,28 +294,37 @@ export function parseCli(args: string[]): CliOptions {
       argv = rest.slice(i + 1);
       break;
     }
+    if (arg === '--help' || arg === '-h') return { command: 'help', topic: command };
     const [name, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const spec = SPECS.find((s) => s.names.includes(name) && s.commands.includes(command));
     if (!spec) {
+      if (command === 'report' && !arg.startsWith('-')) {
+        ((values.traces ??= []) as string[]).push(arg); // traces and options in any order
+        continue;
+      }
       if ((command === 'run' || command === 'exec' || command === 'audit') && !arg.startsWith('-')) {
         argv = rest.slice(i); // `pincoh run ./prog args` without --; audit's PID
         break;
       }
-      throw usage(`unknown option '${arg}' for ${command}`);
+      throw usage(`unknown option '${arg}' for ${command}`, command);
     }
     if (spec.kind === 'flag') {
       values[spec.key] = true;
       continue;
     }
     const raw = inline ?? rest[++i];
-    if (raw === undefined) throw usage(`${name} needs a value`);
+    // `--trace -- CMD` is a forgotten value, not a file named --
+    if (raw === undefined || (inline === undefined && raw.startsWith('-') && raw !== '-')) throw usage(`${name} needs a value`, command);
     let v: unknown = raw;
     if (spec.kind === 'int') {
-      if (!/^\d+$/.test(raw)) throw usage(`${name} takes a whole number, not '${raw}'`);
+      if (!/^\d+$/.test(raw)) throw usage(`${name} takes a whole number, not '${raw}'`, command);
       v = Number(raw);
-    } else if (spec.kind === 'mremap' && raw !== 'invalidate' && raw !== 'follow') throw usage(`--mremap takes invalidate or follow, not '${raw}'`);
-    else if (spec.kind === 'fork' && raw !== 'keep' && raw !== 'dontfork') throw usage(`--fork takes keep or dontfork, not '${raw}'`);
-    else if (spec.kind === 'free' && raw !== 'keep' && raw !== 'invalidate') throw usage(`--free takes keep or invalidate, not '${raw}'`);
+      const [lo, hi] = BOUNDS[spec.key] ?? [0, Number.MAX_SAFE_INTEGER];
+      if ((v as number) < lo || (v as number) > hi) throw usage(`${name} takes ${lo} to ${hi}, not ${raw}`, command);
+    } else if (spec.kind === 'hostport') parseHostPort(raw, name); // checked now, kept as given (exec passes it on)
+    else if (spec.kind === 'mremap' && raw !== 'invalidate' && raw !== 'follow') throw usage(`--mremap takes invalidate or follow, not '${raw}'`, command);
+    else if (spec.kind === 'fork' && raw !== 'keep' && raw !== 'dontfork') throw usage(`--fork takes keep or dontfork, not '${raw}'`, command);
+    else if (spec.kind === 'free' && raw !== 'keep' && raw !== 'invalidate') throw usage(`--free takes keep or invalidate, not '${raw}'`, command);
     if (spec.repeat) (values[spec.key] as unknown[]).push(v);
     else values[spec.key] = v;
   }
@@ -192,15 +336,17 @@ export function parseCli(args: string[]): CliOptions {
   const limits: LimitOptions = {};
   for (const k of ['maxFrame', 'maxRegistrations', 'maxAttachments', 'maxNames', 'maxPending'] as const)
     if (values[k] !== undefined) limits[k] = values[k] as number;
-  if (limits.maxFrame !== undefined && limits.maxFrame < 256) throw usage('--max-frame takes at least 256');
+  const metrics = values.metrics === undefined ? undefined : parseHostPort(values.metrics as string);
   if (command === 'run') {
     const ranks = (values.ranks as number | undefined) ?? 1;
-    if (ranks < 1 || ranks > 1024) throw usage(`-n takes 1 to 1024 ranks, not ${ranks}`);
-    if (argv.length === 0) throw usage('run needs a command after --');
-    return { command, ranks, trace, mremap, fork, free, coherence, audit: values.audit === true, abortOnFailure: values.abortOnFailure === true, preload: values.preload as string[], timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv, ...limits };
+    if (argv.length === 0) throw usage('run needs a command after --', command);
+    return {
+      command, ranks, trace, mremap, fork, free, coherence, audit: values.audit === true, abortOnFailure: values.abortOnFailure === true, preload: values.preload as string[],
+      timeoutMs: values.timeoutMs as number | undefined, quiet: values.quiet === true, argv, ...(metrics && { metrics }), ...limits,
+    };
   }
   if (command === 'exec') {
-    if (argv.length === 0) throw usage('exec needs a command after --');
+    if (argv.length === 0) throw usage('exec needs a command after --', command);
     // the coordinator this rank may start gets the policies and limits as given
     const coordinatorArgs: string[] = [];
     for (const spec of SPECS)
@@ -211,17 +357,25 @@ export function parseCli(args: string[]): CliOptions {
     return { command, argv, trace: values.traceOn === true, outputDir: values.outputDir as string | undefined, timeoutMs, idleExitMs: values.idleExitMs as number | undefined, coordinatorArgs };
   }
   if (command === 'audit') {
-    if (typeof values.socket !== 'string') throw usage('audit needs --socket PATH');
-    if (argv.length > 1 || (argv[0] !== undefined && !/^\d+$/.test(argv[0]))) throw usage('audit takes at most one PID');
+    if (typeof values.socket !== 'string') throw usage('audit needs --socket PATH', command);
+    if (argv.length > 1 || (argv[0] !== undefined && !/^\d+$/.test(argv[0]))) throw usage('audit takes at most one PID', command);
     return { command, socket: values.socket, pid: argv[0] ? Number(argv[0]) : 0 };
   }
-  if (typeof values.socket !== 'string') throw usage('serve needs --socket PATH');
-  if (argv.length) throw usage('serve takes no command');
-  if (values.idleExitMs !== undefined && values.untilRanks === undefined) throw usage('--idle-exit-ms goes with --until-ranks');
-  const revokeTimeoutMs = (values.revokeTimeoutMs as number | undefined) ?? 1000;
-  if (revokeTimeoutMs < 1) throw usage('--revoke-timeout-ms takes at least 1');
+  if (command === 'status') {
+    if (values.intervalMs !== undefined && values.watch !== true) throw usage('--interval-ms goes with --watch', command);
+    return { command, socket: values.socket as string | undefined, json: values.json === true, watch: values.watch === true, intervalMs: (values.intervalMs as number | undefined) ?? 1000 };
+  }
+  if (command === 'report') {
+    const traces = (values.traces as string[] | undefined) ?? [];
+    if (traces.length === 0) throw usage('report needs at least one trace file', command);
+    if (typeof values.output !== 'string') throw usage('report needs -o FILE.html', command);
+    return { command, traces, output: values.output };
+  }
+  if (typeof values.socket !== 'string') throw usage('serve needs --socket PATH', command);
+  if (argv.length) throw usage('serve takes no command', command);
+  if (values.idleExitMs !== undefined && values.untilRanks === undefined) throw usage('--idle-exit-ms goes with --until-ranks', command);
   return {
-    command, socket: values.socket, trace, mremap, fork, free, coherence, revokeTimeoutMs, allowUids: values.allowUids as number[],
-    untilRanks: values.untilRanks as number | undefined, idleExitMs: values.idleExitMs as number | undefined, ...limits,
+    command, socket: values.socket, trace, mremap, fork, free, coherence, revokeTimeoutMs: (values.revokeTimeoutMs as number | undefined) ?? 1000, allowUids: values.allowUids as number[],
+    untilRanks: values.untilRanks as number | undefined, idleExitMs: values.idleExitMs as number | undefined, ...(metrics && { metrics }), ...limits,
   };
 }

@@ -18,6 +18,7 @@ export const T = {
   BARRIER: 9,
   AUDIT: 10,
   REPORT: 11,
+  STATUS: 12,
 } as const;
 
 export const NAME_MAX = 64;
@@ -43,6 +44,7 @@ export const SIZE = {
   DETACH: 8,
   BARRIER: 8,
   AUDIT: 8,
+  STATUS: 8,
   AREA_HDR: 192,
   REC: 64,
   HANDLE_WORD: 16,

@@ -1,0 +1,3 @@
+// pincoh as a library: import { Coordinator } from 'pincoh'.
+
+export { version } from './paths.js';
