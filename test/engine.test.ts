@@ -60,7 +60,7 @@ describe('events', () => {
     events(reg(1n, 0x10000, 4096), reg(2n, 0x20000, 4096));
     events({ type: R.INVAL, key: 1n, reason: REASON.MUNMAP, call: 7 }, { type: R.INVAL, key: 2n, reason: REASON.MUNMAP, call: 7 }, { type: R.CALL, call: 7, reason: REASON.MUNMAP, addr: 0x10000, len: 0x20000, flags: 1, result: -22 });
     const call = JSON.parse(lines.find((l) => l.includes('"call"'))!);
-    expect(call).toMatchObject({ call: 'munmap', addr: '0x10000', len: 0x20000, invalidated: [1, 2], followed: [], outcome: 'errno 22', waited: true, timed_out: false });
+    expect(call).toMatchObject({ call: 'munmap', addr: '0x10000', len: 0x20000, invalidated: [1, 2], followed: [], outcome: 'EINVAL', waited: true, timed_out: false });
   });
 
   it('events that cannot come from the shim are refused with what was wrong', () => {

@@ -166,9 +166,9 @@ void pc_emit(uint16_t type, uint16_t reason, uint32_t call, uint32_t flags, uint
 	put(&r);
 }
 
-void pc_emit_call(const struct pc_event *ev, uint32_t call, uint32_t flags, long result)
+void pc_emit_call(const struct pc_event *ev, uint32_t call, uint32_t flags, uint32_t ns, long result)
 {
-	struct pc_rec r = { .type = PC_R_CALL, .reason = (uint16_t)ev->reason, .call = call, .flags = flags,
+	struct pc_rec r = { .type = PC_R_CALL, .reason = (uint16_t)ev->reason, .call = call, .flags = flags, .ns = ns,
 			    .addr = ev->start, .len = ev->len, .result = result, .arg = (uint64_t)ev->arg, .arg2 = ev->new_len };
 	put(&r);
 }

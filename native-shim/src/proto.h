@@ -103,7 +103,7 @@ struct pc_rec {
 	uint16_t reason;   /* PINCOH_REASON_*: INVAL, MOVING, CALL (the call's own) */
 	uint32_t call;     /* this process's number of the hooked call */
 	uint32_t flags;    /* REG: PINCOH_READ|WRITE; CALL: PC_CALL_* */
-	uint32_t pad;
+	uint32_t ns;       /* CALL: nanoseconds the call spent in pincoh before the real call (waits included; saturates at 2^32-1) */
 	uint64_t key;
 	uint64_t addr;     /* REG; MOVED: the new start; CALL: the range's start */
 	uint64_t len;      /* REG; CALL: the length given */
@@ -151,6 +151,7 @@ _Static_assert(offsetof(struct pc_rec, type) == 0, "rec.type");
 _Static_assert(offsetof(struct pc_rec, reason) == 2, "rec.reason");
 _Static_assert(offsetof(struct pc_rec, call) == 4, "rec.call");
 _Static_assert(offsetof(struct pc_rec, flags) == 8, "rec.flags");
+_Static_assert(offsetof(struct pc_rec, ns) == 12, "rec.ns");
 _Static_assert(offsetof(struct pc_rec, key) == 16, "rec.key");
 _Static_assert(offsetof(struct pc_rec, addr) == 24, "rec.addr");
 _Static_assert(offsetof(struct pc_rec, len) == 32, "rec.len");

@@ -160,7 +160,7 @@ void pc_area_reset_child(void);
 struct pc_handle_word *pc_area_handles(void);        /* the current area's handle words, or NULL */
 /* Events. The caller holds the table lock (one producer at a time). */
 void pc_emit(uint16_t type, uint16_t reason, uint32_t call, uint32_t flags, uint64_t key, uint64_t addr, uint64_t len);
-void pc_emit_call(const struct pc_event *ev, uint32_t call, uint32_t flags, long result);
+void pc_emit_call(const struct pc_event *ev, uint32_t call, uint32_t flags, uint32_t ns, long result);
 void pc_emit_fork(pid_t child);
 void pc_emit_bye(int why);                           /* exit 0, exec 1 */
 int pc_area_live(void);                              /* events have somewhere to go */

@@ -6,19 +6,29 @@
  * the call waits for its answer (bounded). Then the owner's callbacks, the
  * real call, and the event that closes the call. */
 #include <errno.h>
+#include <time.h>
 #include "../include/pincoh.h"
 #include "proto.h"
 #include "shim.h"
+
+/* Monotonic nanoseconds: the vDSO, no system call where the clock allows it. */
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
 
 long pc_slow_call(struct pc_event *ev, pc_real_fn real, void *args, long failed)
 {
 	struct pc_hits h;
 	int saved = errno, err;
 	uint32_t flags = 0;
+	uint64_t t0 = now_ns(), spent;
 	long rc;
 
 	/* No getpid() here to tell a vfork child from its parent: this path makes
-	 * no system call of its own. A vfork child shares the parent's memory, so
+	 * no system call of its own (the clock is the vDSO's). A vfork child shares the parent's memory, so
 	 * the parent's table is the right one to change; only its wait for the
 	 * coordinator is skipped (pc_request refuses foreign callers). */
 	PC_ENTER();
@@ -34,13 +44,14 @@ long pc_slow_call(struct pc_event *ev, pc_real_fn real, void *args, long failed)
 	}
 	__atomic_fetch_add(&pc_counters.invalidations, h.n_inval, __ATOMIC_RELAXED);
 	pc_run_callbacks(&h);
+	spent = now_ns() - t0; /* pincoh's part of the call: the real call's own time is not ours */
 	errno = saved;
 	rc = real(args);
 	err = rc == failed ? errno : 0;
 	if (h.n_follow && !err)
 		pc_table_move(&h, ev->start, (uintptr_t)rc);
 	pc_table_lock();
-	pc_emit_call(ev, h.call, flags, err ? -err : rc);
+	pc_emit_call(ev, h.call, flags, spent > UINT32_MAX ? UINT32_MAX : (uint32_t)spent, err ? -err : rc);
 	pc_table_unlock();
 	pc_hits_release(&h);
 	PC_LEAVE();

@@ -10,6 +10,7 @@ import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { constants, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PincohError } from '../errors.js';
+import { errnoName } from '../protocol/errno.js';
 import { preloadWith } from '../job/launch.js';
 import { jobName, placementFrom } from '../job/launcher.js';
 import { announceRank, clearJobDir, holdLock, removeDeadJobDirs } from '../job/jobdir.js';
@@ -76,6 +77,6 @@ export async function execCommand(o: ExecOptions): Promise<number> {
   };
   const err = execReplacing(o.argv[0]!, o.argv, env);
   const { ENOENT, EACCES } = constants.errno;
-  const why = err === ENOENT ? 'not found' : err === EACCES ? 'permission denied' : (Object.entries(constants.errno).find(([, n]) => n === err)?.[0] ?? `errno ${err}`);
+  const why = err === ENOENT ? 'not found' : err === EACCES ? 'permission denied' : errnoName(err);
   throw new PincohError('PINCOH_ERR_EXEC', `cannot run ${o.argv[0]}: ${why}`, err === ENOENT ? 127 : 126); // as a shell says
 }

@@ -15,7 +15,7 @@ import { IntervalIndex } from '../registry/interval-index.js';
 import { hex, Trace } from '../trace.js';
 import type { SharedArea } from '../transport/area.js';
 import { Stats } from './stats.js';
-import { EBADF, EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, EOWNERDEAD, ETIMEDOUT } from '../protocol/errno.js';
+import { EBADF, EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, EOWNERDEAD, ETIMEDOUT, errnoName } from '../protocol/errno.js';
 import { deathSignal, runningSince } from '../job/ended.js';
 
 /** Registrations end below 2^53, where JS numbers stop being exact; the shim refuses the rest. */
@@ -271,7 +271,9 @@ export class Engine {
 
   private closeCall(p: ProcessState, call: number, reason: number, v: DataView, off: number): void {
     const flags = v.getUint32(off + OFF.REC.flags, true);
+    const latencyUs = v.getUint32(off + OFF.REC.ns, true) / 1000;
     this.stats.slowCalls++;
+    this.stats.callLatency(REASON_NAMES[reason] ?? 'other', latencyUs);
     if (flags & CALL_WAITED) this.stats.waitedCalls++;
     if (flags & CALL_TIMED_OUT) this.stats.timeouts++;
     if (!this.trace.enabled) return;
@@ -289,7 +291,8 @@ export class Engine {
       hits: c.invalidated.length + c.followed.length,
       invalidated: c.invalidated,
       followed: c.followed,
-      outcome: result < 0 ? `errno ${-result}` : reason === REASON.MREMAP || reason === REASON.FREE ? hex(result) : result, // new addresses in hex
+      outcome: result < 0 ? errnoName(result) : reason === REASON.MREMAP || reason === REASON.FREE ? hex(result) : result, // new addresses in hex
+      latency_us: Number(latencyUs.toFixed(3)),
       waited: (flags & CALL_WAITED) !== 0,
       timed_out: (flags & CALL_TIMED_OUT) !== 0,
     });
@@ -306,6 +309,7 @@ export class Engine {
     }
     return Promise.all([...p.revoking]).then(() => {
       this.stats.revokeWait.add(us());
+      this.stats.onLatency?.('sync_wait', '', us() / 1e6);
       this.stats.syncWindow.add(us());
       return 0;
     });
@@ -428,6 +432,7 @@ export class Engine {
     const us = Number(process.hrtime.bigint() - t0) / 1000;
     this.stats.revokes++;
     this.stats.revokeLatency.add(us);
+    this.stats.onLatency?.('revoke', outcome, us / 1e6);
     if (this.trace.enabled)
       this.trace.emit({ event: 'revoke', pid: a.owner.pid, rank: a.owner.rank, attacher: a.attacher.pid, handle: handleSlot(a.handle) + 1, reason: REASON_NAMES[reason] ?? String(reason), outcome, latency_us: Math.round(us) });
   }

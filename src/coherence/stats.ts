@@ -56,6 +56,15 @@ export class Stats {
   /** every SYNC's time from its arrival to its answer, since whoever watches last swapped it (the soak reports p99 over time) */
   syncWindow = new LatencySamples(1 << 14);
   revokeLatency = new LatencySamples();
+  /** time the hooked calls on registered memory spent in pincoh before the real call (the shim measures it), µs */
+  callLatencies = new LatencySamples(1 << 16);
+  /** told of every latency measured, in seconds (the metrics' histograms) */
+  onLatency: ((what: 'call' | 'revoke' | 'sync_wait', label: string, seconds: number) => void) | undefined;
+
+  callLatency(call: string, us: number): void {
+    this.callLatencies.add(us);
+    this.onLatency?.('call', call, us / 1e6);
+  }
 
   totalInvalidations(): number {
     return Object.values(this.invalidations).reduce((a, b) => a + b, 0);

@@ -64,7 +64,7 @@ export const AREA = {
 /** Byte offsets of the fields each side reads or writes (proto.h's offsetof asserts). */
 export const OFF = {
   AREA_HDR: { head: 64, dropped: 68, tail: 128 },
-  REC: { type: 0, reason: 2, call: 4, flags: 8, key: 16, addr: 24, len: 32, result: 40, arg: 48, arg2: 56 },
+  REC: { type: 0, reason: 2, call: 4, flags: 8, ns: 12, key: 16, addr: 24, len: 32, result: 40, arg: 48, arg2: 56 },
   HANDLE_WORD: { state: 0, inflight: 4, reason: 8 },
   HELLO: { area_fd: 128, area_size: 132 },
   ATTACH: { name: 16 },
