@@ -8,7 +8,9 @@ export type PincohErrorCode =
   | 'PINCOH_ERR_PEERCRED'
   | 'PINCOH_ERR_LAUNCHER'
   | 'PINCOH_ERR_COORDINATOR'
-  | 'PINCOH_ERR_EXEC';
+  | 'PINCOH_ERR_EXEC'
+  | 'PINCOH_ERR_TRACE'
+  | 'PINCOH_ERR_METRICS';
 
 export class PincohError extends Error {
   /** status: what the command exits with (2, or a shell's 126/127 for a program that cannot run) */
