@@ -137,7 +137,7 @@ if (me === 0) {
 // callback does when the shim calls it. These pin down koffi's behaviour the
 // binding's design rests on; if koffi changes, they say so.
 describe('a raw koffi callback given to pincoh_on_invalidate (what the binding avoids)', () => {
-  const raw = script(`
+  const raw = () => script(`
 const p = new Pincoh(); // stats, alloc, register; its onInvalidate is not used here
 const lib = koffi.load(p.path);
 const libc = koffi.load('libc.so.6');
@@ -170,7 +170,7 @@ if (mode === 'threads') {
 `);
 
   it('from the JS thread it runs inline; from a libuv thread koffi queues it to the JS thread and that thread waits in munmap until JS yields', async () => {
-    const r = await run(process.execPath, [CLI, 'run', '--quiet', '--', process.execPath, raw, 'threads'], bareEnv(), 60_000);
+    const r = await run(process.execPath, [CLI, 'run', '--quiet', '--', process.execPath, raw(), 'threads'], bareEnv(), 60_000);
     expect(r.code).toBe(0);
     expect(r.lines).toEqual([
       'js thread: inline 1 true true',
@@ -180,7 +180,7 @@ if (mode === 'threads') {
   });
 
   it('at exit (the shim invalidates every registration then) the JS callback crashes the process', async () => {
-    const r = await run(process.execPath, [CLI, 'run', '--quiet', '--', process.execPath, raw, 'exit'], bareEnv(), 60_000);
+    const r = await run(process.execPath, [CLI, 'run', '--quiet', '--', process.execPath, raw(), 'exit'], bareEnv(), 60_000);
     expect(r.lines).toEqual(['exiting with a registration']);
     expect(r.stderr).toMatch(/killed by SIGSEGV/);
     expect(r.code).toBe(139);
@@ -188,7 +188,7 @@ if (mode === 'threads') {
 });
 
 describe('without the shim', () => {
-  const quiet = script(`
+  const quiet = () => script(`
 const p = new Pincoh();
 say('preloaded', p.preloaded);
 const s = p.stats();
@@ -198,7 +198,7 @@ try { p.barrier(10); } catch (e) { say(e.code); }
 `);
 
   it('plain `node app.mjs`: loading says nothing and patches nothing; calls throw ENOTCONN saying the library is not preloaded', async () => {
-    const r = await run(process.execPath, [quiet], bareEnv());
+    const r = await run(process.execPath, [quiet()], bareEnv());
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.lines).toEqual([
@@ -210,7 +210,7 @@ try { p.barrier(10); } catch (e) { say(e.code); }
   });
 
   it('PINCOH_SOCKET set but the library not preloaded: the shim says so once, at the first call', async () => {
-    const r = await run(process.execPath, [quiet], { ...bareEnv(), PINCOH_SOCKET: join(tempDir('binding'), 'nothing') });
+    const r = await run(process.execPath, [quiet()], { ...bareEnv(), PINCOH_SOCKET: join(tempDir('binding'), 'nothing') });
     expect(r.code).toBe(0);
     expect(r.stderr).toBe(
       `pincoh[${r.pid}]: libpincoh.so was loaded with dlopen, not preloaded: its hooks see none of this process's calls, so pincoh calls return -ENOTCONN (run the program under pincoh run, or with LD_PRELOAD)\n`,
@@ -219,7 +219,7 @@ try { p.barrier(10); } catch (e) { say(e.code); }
   });
 
   it('preloaded without PINCOH_SOCKET: libc left unpatched, and the error says PINCOH_SOCKET is not set', async () => {
-    const r = await run(process.execPath, [quiet], { ...bareEnv(), LD_PRELOAD: join(ROOT, 'native-shim/build/libpincoh.so') });
+    const r = await run(process.execPath, [quiet()], { ...bareEnv(), LD_PRELOAD: join(ROOT, 'native-shim/build/libpincoh.so') });
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.lines).toEqual([
