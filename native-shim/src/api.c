@@ -4,6 +4,8 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "../include/pincoh.h"
@@ -280,4 +282,101 @@ PC_EXPORT int pincoh_get_stats(struct pincoh_stats *out)
 	out->libc = pc_libc_mode;
 	out->chained = __atomic_load_n(&pc_chained, __ATOMIC_RELAXED);
 	return 0;
+}
+
+/* ---- For bindings whose callbacks may run in one thread only ----
+ *
+ * A Node program's callback (koffi) runs in its JS thread: koffi queues a
+ * call made from any other thread and blocks that thread until the JS event
+ * loop runs it, and a call at exit, after V8 is gone, crashes (both seen in
+ * test/binding.e2e.test.ts). The callback runs inside munmap, free, exit,
+ * signal handlers, with malloc's locks held: blocking there can deadlock. So
+ * the binding installs this native callback instead. It copies each
+ * invalidation into a bounded lock-free ring (many producers, any thread,
+ * signal handlers too: no lock, no malloc), and pokes a descriptor the
+ * binding made (a socketpair whose other end Node watches) so the JS thread
+ * drains it soon. Not part of pincoh.h: the C API stays the callback. */
+#define PC_Q_SLOTS 4096u
+struct pc_qrec { uint64_t key, addr, len; int32_t reason, pad; };
+struct pc_qcell { _Atomic uint32_t seq; struct pc_qrec r; };
+static struct pc_qcell q_cell[PC_Q_SLOTS]; /* cell i free for position p when seq == p */
+static _Atomic uint32_t q_enq, q_deq;
+static _Atomic uint64_t q_lost;
+static int q_fd = -1;                 /* the binding's end to poke, or -1 */
+static dev_t q_dev;
+static ino_t q_ino;
+
+static void q_push(uint64_t key, void *addr, size_t len, int reason, void *ctx)
+{
+	uint32_t pos = atomic_load_explicit(&q_enq, memory_order_relaxed);
+	int saved = errno;
+	struct stat st;
+	(void)ctx;
+	for (;;) {
+		uint32_t seq = atomic_load_explicit(&q_cell[pos % PC_Q_SLOTS].seq, memory_order_acquire);
+		int32_t dif = (int32_t)(seq - pos);
+		if (dif == 0) {
+			if (atomic_compare_exchange_weak_explicit(&q_enq, &pos, pos + 1, memory_order_relaxed, memory_order_relaxed))
+				break;
+		} else if (dif < 0) {
+			atomic_fetch_add_explicit(&q_lost, 1, memory_order_relaxed); /* full: counted, said by the binding */
+			return;
+		} else {
+			pos = atomic_load_explicit(&q_enq, memory_order_relaxed);
+		}
+	}
+	q_cell[pos % PC_Q_SLOTS].r = (struct pc_qrec){ .key = key, .addr = (uintptr_t)addr, .len = len, .reason = reason };
+	atomic_store_explicit(&q_cell[pos % PC_Q_SLOTS].seq, pos + 1, memory_order_release);
+	/* one byte, never blocking, never SIGPIPE; only to the socket the binding
+	 * gave us (a program may have closed or reused the number since) */
+	int fd = __atomic_load_n(&q_fd, __ATOMIC_ACQUIRE);
+	if (fd >= 0 && syscall(SYS_fstat, fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == q_dev && st.st_ino == q_ino)
+		syscall(SYS_sendto, fd, "!", 1, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0);
+	errno = saved;
+}
+
+/* Installs the queue as the invalidation callback; wake_fd: a socket to poke
+ * (one byte per invalidation, dropped when its buffer is full), or -1. */
+PC_EXPORT int pincoh_binding_queue(int wake_fd)
+{
+	static int ready;
+	struct stat st;
+	int saved = errno;
+	if (!__atomic_exchange_n(&ready, 1, __ATOMIC_ACQ_REL)) /* before any producer can run: the callback is not ours yet */
+		for (uint32_t i = 0; i < PC_Q_SLOTS; i++)
+			atomic_store_explicit(&q_cell[i].seq, i, memory_order_relaxed);
+	if (wake_fd >= 0) {
+		if (syscall(SYS_fstat, wake_fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+			errno = saved;
+			return -EBADF;
+		}
+		q_dev = st.st_dev, q_ino = st.st_ino;
+	}
+	__atomic_store_n(&q_fd, wake_fd, __ATOMIC_RELEASE);
+	errno = saved;
+	return pincoh_on_invalidate(q_push, NULL);
+}
+
+/* Copies up to max queued invalidations, oldest first, into out (32 bytes
+ * each: key, addr, len as u64, reason as i32, 4 bytes of padding); *lost:
+ * how many the full queue dropped since the last call. One consumer at a
+ * time (the binding's JS thread). Returns how many. */
+PC_EXPORT int pincoh_binding_drain(void *out, int max, uint64_t *lost)
+{
+	struct pc_qrec *o = out;
+	int n = 0;
+	if (!out || max < 0)
+		return -EINVAL;
+	while (n < max) {
+		uint32_t pos = atomic_load_explicit(&q_deq, memory_order_relaxed);
+		struct pc_qcell *c = &q_cell[pos % PC_Q_SLOTS];
+		if ((int32_t)(atomic_load_explicit(&c->seq, memory_order_acquire) - (pos + 1)) < 0)
+			break; /* empty, or its producer has not finished writing it */
+		o[n++] = c->r;
+		atomic_store_explicit(&c->seq, pos + PC_Q_SLOTS, memory_order_release);
+		atomic_store_explicit(&q_deq, pos + 1, memory_order_relaxed);
+	}
+	if (lost)
+		*lost = atomic_exchange_explicit(&q_lost, 0, memory_order_relaxed);
+	return n;
 }

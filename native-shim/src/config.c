@@ -26,12 +26,14 @@ static int parse_int(const char *name, const char *s, int lo, int hi, int def)
 	return (int)v;
 }
 
-void pc_config_load(void)
+/* say 0 (a library dlopen'ed rather than preloaded, inert): values are read
+ * but not named, and PINCOH_QUIET is honoured afterwards as usual. */
+void pc_config_load(int say)
 {
 	const char *s;
 
 	s = getenv("PINCOH_QUIET");
-	pc_cfg.quiet = s && strcmp(s, "1") == 0;
+	pc_cfg.quiet = !say || (s && strcmp(s, "1") == 0);
 	s = getenv("PINCOH_SOCKET");
 	if (s && *s) {
 		if (strlen(s) >= sizeof pc_cfg.socket_path)
@@ -55,4 +57,10 @@ void pc_config_load(void)
 	}
 	pc_cfg.rank = parse_int("PINCOH_RANK", getenv("PINCOH_RANK"), 0, 1 << 30, -1);
 	pc_cfg.size = parse_int("PINCOH_SIZE", getenv("PINCOH_SIZE"), 1, 1 << 30, 1);
+	/* read by patch.c, which takes anything else for the default */
+	s = getenv("PINCOH_LIBC");
+	if (s && *s && strcmp(s, "patch") && strcmp(s, "norelease") && strcmp(s, "off"))
+		pc_log("PINCOH_LIBC is none of patch, norelease, off; using patch", NULL, -1);
+	s = getenv("PINCOH_QUIET");
+	pc_cfg.quiet = s && strcmp(s, "1") == 0;
 }

@@ -275,7 +275,8 @@ static int high(int fd)
 	return (int)moved;
 }
 
-int pc_conn_dial(const char *path)
+/* *cause: the system's own errno when it fails (ENOENT, ECONNREFUSED...), for the message */
+int pc_conn_dial(const char *path, int *cause)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = pc_cfg.timeout_ms / 1000, .tv_usec = (pc_cfg.timeout_ms % 1000) * 1000 };
@@ -283,11 +284,11 @@ int pc_conn_dial(const char *path)
 	int err;
 	strncpy(a.sun_path, path, sizeof a.sun_path - 1);
 	if (fd < 0)
-		return -errno; /* EMFILE, ENFILE, ENOMEM, EPERM (a seccomp filter)...: the caller's answer */
+		return -(*cause = errno); /* EMFILE, ENFILE, ENOMEM, EPERM (a seccomp filter)...: the caller's answer */
 	/* before connect: a coordinator whose backlog is full makes connect wait, bounded by it too */
 	syscall(SYS_setsockopt, fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	if (syscall(SYS_connect, fd, &a, sizeof a) < 0) {
-		err = errno;
+		err = *cause = errno;
 		syscall(SYS_close, fd);
 		/* nobody there: no coordinator; anything else (EACCES, EPERM...) says itself */
 		return err == ENOENT || err == ECONNREFUSED || err == ENOTDIR || err == EAGAIN ? -ENOTCONN : -err;

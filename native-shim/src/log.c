@@ -1,5 +1,7 @@
 /* A logger that is safe inside malloc's locks and signal handlers: one
- * fixed buffer on the stack, one write(2). */
+ * fixed buffer on the stack, one write(2), errno kept (a closed stderr fails
+ * the write, and the program must not see that). */
+#include <errno.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -28,8 +30,9 @@ static size_t put_num(char *buf, size_t at, size_t cap, long v)
 /* "pincoh[pid]: msg detail num\n"; detail may be NULL, num < 0 omitted unless detail is NULL */
 void pc_log(const char *msg, const char *detail, long num)
 {
-	char buf[256];
+	char buf[512];
 	size_t cap = sizeof buf - 1, at = 0;
+	int saved = errno;
 	if (pc_cfg.quiet)
 		return;
 	at = put(buf, at, cap, "pincoh[");
@@ -46,4 +49,30 @@ void pc_log(const char *msg, const char *detail, long num)
 	}
 	buf[at++] = '\n';
 	syscall(SYS_write, 2, buf, at);
+	errno = saved;
+}
+
+/* The errno names a connection attempt can end with, for messages (no
+ * strerrorname_np: glibc 2.32 and later only, and no locale either way). */
+const char *pc_errno_name(int e)
+{
+	switch (e) {
+	case ENOENT: return "ENOENT (nothing at that path)";
+	case ECONNREFUSED: return "ECONNREFUSED (nothing listens there)";
+	case ENOTDIR: return "ENOTDIR (a path component is not a directory)";
+	case EACCES: return "EACCES (permission denied)";
+	case EPERM: return "EPERM (not permitted)";
+	case EMFILE: return "EMFILE (no descriptor left)";
+	case ENFILE: return "ENFILE (no descriptor left in the system)";
+	case ENOMEM: return "ENOMEM";
+	case EAGAIN: return "EAGAIN (the coordinator's backlog is full)";
+	case ETIMEDOUT: return "ETIMEDOUT (no answer within PINCOH_TIMEOUT_MS)";
+	case ENOTSOCK: return "ENOTSOCK (not a socket)";
+	case EPROTOTYPE: return "EPROTOTYPE (not a stream socket)";
+	case ECONNRESET: return "ECONNRESET (the coordinator hung up)";
+	case ENOTCONN: return "ENOTCONN (the coordinator hung up)";
+	case EPROTO: return "EPROTO (another protocol version)";
+	case ELOOP: return "ELOOP";
+	default: return NULL;
+	}
 }

@@ -16,7 +16,7 @@ struct pc_area_hdr *pc_area_create(int *fd, int *err);
 void pc_area_destroy(struct pc_area_hdr *a);
 void pc_area_install(struct pc_area_hdr *a);
 struct pc_handle_word *pc_area_words_of(struct pc_area_hdr *a);
-int pc_conn_dial(const char *path);
+int pc_conn_dial(const char *path, int *cause);
 int pc_conn_install(int fd, void (*lost_cb)(void));
 void pc_table_announce_locked(void);
 void pc_table_unpublish_all_locked(void);
@@ -52,6 +52,47 @@ static void on_lost(void)
 	pc_note_lost();
 }
 
+/* The first failed attempt of a process that never reached its coordinator
+ * names the path and the reason, once: PINCOH_SOCKET=/nowhere would otherwise
+ * be silent (every pincoh call -ENOTCONN, the hooks passing calls through).
+ * Said here, from an API call that tried, never at start-up: a process that
+ * never registers never tries. Under session_mu. */
+static void say_unreachable(int cause, int rc)
+{
+	static int said;
+	char msg[400];
+	const char *name = pc_errno_name(cause), *ret = pc_errno_name(-rc);
+	char *p = msg, *end = msg + sizeof msg - 1;
+	if (said || was_up)
+		return;
+	said = 1;
+#define PUT(str) do { for (const char *s_ = (str); *s_ && p < end; ) *p++ = *s_++; } while (0)
+	PUT("cannot reach the coordinator at PINCOH_SOCKET=");
+	PUT(pc_cfg.socket_path);
+	PUT(": ");
+	if (name) {
+		PUT(name);
+	} else {
+		char num[16], *q = num + sizeof num;
+		unsigned u = (unsigned)cause;
+		*--q = 0;
+		do *--q = (char)('0' + u % 10); while ((u /= 10) && q > num + 1);
+		PUT("errno ");
+		PUT(q);
+	}
+	PUT("; pincoh calls return -");
+	if (ret) {
+		const char *r = ret;
+		while (*r && *r != ' ' && p < end) *p++ = *r++; /* the name alone */
+	} else {
+		PUT("errno");
+	}
+	PUT(" and the hooks pass every call through until it can be reached");
+#undef PUT
+	*p = 0;
+	pc_log(msg, NULL, -1);
+}
+
 static int connect_once(void)
 {
 	struct pc_hello hello = { .version = PC_PROTO_VERSION, .pid = (int32_t)getpid(), .ppid = (int32_t)getppid(),
@@ -60,14 +101,16 @@ static int connect_once(void)
 	struct pc_welcome w;
 	struct pc_area_hdr *area;
 	struct pc_handle_word *old;
-	int fd, afd, rc;
+	int fd, afd, rc, cause = 0;
 
 	memcpy(hello.job, pc_cfg.job, sizeof hello.job);
 	strncpy(hello.argv0, program_invocation_short_name, sizeof hello.argv0 - 1);
 	hello.chained = (uint32_t)__atomic_load_n(&pc_chained, __ATOMIC_RELAXED); /* libc entries shared with another interposer */
-	fd = pc_conn_dial(pc_cfg.socket_path);
-	if (fd < 0)
+	fd = pc_conn_dial(pc_cfg.socket_path, &cause);
+	if (fd < 0) {
+		say_unreachable(cause, fd);
 		return fd;
+	}
 	area = pc_area_create(&afd, &rc);
 	if (!area) {
 		syscall(SYS_close, fd);
@@ -86,6 +129,8 @@ static int connect_once(void)
 	if (rc < 0) {
 		syscall(SYS_close, fd);
 		pc_area_destroy(area);
+		if (rc == -ETIMEDOUT || rc == -ENOTCONN) /* no answer, or it hung up (a refusal says itself) */
+			say_unreachable(-rc, -ENOTCONN);
 		return rc == -ETIMEDOUT || rc == -EBUSY ? -ENOTCONN : rc;
 	}
 	__atomic_store_n(&settings.flags, w.flags, __ATOMIC_RELAXED);
@@ -113,6 +158,12 @@ int pc_session_ensure(void)
 	int rc = 0;
 	if (PC_LIKELY(atomic_load_explicit(&ready, memory_order_acquire)))
 		return 0; /* no getpid(): registering makes no system call */
+	if (!pc_interposed) {
+		static int said;
+		if (pc_cfg.socket_path[0] && !__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+			pc_log("libpincoh.so was loaded with dlopen, not preloaded: its hooks see none of this process's calls, so pincoh calls return -ENOTCONN (run the program under pincoh run, or with LD_PRELOAD)", NULL, -1);
+		return -ENOTCONN;
+	}
 	if (!pc_cfg.socket_path[0] || pc_foreign() || pc_conn_backing_off())
 		return -ENOTCONN;
 	pthread_mutex_lock(&session_mu);

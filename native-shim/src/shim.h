@@ -94,10 +94,17 @@ struct pc_config {
 	char job[32];            /* PINCOH_JOB: names and barriers are scoped to it */
 };
 extern struct pc_config pc_cfg;
-void pc_config_load(void);
+void pc_config_load(int say);   /* say 0: bad values are replaced silently (a library not preloaded) */
+
+/* init.c: 1 when this library was loaded before libc (LD_PRELOAD, or linked
+ * in): then the program's calls reach our hooks. A library dlopen'ed later
+ * (koffi, in a Node program started without the shim) comes after libc, and
+ * its hooks see nothing: it stays inert, and pincoh calls return -ENOTCONN. */
+extern int pc_interposed;
 
 /* log.c: one write(2) per message, no malloc, no stdio */
 void pc_log(const char *msg, const char *detail, long num);
+const char *pc_errno_name(int e);  /* "ENOENT (...)" for the errors of a connection attempt, else NULL */
 
 /* A hooked call as the policy sees it; ranges are page-rounded [start, end).
  * reason is the call's PINCOH_REASON_*: the one numbering of "why", from
