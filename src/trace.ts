@@ -1,32 +1,85 @@
-// --trace: one JSON line per event. Free when off: callers test `enabled`
-// before building an event.
+// What the coordinator sees, as events: one JSON line each with --trace, and
+// the same objects to whoever listens (Coordinator's 'event', the metrics).
+// Free when nobody looks: callers test `enabled` before building an event.
 
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { PincohError } from './errors.js';
 
-export interface TraceEvent {
-  event: string;
+interface Base {
+  /** ms since the coordinator started */
+  t: number;
   pid: number;
   rank: number;
-  [k: string]: unknown;
 }
 
+/** Every event the coordinator emits (README, The CLI: --trace). */
+export type PincohEvent = Base &
+  (
+    | { event: 'hello'; ppid: number; argv0: string; job: string; libc: string }
+    | { event: 'register'; key: number; addr: string; len: number; flags: number }
+    | { event: 'deregister'; key: number; outcome: 'ok' | 'unknown key' }
+    | {
+        event: 'call';
+        call: string;
+        addr?: string;
+        len?: number;
+        hits: number;
+        invalidated: number[];
+        followed: number[];
+        /** the return value, a new address in hex, or an errno name */
+        outcome: number | string;
+        /** time spent in pincoh before the real call (the shim's clock) */
+        latency_us: number;
+        waited: boolean;
+        timed_out: boolean;
+      }
+    | { event: 'fork'; child: number; registrations: number }
+    | { event: 'publish'; key: number; name: string }
+    | { event: 'attach'; name: string; owner: number | undefined; outcome: 'ok' | 'timed out' }
+    | { event: 'revoke'; attacher: number; handle: number; reason: string; outcome: string; latency_us: number }
+    | { event: 'cutoff'; reason: string; killed: boolean }
+    | { event: 'dropped'; events: number }
+    | { event: 'audit'; findings: unknown[] }
+    | { event: 'gone'; how: string; signal?: string; reason: string; registrations: number }
+  );
+
+/** An event as the engine builds it; the trace stamps `t`. */
+export type TraceEvent = PincohEvent extends infer E ? (E extends PincohEvent ? Omit<E, 't'> : never) : never;
+
 export class Trace {
-  readonly enabled: boolean;
   private fd: number;
   private failed = false;
+  private readonly listeners = new Set<(e: PincohEvent) => void>();
   private readonly t0 = process.hrtime.bigint();
 
-  /** target: a file path, '-' for stderr, or undefined for off */
+  /** target: a file path, '-' for stderr, or undefined for none (listeners may still come) */
   constructor(target?: string) {
-    this.enabled = target !== undefined;
-    this.fd = target === undefined ? -1 : target === '-' ? 2 : openSync(target, 'w');
+    try {
+      this.fd = target === undefined ? -1 : target === '-' ? 2 : openSync(target, 'w');
+    } catch (err) {
+      throw new PincohError('PINCOH_ERR_TRACE', `cannot write the trace ${target}: ${(err as Error).message}; choose another --trace FILE`);
+    }
+  }
+
+  /** Is anybody looking? Building an event costs; nobody pays it otherwise. */
+  get enabled(): boolean {
+    return this.fd >= 0 || this.listeners.size > 0;
+  }
+
+  /** Listens to every event from now on; returns what stops it. */
+  on(fn: (e: PincohEvent) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
   }
 
   emit(e: TraceEvent): void {
-    if (!this.enabled || this.failed || this.fd < 0) return;
-    const t = Number(process.hrtime.bigint() - this.t0) / 1e6;
+    if (!this.enabled) return;
+    const t = Number((Number(process.hrtime.bigint() - this.t0) / 1e6).toFixed(3));
+    const ev = { t, ...e } as PincohEvent;
+    for (const fn of this.listeners) fn(ev);
+    if (this.failed || this.fd < 0) return;
     try {
-      writeSync(this.fd, JSON.stringify({ t: Number(t.toFixed(3)), ...e }) + '\n');
+      writeSync(this.fd, JSON.stringify(ev) + '\n');
     } catch (err) {
       // Coherence matters more than the trace: say it once and go on without it.
       this.failed = true;

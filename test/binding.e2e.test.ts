@@ -129,7 +129,7 @@ if (me === 0) {
       'detach no error again pincoh_detach EBADF 9 info pincoh_handle_info EBADF 9',
     ]);
     // both ranks exited normally, a registration live at exit included
-    expect(r.stderr).toMatch(/pincoh: 2 processes, 3 registrations, 3 invalidations \(munmap 2, exit 1\)/);
+    expect(r.stderr).toMatch(/pincoh: 2 processes connected, 3 registrations, 3 invalidations \(munmap 2, exit 1\)/);
   }, 90_000);
 });
 

@@ -33,7 +33,7 @@ describe('pincoh run', () => {
     const r = await pincoh(['run', '-n', '2', '--', example('regcache'), '300']);
     expect(r.code).toBe(0);
     for (const rank of [0, 1]) expect(r.stdout).toMatch(new RegExp(`rank ${rank}: 300 rounds, .* misses 300, evicted by pincoh 300, stale registrations handed out 0`));
-    expect(r.stderr).toMatch(/pincoh: 2 processes, 600 registrations, 600 invalidations \(munmap 600\), 600 calls on registered memory \(0 waited for the coordinator\), 0 timeouts/);
+    expect(r.stderr).toMatch(/pincoh: 2 processes connected, 600 registrations, 600 invalidations \(munmap 600\), 600 calls on registered memory \(0 waited for the coordinator\), 0 timeouts/);
   });
 
   it('regcache --no-invalidate shows the hazard pincoh prevents', async () => {
@@ -78,7 +78,7 @@ describe('pincoh serve', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(existsSync(sock)).toBe(false);
-    expect(stderr).toMatch(/1 process, 1 registration, 1 invalidation \(/);
+    expect(stderr).toMatch(/1 process connected, 1 registration, 1 invalidation \(/);
   });
 
   it('cleans up a stale socket, and refuses to start over a live one', async () => {

@@ -55,7 +55,7 @@ describe('events', () => {
   it('the trace says what each call did: invalidated and followed keys, outcome, waited', () => {
     const lines: string[] = [];
     const trace = new Trace();
-    Object.assign(trace, { enabled: true, emit: (ev: object) => lines.push(JSON.stringify(ev)) });
+    trace.on((ev) => lines.push(JSON.stringify(ev)));
     const { events } = setup({ trace });
     events(reg(1n, 0x10000, 4096), reg(2n, 0x20000, 4096));
     events({ type: R.INVAL, key: 1n, reason: REASON.MUNMAP, call: 7 }, { type: R.INVAL, key: 2n, reason: REASON.MUNMAP, call: 7 }, { type: R.CALL, call: 7, reason: REASON.MUNMAP, addr: 0x10000, len: 0x20000, flags: 1, result: -22 });

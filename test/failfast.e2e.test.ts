@@ -93,6 +93,6 @@ describe('SIGHUP (the terminal closed)', () => {
     const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c))); // 'close': after its stderr is read to the end
     expect(code).toBe(0);
     expect(existsSync(sock)).toBe(false);
-    expect(err).toMatch(/pincoh: 0 processes/);
+    expect(err).toMatch(/pincoh: no process connected/);
   });
 });

@@ -16,6 +16,8 @@ export const SHIM = resolve(ROOT, 'native-shim/build/libpincoh.so');
 export const CLI = resolve(ROOT, 'bin/pincoh.js');
 export const prog = (name: string): string => resolve(ROOT, 'test/progs/build', name);
 export const example = (name: string): string => resolve(ROOT, 'examples/bin', name);
+/** The coordinator's summary line, as it ends (Stats.summary). */
+export const SUMMARY = /^pincoh: (no process connected|\d+ process(es)? connected)/m;
 
 /**
  * A test of a program built only where its Debian packages are installed
@@ -37,15 +39,20 @@ export function onPath(cmd: string): boolean {
 }
 
 /**
- * A test of Debian's programs run as root (a launcher, namespaces): under CI,
- * which installs them (.ci/run) and runs as root, a missing one fails the test;
- * elsewhere the test is skipped and says what it needs.
+ * A test of Debian's programs (a launcher, Prometheus' tools, a browser):
+ * under CI, which installs them (.ci/run), a missing one fails the test;
+ * elsewhere the test is skipped and says what it needs. asRoot: it needs root too.
  */
-export function itAsRootWith(cmds: string[], packages: string, name: string, fn: () => Promise<void>, timeout?: number): void {
-  const missing = [...cmds.filter((c) => !onPath(c)).map((c) => `${c} (apt-get install ${packages})`), ...(process.getuid?.() === 0 ? [] : ['root'])];
+export function itWith(cmds: string[], packages: string, name: string, fn: () => Promise<void>, timeout?: number, asRoot = false): void {
+  const missing = [...cmds.filter((c) => !onPath(c)).map((c) => `${c} (apt-get install ${packages})`), ...(!asRoot || process.getuid?.() === 0 ? [] : ['root'])];
   if (missing.length === 0) it(name, fn, timeout);
   else if (process.env.CI) it(name, () => { throw new Error(`needs ${missing.join(', ')}`); });
   else it.skip(`${name} (needs ${missing.join(', ')})`, fn);
+}
+
+/** A test of Debian's programs run as root (namespaces, a cluster's daemons). */
+export function itAsRootWith(cmds: string[], packages: string, name: string, fn: () => Promise<void>, timeout?: number): void {
+  itWith(cmds, packages, name, fn, timeout, true);
 }
 
 const madeDirs = new Set<string>();

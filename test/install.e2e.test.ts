@@ -124,7 +124,7 @@ int main(void)
 const UNDER_PINCOH = 'libpincoh copies: 1\nregister: 0\nvalid: 1\ninvalidated: 1, reason munmap: yes\nvalid after munmap: 0\n';
 const WITHOUT_PINCOH = 'libpincoh copies: 1\nregister: -ENOTCONN\ninvalidated: 0\n';
 const SUMMARY = (n: number) =>
-  new RegExp(`^pincoh: ${n} process(es)?, ${n} registrations?, ${n} invalidations? \\(munmap ${n}\\), ${n} calls? on registered memory \\(0 waited for the coordinator\\)`, 'm');
+  new RegExp(`^pincoh: ${n} process(es)? connected, ${n} registrations?, ${n} invalidations? \\(munmap ${n}\\), ${n} calls? on registered memory \\(0 waited for the coordinator\\)`, 'm');
 
 /** The files mapped that the program named on stderr. */
 const mapped = (r: RunResult) => [...r.stderr.matchAll(/^mapped: (.*)$/gm)].map((m) => m[1]);

@@ -16,7 +16,7 @@ describe('libc-internal calls', () => {
     it(`${mode}: the invalidation arrives inside the libc call, and is missed without the patch`, async () => {
       const patched = await mallocs(mode);
       expect(patched.stdout).toMatch(new RegExp(`^${mode}: fired 1 valid 0 mapped \\d kept \\d libc 1$`, 'm'));
-      expect(patched.stderr).toMatch(/libc internals: code patch in 1/);
+      expect(patched.stderr).toMatch(/libc's own calls: code patch in 1 process/);
       const off = await mallocs(mode, 'off');
       expect(off.stdout).toMatch(new RegExp(`^${mode}: fired 0 valid 1 mapped \\d kept 0 libc 0$`, 'm'));
     });
@@ -27,7 +27,7 @@ describe('libc-internal calls', () => {
       const r = await mallocs(mode, 'norelease');
       // not seen, and needs not be: the registered memory stays mapped with its contents
       expect(r.stdout).toMatch(new RegExp(`^${mode}: fired 0 valid 1 mapped 1 kept 1 libc 2$`, 'm'));
-      expect(r.stderr).toMatch(/libc internals: no-release malloc in 1/);
+      expect(r.stderr).toMatch(/libc's own calls: no-release malloc in 1 process/);
     }
   });
 });

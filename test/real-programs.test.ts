@@ -65,7 +65,7 @@ describe('an Open MPI program under mpirun -np 2', () => {
     const [cmd, args] = mpirun('coherent');
     const r = await run(process.execPath, [CLI, 'run', '--', cmd, ...args], { ...process.env, ...MPI_ENV }, 120_000);
     expect(r.stdout).toBe("rank 0/2: got 'from 1' sum 3 fired 1 valid 0 libc 1\nrank 1/2: got 'from 0' sum 3 fired 1 valid 0 libc 1\n");
-    expect(r.stderr).toMatch(/pincoh: 2 processes, 2 registrations, 2 invalidations \(munmap 2\)/);
+    expect(r.stderr).toMatch(/pincoh: 2 processes connected, 2 registrations, 2 invalidations \(munmap 2\)/);
     expect(r.code).toBe(0);
   }, 120_000);
 });

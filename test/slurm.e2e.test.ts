@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { CLI, ROOT, example, itAsRootWith, onPath, prog, run, tempDir, until, type RunResult } from './helpers.js';
+import { CLI, ROOT, example, itAsRootWith, onPath, prog, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
 import { EOWNERDEAD } from '../src/protocol/errno.js';
 
 const SLURM = resolve(ROOT, 'test/cluster/slurm');
@@ -41,7 +41,7 @@ function srun(cwd: string, cmd: string[], n = 4): Promise<RunResult> {
 async function nodeLog(cwd: string): Promise<{ job: string; log: string }> {
   const name = () => readdirSync(cwd).find((f) => f.endsWith('.log'));
   const path = () => join(cwd, name() ?? 'none');
-  expect(await until(() => name() !== undefined && /process(es)?, /.test(readFileSync(path(), 'utf8')), 10_000)).toBe(true);
+  expect(await until(() => name() !== undefined && SUMMARY.test(readFileSync(path(), 'utf8')), 10_000)).toBe(true);
   const m = new RegExp(`^pincoh-${hostname()}-(\\d+\\.\\d+)\\.log$`).exec(name()!);
   expect(readdirSync(cwd)).toEqual([m ? name() : 'pincoh-HOST-JOB.STEP.log']);
   const job = m![1]!;
@@ -70,7 +70,7 @@ describe('pincoh exec under srun, one node (proctrack/linuxproc: what the tasks 
     expect(r.lines.sort()).toEqual([0, 1, 2, 3].map((k) => `rank ${k} of 4: 300 iterations from rank ${(k + 3) % 4}, 0 bad`));
     const { job, log } = await nodeLog(cwd);
     expect(log).toMatch(`serving on /tmp/pincoh-0-${job}/c.sock (mremap invalidate); ends once 4 ranks have come and gone\n`);
-    expect(log).toMatch(/^pincoh: 4 processes, 4 registrations, 4 invalidations \(exit 4\), .* 4 attachments, /m);
+    expect(log).toMatch(/^pincoh: 4 processes connected, 4 registrations, 4 invalidations \(exit 4\), .* 4 attachments, /m);
     expect(running(`serve\0--socket\0/tmp/pincoh-0-${job}/c.sock`)).toEqual([]); // the coordinator is gone too
   });
 

@@ -1,25 +1,21 @@
-// pincoh's command line: run and serve.
+// pincoh's command line: run, serve, exec, status, report, audit.
 
 import { closeSync, openSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
-import { Engine, type AuditEntry } from '../coherence/engine.js';
-import { encodeFrame, FrameReader } from '../protocol/codec.js';
+import type { AuditEntry } from '../coherence/engine.js';
+import { Coordinator, type Crash } from '../coordinator.js';
 import { T } from '../protocol/constants.js';
 import { PincohError } from '../errors.js';
 import { isStaticElf, resolveCommand } from '../job/elf.js';
 import { launch, worstStatus, type RankResult } from '../job/launch.js';
 import { clearJobDir, jobEnded } from '../job/jobdir.js';
 import { lockWithin } from '../job/native.js';
-import { execCommand } from './exec.js';
-import type { ProcessState } from '../coherence/engine.js';
 import { shimPath, version } from '../paths.js';
+import { ask } from '../transport/control.js';
+import { execCommand } from './exec.js';
 import { reportCommand } from './report.js';
 import { statusCommand } from './status.js';
-import { Trace } from '../trace.js';
-import { CoordinatorServer } from '../transport/server.js';
-import { privateSocketPath } from '../transport/socket-path.js';
-import { parseCli, revokeTimeoutFor, USAGE, HELP, type AuditOptions, type LimitOptions, type RunOptions, type ServeOptions } from './options.js';
+import { HELP, parseCli, revokeTimeoutFor, USAGE, type AuditOptions, type RunOptions, type ServeOptions } from './options.js';
 
 /** Lines for the processes with findings (or all, when `all`). */
 function formatAudit(entries: AuditEntry[], all: boolean): string[] {
@@ -33,32 +29,29 @@ function formatAudit(entries: AuditEntry[], all: boolean): string[] {
 }
 
 /** A job member died without exiting: its job's waits fail now (EOWNERDEAD); say so at once. */
-function sayCrash(p: ProcessState, signal: string | undefined): void {
+function sayCrash(c: Crash): void {
   process.stderr.write(
-    `pincoh: pid ${p.pid} (${p.hello.argv0}, rank ${p.rank}) of job ${p.hello.job} died without exiting${signal ? ` (${signal})` : ' (killed or crashed)'}; ` +
+    `pincoh: pid ${c.pid} (${c.command}, rank ${c.rank}) of job ${c.job} died without exiting${c.signal ? ` (${c.signal})` : ' (killed or crashed)'}; ` +
       `its job's barriers and attaches now fail with EOWNERDEAD\n`,
   );
 }
 
-const engineLimits = (o: LimitOptions) => ({
-  ...(o.maxRegistrations !== undefined && { registrationsPerProcess: o.maxRegistrations }),
-  ...(o.maxAttachments !== undefined && { attachmentsPerProcess: o.maxAttachments }),
-  ...(o.maxNames !== undefined && { namesPerJob: o.maxNames }),
+/** The coordinator's options as run, serve and exec take them. */
+const coordinatorOptions = (o: RunOptions | ServeOptions) => ({
+  mremap: o.mremap, fork: o.fork, free: o.free, coherence: o.coherence, trace: o.trace, metrics: o.metrics,
+  maxFrame: o.maxFrame, maxRegistrations: o.maxRegistrations, maxAttachments: o.maxAttachments, maxNames: o.maxNames, maxPending: o.maxPending,
 });
 
 async function run(o: RunOptions): Promise<number> {
   const shim = shimPath();
-  const { path, cleanup } = privateSocketPath();
-  const trace = new Trace(o.trace);
-  // An attacher that does not answer a revoke is cut off well before the owner's own wait ends.
-  const revokeTimeoutMs = revokeTimeoutFor(o.timeoutMs);
-  const engine = new Engine({ mremapFollow: o.mremap === 'follow', forkDontfork: o.fork === 'dontfork', freeInvalidate: o.free === 'invalidate', coherence: o.coherence, revokeTimeoutMs, trace, limits: engineLimits(o), auditOnExit: o.audit, onCrash: sayCrash });
-  const server = new CoordinatorServer({ socketPath: path, engine, maxFrame: o.maxFrame, maxPending: o.maxPending });
-  if (!o.coherence) process.stderr.write('pincoh: --no-coherence: attachments are never revoked; stale writes will happen\n');
   const file = resolveCommand(o.argv[0]!);
-  if (file && isStaticElf(file)) process.stderr.write(`pincoh: ${o.argv[0]} is statically linked: the shim cannot be preloaded into it, so none of its calls are seen (README, limits)\n`);
+  // An attacher that does not answer a revoke is cut off well before the owner's own wait ends.
+  const c = await Coordinator.start({ ...coordinatorOptions(o), revokeTimeoutMs: revokeTimeoutFor(o.timeoutMs), auditOnExit: o.audit });
+  c.on('crash', sayCrash);
   try {
-    await server.listen();
+    if (!o.quiet) process.stderr.write(`pincoh: coordinator on ${c.socket} (watch it: pincoh status --socket ${c.socket})${c.metricsUrl ? `; metrics on ${c.metricsUrl}` : ''}\n`);
+    if (!o.coherence) process.stderr.write('pincoh: --no-coherence: attachments are never revoked; stale writes will happen\n');
+    if (file && isStaticElf(file)) process.stderr.write(`pincoh: ${o.argv[0]} is statically linked: the shim cannot be preloaded into it, so none of its calls are seen (README, limits)\n`);
     const job = `run-${process.pid}-${Date.now().toString(36)}`;
     // Each rank's end is said the moment it happens, as mpirun does.
     let firstFailure: RankResult | undefined;
@@ -69,33 +62,30 @@ async function run(o: RunOptions): Promise<number> {
       else if (r.signal) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) killed by ${r.signal}${ends}\n`);
       else if (r.code) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) exited with status ${r.code}${ends}\n`);
     };
-    const results = await launch({ argv: o.argv, ranks: o.ranks, shim, socket: path, timeoutMs: o.timeoutMs, job, preload: o.preload, onExit, abortOnFailure: o.abortOnFailure });
+    const results = await launch({ argv: o.argv, ranks: o.ranks, shim, socket: c.socket, timeoutMs: o.timeoutMs, job, preload: o.preload, onExit, abortOnFailure: o.abortOnFailure });
     // The ranks are gone; let the coordinator see their sockets close (and a
     // forked grandchild finish) so the summary and trace are complete.
-    await server.drain(1000);
-    if (!o.quiet) process.stderr.write(engine.stats.summary() + '\n');
+    await c.drain(1000);
+    if (!o.quiet) process.stderr.write(c.engine.stats.summary(o.ranks) + '\n');
     // aborted: the status of the rank that failed first, as mpirun reports it
     const worst = o.abortOnFailure && firstFailure ? worstStatus([firstFailure]) : worstStatus(results);
     if (o.audit) {
-      const lines = formatAudit(engine.exitAudits, false);
+      const lines = formatAudit(c.engine.exitAudits, false);
       process.stderr.write(lines.length ? `pincoh: audit found registrations no longer mapped as registered:\n${lines.join('\n')}\n` : 'pincoh: audit: every registration held at exit was still mapped as registered\n');
       if (lines.length && worst === 0) return 3;
     }
     return worst;
   } finally {
-    await server.close();
-    trace.close();
-    cleanup();
+    await c.close();
   }
 }
 
 async function serve(o: ServeOptions): Promise<number> {
-  const trace = new Trace(o.trace);
-  const engine = new Engine({ mremapFollow: o.mremap === 'follow', forkDontfork: o.fork === 'dontfork', freeInvalidate: o.free === 'invalidate', coherence: o.coherence, revokeTimeoutMs: o.revokeTimeoutMs, trace, limits: engineLimits(o), onCrash: sayCrash });
-  const server = new CoordinatorServer({ socketPath: o.socket, engine, allowUids: o.allowUids, maxFrame: o.maxFrame, maxPending: o.maxPending });
-  await server.listen();
+  const c = await Coordinator.start({ ...coordinatorOptions(o), socket: o.socket, revokeTimeoutMs: o.revokeTimeoutMs, allowUids: o.allowUids });
+  c.on('crash', sayCrash);
+  const engine = c.engine;
   process.stderr.write(
-    `pincoh: serving on ${o.socket} (mremap ${o.mremap}); ` +
+    `pincoh: serving on ${o.socket} (mremap ${o.mremap})${c.metricsUrl ? `; metrics on ${c.metricsUrl}` : ''}; ` +
       (o.untilRanks !== undefined ? `ends once ${o.untilRanks === 1 ? '1 rank has' : `${o.untilRanks} ranks have`} come and gone\n` : 'stop with Ctrl-C\n'),
   );
   // pincoh exec's coordinators end with their job on this node, and take its directory with them
@@ -127,8 +117,7 @@ async function serve(o: ServeOptions): Promise<number> {
       /* the directory is gone already */
     }
   }
-  await server.close(); // reads the last events of processes still connected
-  trace.close();
+  await c.close(); // reads the last events of processes still connected
   process.stderr.write(engine.stats.summary() + '\n');
   if (dir && lockFd !== undefined) {
     clearJobDir(dir);
@@ -138,23 +127,7 @@ async function serve(o: ServeOptions): Promise<number> {
 }
 
 async function auditCommand(o: AuditOptions): Promise<number> {
-  const entries = await new Promise<AuditEntry[]>((resolve, reject) => {
-    const s = createConnection(o.socket);
-    const reader = new FrameReader();
-    const p = Buffer.alloc(8);
-    p.writeInt32LE(o.pid, 0);
-    s.on('connect', () => s.write(encodeFrame(T.AUDIT, 0, 1n, p)));
-    s.on('data', (d) =>
-      reader.push(d, {
-        frame(type, _f, _s, v, off, len) {
-          if (type === T.REPORT) resolve(JSON.parse(Buffer.from(v.buffer, v.byteOffset + off, len).toString()));
-          else reject(new Error(`the coordinator answered with frame type ${type}`));
-          s.destroy();
-        },
-      }),
-    );
-    s.on('error', (e) => reject(new Error(`cannot reach a coordinator at ${o.socket}: ${e.message}`)));
-  });
+  const entries = (await ask(o.socket, T.AUDIT, Buffer.from(new Int32Array([o.pid, 0]).buffer))) as AuditEntry[];
   if (o.pid && entries.length === 0) {
     process.stderr.write(`pincoh: no process ${o.pid} is connected to ${o.socket}\n`);
     return 2;
@@ -181,10 +154,6 @@ export async function main(args: string[]): Promise<number> {
     if (o.command === 'exec') return await execCommand(o);
     return o.command === 'run' ? await run(o) : await serve(o);
   } catch (err) {
-    if (err instanceof Error && err.message.startsWith('cannot reach a coordinator')) {
-      process.stderr.write(`pincoh: ${err.message}\n`);
-      return 2;
-    }
     if (err instanceof PincohError) {
       process.stderr.write(`pincoh: ${err.message} [${err.code}]\n`);
       return err.status;

@@ -1,8 +1,129 @@
-// pincoh status: what a running coordinator sees.
+// pincoh status: what a running coordinator sees, once, as JSON, or redrawn
+// in place like top.
 
+import { readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Percentiles, StatusSnapshot } from '../coherence/status.js';
 import { PincohError } from '../errors.js';
+import { version } from '../paths.js';
+import { T } from '../protocol/constants.js';
+import { ask } from '../transport/control.js';
+import { isLive } from '../transport/socket-path.js';
 import type { StatusOptions } from './options.js';
 
+export function fetchStatus(socket: string): Promise<StatusSnapshot> {
+  return ask(socket, T.STATUS, Buffer.alloc(8)) as Promise<StatusSnapshot>;
+}
+
+/** The live coordinators of this user under the temporary directory: pincoh run's (coord.sock) and exec's (c.sock). */
+export async function findCoordinators(dir = tmpdir()): Promise<string[]> {
+  const uid = process.getuid?.() ?? 0;
+  const found: string[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).filter((n) => n.startsWith('pincoh-'));
+  } catch {
+    return [];
+  }
+  for (const n of names.sort())
+    for (const sock of ['coord.sock', 'c.sock']) {
+      const path = join(dir, n, sock);
+      try {
+        if (statSync(join(dir, n)).uid !== uid || !statSync(path).isSocket()) continue;
+      } catch {
+        continue;
+      }
+      if (await isLive(path)) found.push(path);
+    }
+  return found;
+}
+
+const us = (v: number | null) => (v === null ? '-' : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`);
+const pct = (p: Percentiles) => (p.count ? `p50 ${us(p.p50_us)}, p99 ${us(p.p99_us)} (${p.count})` : 'none');
+
+function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) (n /= 1024), i++;
+  return `${i ? n.toFixed(1) : n} ${units[i]}`;
+}
+
+/** The status as a screen: a header of job-wide counts and rates, then a line per process. */
+export function formatStatus(s: StatusSnapshot): string {
+  const c = s.coordinator;
+  const t = s.totals;
+  const causes = Object.entries(t.invalidations_by_cause).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ');
+  const pol = c.policies;
+  const lines = [
+    `pincoh ${version()}: coordinator pid ${c.pid} on ${c.socket}, up ${c.uptime_s.toFixed(1)} s; mremap ${pol.mremap}, fork ${pol.fork}, free ${pol.free}${pol.coherence ? '' : ', NO COHERENCE'}`,
+    `processes: ${s.processes.length} connected, ${t.processes} so far; ${t.crashed} died without exiting, ${t.cut_off} cut off; ${t.dropped} events lost`,
+    `totals: ${t.registrations} registrations, ${t.invalidations} invalidations${causes ? ` (${causes})` : ''}, ${t.calls} calls on registered memory (${t.waited} waited), ${t.timeouts} timeouts, ${t.attachments} attachments, ${t.revokes} revokes`,
+    `rates over ${s.rates.window_s.toFixed(1)} s: ${s.rates.invalidations.toFixed(1)} invalidations/s, ${s.rates.revokes.toFixed(1)} revokes/s, ${s.rates.calls.toFixed(1)} calls/s, ${s.rates.registrations.toFixed(1)} registrations/s`,
+    `latency: pincoh's part of a call ${pct(s.latency.call)}; revoke ${pct(s.latency.revoke)}; owner's wait for revokes ${pct(s.latency.sync_wait)}`,
+  ];
+  for (const j of s.jobs.filter((j) => j.failed)) lines.push(`job ${j.id} FAILED: pid ${j.failed!.pid} (rank ${j.failed!.rank}) died${j.failed!.signal ? ` (${j.failed!.signal})` : ''}`);
+  lines.push('');
+  const head = ['PID', 'RANK', 'JOB', 'COMMAND', 'LIBC', 'REGS', 'BYTES', 'EXPORTS', 'ATTACHED', 'HANDLES', 'STATE'];
+  const rows = s.processes.map((p) => [
+    String(p.pid), String(p.rank), p.job, p.command, p.libc + (p.chained ? '+chain' : ''), String(p.registrations), bytes(p.bytes),
+    String(p.exports), String(p.attached_by), String(p.attachments), p.degraded ? `degraded (${p.timeouts} timeouts)` : 'ok',
+  ]);
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const left = new Set([2, 3, 4, 10]);
+  const fmt = (r: string[]) => r.map((v, i) => (left.has(i) ? v.padEnd(width[i]!) : v.padStart(width[i]!))).join('  ').trimEnd();
+  lines.push(fmt(head), ...rows.map(fmt));
+  if (rows.length === 0) lines.push('(no process connected: a process connects at its first pincoh call)');
+  return lines.join('\n');
+}
+
+async function resolveSocket(o: StatusOptions): Promise<string | undefined> {
+  if (o.socket) return o.socket;
+  if (process.env.PINCOH_SOCKET) return process.env.PINCOH_SOCKET;
+  const found = await findCoordinators();
+  if (found.length === 1) return found[0];
+  if (found.length === 0) throw new PincohError('PINCOH_ERR_COORDINATOR', `no coordinator of yours listens under ${tmpdir()}; pass --socket PATH (pincoh run prints it at start)`);
+  // several: one line each, then choose
+  for (const path of found) {
+    const s = await fetchStatus(path).catch(() => undefined);
+    process.stdout.write(s ? `${path}  pid ${s.coordinator.pid}, up ${s.coordinator.uptime_s.toFixed(0)} s, ${s.processes.length} processes, jobs ${s.jobs.map((j) => j.id).join(' ') || '-'}\n` : `${path}  (did not answer)\n`);
+  }
+  process.stdout.write(`${found.length} coordinators: choose one with --socket PATH\n`);
+  return undefined;
+}
+
 export async function statusCommand(o: StatusOptions): Promise<number> {
-  throw new PincohError('PINCOH_ERR_USAGE', `pincoh status is not built yet (${o.socket})`);
+  const socket = await resolveSocket(o);
+  if (!socket) return 0;
+  const show = (s: StatusSnapshot) => (o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+  if (!o.watch) {
+    process.stdout.write(show(await fetchStatus(socket)) + '\n');
+    return 0;
+  }
+  // like top: on a terminal, each screen replaces the last; elsewhere they follow each other
+  const tty = process.stdout.isTTY === true;
+  let stop = false;
+  const onSignal = () => void (stop = true);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    let first = true;
+    while (!stop) {
+      let s: StatusSnapshot;
+      try {
+        s = await fetchStatus(socket);
+      } catch (err) {
+        if (first) throw err;
+        process.stdout.write(`pincoh: the coordinator at ${socket} has ended\n`);
+        return 0;
+      }
+      process.stdout.write((tty ? '\x1b[H\x1b[J' : first ? '' : '\n') + show(s) + '\n');
+      first = false;
+      await new Promise((r) => setTimeout(r, o.intervalMs));
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }

@@ -101,6 +101,11 @@ export class ProcessState {
   bye: 'exit' | 'exec' | undefined;
   /** events the shim reported lost so far */
   dropped = 0;
+  /** its calls that timed out waiting for us (it went on alone: degraded) */
+  timeouts = 0;
+  /** how libc's own calls are covered in it (the HELLO says) */
+  libc = '';
+  readonly since = Date.now();
   constructor(
     readonly id: number,
     readonly pid: number,
@@ -167,6 +172,7 @@ export class Engine {
     const mode = LIBC_MODES[hello.libc ?? 0] ?? `mode ${hello.libc}`;
     // chained at start-up, or before the first registration: the HELLO knows
     const libc = hello.chained ? `${mode} (chained with another interposer)` : mode;
+    p.libc = mode;
     this.stats.libc[libc] = (this.stats.libc[libc] ?? 0) + 1;
     if (this.trace.enabled) this.trace.emit({ event: 'hello', pid, rank: hello.rank, ppid: hello.ppid, argv0: hello.argv0, job: hello.job, libc });
     return p;
@@ -275,7 +281,10 @@ export class Engine {
     this.stats.slowCalls++;
     this.stats.callLatency(REASON_NAMES[reason] ?? 'other', latencyUs);
     if (flags & CALL_WAITED) this.stats.waitedCalls++;
-    if (flags & CALL_TIMED_OUT) this.stats.timeouts++;
+    if (flags & CALL_TIMED_OUT) {
+      this.stats.timeouts++;
+      p.timeouts++;
+    }
     if (!this.trace.enabled) return;
     const c = p.calls.get(call) ?? { invalidated: [], followed: [] };
     p.calls.delete(call);

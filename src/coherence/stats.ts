@@ -70,13 +70,16 @@ export class Stats {
     return Object.values(this.invalidations).reduce((a, b) => a + b, 0);
   }
 
-  summary(): string {
+  /** The line pincoh run prints at the end; ranks: how many the job started (a rank connects at its first pincoh call). */
+  summary(ranks?: number): string {
+    if (this.processes === 0)
+      return `pincoh: no process connected${ranks ? ` (${ranks === 1 ? 'the rank' : `none of the ${ranks} ranks`} registered memory or called pincoh)` : ''}`;
     const byCall = Object.entries(this.invalidations)
       .filter(([, n]) => n > 0)
       .map(([c, n]) => `${c} ${n}`)
       .join(', ');
     return (
-      `pincoh: ${plural(this.processes, 'process', 'processes')}, ${plural(this.registrations, 'registration')}, ` +
+      `pincoh: ${plural(this.processes, 'process', 'processes')} connected, ${plural(this.registrations, 'registration')}, ` +
       `${plural(this.totalInvalidations(), 'invalidation')}${byCall ? ` (${byCall})` : ''}` +
       `${this.follows ? `, ${this.follows} followed mremap` : ''}, ` +
       `${plural(this.slowCalls, 'call')} on registered memory (${this.waitedCalls} waited for the coordinator), ${plural(this.timeouts, 'timeout')}` +
@@ -84,15 +87,11 @@ export class Stats {
       (this.cutOff ? `, ${this.cutOff} killed` : '') +
       (this.crashed ? `, ${plural(this.crashed, 'process', 'processes')} died without exiting` : '') +
       (this.dropped ? `, ${plural(this.dropped, 'event')} lost (a full ring the coordinator did not drain in time)` : '') +
-      (Object.keys(this.libc).length ? `; libc internals: ${Object.entries(this.libc).map(([m, n]) => `${m} in ${n}`).join(', ')}` : '')
+      (Object.keys(this.libc).length ? `; libc's own calls: ${Object.entries(this.libc).map(([m, n]) => `${m} in ${plural(n, 'process', 'processes')}`).join(', ')}` : '')
     );
   }
 }
 
 function plural(n: number, one: string, many = one + 's'): string {
   return `${n} ${n === 1 ? one : many}`;
-}
-
-function fmt(us: number): string {
-  return us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(0)} µs`;
 }

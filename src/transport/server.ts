@@ -31,6 +31,8 @@ export interface ServerOptions {
   maxPending?: number;
   /** ms between drains of every ring (default DRAIN_MS) */
   drainMs?: number;
+  /** what a STATUS frame (pincoh status) is answered with */
+  status?: () => unknown;
   log?: (line: string) => void;
 }
 
@@ -115,6 +117,7 @@ class Connection implements FrameSink, Peer {
   private proc: ProcessState | undefined;
   private closed = false;
   private readonly engine: Engine;
+  private readonly status: (() => unknown) | undefined;
   private readonly maxQueued: number;
 
   constructor(
@@ -126,6 +129,7 @@ class Connection implements FrameSink, Peer {
     onClose: () => void,
   ) {
     this.engine = opts.engine;
+    this.status = opts.status;
     this.maxQueued = opts.maxQueuedBytes ?? 1 << 20;
     this.reader = new FrameReader(Math.max(256, opts.maxFrame ?? FRAME_MAX));
     this.maxPending = opts.maxPending ?? 256;
@@ -159,12 +163,12 @@ class Connection implements FrameSink, Peer {
   frame(type: number, flags: number, seq: bigint, v: DataView, off: number, len: number): void {
     if (this.closed) return;
     const p = this.proc;
-    if (!p && type === T.AUDIT) {
-      // a control client (`pincoh audit`): one question, one answer
-      need(len, SIZE.AUDIT, 'AUDIT');
-      const report = Buffer.from(JSON.stringify(this.engine.auditAll(v.getInt32(off, true))).slice(0, FRAME_MAX - 64));
+    if (!p && (type === T.AUDIT || type === T.STATUS)) {
+      // a control client (`pincoh audit`, `pincoh status`): one question, one answer of any length
+      need(len, type === T.AUDIT ? SIZE.AUDIT : SIZE.STATUS, type === T.AUDIT ? 'AUDIT' : 'STATUS');
+      const answer = type === T.AUDIT ? this.engine.auditAll(v.getInt32(off, true)) : (this.status?.() ?? null);
       this.closed = true;
-      this.socket.end(encodeFrame(T.REPORT, 0, seq, report));
+      this.socket.end(encodeFrame(T.REPORT, 0, seq, Buffer.from(JSON.stringify(answer))));
       return;
     }
     if (!p) {

@@ -1,0 +1,221 @@
+// A coordinator in one's own Node program: the engine, its socket, the
+// trace, the status and the metrics, started and stopped as one. pincoh run,
+// serve and exec's node coordinators are built on it.
+
+import { EventEmitter } from 'node:events';
+import type { Server } from 'node:http';
+import { Engine, type AuditEntry, type ProcessState } from './coherence/engine.js';
+import { RateWindow, statusOf, type StatusSnapshot } from './coherence/status.js';
+import { PincohError } from './errors.js';
+import { preloadWith } from './job/launch.js';
+import { pincohRegistry, serveMetrics } from './metrics.js';
+import { shimPath } from './paths.js';
+import { Trace, type PincohEvent } from './trace.js';
+import { CoordinatorServer } from './transport/server.js';
+import { privateSocketPath } from './transport/socket-path.js';
+
+export interface CoordinatorOptions {
+  /** where to listen; default: a fresh private directory (0700), removed at close */
+  socket?: string;
+  mremap?: 'invalidate' | 'follow';
+  fork?: 'keep' | 'dontfork';
+  free?: 'keep' | 'invalidate';
+  /** false: never revoke attachments (shows the corruption pincoh prevents) */
+  coherence?: boolean;
+  /** how long a put in flight may hold a revoke before its process is killed (1000 ms) */
+  revokeTimeoutMs?: number;
+  /** uids besides our own that may connect */
+  allowUids?: number[];
+  maxFrame?: number;
+  maxRegistrations?: number;
+  maxAttachments?: number;
+  maxNames?: number;
+  maxPending?: number;
+  /** a JSONL trace: a file path, or '-' for stderr */
+  trace?: string;
+  /** serve GET /metrics (Prometheus text) here */
+  metrics?: { host: string; port: number };
+  /** audit each process against /proc/PID/maps as it exits (pincoh run --audit) */
+  auditOnExit?: boolean;
+  /** where the coordinator's own messages go (default: stderr, prefixed 'pincoh: ') */
+  log?: (line: string) => void;
+}
+
+/** A process that died without exiting (killed or crashed). */
+export interface Crash {
+  pid: number;
+  rank: number;
+  command: string;
+  job: string;
+  signal: string | undefined;
+}
+
+interface CoordinatorEvents {
+  /** every event of the trace, as it happens (README, The CLI: --trace) */
+  event: [PincohEvent];
+  crash: [Crash];
+  /** close() is done */
+  closed: [];
+}
+
+/** Unread events an events() iterator keeps before it fails rather than lose one. */
+const ITERATOR_BACKLOG = 65536;
+
+export class Coordinator extends EventEmitter<CoordinatorEvents> {
+  readonly engine: Engine;
+  /** the socket processes connect to (their PINCOH_SOCKET) */
+  readonly socket: string;
+  private metricsUrlValue: string | undefined;
+  private readonly server: CoordinatorServer;
+  private readonly trace: Trace;
+  private readonly rates: RateWindow;
+  private readonly started = Date.now();
+  private metricsServer: Server | undefined;
+  private stopForwarding: (() => void) | undefined;
+  private cleanup: (() => void) | undefined;
+  private closed = false;
+
+  private constructor(o: CoordinatorOptions, socket: string, cleanup: (() => void) | undefined) {
+    super();
+    this.socket = socket;
+    this.cleanup = cleanup;
+    this.trace = new Trace(o.trace);
+    this.engine = new Engine({
+      mremapFollow: o.mremap === 'follow',
+      forkDontfork: o.fork === 'dontfork',
+      freeInvalidate: o.free === 'invalidate',
+      coherence: o.coherence ?? true,
+      revokeTimeoutMs: o.revokeTimeoutMs ?? 1000,
+      trace: this.trace,
+      auditOnExit: o.auditOnExit ?? false,
+      limits: {
+        ...(o.maxRegistrations !== undefined && { registrationsPerProcess: o.maxRegistrations }),
+        ...(o.maxAttachments !== undefined && { attachmentsPerProcess: o.maxAttachments }),
+        ...(o.maxNames !== undefined && { namesPerJob: o.maxNames }),
+      },
+      onCrash: (p: ProcessState, signal) => this.emit('crash', { pid: p.pid, rank: p.rank, command: p.hello.argv0, job: p.hello.job, signal }),
+    });
+    this.rates = new RateWindow(this.engine.stats);
+    this.server = new CoordinatorServer({
+      socketPath: socket,
+      engine: this.engine,
+      allowUids: o.allowUids,
+      maxFrame: o.maxFrame,
+      maxPending: o.maxPending,
+      status: () => this.status(),
+      ...(o.log && { log: o.log }),
+    });
+    // the trace's events reach listeners only while there are some: building them costs
+    const untyped = this as EventEmitter;
+    untyped.on('newListener', (name: string) => {
+      if (name === 'event' && !this.stopForwarding) this.stopForwarding = this.trace.on((e) => this.emit('event', e));
+    });
+    untyped.on('removeListener', (name: string) => {
+      if (name === 'event' && this.listenerCount('event') === 0) {
+        this.stopForwarding?.();
+        this.stopForwarding = undefined;
+      }
+    });
+  }
+
+  /** Starts listening (and serving metrics, if asked); rejects with a PincohError that names the fix. */
+  static async start(o: CoordinatorOptions = {}): Promise<Coordinator> {
+    const own = o.socket === undefined ? privateSocketPath() : undefined;
+    let c: Coordinator | undefined;
+    try {
+      c = new Coordinator(o, o.socket ?? own!.path, own?.cleanup);
+      await c.server.listen();
+      if (o.metrics) {
+        const { server, url } = await serveMetrics(pincohRegistry(c.engine), o.metrics.host, o.metrics.port);
+        c.metricsServer = server;
+        c.metricsUrlValue = url;
+      }
+      return c;
+    } catch (err) {
+      if (c) await c.close();
+      else own?.cleanup();
+      throw err;
+    }
+  }
+
+  /** http://HOST:PORT/metrics, when serving metrics (the port the system chose for port 0) */
+  get metricsUrl(): string | undefined {
+    return this.metricsUrlValue;
+  }
+
+  /** What pincoh status shows: every process and the job-wide counts and rates. */
+  status(): StatusSnapshot {
+    return statusOf(this.engine, this.socket, this.started, this.rates);
+  }
+
+  /** The one-line summary pincoh run prints at the end. */
+  summary(): string {
+    return this.engine.stats.summary();
+  }
+
+  /** Registrations of live processes no longer mapped as registered (pid 0: all). */
+  audit(pid = 0): AuditEntry[] {
+    return this.engine.auditAll(pid);
+  }
+
+  /** The environment a process needs to run under this coordinator: the shim preloaded, the socket, its place in the job. */
+  env(o: { rank?: number; size?: number; job?: string; timeoutMs?: number } = {}): Record<string, string> {
+    const env: Record<string, string> = { LD_PRELOAD: preloadWith(shimPath(), process.env.LD_PRELOAD), PINCOH_SOCKET: this.socket };
+    if (o.rank !== undefined) env.PINCOH_RANK = String(o.rank);
+    if (o.size !== undefined) env.PINCOH_SIZE = String(o.size);
+    if (o.job !== undefined) env.PINCOH_JOB = o.job;
+    if (o.timeoutMs !== undefined) env.PINCOH_TIMEOUT_MS = String(o.timeoutMs);
+    return env;
+  }
+
+  /** Every event from now until close(), in order. Fails (PINCOH_ERR_TRACE) rather than drop one if more than 65536 are left unread. */
+  async *events(): AsyncGenerator<PincohEvent> {
+    const queue: PincohEvent[] = [];
+    let wake: (() => void) | undefined;
+    let overflow = false;
+    const onEvent = (e: PincohEvent) => {
+      if (queue.length >= ITERATOR_BACKLOG) overflow = true;
+      else queue.push(e);
+      wake?.();
+    };
+    const onClose = () => wake?.();
+    this.on('event', onEvent);
+    this.once('closed', onClose);
+    try {
+      for (;;) {
+        if (overflow) throw new PincohError('PINCOH_ERR_TRACE', `events(): more than ${ITERATOR_BACKLOG} events were left unread; read faster, or listen with on('event')`);
+        if (queue.length) {
+          yield queue.shift()!;
+          continue;
+        }
+        if (this.closed) return;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    } finally {
+      this.off('event', onEvent);
+      this.off('closed', onClose);
+    }
+  }
+
+  /** Resolves once every process has disconnected, or after timeoutMs. */
+  drain(timeoutMs: number): Promise<void> {
+    return this.server.drain(timeoutMs);
+  }
+
+  /** Reads the last events of the processes still connected, then stops listening and removes what it made. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.rates.stop();
+    await this.server.close();
+    if (this.metricsServer) {
+      this.metricsServer.closeAllConnections();
+      await new Promise<void>((r) => this.metricsServer!.close(() => r()));
+    }
+    this.trace.close();
+    this.cleanup?.();
+    this.cleanup = undefined;
+    this.emit('closed');
+  }
+}
