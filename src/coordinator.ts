@@ -124,12 +124,13 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     let c: Coordinator | undefined;
     try {
       c = new Coordinator(o, o.socket ?? own!.path, own?.cleanup);
-      await c.server.listen();
+      // metrics first: once the socket listens, processes take the coordinator for started
       if (o.metrics) {
         const { server, url } = await serveMetrics(pincohRegistry(c.engine), o.metrics.host, o.metrics.port);
         c.metricsServer = server;
         c.metricsUrlValue = url;
       }
+      await c.server.listen();
       return c;
     } catch (err) {
       if (c) await c.close();

@@ -44,7 +44,7 @@ describe('parseCli', () => {
     [['status', '--interval-ms', '500'], /--interval-ms goes with --watch/],
     [['report', 't.jsonl'], /report needs -o FILE.html/],
     [['report', '-o', 'r.html'], /report needs at least one trace file/],
-    [['help', 'frobnicate'], /help takes one of run, serve, exec, audit, status, report, help, version/],
+    [['help', 'frobnicate'], /help takes one of run, serve, exec, audit, status, report, help, version, trace/],
     [['run', '--mremap', 'sideways', '--', 'x'], /--mremap takes invalidate or follow/],
     [['run', '--free', 'always', '--', 'x'], /--free takes keep or invalidate, not 'always'/],
     [['run', '-n', '2'], /run needs a command/],
@@ -64,6 +64,7 @@ describe('parseCli', () => {
   it('help in its usual spellings, for one command too, and the version', () => {
     for (const a of [[], ['help'], ['--help'], ['-h']]) expect(parseCli(a)).toEqual({ command: 'help' });
     for (const a of [['help', 'run'], ['run', '--help'], ['run', '-n', '2', '-h']]) expect(parseCli(a)).toEqual({ command: 'help', topic: 'run' });
+    expect(parseCli(['help', 'trace'])).toEqual({ command: 'help', topic: 'trace' });
     for (const a of [['--version'], ['-V'], ['version']]) expect(parseCli(a)).toEqual({ command: 'version' });
   });
 

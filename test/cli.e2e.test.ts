@@ -1,11 +1,11 @@
 // The CLI as users run it: `pincoh run` and `pincoh serve`, real processes.
 
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, driver, example, prog, run, until, tempDir } from './helpers.js';
+import { CLI, ROOT, driver, example, prog, run, until, tempDir } from './helpers.js';
 
 const pincoh = (args: string[], timeoutMs?: number) => run(process.execPath, [CLI, ...args], process.env, timeoutMs);
 
@@ -62,6 +62,26 @@ describe('pincoh run', () => {
     const r = await pincoh(['run', '-n', 'x']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/-n takes a whole number.*\n.*usage:/s);
+  });
+
+  it('a trace it cannot write: exit 2 naming the file and the fix, no stack, and no socket directory left behind', async () => {
+    const tmp = tempDir('cli-trace');
+    const r = await run(process.execPath, [CLI, 'run', '--trace', '/nonexistent/dir/t.jsonl', '--', 'true'], { ...process.env, TMPDIR: tmp });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe("pincoh: cannot write the trace /nonexistent/dir/t.jsonl: ENOENT: no such file or directory, open '/nonexistent/dir/t.jsonl'; choose another --trace FILE [PINCOH_ERR_TRACE]\n");
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  it('help for one command lists its options, environment and exit status; --version is package.json\'s', async () => {
+    const h = await pincoh(['run', '--help']);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toMatch(/^usage: pincoh run \[-n N\] \[options\] -- CMD \[ARGS\.\.\.\]\n/);
+    for (const part of ['--metrics HOST:PORT', 'PINCOH_TIMEOUT_MS', 'PINCOH_SHIM', 'exit status: the worst rank', 'PINCOH_ERR_TRACE']) expect(h.stdout).toContain(part);
+    expect((await pincoh(['help', 'run'])).stdout).toBe(h.stdout);
+    const trace = (await pincoh(['help', 'trace'])).stdout;
+    for (const ev of ['hello', 'register', 'deregister', 'call', 'fork', 'publish', 'attach', 'revoke', 'cutoff', 'dropped', 'audit', 'gone']) expect(trace).toMatch(new RegExp(`^  ${ev} +\\w`, 'm'));
+    const v = await pincoh(['--version']);
+    expect(v.stdout).toBe(`pincoh ${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}\n`);
   });
 });
 

@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { isLive } from '../src/transport/socket-path.js';
 import { CLI, itWith, prog, run, startDriver, tempDir, until } from './helpers.js';
 
 const children: ChildProcess[] = [];
@@ -139,6 +140,15 @@ describe('pincoh serve --metrics', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(`pincoh: cannot serve metrics on 127.0.0.1:${port}: EADDRINUSE; choose another --metrics HOST:PORT [PINCOH_ERR_METRICS]\n`);
     expect(spawnSync('ls', ['-A', dir], { encoding: 'utf8' }).stdout).toBe(''); // its socket removed
+  });
+
+  it('a port already taken, on the socket of a live coordinator: that coordinator\'s socket is left alone', async () => {
+    const { socket, url } = await serveWithMetrics();
+    const port = new URL(url).port;
+    const r = await run(process.execPath, [CLI, 'serve', '--socket', socket, '--metrics', `127.0.0.1:${port}`]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`pincoh: cannot serve metrics on 127.0.0.1:${port}: EADDRINUSE; choose another --metrics HOST:PORT [PINCOH_ERR_METRICS]\n`);
+    expect(await isLive(socket)).toBe(true);
   });
 });
 

@@ -91,8 +91,8 @@ export interface ReportOptions {
 
 export interface HelpOptions {
   command: 'help';
-  /** help for one command */
-  topic?: Command;
+  /** help for one command, or the trace's fields */
+  topic?: HelpTopic;
 }
 
 export interface VersionOptions {
@@ -126,12 +126,14 @@ PINCOH_ERR_SOCKET_IN_USE, PINCOH_ERR_SOCKET_PATH, PINCOH_ERR_SHIM_MISSING, PINCO
 PINCOH_ERR_TRACE, PINCOH_ERR_LAUNCHER, PINCOH_ERR_EXEC)`;
 
 /** pincoh help COMMAND, pincoh COMMAND --help: options, environment, exit codes. */
-export const HELP: Record<Command, string> = {
+export type HelpTopic = Command | 'trace';
+
+export const HELP: Record<HelpTopic, string> = {
   run: `usage: pincoh run [-n N] [options] -- CMD [ARGS...]
 Starts a coordinator on a private socket, runs N ranks of CMD under the shim,
 prints a one-line summary on stderr, and exits with the worst rank's status.
   -n, --ranks N             ranks (1 to 1024; default 1)
-  --trace FILE|-            one JSON line per event (README, The CLI: trace fields)
+  --trace FILE|-            one JSON line per event (pincoh help trace: the fields)
   --metrics HOST:PORT       serve GET /metrics (Prometheus text) while the job runs; HOST defaults to 127.0.0.1
   --timeout-ms MS           the ranks' PINCOH_TIMEOUT_MS (1 to 3600000); revokes wait half of it (at most 1000)
   --audit                   check each process's registrations against /proc/PID/maps as it exits
@@ -187,7 +189,26 @@ exit status: 0; 2 if a trace cannot be read (PINCOH_ERR_TRACE) or on a usage err
 Asks a running coordinator which registrations of PID (or of every process) are no
 longer mapped as registered.
 exit status: 0 none; 1 findings; 2 the pid is not connected, or nothing listens (PINCOH_ERR_COORDINATOR)`,
-  help: `usage: pincoh help [COMMAND]`,
+  help: `usage: pincoh help [COMMAND|trace]`,
+  trace: `--trace FILE: one JSON object a line, each with t (ms since the coordinator started), event, pid, rank:
+  hello       ppid, argv0, job, libc (how libc's own calls are covered)
+  register    key, addr (hex), len, flags (1 read, 2 write)
+  deregister  key, outcome (ok, unknown key)
+  call        a hooked call on registered memory: call (munmap, mprotect, mremap, madvise, mmap, free,
+              realloc, exit, exec), addr, len (not for exit and exec), hits, invalidated and followed (keys),
+              outcome (the result; a new address in hex; an errno name such as EINVAL), latency_us
+              (pincoh's part of the call, measured by the shim), waited (for the coordinator), timed_out
+  fork        child, registrations
+  publish     key, name
+  attach      name, owner (pid), outcome (ok, timed out)
+  revoke      attacher, handle, reason (munmap, mprotect, mremap, madvise, mmap, free, exit, deregister),
+              outcome (dead, drained, stuck, gone), latency_us
+  cutoff      reason, killed
+  dropped     events (lost to a full ring)
+  audit       findings
+  gone        how (exit, exec, crash, disconnected, coordinator closed, cut off), signal, reason,
+              registrations (held as it went)
+pincoh report TRACE... -o FILE.html turns traces into a page.`,
   version: `usage: pincoh --version`,
 };
 
@@ -198,7 +219,7 @@ export const USAGE = `usage: pincoh COMMAND [options] (pincoh help COMMAND for i
   pincoh status [--socket PATH] [--json] [--watch]   what a running coordinator sees
   pincoh report TRACE... -o FILE.html            a page to look at, from traces
   pincoh audit --socket PATH [PID]               stale registrations of live processes
-  pincoh help [COMMAND] | pincoh --version`;
+  pincoh help [COMMAND|trace] | pincoh --version`;
 
 /** How long a put in flight may hold a revoke, given the ranks' PINCOH_TIMEOUT_MS: half of it
  * (at most 1 s), so the owner's own wait for the coordinator never runs out first. */
@@ -283,8 +304,9 @@ export function parseCli(args: string[]): CliOptions {
   if (!COMMANDS.includes(command)) throw usage(`unknown command '${first}'`);
   if (command === 'version') return { command };
   if (command === 'help') {
-    if (rest.length > 1 || (rest[0] !== undefined && !COMMANDS.includes(rest[0] as Command))) throw usage(`help takes one of ${COMMANDS.join(', ')}`);
-    return rest[0] ? { command, topic: rest[0] as Command } : { command };
+    const topics: string[] = [...COMMANDS, 'trace'];
+    if (rest.length > 1 || (rest[0] !== undefined && !topics.includes(rest[0]))) throw usage(`help takes one of ${topics.join(', ')}`);
+    return rest[0] ? { command, topic: rest[0] as HelpTopic } : { command };
   }
   const values: Record<string, unknown> = { allowUids: [], preload: [] };
   let argv: string[] = [];

@@ -60,7 +60,7 @@ export function formatStatus(s: StatusSnapshot): string {
     `processes: ${s.processes.length} connected, ${t.processes} so far; ${t.crashed} died without exiting, ${t.cut_off} cut off; ${t.dropped} events lost`,
     `totals: ${t.registrations} registrations, ${t.invalidations} invalidations${causes ? ` (${causes})` : ''}, ${t.calls} calls on registered memory (${t.waited} waited), ${t.timeouts} timeouts, ${t.attachments} attachments, ${t.revokes} revokes`,
     `rates over ${s.rates.window_s.toFixed(1)} s: ${s.rates.invalidations.toFixed(1)} invalidations/s, ${s.rates.revokes.toFixed(1)} revokes/s, ${s.rates.calls.toFixed(1)} calls/s, ${s.rates.registrations.toFixed(1)} registrations/s`,
-    `latency: pincoh's part of a call ${pct(s.latency.call)}; revoke ${pct(s.latency.revoke)}; owner's wait for revokes ${pct(s.latency.sync_wait)}`,
+    `latency: pincoh's part of a call ${pct(s.latency.call)}; revoke ${pct(s.latency.revoke)}; owner's wait for puts in flight ${pct(s.latency.sync_wait)}`,
   ];
   for (const j of s.jobs.filter((j) => j.failed)) lines.push(`job ${j.id} FAILED: pid ${j.failed!.pid} (rank ${j.failed!.rank}) died${j.failed!.signal ? ` (${j.failed!.signal})` : ''}`);
   lines.push('');
