@@ -5,12 +5,24 @@
 
 import { createServer, type Server } from 'node:http';
 import { Counter, exponentialBuckets, Gauge, Histogram, Registry } from 'prom-client';
-import type { Engine } from './coherence/engine.js';
+import type { Engine, ProcessState } from './coherence/engine.js';
 import { PincohError } from './errors.js';
 import { version } from './paths.js';
 
 /** 1 µs to about 4 s, by fours: a pincoh call's part is microseconds, a revoke stuck behind a put is seconds. */
 const BUCKETS = exponentialBuckets(1e-6, 4, 12);
+
+/** A gauge whose value is read from the engine at scrape time. */
+function gauge(registry: Registry, name: string, help: string, read: () => number): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
+}
 
 /** A counter whose value is read from the engine at scrape time. */
 function counter(registry: Registry, name: string, help: string, read: () => number): void {
@@ -29,44 +41,16 @@ export function pincohRegistry(engine: Engine): Registry {
   const registry = new Registry();
   const s = engine.stats;
   new Gauge({ name: 'pincoh_build_info', help: 'pincoh version (value 1)', labelNames: ['version', 'nodejs'], registers: [registry] }).set({ version: version(), nodejs: process.versions.node }, 1);
-  new Gauge({
-    name: 'pincoh_processes',
-    help: 'processes connected now',
-    registers: [registry],
-    collect() {
-      this.set(engine.processes.size);
-    },
-  });
-  new Gauge({
-    name: 'pincoh_registrations',
-    help: 'registrations held now, by all connected processes',
-    registers: [registry],
-    collect() {
-      let n = 0;
-      for (const p of engine.processes.values()) n += p.registry.size;
-      this.set(n);
-    },
-  });
-  new Gauge({
-    name: 'pincoh_registered_bytes',
-    help: 'bytes registered now, by all connected processes',
-    registers: [registry],
-    collect() {
-      let n = 0;
-      for (const p of engine.processes.values()) for (const r of p.registry) n += r.end - r.start;
-      this.set(n);
-    },
-  });
-  new Gauge({
-    name: 'pincoh_attachments',
-    help: 'handles on other processes\' registrations held now',
-    registers: [registry],
-    collect() {
-      let n = 0;
-      for (const p of engine.processes.values()) n += p.attachments.size;
-      this.set(n);
-    },
-  });
+  /** summed over the processes connected now */
+  const sum = (f: (p: ProcessState) => number) => () => {
+    let n = 0;
+    for (const p of engine.processes.values()) n += f(p);
+    return n;
+  };
+  gauge(registry, 'pincoh_processes', 'processes connected now', () => engine.processes.size);
+  gauge(registry, 'pincoh_registrations', 'registrations held now, by all connected processes', sum((p) => p.registry.size));
+  gauge(registry, 'pincoh_registered_bytes', 'bytes registered now, by all connected processes', sum((p) => p.registry.bytes));
+  gauge(registry, 'pincoh_attachments', "handles on other processes' registrations held now", sum((p) => p.attachments.size));
   counter(registry, 'pincoh_processes_connected_total', 'processes that connected', () => s.processes);
   counter(registry, 'pincoh_registrations_total', 'registrations made', () => s.registrations);
   new Counter({

@@ -15,7 +15,7 @@ export function prng(seed: number): () => number {
 
 describe('IntervalIndex', () => {
   for (const seed of [1, 2, 3, 42, 1234]) {
-    it(`matches a naive model (seed ${seed})`, () => {
+    it(`matches a naive model, its byte count too (seed ${seed})`, () => {
       const rnd = prng(seed);
       const idx = new IntervalIndex();
       const model = new Map<bigint, Registration>();
@@ -42,6 +42,7 @@ describe('IntervalIndex', () => {
           expect(got).toEqual(want);
         }
         expect(idx.size).toBe(model.size);
+        expect(idx.bytes).toBe([...model.values()].reduce((n, m) => n + m.end - m.start, 0));
       }
     });
   }

@@ -1,8 +1,10 @@
 /* pincoh.h - keep pinned-memory registrations coherent with the address space.
  *
- * Link nothing: libpincoh.so is preloaded (LD_PRELOAD) and these symbols resolve
- * to it at run time. Every function returns 0 (or a value) on success and a
- * negative errno on failure; none of them touches errno.
+ * Link it (cc ... $(pkg-config --cflags --libs pincoh)), or define PINCOH_WEAK
+ * before including this and link nothing: the symbols then resolve to the
+ * preloaded libpincoh.so, and are NULL without it. Every function returns 0
+ * (or a value) on success and a negative errno on failure; none of them
+ * touches errno.
  */
 #ifndef PINCOH_H
 #define PINCOH_H

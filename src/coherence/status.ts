@@ -105,8 +105,6 @@ function percentiles(l: LatencySamples): Percentiles {
 }
 
 function processStatus(p: ProcessState, now: number): ProcessStatus {
-  let bytes = 0;
-  for (const r of p.registry) bytes += r.end - r.start;
   let attachedBy = 0;
   for (const set of p.exports.values()) attachedBy += set.size;
   return {
@@ -119,7 +117,7 @@ function processStatus(p: ProcessState, now: number): ProcessStatus {
     degraded: p.timeouts > 0,
     timeouts: p.timeouts,
     registrations: p.registry.size,
-    bytes,
+    bytes: p.registry.bytes,
     exports: p.exports.size,
     attached_by: attachedBy,
     attachments: p.attachments.size,

@@ -17,9 +17,15 @@ interface Slot extends Registration {
 export class IntervalIndex {
   private slots: Slot[] = [];
   private byKey = new Map<bigint, Slot>();
+  /** bytes registered, kept as registrations come and go (status and metrics read it) */
+  private total = 0;
 
   get size(): number {
     return this.slots.length;
+  }
+
+  get bytes(): number {
+    return this.total;
   }
 
   get(key: bigint): Registration | undefined {
@@ -38,6 +44,7 @@ export class IntervalIndex {
     if (p === this.slots.length) this.slots.push(s);
     else this.slots.splice(p, 0, s);
     this.byKey.set(r.key, s);
+    this.total += r.end - r.start;
     this.fixPmax(p);
     return true;
   }
@@ -49,6 +56,7 @@ export class IntervalIndex {
     while (this.slots[i] !== s) i++;
     this.slots.splice(i, 1);
     this.byKey.delete(key);
+    this.total -= s.end - s.start;
     this.fixPmax(i);
     return s;
   }
