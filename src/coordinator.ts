@@ -93,7 +93,15 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         ...(o.maxAttachments !== undefined && { attachmentsPerProcess: o.maxAttachments }),
         ...(o.maxNames !== undefined && { namesPerJob: o.maxNames }),
       },
-      onCrash: (p: ProcessState, signal) => this.emit('crash', { pid: p.pid, rank: p.rank, command: p.hello.argv0, job: p.hello.job, signal }),
+      onCrash: (p: ProcessState, signal) => {
+        try {
+          this.emit('crash', { pid: p.pid, rank: p.rank, command: p.hello.argv0, job: p.hello.job, signal });
+        } catch (err) {
+          queueMicrotask(() => {
+            throw err; // the listener's, thrown outside the engine's drain
+          });
+        }
+      },
     });
     this.rates = new RateWindow(this.engine.stats);
     this.server = new CoordinatorServer({
@@ -108,7 +116,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     // the trace's events reach listeners only while there are some: building them costs
     const untyped = this as EventEmitter;
     untyped.on('newListener', (name: string) => {
-      if (name === 'event' && !this.stopForwarding) this.stopForwarding = this.trace.on((e) => this.emit('event', e));
+      if (name === 'event' && !this.stopForwarding) this.stopForwarding = this.trace.on((e) => this.forward(e));
     });
     untyped.on('removeListener', (name: string) => {
       if (name === 'event' && this.listenerCount('event') === 0) {
@@ -116,6 +124,19 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         this.stopForwarding = undefined;
       }
     });
+  }
+
+  /** Each listener on its own: one that throws neither stops the others nor the engine's drain. */
+  private forward(e: PincohEvent): void {
+    for (const fn of this.rawListeners('event') as Array<(e: PincohEvent) => void>) {
+      try {
+        fn(e);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err; // the listener's, thrown outside the engine's drain
+        });
+      }
+    }
   }
 
   /** Starts listening (and serving metrics, if asked); rejects with a PincohError that names the fix. */
@@ -126,7 +147,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       c = new Coordinator(o, o.socket ?? own!.path, own?.cleanup);
       // metrics first: once the socket listens, processes take the coordinator for started
       if (o.metrics) {
-        const { server, url } = await serveMetrics(pincohRegistry(c.engine), o.metrics.host, o.metrics.port);
+        const { server, url } = await serveMetrics(pincohRegistry(c.engine), o.metrics.host, o.metrics.port, () => c!.server.drainAll());
         c.metricsServer = server;
         c.metricsUrlValue = url;
       }
@@ -146,6 +167,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   /** What pincoh status shows: every process and the job-wide counts and rates. */
   status(): StatusSnapshot {
+    this.server.drainAll(); // what the processes did up to now
     return statusOf(this.engine, this.socket, this.started, this.rates);
   }
 
@@ -156,6 +178,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   /** Registrations of live processes no longer mapped as registered (pid 0: all). */
   audit(pid = 0): AuditEntry[] {
+    this.server.drainAll();
     return this.engine.auditAll(pid);
   }
 
@@ -169,34 +192,51 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     return env;
   }
 
-  /** Every event from now until close(), in order. Fails (PINCOH_ERR_TRACE) rather than drop one if more than 65536 are left unread. */
-  async *events(): AsyncGenerator<PincohEvent> {
+  /** Every event from this call until close(), in order. Past 65,536 unread it stops listening, yields
+   * what it holds, then throws (PINCOH_ERR_TRACE): events are lost only after it has said so. */
+  events(): AsyncIterableIterator<PincohEvent> {
     const queue: PincohEvent[] = [];
     let wake: (() => void) | undefined;
     let overflow = false;
     const onEvent = (e: PincohEvent) => {
-      if (queue.length >= ITERATOR_BACKLOG) overflow = true;
-      else queue.push(e);
+      if (queue.length < ITERATOR_BACKLOG) queue.push(e);
+      else if (!overflow) {
+        overflow = true;
+        stop();
+      }
       wake?.();
     };
     const onClose = () => wake?.();
+    const stop = () => {
+      this.off('event', onEvent);
+      this.off('closed', onClose);
+    };
+    // listening from now, not from the first next()
     this.on('event', onEvent);
     this.once('closed', onClose);
-    try {
+    const next = async (): Promise<IteratorResult<PincohEvent>> => {
       for (;;) {
-        if (overflow) throw new PincohError('PINCOH_ERR_TRACE', `events(): more than ${ITERATOR_BACKLOG} events were left unread; read faster, or listen with on('event')`);
-        if (queue.length) {
-          yield queue.shift()!;
-          continue;
+        if (queue.length) return { value: queue.shift()!, done: false };
+        if (overflow) throw new PincohError('PINCOH_ERR_TRACE', `events(): more than ${ITERATOR_BACKLOG} events were left unread, and those after them were not kept; read faster, or listen with on('event')`);
+        if (this.closed) {
+          stop();
+          return { value: undefined, done: true };
         }
-        if (this.closed) return;
         await new Promise<void>((r) => (wake = r));
         wake = undefined;
       }
-    } finally {
-      this.off('event', onEvent);
-      this.off('closed', onClose);
-    }
+    };
+    return {
+      next,
+      return: async () => {
+        stop();
+        queue.length = 0;
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
   }
 
   /** Resolves once every process has disconnected, or after timeoutMs. */

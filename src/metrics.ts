@@ -94,13 +94,15 @@ export function pincohRegistry(engine: Engine): Registry {
   return registry;
 }
 
-/** Serves the registry at http://host:port/metrics; resolves once listening. */
-export async function serveMetrics(registry: Registry, host: string, port: number): Promise<{ server: Server; url: string }> {
+/** Serves the registry at http://host:port/metrics; resolves once listening. beforeScrape: brings the
+ * counts up to now (reads every process's ring). */
+export async function serveMetrics(registry: Registry, host: string, port: number, beforeScrape: () => void = () => {}): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('pincoh serves GET /metrics only\n');
       return;
     }
+    beforeScrape();
     registry.metrics().then(
       (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
       (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),

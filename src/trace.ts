@@ -76,7 +76,16 @@ export class Trace {
     if (!this.enabled) return;
     const t = Number((Number(process.hrtime.bigint() - this.t0) / 1e6).toFixed(3));
     const ev = { t, ...e } as PincohEvent;
-    for (const fn of this.listeners) fn(ev);
+    for (const fn of this.listeners) {
+      try {
+        fn(ev);
+      } catch (err) {
+        // a listener's bug is its program's, not the engine's: thrown outside the drain it interrupted
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
     if (this.failed || this.fd < 0) return;
     try {
       writeSync(this.fd, JSON.stringify(ev) + '\n');

@@ -4,9 +4,10 @@
 // user's program would.
 
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Coordinator, type PincohEvent } from 'pincoh';
-import { prog, startDriver } from './helpers.js';
+import { prog, startDriver, tempDir } from './helpers.js';
 
 /** Runs the driver with the coordinator's environment to its end. */
 function driverUnder(c: Coordinator, args: string[], o: { rank?: number; size?: number; job?: string } = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
@@ -61,9 +62,52 @@ describe('Coordinator (the package\'s API)', () => {
     }
   });
 
-  it('a trace it cannot write is a clear error, and leaves nothing behind', async () => {
-    await expect(Coordinator.start({ trace: '/nonexistent/dir/t.jsonl' })).rejects.toThrow(
-      "cannot write the trace /nonexistent/dir/t.jsonl: ENOENT: no such file or directory, open '/nonexistent/dir/t.jsonl'; choose another --trace FILE",
-    );
+  it('a trace it cannot write is a clear error, and leaves nothing behind (its private socket directory removed)', async () => {
+    const tmp = tempDir('api-trace');
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp; // where its private socket directory goes
+    try {
+      await expect(Coordinator.start({ trace: '/nonexistent/dir/t.jsonl' })).rejects.toThrow(
+        "cannot write the trace /nonexistent/dir/t.jsonl: ENOENT: no such file or directory, open '/nonexistent/dir/t.jsonl'; choose another --trace FILE",
+      );
+      expect(readdirSync(tmp)).toEqual([]);
+      const c = await Coordinator.start(); // the positive control: it does make one there
+      expect(readdirSync(tmp)).toHaveLength(1);
+      await c.close();
+      expect(readdirSync(tmp)).toEqual([]);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+  });
+
+  it('a listener that throws does not break the coordinator: its error comes out on its own, the events go on', async () => {
+    const c = await Coordinator.start();
+    // the error is thrown again from a microtask (uncaught, as any listener's would be); caught here to be counted
+    const thrown: unknown[] = [];
+    const real = globalThis.queueMicrotask;
+    globalThis.queueMicrotask = (fn) =>
+      real(() => {
+        try {
+          fn();
+        } catch (e) {
+          thrown.push(e);
+        }
+      });
+    try {
+      c.on('event', () => {
+        throw new Error('a listener bug');
+      });
+      const kinds: string[] = [];
+      c.on('event', (e) => kinds.push(e.event));
+      const r = await driverUnder(c, ['map', '0', '4096', 'reg', '0', '0', '4096', 'rw', 'unmap', '0', '0', '4096'], { rank: 0, size: 1 });
+      expect(r.code).toBe(0);
+      await c.drain(2000);
+      expect(kinds).toEqual(['hello', 'register', 'call', 'gone']);
+      expect(thrown.map((e) => (e as Error).message)).toEqual(Array(4).fill('a listener bug'));
+    } finally {
+      globalThis.queueMicrotask = real;
+      await c.close();
+    }
   });
 });

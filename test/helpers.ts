@@ -1,6 +1,6 @@
 // Real processes against a real coordinator on a real socket.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,6 +16,31 @@ export const SHIM = resolve(ROOT, 'native-shim/build/libpincoh.so');
 export const CLI = resolve(ROOT, 'bin/pincoh.js');
 export const prog = (name: string): string => resolve(ROOT, 'test/progs/build', name);
 export const example = (name: string): string => resolve(ROOT, 'examples/bin', name);
+/** The CLI in the background (a live run or serve): its output gathered, its stdin ours. */
+export interface LiveCli {
+  child: ChildProcessWithoutNullStreams;
+  out(): string;
+  err(): string;
+  /** its exit code, once its output is all read */
+  closed: Promise<number | null>;
+}
+
+/** Starts the CLI in the background; ended (SIGTERM) with the test if it still runs then. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = process.env): LiveCli {
+  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const closed = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+  onTestFinished(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    await closed;
+  });
+  return { child, out: () => out, err: () => err, closed };
+}
+
 /** The coordinator's summary line, as it ends (Stats.summary). */
 export const SUMMARY = /^pincoh: (no process connected|\d+ process(es)? connected)/m;
 

@@ -6,7 +6,7 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, ROOT, bareEnv, onPath, run, tempDir, type RunResult } from './helpers.js';
+import { CLI, ROOT, bareEnv, itWith, onPath, run, tempDir, type RunResult } from './helpers.js';
 
 const VERSION = (JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const SONAME = `libpincoh.so.${VERSION.split('.')[0]}`;
@@ -14,11 +14,7 @@ const BUILD = resolve(ROOT, 'native-shim/build');
 const SHIM = resolve(BUILD, 'libpincoh.so');
 
 /** pkg-config is a Debian package CI must install; elsewhere the tests that need it say so. */
-function itWithPkgConfig(name: string, fn: () => Promise<void>, timeout?: number): void {
-  if (onPath('pkg-config')) it(name, fn, timeout);
-  else if (process.env.CI) it(name, () => { throw new Error('pkg-config not found: apt-get install pkg-config'); });
-  else it.skip(`${name} (needs: apt-get install pkg-config)`, fn);
-}
+const itWithPkgConfig = (name: string, fn: () => Promise<void>, timeout?: number): void => itWith(['pkg-config'], 'pkg-config', name, fn, timeout);
 
 /** The environment of a program run outside pincoh: no shim preloaded, no
  * coordinator; and none of the npm_* variables of an `npm test` around us
@@ -254,6 +250,25 @@ describe('a program linked with pkg-config against the installed library', () =>
     expect(r.stdout).toMatch(/^libpincoh copies: 2\n/);
     expect(mapped(r).sort()).toEqual([`${b}/libpincoh.so`, join(prefix, `lib/libpincoh.so.${VERSION}`)].sort());
   }, 120_000);
+});
+
+describe('the Node binding in a program that preloads the installed library', () => {
+  it('uses that library (libpincoh.so.0.1.0, a versioned name), not a second copy of the tree\'s', async () => {
+    const dir = tempDir('install-node');
+    const prefix = join(dir, 'prefix');
+    await makeInstall(prefix, 'argument');
+    const script = join(dir, 'bind.mjs');
+    // PINCOH_SHIM names the installed file for pincoh run; the binding must find it mapped, not by that name
+    writeFileSync(script, `delete process.env.PINCOH_SHIM;
+const { Pincoh } = await import(${JSON.stringify(join(ROOT, 'dist/binding/ffi.js'))});
+const p = new Pincoh();
+const key = p.register(p.alloc(4096));
+console.log('registered', typeof key, p.stats().connected);
+`);
+    const r = await pincoh(['run', '--', process.execPath, script], plainEnv({ PINCOH_SHIM: join(prefix, `lib/${SONAME}`) }));
+    expect(r.stdout).toBe('registered bigint true\n');
+    expect(r.code).toBe(0);
+  });
 });
 
 describe('a program built against the tree, without installing', () => {

@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isLive } from '../src/transport/socket-path.js';
-import { CLI, itWith, prog, run, startDriver, tempDir, until } from './helpers.js';
+import { CLI, itWith, prog, run, startCli, startDriver, tempDir, until } from './helpers.js';
 
 const children: ChildProcess[] = [];
 afterEach(async () => {
@@ -19,16 +19,6 @@ afterEach(async () => {
     }
   }
 });
-
-function startCli(args: string[]): { child: ChildProcess; err: () => string; out: () => string } {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  children.push(child);
-  let err = '';
-  let out = '';
-  child.stderr!.on('data', (d) => (err += d));
-  child.stdout!.on('data', (d) => (out += d));
-  return { child, err: () => err, out: () => out };
-}
 
 /** A serve with --metrics on a port the system picks; its socket and metrics URL. */
 async function serveWithMetrics(): Promise<{ socket: string; url: string }> {
@@ -58,6 +48,16 @@ function value(text: string, name: string, labels = ''): number | undefined {
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
+/** Scrapes until pred holds (at most 10 s); the last scrape. */
+async function scrapeUntil(url: string, pred: (text: string) => boolean): Promise<string> {
+  const end = Date.now() + 10_000;
+  for (;;) {
+    const text = await (await fetch(url)).text();
+    if (pred(text) || Date.now() > end) return text;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 const freePort = () =>
   new Promise<number>((resolve) => {
     const s = createServer().listen(0, '127.0.0.1', () => {
@@ -70,10 +70,11 @@ describe('pincoh serve --metrics', () => {
   it('counts what happened: registrations, invalidations by cause, revokes, and the calls\' latency histogram; no address as a label', async () => {
     const { socket, url } = await serveWithMetrics();
     await aRevoke(socket);
+    // both drivers have exited; the coordinator hears their sockets close a moment later
+    const text = await scrapeUntil(url, (t) => value(t, 'pincoh_processes') === 0);
     const res = await fetch(url);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
-    const text = await res.text();
     expect(value(text, 'pincoh_build_info', `version="0.1.0",nodejs="${process.versions.node}"`)).toBe(1);
     expect(value(text, 'pincoh_processes_connected_total')).toBe(2);
     expect(value(text, 'pincoh_registrations_total')).toBe(1);
@@ -162,8 +163,7 @@ describe('pincoh run --metrics', () => {
     expect(value(text, 'pincoh_processes')).toBe(1);
     expect(value(text, 'pincoh_registrations')).toBe(1);
     expect(value(text, 'pincoh_registered_bytes')).toBe(4096);
-    job.child.stdin!.write('go\n');
-    await new Promise((r) => job.child.once('close', r));
-    expect(job.child.exitCode).toBe(0);
+    job.child.stdin.write('go\n');
+    expect(await job.closed).toBe(0);
   });
 });

@@ -1,38 +1,10 @@
 // pincoh status on a live pincoh run and a live pincoh serve: real processes
 // under the shim, a real coordinator, the real CLI asking it over its socket.
 
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, prog, run, startDriver, tempDir, until, type LiveDriver } from './helpers.js';
-
-interface Live {
-  child: ChildProcessWithoutNullStreams;
-  out: () => string;
-  err: () => string;
-  closed: Promise<number | null>;
-}
-
-const started: Live[] = [];
-afterEach(async () => {
-  for (const l of started.splice(0)) {
-    l.child.kill('SIGTERM');
-    await l.closed;
-  }
-});
-
-/** The CLI in the background, its output gathered, its stdin ours. */
-function startCli(args: string[], env: NodeJS.ProcessEnv = process.env): Live {
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const closed = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
-  const l = { child, out: () => out, err: () => err, closed };
-  started.push(l);
-  return l;
-}
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { CLI, prog, run, startCli, startDriver, tempDir, until, type LiveDriver } from './helpers.js';
 
 const cli = (args: string[], env: NodeJS.ProcessEnv = process.env) => run(process.execPath, [CLI, ...args], env);
 
@@ -59,7 +31,7 @@ describe('pincoh status', () => {
     expect(screen.stdout).toMatch(/^totals: 2 registrations, 0 invalidations, 0 calls on registered memory \(0 waited\)/m);
     expect(screen.stdout).toMatch(new RegExp(`^\\s*${pid}\\s+0\\s+run-\\S+\\s+driver\\s+code patch\\s+2\\s+12\\.0 KiB\\s+0\\s+0\\s+0\\s+ok$`, 'm'));
 
-    // the job goes on: an invalidation, seen by the next look
+    // the job goes on to its end
     job.child.stdin.write('go\n');
     expect(await job.closed).toBe(0);
     expect(job.out()).toContain('munmap 0 777');
@@ -125,6 +97,7 @@ describe('pincoh status', () => {
     let screen = '';
     tty.stdout.on('data', (d) => (screen += d));
     const ended = new Promise<number | null>((r) => tty.once('close', (code) => r(code)));
+    onTestFinished(() => void tty.kill());
     expect(await until(() => screen.split('\x1b[H\x1b[J').length > 3, 10_000)).toBe(true); // three screens drawn, each over the last
     job.child.stdin.write('go\n');
     expect(await job.closed).toBe(0);

@@ -176,7 +176,7 @@ function mappedShim(): string | undefined {
   try {
     for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
       const path = line.slice(line.indexOf('/'));
-      if (line.includes('/') && /\/libpincoh[^/]*\.so$/.test(path)) return path;
+      if (line.includes('/') && /\/libpincoh[^/]*\.so(\.\d+)*$/.test(path)) return path;
     }
   } catch {
     /* no /proc: load by path */

@@ -202,7 +202,7 @@ exit status: 0 none; 1 findings; 2 the pid is not connected, or nothing listens 
   publish     key, name
   attach      name, owner (pid), outcome (ok, timed out)
   revoke      attacher, handle, reason (munmap, mprotect, mremap, madvise, mmap, free, exit, deregister),
-              outcome (dead, drained, stuck, gone), latency_us
+              outcome (dead, drained, stuck, gone, inflight), latency_us
   cutoff      reason, killed
   dropped     events (lost to a full ring)
   audit       findings

@@ -333,12 +333,12 @@ export class Engine {
     return { pid: p.pid, rank: p.rank, argv0: p.hello.argv0, registrations: p.registry.size, findings };
   }
 
-  /** Audits every live process, or the one with this pid (0: all). */
+  /** Audits every live process, or the one with this pid (0: all). The caller has drained their rings
+   * (CoordinatorServer.drainAll: a process whose ring breaks the protocol is cut off there, not here). */
   auditAll(pid = 0): AuditEntry[] {
     const out: AuditEntry[] = [];
     for (const p of this.processes.values()) {
       if (pid && p.pid !== pid) continue;
-      this.drain(p);
       const a = this.audit(p);
       if (a) out.push(a);
     }

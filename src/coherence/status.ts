@@ -125,10 +125,10 @@ function processStatus(p: ProcessState, now: number): ProcessStatus {
   };
 }
 
+/** The status now; the caller has drained every ring (CoordinatorServer.drainAll). */
 export function statusOf(engine: Engine, socket: string, started: number, rates: RateWindow): StatusSnapshot {
   const s = engine.stats;
   const now = Date.now();
-  for (const p of engine.processes.values()) engine.drain(p); // what they did up to now
   return {
     version: 1,
     coordinator: {

@@ -50,7 +50,6 @@ export class CoordinatorServer {
   async listen(): Promise<void> {
     await prepareSocketPath(this.opts.socketPath);
     const server = createServer((s) => this.accept(s));
-    this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.opts.socketPath, () => {
@@ -58,11 +57,17 @@ export class CoordinatorServer {
         resolve();
       });
     });
+    this.server = server; // ours from here: close() removes the path
     chmodSync(this.opts.socketPath, 0o600);
     this.timer = setInterval(() => {
       for (const c of this.connections) c.drain();
     }, this.opts.drainMs ?? DRAIN_MS);
     this.timer.unref();
+  }
+
+  /** Reads every process's new events now; one that broke the protocol is cut off, as at any drain. */
+  drainAll(): void {
+    for (const c of this.connections) c.drain();
   }
 
   /** Resolves once every peer has disconnected, or after timeoutMs. */
@@ -105,7 +110,7 @@ export class CoordinatorServer {
       socket.end(encodeError(0n, -13, `uid ${cred.uid} is not allowed by this coordinator`));
       return;
     }
-    const c = new Connection(socket, cred.pid, cred.uid, this.opts, this.log, () => this.connections.delete(c));
+    const c = new Connection(socket, cred.pid, cred.uid, this.opts, this.log, () => this.connections.delete(c), () => this.drainAll());
     this.connections.add(c);
   }
 }
@@ -128,6 +133,7 @@ class Connection implements FrameSink, Peer {
     opts: ServerOptions,
     private readonly log: (line: string) => void,
     onClose: () => void,
+    private readonly drainAll: () => void,
   ) {
     this.engine = opts.engine;
     this.status = opts.status;
@@ -167,6 +173,7 @@ class Connection implements FrameSink, Peer {
     if (!p && (type === T.AUDIT || type === T.STATUS)) {
       // a control client (`pincoh audit`, `pincoh status`): one question, one answer of any length
       need(len, type === T.AUDIT ? SIZE.AUDIT : SIZE.STATUS, type === T.AUDIT ? 'AUDIT' : 'STATUS');
+      if (type === T.AUDIT) this.drainAll(); // what they did up to now (status drains on its own)
       const answer = type === T.AUDIT ? this.engine.auditAll(v.getInt32(off, true)) : (this.status?.() ?? null);
       this.closed = true;
       this.socket.end(encodeFrame(T.REPORT, 0, seq, Buffer.from(JSON.stringify(answer))));
