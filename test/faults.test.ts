@@ -9,7 +9,7 @@ import { Engine, type ProcessState } from '../src/coherence/engine.js';
 import { encodeFrame } from '../src/protocol/codec.js';
 import { R, T } from '../src/protocol/constants.js';
 import { encodeReply, encodeSync, encodeWelcome } from '../src/protocol/messages.js';
-import { driver, fakeArea, prog, shimEnv, startCoordinator, startDriver, until, type Coordinator, tempDir } from './helpers.js';
+import { CLI, driver, fakeArea, prog, run, shimEnv, startCoordinator, startDriver, until, type Coordinator, tempDir } from './helpers.js';
 import { ENOTCONN } from '../src/protocol/errno.js';
 
 
@@ -217,6 +217,28 @@ describe('bad peers are cut off alone', () => {
     await closed;
     expect(errorText(Buffer.concat(got))).toMatch(/a registration event with key 1, 0x200000000000000 \+4096/);
     expect(c.logs.some((l) => /cut off pid \d+ \(liar, rank 0\): a registration event/.test(l))).toBe(true);
+  });
+});
+
+describe('a bad event found when someone asks', () => {
+  it('pincoh audit reads every ring first: the process whose ring breaks the protocol is cut off, the asker gets its answer', async () => {
+    const c = await startCoordinator({ server: { drainMs: 60_000 } }); // no timer: the audit's own drain finds it
+    try {
+      const a = fakeArea();
+      const s = createConnection(c.path);
+      s.on('error', () => {});
+      s.resume(); // read, so the coordinator's end of it is seen
+      const closed = new Promise((r) => s.once('close', r));
+      s.write(a.hello({ argv0: 'liar' }));
+      expect(await until(() => c.engine.processes.size === 1)).toBe(true);
+      a.write({ type: R.REG, key: 1n, addr: 2 ** 57, len: 4096, flags: 3 });
+      const r = await run(process.execPath, [CLI, 'audit', '--socket', c.path]);
+      expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: 'no processes connected\n', stderr: '' });
+      await closed;
+      expect(c.logs).toEqual([expect.stringMatching(/^cut off pid \d+ \(liar, rank 0\): a registration event with key 1, 0x200000000000000 \+4096/)]);
+    } finally {
+      await c.close();
+    }
   });
 });
 
