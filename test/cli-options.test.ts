@@ -40,7 +40,7 @@ describe('parseCli', () => {
     [['exec', '--max-attachments', '5000', '--', 'x'], /--max-attachments takes 1 to 4096, not 5000/],
     // a forgotten value is not a file named --
     [['run', '--trace', '--', 'true'], /--trace needs a value/],
-    [['run', '--metrics', 'localhost:http', '--', 'x'], /--metrics takes HOST:PORT \(or PORT\), not 'localhost:http'/],
+    [['run', '--metrics', 'localhost:http', '--', 'x'], /--metrics takes HOST:PORT or PORT \(a port from 0 to 65535; 0: the system chooses\), not 'localhost:http'/],
     [['status', '--interval-ms', '500'], /--interval-ms goes with --watch/],
     [['report', 't.jsonl'], /report needs -o FILE.html/],
     [['report', '-o', 'r.html'], /report needs at least one trace file/],
@@ -65,7 +65,7 @@ describe('parseCli', () => {
     for (const a of [[], ['help'], ['--help'], ['-h']]) expect(parseCli(a)).toEqual({ command: 'help' });
     for (const a of [['help', 'run'], ['run', '--help'], ['run', '-n', '2', '-h']]) expect(parseCli(a)).toEqual({ command: 'help', topic: 'run' });
     expect(parseCli(['help', 'trace'])).toEqual({ command: 'help', topic: 'trace' });
-    for (const a of [['--version'], ['-V'], ['version']]) expect(parseCli(a)).toEqual({ command: 'version' });
+    for (const a of [['--version'], ['-V'], ['-v'], ['version']]) expect(parseCli(a)).toEqual({ command: 'version' });
   });
 
   it('reads --metrics as HOST:PORT, loopback when only a port is given; exec passes it on to its coordinator', () => {

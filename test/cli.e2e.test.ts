@@ -76,7 +76,7 @@ describe('pincoh run', () => {
     const h = await pincoh(['run', '--help']);
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/^usage: pincoh run \[-n N\] \[options\] -- CMD \[ARGS\.\.\.\]\n/);
-    for (const part of ['--metrics HOST:PORT', 'PINCOH_TIMEOUT_MS', 'PINCOH_SHIM', 'exit status: the worst rank', 'PINCOH_ERR_TRACE']) expect(h.stdout).toContain(part);
+    for (const part of ['--metrics HOST:PORT', 'PINCOH_TIMEOUT_MS', 'PINCOH_SHIM', 'exit status:\n  the worst rank', 'PINCOH_ERR_TRACE']) expect(h.stdout).toContain(part);
     expect((await pincoh(['help', 'run'])).stdout).toBe(h.stdout);
     const trace = (await pincoh(['help', 'trace'])).stdout;
     for (const ev of ['hello', 'register', 'deregister', 'call', 'fork', 'publish', 'attach', 'revoke', 'cutoff', 'dropped', 'audit', 'gone']) expect(trace).toMatch(new RegExp(`^  ${ev} +\\w`, 'm'));

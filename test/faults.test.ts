@@ -33,7 +33,9 @@ describe('no coordinator', () => {
   it('a garbage PINCOH_TIMEOUT_MS is named once and replaced by the default', async () => {
     const r = await driver(undefined, 'map 0 4096', { PINCOH_TIMEOUT_MS: 'soon' });
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/ignoring a bad value of PINCOH_TIMEOUT_MS/);
+    expect(r.stderr).toBe(`pincoh[${r.pid}]: PINCOH_TIMEOUT_MS is not a whole number from 1 to 3600000; using 2000\n`);
+    const far = await driver(undefined, 'map 0 4096', { PINCOH_TIMEOUT_MS: '0', PINCOH_RANK: 'x' });
+    expect(far.stderr).toBe(`pincoh[${far.pid}]: PINCOH_TIMEOUT_MS is not a whole number from 1 to 3600000; using 2000\npincoh[${far.pid}]: PINCOH_RANK is not a whole number from 0 to 1073741824; using -1\n`);
   });
 });
 

@@ -188,8 +188,13 @@ describe('pincoh report', () => {
     const html = join(dir, 'out.html');
     const r = await pincoh(['report', trace, '-o', html]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`pincoh: ${trace}:3: not a trace record (not JSON): {"t":3,"event":"call","pid":7 [PINCOH_ERR_TRACE]\n`);
+    expect(r.stderr).toBe(`pincoh: ${trace}:3: not a trace record (not JSON): {"t":3,"event":"call","pid":7 (its last line: cut short as its coordinator was killed? remove that line and run report again) [PINCOH_ERR_TRACE]\n`);
     expect(existsSync(html)).toBe(false);
+    // the same line in the middle: no such hint
+    writeFileSync(trace, '{"t":1,"event":"hello","pid":7,"rank":0,"argv0":"x"}\n{"t":3,"event":"call","pid":7\n{"t":4,"event":"gone","pid":7,"rank":0,"how":"exit","reason":"x","registrations":0}\n');
+    const mid = await pincoh(['report', trace, '-o', html]);
+    expect(mid.code).toBe(2);
+    expect(mid.stderr).toBe(`pincoh: ${trace}:2: not a trace record (not JSON): {"t":3,"event":"call","pid":7 [PINCOH_ERR_TRACE]\n`);
   });
 
   it('a line that is JSON but not a record: named by its field', async () => {

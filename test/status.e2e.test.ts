@@ -68,21 +68,30 @@ describe('pincoh status', () => {
     expect(none.code).toBe(2);
     expect(none.stderr).toBe(`pincoh: no coordinator of yours listens under ${tmp}; pass --socket PATH (pincoh run prints it at start) [PINCOH_ERR_COORDINATOR]\n`);
 
-    const a = startCli(['run', '--', prog('driver'), 'wait'], env);
-    expect(await until(() => a.err().includes('coordinator on'), 10_000)).toBe(true);
+    const registered = [prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'wait'];
+    const a = startCli(['run', '--', ...registered], env);
+    expect(await until(() => a.out().includes('reg 0 0'), 10_000)).toBe(true);
     const one = await cli(['status'], env);
     expect(one.code).toBe(0);
     expect(one.stdout).toMatch(/^pincoh \S+: coordinator pid \d+ on /);
 
-    const b = startCli(['run', '--', prog('driver'), 'wait'], env);
-    expect(await until(() => b.err().includes('coordinator on'), 10_000)).toBe(true);
+    const b = startCli(['run', '--', ...registered], env);
+    expect(await until(() => b.out().includes('reg 0 0'), 10_000)).toBe(true);
     const two = await cli(['status'], env);
     expect(two.code).toBe(0);
     expect(two.stdout.split('\n').filter(Boolean)).toEqual([
-      expect.stringMatching(/^\/\S+\/coord\.sock {2}pid \d+, up \d+ s, \d processes, jobs /),
-      expect.stringMatching(/^\/\S+\/coord\.sock {2}pid \d+, up \d+ s, \d processes, jobs /),
+      expect.stringMatching(/^\/\S+\/coord\.sock {2}pid \d+, up \d+ s, 1 process, jobs run-\S+$/),
+      expect.stringMatching(/^\/\S+\/coord\.sock {2}pid \d+, up \d+ s, 1 process, jobs run-\S+$/),
       '2 coordinators: choose one with --socket PATH',
     ]);
+    // as JSON: a document too, listing them
+    const listed = await cli(['status', '--json'], env);
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual({ version: 1, coordinators: [expect.objectContaining({ socket: expect.stringMatching(/coord\.sock$/), processes: 1 }), expect.objectContaining({ processes: 1 })] });
+    // nothing to watch until one is chosen
+    const watch = await cli(['status', '--watch'], env);
+    expect(watch.code).toBe(2);
+    expect(watch.stderr).toBe(`pincoh: 2 coordinators of yours listen under ${tmp}: choose one to watch with --socket PATH (pincoh status lists them) [PINCOH_ERR_COORDINATOR]\n`);
     for (const l of [a, b]) l.child.stdin.write('go\n');
     expect(await a.closed).toBe(0);
     expect(await b.closed).toBe(0);

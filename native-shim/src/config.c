@@ -14,13 +14,13 @@ static int parse_int(const char *name, const char *s, int lo, int hi, int def)
 		return def;
 	for (; *p; p++) {
 		if (*p < '0' || *p > '9' || v > hi) {
-			pc_log("ignoring a bad value of", name, -1);
+			pc_log_bad_int(name, lo, hi, def);
 			return def;
 		}
 		v = v * 10 + (*p - '0');
 	}
 	if (v < lo || v > hi) {
-		pc_log("ignoring an out-of-range value of", name, v);
+		pc_log_bad_int(name, lo, hi, def);
 		return def;
 	}
 	return (int)v;

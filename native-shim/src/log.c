@@ -52,13 +52,29 @@ void pc_log(const char *msg, const char *detail, long num)
 	errno = saved;
 }
 
+/* "pincoh[pid]: NAME is not a whole number from LO to HI; using DEF" */
+void pc_log_bad_int(const char *name, long lo, long hi, long def)
+{
+	char msg[160];
+	size_t cap = sizeof msg - 1, at = 0;
+	at = put(msg, at, cap, name);
+	at = put(msg, at, cap, " is not a whole number from ");
+	at = put_num(msg, at, cap, lo);
+	at = put(msg, at, cap, " to ");
+	at = put_num(msg, at, cap, hi);
+	at = put(msg, at, cap, "; using ");
+	at = put_num(msg, at, cap, def);
+	msg[at] = 0;
+	pc_log(msg, NULL, -1);
+}
+
 /* The errno names a connection attempt can end with, for messages (no
  * strerrorname_np: glibc 2.32 and later only, and no locale either way). */
 const char *pc_errno_name(int e)
 {
 	switch (e) {
 	case ENOENT: return "ENOENT (nothing at that path)";
-	case ECONNREFUSED: return "ECONNREFUSED (nothing listens there)";
+	case ECONNREFUSED: return "ECONNREFUSED (nothing listens there, or it is not a socket)";
 	case ENOTDIR: return "ENOTDIR (a path component is not a directory)";
 	case EACCES: return "EACCES (permission denied)";
 	case EPERM: return "EPERM (not permitted)";

@@ -104,6 +104,7 @@ extern int pc_interposed;
 
 /* log.c: one write(2) per message, no malloc, no stdio */
 void pc_log(const char *msg, const char *detail, long num);
+void pc_log_bad_int(const char *name, long lo, long hi, long def);
 const char *pc_errno_name(int e);  /* "ENOENT (...)" for the errors of a connection attempt, else NULL */
 
 /* A hooked call as the policy sees it; ranges are page-rounded [start, end).

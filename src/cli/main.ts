@@ -47,17 +47,26 @@ async function run(o: RunOptions): Promise<number> {
   const file = resolveCommand(o.argv[0]!);
   // An attacher that does not answer a revoke is cut off well before the owner's own wait ends.
   const c = await Coordinator.start({ ...coordinatorOptions(o), revokeTimeoutMs: revokeTimeoutFor(o.timeoutMs), auditOnExit: o.audit });
-  c.on('crash', sayCrash);
+  // Ranks that pincoh itself ends (a signal passed on to them, or --abort-on-failure) die without
+  // exiting by design: their ends are said as ranks' ends, not as crashes.
+  let ending = false;
+  let firstFailure: RankResult | undefined;
+  const endingNow = () => void (ending = true);
+  const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const sig of forwarded) process.on(sig, endingNow);
+  c.on('crash', (x) => void (ending && x.pid !== firstFailure?.pid ? undefined : sayCrash(x)));
   try {
     if (!o.quiet) process.stderr.write(`pincoh: coordinator on ${c.socket} (watch it: pincoh status --socket ${c.socket})${c.metricsUrl ? `; metrics on ${c.metricsUrl}` : ''}\n`);
     if (!o.coherence) process.stderr.write('pincoh: --no-coherence: attachments are never revoked; stale writes will happen\n');
     if (file && isStaticElf(file)) process.stderr.write(`pincoh: ${o.argv[0]} is statically linked: the shim cannot be preloaded into it, so none of its calls are seen (README, limits)\n`);
     const job = `run-${process.pid}-${Date.now().toString(36)}`;
     // Each rank's end is said the moment it happens, as mpirun does.
-    let firstFailure: RankResult | undefined;
     const onExit = (r: RankResult) => {
       const ends = o.abortOnFailure && !firstFailure ? '; ending the job (--abort-on-failure)' : '';
-      if ((r.signal || r.code) && !firstFailure) firstFailure = r;
+      if ((r.signal || r.code) && !firstFailure) {
+        firstFailure = r;
+        if (o.abortOnFailure) ending = true;
+      }
       if (r.error) process.stderr.write(`pincoh: rank ${r.rank} did not start: ${r.error}\n`);
       else if (r.signal) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) killed by ${r.signal}${ends}\n`);
       else if (r.code) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) exited with status ${r.code}${ends}\n`);
@@ -76,6 +85,7 @@ async function run(o: RunOptions): Promise<number> {
     }
     return worst;
   } finally {
+    for (const sig of forwarded) process.off(sig, endingNow);
     await c.close();
   }
 }

@@ -121,9 +121,9 @@ environment of pincoh:
   PINCOH_SHIM               the libpincoh.so to preload (default: the one npm install built)
   TMPDIR                    where run's private socket directories and exec's job directories go`;
 
-const ERRORS = `exit status 2 on a usage or set-up error, which is named with a code (PINCOH_ERR_USAGE,
-PINCOH_ERR_SOCKET_IN_USE, PINCOH_ERR_SOCKET_PATH, PINCOH_ERR_SHIM_MISSING, PINCOH_ERR_COORDINATOR,
-PINCOH_ERR_TRACE, PINCOH_ERR_LAUNCHER, PINCOH_ERR_EXEC)`;
+/** What a command exits with on a usage or set-up error, naming the codes it can give. */
+const errors = (...codes: string[]) => `2 on a usage or set-up error, named with its code (PINCOH_ERR_USAGE, ${codes.join(', ')})`;
+const SETUP = ['PINCOH_ERR_SHIM_MISSING', 'PINCOH_ERR_SOCKET_PATH', 'PINCOH_ERR_TRACE', 'PINCOH_ERR_METRICS'];
 
 /** pincoh help COMMAND, pincoh COMMAND --help: options, environment, exit codes. */
 export type HelpTopic = Command | 'trace';
@@ -144,8 +144,10 @@ ${POLICY_HELP}
 ${LIMITS_HELP}
 The socket is printed at start (pincoh status --socket PATH watches the job).
 ${SHIM_ENV}
-exit status: the worst rank's (a signal: 128 + its number; a command that cannot start: 127);
-3: --audit found registrations no longer mapped and no rank failed; ${ERRORS}`,
+exit status:
+  the worst rank's (a signal: 128 + its number; a command that cannot start: 127)
+  3: --audit found registrations no longer mapped, and no rank failed
+  ${errors(...SETUP)}`,
   serve: `usage: pincoh serve --socket PATH [options]
 Runs the coordinator alone until SIGINT, SIGTERM or SIGHUP; processes connect with
 LD_PRELOAD=<libpincoh.so> PINCOH_SOCKET=PATH.
@@ -158,7 +160,9 @@ LD_PRELOAD=<libpincoh.so> PINCOH_SOCKET=PATH.
   --idle-exit-ms MS         with --until-ranks: end after MS with nothing running (30000)
 ${POLICY_HELP}
 ${LIMITS_HELP}
-exit status: 0 after a signal; ${ERRORS}`,
+exit status:
+  0 after a signal
+  ${errors(...SETUP, 'PINCOH_ERR_SOCKET_IN_USE')}`,
   exec: `usage: pincoh exec [options] -- CMD [ARGS...]
 One rank under a launcher (mpirun, srun, mpiexec): finds or starts this node's
 coordinator for the job, then becomes CMD under the shim.
@@ -171,7 +175,9 @@ ${POLICY_HELP}
 ${LIMITS_HELP}
 environment read: the launcher's (OMPI_COMM_WORLD_*, PMIX_*, SLURM_*, PMI_*); sets
 PINCOH_GLOBAL_RANK and PINCOH_GLOBAL_SIZE besides the node-local PINCOH_RANK and PINCOH_SIZE
-exit status: CMD's own (it becomes CMD); 127 or 126 if CMD cannot run; ${ERRORS}`,
+exit status:
+  CMD's own (it becomes CMD); 127 if CMD is not found, 126 if it cannot run (PINCOH_ERR_EXEC)
+  ${errors('PINCOH_ERR_LAUNCHER', 'PINCOH_ERR_COORDINATOR', 'PINCOH_ERR_SHIM_MISSING')}`,
   status: `usage: pincoh status [--socket PATH] [--json] [--watch [--interval-ms MS]]
 What a running coordinator sees: each process (pid, rank, command, libc coverage,
 degraded, registrations and bytes, exports, attachments) and the job-wide counts and rates.
@@ -179,16 +185,22 @@ Without --socket: lists the coordinators of this user under the temporary direct
   --socket PATH             the coordinator's socket (pincoh run prints it; PINCOH_SOCKET)
   --json                    one JSON document (README, pincoh status: its fields)
   --watch                   redraw in place every --interval-ms (1000) until Ctrl-C
-exit status: 0; 2 if nothing listens at PATH (PINCOH_ERR_COORDINATOR)`,
+exit status:
+  0
+  ${errors('PINCOH_ERR_COORDINATOR: none found, several found with --watch, or nothing listens at PATH')}`,
   report: `usage: pincoh report TRACE... -o FILE.html
 Reads traces written by --trace and writes one self-contained HTML page: a timeline
 per process, invalidations by cause, revokes and cut-offs, latency histograms, the
 worst moments. Opens from file:// with no network.
-exit status: 0; 2 if a trace cannot be read (PINCOH_ERR_TRACE) or on a usage error`,
+exit status:
+  0
+  ${errors('PINCOH_ERR_TRACE: a trace that cannot be read, a malformed line, a page that cannot be written')}`,
   audit: `usage: pincoh audit --socket PATH [PID]
 Asks a running coordinator which registrations of PID (or of every process) are no
 longer mapped as registered.
-exit status: 0 none; 1 findings; 2 the pid is not connected, or nothing listens (PINCOH_ERR_COORDINATOR)`,
+exit status:
+  0 none; 1 findings; 2 the pid is not connected
+  ${errors('PINCOH_ERR_COORDINATOR: nothing listens at PATH')}`,
   help: `usage: pincoh help [COMMAND|trace]`,
   trace: `--trace FILE: one JSON object a line, each with t (ms since the coordinator started), event, pid, rank:
   hello       ppid, argv0, job, libc (how libc's own calls are covered)
@@ -288,17 +300,17 @@ const BOUNDS: Record<string, [number, number]> = {
 };
 
 /** HOST:PORT, :PORT or PORT; the host defaults to loopback (metrics are not for the world unless asked). */
-export function parseHostPort(raw: string, name = '--metrics'): { host: string; port: number } {
+export function parseHostPort(raw: string, name = '--metrics', command?: Command): { host: string; port: number } {
   const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^:\s]*):)?(\d{1,5})$/.exec(raw);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw usage(`${name} takes HOST:PORT (or PORT), not '${raw}'`);
+  if (!m || port > 65535) throw usage(`${name} takes HOST:PORT or PORT (a port from 0 to 65535; 0: the system chooses), not '${raw}'`, command);
   const host = m[1] ? m[1].replace(/^\[|\]$/g, '') : '127.0.0.1';
   return { host, port };
 }
 
 export function parseCli(args: string[]): CliOptions {
   const [first, ...rest] = args;
-  if (first === '--version' || first === '-V') return { command: 'version' };
+  if (first === '--version' || first === '-V' || first === '-v') return { command: 'version' };
   if (first === undefined || first === '--help' || first === '-h') return { command: 'help' };
   const command = first as Command;
   if (!COMMANDS.includes(command)) throw usage(`unknown command '${first}'`);
@@ -343,7 +355,7 @@ export function parseCli(args: string[]): CliOptions {
       v = Number(raw);
       const [lo, hi] = BOUNDS[spec.key] ?? [0, Number.MAX_SAFE_INTEGER];
       if ((v as number) < lo || (v as number) > hi) throw usage(`${name} takes ${lo} to ${hi}, not ${raw}`, command);
-    } else if (spec.kind === 'hostport') parseHostPort(raw, name); // checked now, kept as given (exec passes it on)
+    } else if (spec.kind === 'hostport') parseHostPort(raw, name, command); // checked now, kept as given (exec passes it on)
     else if (spec.kind === 'mremap' && raw !== 'invalidate' && raw !== 'follow') throw usage(`--mremap takes invalidate or follow, not '${raw}'`, command);
     else if (spec.kind === 'fork' && raw !== 'keep' && raw !== 'dontfork') throw usage(`--fork takes keep or dontfork, not '${raw}'`, command);
     else if (spec.kind === 'free' && raw !== 'keep' && raw !== 'invalidate') throw usage(`--free takes keep or invalidate, not '${raw}'`, command);

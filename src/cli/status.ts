@@ -4,6 +4,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { plural } from '../coherence/stats.js';
 import type { Percentiles, StatusSnapshot } from '../coherence/status.js';
 import { PincohError } from '../errors.js';
 import { version } from '../paths.js';
@@ -57,8 +58,8 @@ export function formatStatus(s: StatusSnapshot): string {
   const pol = c.policies;
   const lines = [
     `pincoh ${version()}: coordinator pid ${c.pid} on ${c.socket}, up ${c.uptime_s.toFixed(1)} s; mremap ${pol.mremap}, fork ${pol.fork}, free ${pol.free}${pol.coherence ? '' : ', NO COHERENCE'}`,
-    `processes: ${s.processes.length} connected, ${t.processes} so far; ${t.crashed} died without exiting, ${t.cut_off} cut off; ${t.dropped} events lost`,
-    `totals: ${t.registrations} registrations, ${t.invalidations} invalidations${causes ? ` (${causes})` : ''}, ${t.calls} calls on registered memory (${t.waited} waited), ${t.timeouts} timeouts, ${t.attachments} attachments, ${t.revokes} revokes`,
+    `processes: ${s.processes.length} connected, ${t.processes} so far; ${t.crashed} died without exiting, ${t.cut_off} cut off; ${plural(t.dropped, 'event')} lost`,
+    `totals: ${plural(t.registrations, 'registration')}, ${plural(t.invalidations, 'invalidation')}${causes ? ` (${causes})` : ''}, ${plural(t.calls, 'call')} on registered memory (${t.waited} waited), ${plural(t.timeouts, 'timeout')}, ${plural(t.attachments, 'attachment')}, ${plural(t.revokes, 'revoke')}`,
     `rates over ${s.rates.window_s.toFixed(1)} s: ${s.rates.invalidations.toFixed(1)} invalidations/s, ${s.rates.revokes.toFixed(1)} revokes/s, ${s.rates.calls.toFixed(1)} calls/s, ${s.rates.registrations.toFixed(1)} registrations/s`,
     `latency: pincoh's part of a call ${pct(s.latency.call)}; revoke ${pct(s.latency.revoke)}; owner's wait for puts in flight ${pct(s.latency.sync_wait)}`,
   ];
@@ -83,11 +84,16 @@ async function resolveSocket(o: StatusOptions): Promise<string | undefined> {
   const found = await findCoordinators();
   if (found.length === 1) return found[0];
   if (found.length === 0) throw new PincohError('PINCOH_ERR_COORDINATOR', `no coordinator of yours listens under ${tmpdir()}; pass --socket PATH (pincoh run prints it at start)`);
-  // several: one line each, then choose
-  for (const path of found) {
-    const s = await fetchStatus(path).catch(() => undefined);
-    process.stdout.write(s ? `${path}  pid ${s.coordinator.pid}, up ${s.coordinator.uptime_s.toFixed(0)} s, ${s.processes.length} processes, jobs ${s.jobs.map((j) => j.id).join(' ') || '-'}\n` : `${path}  (did not answer)\n`);
+  // several: each in a line (or a JSON document), then choose
+  const each = await Promise.all(found.map(async (socket) => ({ socket, status: await fetchStatus(socket).catch(() => undefined) })));
+  if (o.watch) throw new PincohError('PINCOH_ERR_COORDINATOR', `${found.length} coordinators of yours listen under ${tmpdir()}: choose one to watch with --socket PATH (pincoh status lists them)`);
+  if (o.json) {
+    const list = each.map(({ socket, status: s }) => (s ? { socket, pid: s.coordinator.pid, uptime_s: s.coordinator.uptime_s, processes: s.processes.length, jobs: s.jobs.map((j) => j.id) } : { socket, answered: false }));
+    process.stdout.write(JSON.stringify({ version: 1, coordinators: list }, null, 2) + '\n');
+    return undefined;
   }
+  for (const { socket, status: s } of each)
+    process.stdout.write(s ? `${socket}  pid ${s.coordinator.pid}, up ${s.coordinator.uptime_s.toFixed(0)} s, ${plural(s.processes.length, 'process', 'processes')}, jobs ${s.jobs.map((j) => j.id).join(' ') || '-'}\n` : `${socket}  (did not answer)\n`);
   process.stdout.write(`${found.length} coordinators: choose one with --socket PATH\n`);
   return undefined;
 }

@@ -73,7 +73,7 @@ export class Stats {
   /** The line pincoh run prints at the end; ranks: how many the job started (a rank connects at its first pincoh call). */
   summary(ranks?: number): string {
     if (this.processes === 0)
-      return `pincoh: no process connected${ranks ? ` (${ranks === 1 ? 'the rank' : `none of the ${ranks} ranks`} registered memory or called pincoh)` : ''}`;
+      return `pincoh: no process connected${ranks ? ` (${ranks === 1 ? 'the rank did not register memory or call pincoh' : `none of the ${ranks} ranks registered memory or called pincoh`})` : ''}`;
     const byCall = Object.entries(this.invalidations)
       .filter(([, n]) => n > 0)
       .map(([c, n]) => `${c} ${n}`)
@@ -92,6 +92,7 @@ export class Stats {
   }
 }
 
-function plural(n: number, one: string, many = one + 's'): string {
+/** '1 call', '2 calls': counts that read as English. */
+export function plural(n: number, one: string, many = one + 's'): string {
   return `${n} ${n === 1 ? one : many}`;
 }

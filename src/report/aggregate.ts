@@ -514,12 +514,22 @@ export async function readTraces(paths: string[]): Promise<Report> {
     const input = fh.createReadStream({ autoClose: false });
     const lines = createInterface({ input, crlfDelay: Infinity });
     let n = 0;
+    // a line that is not JSON is said once the next one is read: the last line of a trace whose
+    // coordinator was killed while writing it gets a hint of its own
+    let cut: PincohError | undefined;
     try {
       for await (const text of lines) {
         n++;
         if (text.trim() === '') continue;
-        folder.fold(parseLine(path, n, text));
+        if (cut) throw cut;
+        try {
+          folder.fold(parseLine(path, n, text));
+        } catch (e) {
+          if (!(e instanceof PincohError) || !e.message.includes('(not JSON)')) throw e;
+          cut = e;
+        }
       }
+      if (cut) throw new PincohError('PINCOH_ERR_TRACE', `${cut.message} (its last line: cut short as its coordinator was killed? remove that line and run report again)`);
     } catch (e) {
       if (e instanceof PincohError) throw e;
       throw new PincohError('PINCOH_ERR_TRACE', `cannot read trace ${path} (line ${n}): ${why(e)}`);
