@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import { Engine, type AuditEntry, type ProcessState } from './coherence/engine.js';
 import { RateWindow, statusOf, type StatusSnapshot } from './coherence/status.js';
-import { PincohError } from './errors.js';
+import { PincohError, rethrowLater } from './errors.js';
 import { preloadWith } from './job/launch.js';
 import { pincohRegistry, serveMetrics } from './metrics.js';
 import { shimPath } from './paths.js';
@@ -97,9 +97,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         try {
           this.emit('crash', { pid: p.pid, rank: p.rank, command: p.hello.argv0, job: p.hello.job, signal });
         } catch (err) {
-          queueMicrotask(() => {
-            throw err; // the listener's, thrown outside the engine's drain
-          });
+          rethrowLater(err);
         }
       },
     });
@@ -132,9 +130,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       try {
         fn(e);
       } catch (err) {
-        queueMicrotask(() => {
-          throw err; // the listener's, thrown outside the engine's drain
-        });
+        rethrowLater(err);
       }
     }
   }

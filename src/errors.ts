@@ -19,3 +19,11 @@ export class PincohError extends Error {
     this.name = 'PincohError';
   }
 }
+
+/** A listener's error, thrown again outside the code that called it (a drain of the engine, say):
+ * an uncaught exception of the program whose listener it is, not a broken coordinator. */
+export function rethrowLater(err: unknown): void {
+  queueMicrotask(() => {
+    throw err;
+  });
+}

@@ -3,7 +3,7 @@
 // Free when nobody looks: callers test `enabled` before building an event.
 
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { PincohError } from './errors.js';
+import { PincohError, rethrowLater } from './errors.js';
 
 interface Base {
   /** ms since the coordinator started */
@@ -80,10 +80,7 @@ export class Trace {
       try {
         fn(ev);
       } catch (err) {
-        // a listener's bug is its program's, not the engine's: thrown outside the drain it interrupted
-        queueMicrotask(() => {
-          throw err;
-        });
+        rethrowLater(err); // a listener's bug is its program's, not the engine's
       }
     }
     if (this.failed || this.fd < 0) return;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { Trace } from '../src/trace.js';
-import { CLI, driver, startCoordinator, startDriver, until, tempDir } from './helpers.js';
+import { CLI, startCoordinator, startDriver, until, tempDir } from './helpers.js';
 
 async function traced(script: string) {
   const file = join(tempDir('ev'), 't.jsonl');

@@ -185,9 +185,9 @@ function mappedShim(): string | undefined {
 }
 
 type Fn = (...a: any[]) => any;
-type AsyncFn = Fn & { async: (...a: any[]) => void };
 
-const STATS = koffi.struct('pincoh_stats', {
+// declared by name for pincoh_get_stats' signature below
+koffi.struct('pincoh_stats', {
   slow_calls: 'uint64_t',
   invalidations: 'uint64_t',
   timeouts: 'uint64_t',

@@ -53,7 +53,6 @@ async function run(o: RunOptions): Promise<number> {
   let firstFailure: RankResult | undefined;
   const endingNow = () => void (ending = true);
   const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  for (const sig of forwarded) process.on(sig, endingNow);
   c.on('crash', (x) => void (ending && x.pid !== firstFailure?.pid ? undefined : sayCrash(x)));
   try {
     if (!o.quiet) process.stderr.write(`pincoh: coordinator on ${c.socket} (watch it: pincoh status --socket ${c.socket})${c.metricsUrl ? `; metrics on ${c.metricsUrl}` : ''}\n`);
@@ -71,6 +70,7 @@ async function run(o: RunOptions): Promise<number> {
       else if (r.signal) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) killed by ${r.signal}${ends}\n`);
       else if (r.code) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) exited with status ${r.code}${ends}\n`);
     };
+    for (const sig of forwarded) process.on(sig, endingNow); // with launch's own, which passes them on
     const results = await launch({ argv: o.argv, ranks: o.ranks, shim, socket: c.socket, timeoutMs: o.timeoutMs, job, preload: o.preload, onExit, abortOnFailure: o.abortOnFailure });
     // The ranks are gone; let the coordinator see their sockets close (and a
     // forked grandchild finish) so the summary and trace are complete.
