@@ -59,9 +59,7 @@ export class CoordinatorServer {
     });
     this.server = server; // ours from here: close() removes the path
     chmodSync(this.opts.socketPath, 0o600);
-    this.timer = setInterval(() => {
-      for (const c of this.connections) c.drain();
-    }, this.opts.drainMs ?? DRAIN_MS);
+    this.timer = setInterval(() => this.drainAll(), this.opts.drainMs ?? DRAIN_MS);
     this.timer.unref();
   }
 
