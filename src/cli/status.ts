@@ -1,44 +1,13 @@
 // pincoh status: what a running coordinator sees, once, as JSON, or redrawn
 // in place like top.
 
-import { readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { plural } from '../coherence/stats.js';
 import type { Percentiles, StatusSnapshot } from '../coherence/status.js';
 import { PincohError } from '../errors.js';
 import { version } from '../paths.js';
-import { T } from '../protocol/constants.js';
-import { ask } from '../transport/control.js';
-import { isLive } from '../transport/socket-path.js';
+import { fetchStatus, findCoordinators } from '../transport/control.js';
 import type { StatusOptions } from './options.js';
-
-export function fetchStatus(socket: string): Promise<StatusSnapshot> {
-  return ask(socket, T.STATUS, Buffer.alloc(8)) as Promise<StatusSnapshot>;
-}
-
-/** The live coordinators of this user under the temporary directory: pincoh run's (coord.sock) and exec's (c.sock). */
-export async function findCoordinators(dir = tmpdir()): Promise<string[]> {
-  const uid = process.getuid?.() ?? 0;
-  const found: string[] = [];
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir).filter((n) => n.startsWith('pincoh-'));
-  } catch {
-    return [];
-  }
-  for (const n of names.sort())
-    for (const sock of ['coord.sock', 'c.sock']) {
-      const path = join(dir, n, sock);
-      try {
-        if (statSync(join(dir, n)).uid !== uid || !statSync(path).isSocket()) continue;
-      } catch {
-        continue;
-      }
-      if (await isLive(path)) found.push(path);
-    }
-  return found;
-}
 
 const us = (v: number | null) => (v === null ? '-' : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`);
 const pct = (p: Percentiles) => (p.count ? `p50 ${us(p.p50_us)}, p99 ${us(p.p99_us)} (${p.count})` : 'none');

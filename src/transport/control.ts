@@ -1,10 +1,16 @@
 // A control client (pincoh status, pincoh audit): one question to a running
-// coordinator, one answer of any length, read to the end of the connection.
+// coordinator, one answer of any length, read to the end of the connection;
+// and where this user's coordinators are.
 
+import { readdirSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StatusSnapshot } from '../coherence/status.js';
 import { encodeFrame } from '../protocol/codec.js';
 import { HDR_SIZE, SIZE, T } from '../protocol/constants.js';
 import { PincohError } from '../errors.js';
+import { isLive } from './socket-path.js';
 
 const ANSWER_MS = 5000;
 
@@ -43,4 +49,32 @@ export function ask(socket: string, type: number, payload: Buffer): Promise<unkn
       }
     });
   });
+}
+
+/** What pincoh status shows, from the coordinator at socket. */
+export function fetchStatus(socket: string): Promise<StatusSnapshot> {
+  return ask(socket, T.STATUS, Buffer.alloc(8)) as Promise<StatusSnapshot>;
+}
+
+/** The live coordinators of this user under the temporary directory: pincoh run's (coord.sock) and exec's (c.sock). */
+export async function findCoordinators(dir = tmpdir()): Promise<string[]> {
+  const uid = process.getuid?.() ?? 0;
+  const found: string[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).filter((n) => n.startsWith('pincoh-'));
+  } catch {
+    return [];
+  }
+  for (const n of names.sort())
+    for (const sock of ['coord.sock', 'c.sock']) {
+      const path = join(dir, n, sock);
+      try {
+        if (statSync(join(dir, n)).uid !== uid || !statSync(path).isSocket()) continue;
+      } catch {
+        continue;
+      }
+      if (await isLive(path)) found.push(path);
+    }
+  return found;
 }
