@@ -37,6 +37,9 @@ export interface CoordinatorOptions {
   metrics?: { host: string; port: number };
   /** audit each process against /proc/PID/maps as it exits (pincoh run --audit) */
   auditOnExit?: boolean;
+  /** the signal that ended a process this program started and has reaped: a crash is then named with it
+   * even when /proc no longer shows the process (pincoh run passes its ranks') */
+  signalOf?: (pid: number) => string | undefined;
   /** where the coordinator's own messages go (default: stderr, prefixed 'pincoh: ') */
   log?: (line: string) => void;
 }
@@ -88,6 +91,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       revokeTimeoutMs: o.revokeTimeoutMs ?? 1000,
       trace: this.trace,
       auditOnExit: o.auditOnExit ?? false,
+      ...(o.signalOf && { signalOf: o.signalOf }),
       limits: {
         ...(o.maxRegistrations !== undefined && { registrationsPerProcess: o.maxRegistrations }),
         ...(o.maxAttachments !== undefined && { attachmentsPerProcess: o.maxAttachments }),

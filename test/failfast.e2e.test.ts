@@ -21,11 +21,13 @@ describe('a member that dies without exiting', () => {
     const r = await pincoh(['run', '-n', '3', '--trace', file, '--', ...perRank('map 0 4096 reg 0 0 4096 r sleep 300 segv', 'map 0 4096 reg 0 0 4096 r bar 30000')]);
     expect(r.lines.filter((l) => l.startsWith('bar'))).toEqual([`bar -${EOWNERDEAD}`, `bar -${EOWNERDEAD}`]);
     expect(r.stderr).toMatch(/pincoh: rank 1 \(pid \d+\) killed by SIGSEGV/);
-    expect(r.stderr).toMatch(/pincoh: pid \d+ \(driver, rank 1\) of job run-\S+ died without exiting \((SIGSEGV|killed or crashed)\); its job's barriers and attaches now fail with EOWNERDEAD/);
+    expect(r.stderr).toMatch(/pincoh: pid \d+ \(driver, rank 1\) of job run-\S+ died without exiting \(SIGSEGV\); its job's barriers and attaches now fail with EOWNERDEAD/);
     expect(r.stderr).toMatch(/1 process died without exiting/);
     expect(r.code).toBe(139); // the worst rank's: 128 + SIGSEGV
     const gone = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'gone');
     expect(gone.map((e) => [e.rank, e.how]).sort()).toEqual([[0, 'exit'], [1, 'crash'], [2, 'exit']]);
+    // named with its signal whichever comes first: /proc's zombie, or pincoh run reaping its rank
+    expect(gone.find((e) => e.how === 'crash').signal).toBe('SIGSEGV');
   });
 
   it('fails an attach waiting for a name, too', async () => {

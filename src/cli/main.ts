@@ -46,7 +46,9 @@ async function run(o: RunOptions): Promise<number> {
   const shim = shimPath();
   const file = resolveCommand(o.argv[0]!);
   // An attacher that does not answer a revoke is cut off well before the owner's own wait ends.
-  const c = await Coordinator.start({ ...coordinatorOptions(o), revokeTimeoutMs: revokeTimeoutFor(o.timeoutMs), auditOnExit: o.audit });
+  // A rank reaped before its connection's end is read: /proc no longer has its signal, we do.
+  const rankSignals = new Map<number, string>();
+  const c = await Coordinator.start({ ...coordinatorOptions(o), revokeTimeoutMs: revokeTimeoutFor(o.timeoutMs), auditOnExit: o.audit, signalOf: (pid) => rankSignals.get(pid) });
   // Ranks that pincoh itself ends (a signal passed on to them, or --abort-on-failure) die without
   // exiting by design: their ends are said as ranks' ends, not as crashes.
   let ending = false;
@@ -61,6 +63,7 @@ async function run(o: RunOptions): Promise<number> {
     const job = `run-${process.pid}-${Date.now().toString(36)}`;
     // Each rank's end is said the moment it happens, as mpirun does.
     const onExit = (r: RankResult) => {
+      if (r.pid !== undefined && r.signal) rankSignals.set(r.pid, r.signal);
       const ends = o.abortOnFailure && !firstFailure ? '; ending the job (--abort-on-failure)' : '';
       if ((r.signal || r.code) && !firstFailure) {
         firstFailure = r;

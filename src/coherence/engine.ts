@@ -61,6 +61,8 @@ export interface EngineOptions {
   auditOnExit?: boolean;
   /** told at once when a process dies without exiting (killed or crashed) */
   onCrash?: (p: ProcessState, signal: string | undefined) => void;
+  /** the signal that ended a process already reaped, where the caller knows it (pincoh run: its own ranks) */
+  signalOf?: (pid: number) => string | undefined;
 }
 
 export interface AuditEntry {
@@ -142,6 +144,7 @@ export class Engine {
   readonly verifyMappings: boolean;
   readonly auditOnExit: boolean;
   private readonly onCrash: EngineOptions['onCrash'];
+  private readonly signalOf: EngineOptions['signalOf'];
   /** findings of the audits made at exit (auditOnExit) */
   readonly exitAudits: AuditEntry[] = [];
   private nextId = 1;
@@ -155,6 +158,7 @@ export class Engine {
     this.verifyMappings = opts.verifyMappings ?? true;
     this.auditOnExit = opts.auditOnExit ?? false;
     this.onCrash = opts.onCrash;
+    this.signalOf = opts.signalOf;
     this.stats = opts.stats ?? new Stats();
     this.trace = opts.trace ?? new Trace();
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -490,7 +494,8 @@ export class Engine {
     // connection (closed the shim's descriptor, gave up on us): it reconnects.
     const disconnected = !p.bye && reason === 'disconnected';
     const crashed = disconnected && runningSince(p.pid) === undefined;
-    const signal = crashed ? deathSignal(p.pid) : undefined;
+    // /proc shows it while the process is a zombie; once reaped, only its parent knew
+    const signal = crashed ? (deathSignal(p.pid) ?? this.signalOf?.(p.pid)) : undefined;
     if (crashed) {
       this.stats.crashed++;
       p.job.fail({ pid: p.pid, rank: p.rank, signal });

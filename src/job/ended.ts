@@ -37,8 +37,9 @@ export function runningSince(pid: number): string | undefined {
   return s && s.state !== 'Z' && s.state !== 'X' && !(s.flags & PF_EXITING) ? s.start : undefined;
 }
 
-/** The signal that ended pid, if /proc still shows it as a zombie that died of one. */
+/** The signal that ends pid, if /proc still shows it dying of one: exiting (do_exit sets exit_code
+ * before it closes the descriptors, whose closing is how we hear of it) or a zombie. */
 export function deathSignal(pid: number): string | undefined {
   const s = stat(pid);
-  return s?.state === 'Z' && s.exitCode & 0x7f ? NAMES.get(s.exitCode & 0x7f) : undefined;
+  return s && (s.state === 'Z' || s.flags & PF_EXITING) && s.exitCode & 0x7f ? NAMES.get(s.exitCode & 0x7f) : undefined;
 }
