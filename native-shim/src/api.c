@@ -40,10 +40,11 @@ PC_EXPORT int pincoh_register(void *addr, size_t len, unsigned flags, uint64_t *
 /* Waits only if the registration was published: its attachers must let go. */
 PC_EXPORT int pincoh_deregister(uint64_t key)
 {
-	int saved = errno, rc, published = 0;
+	int saved = errno, rc;
+	struct pc_hit gone;
 	PC_ENTER();
-	rc = pc_table_remove(key, &published);
-	if (rc == 0 && published && pc_sync(0) == -ETIMEDOUT)
+	rc = pc_table_remove(key, &gone);
+	if (rc == 0 && gone.export && pc_sync(0) == -ETIMEDOUT)
 		pc_note_timeout("SYNC (deregister)");
 	PC_LEAVE();
 	errno = saved;
@@ -181,11 +182,11 @@ PC_EXPORT int pincoh_publish(const char *name, uint64_t key)
 		rc = pc_session_ensure();
 		/* marked first: from the moment it may be published, invalidating it waits */
 		if (rc == 0)
-			rc = pc_table_mark_published(key, 1);
+			rc = pc_table_set_export(key, 1, 1);
 		if (rc == 0) {
 			rc = pc_request(PC_T_PUBLISH, &p, sizeof p, &status, NULL, 0, -1);
 			if (rc == 0 && status < 0)
-				pc_table_mark_published(key, 0); /* refused: nobody can attach */
+				pc_table_set_export(key, 0, 0); /* refused: nobody can attach */
 		}
 	} while (retry(rc, was_up, &tries));
 	PC_LEAVE();

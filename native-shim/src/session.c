@@ -18,8 +18,6 @@ void pc_area_install(struct pc_area_hdr *a);
 struct pc_handle_word *pc_area_words_of(struct pc_area_hdr *a);
 int pc_conn_dial(const char *path, int *cause);
 int pc_conn_install(int fd, void (*lost_cb)(void));
-void pc_table_announce_locked(void);
-void pc_table_unpublish_all_locked(void);
 
 static pthread_mutex_t session_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pc_welcome settings;        /* the last WELCOME */
@@ -93,6 +91,8 @@ static void say_unreachable(int cause, int rc)
 	pc_log(msg, NULL, -1);
 }
 
+static void forget(const struct pc_hit *h, void *ctx) { (void)h, (void)ctx; }
+
 static int connect_once(void)
 {
 	struct pc_hello hello = { .version = PC_PROTO_VERSION, .pid = (int32_t)getpid(), .ppid = (int32_t)getppid(),
@@ -142,7 +142,7 @@ static int connect_once(void)
 	old = pc_area_handles();
 	if (old)
 		pc_attach_move(old, pc_area_words_of(area));
-	pc_table_unpublish_all_locked(); /* names died with the old coordinator */
+	pc_table_unpublish_all_locked(forget, NULL); /* names died with the old coordinator */
 	pc_area_install(area);
 	pc_table_announce_locked();
 	pc_table_unlock();

@@ -129,18 +129,21 @@ int pc_advice_drops(int advice);
  * the ring (area.c), written under the table's lock, so the coordinator sees
  * them in the order they happened. */
 #define PC_MAX_REGS (1u << 20)
+/* One registration a call changed. export: its export slot in the job table
+ * + 1 while published (0: not published), xgen: that export's generation. */
+struct pc_hit { uint64_t key; uintptr_t start, end; int reason; uint32_t export, xgen; };
 int pc_table_hit(uintptr_t start, uintptr_t end);  /* lock-free; 1 if anything overlaps */
 int pc_table_add(uintptr_t start, uintptr_t end, unsigned flags, size_t limit, uint64_t *key);
-int pc_table_remove(uint64_t key, int *published);  /* 0 or -ENOENT */
+int pc_table_remove(uint64_t key, struct pc_hit *gone); /* 0 (gone: what it was) or -ENOENT */
 int pc_table_valid(uint64_t key);                    /* 1, 0 or -EINVAL */
 int pc_table_query(uint64_t key, uintptr_t *start, uintptr_t *end);
-int pc_table_mark_published(uint64_t key, int on);   /* 0 or -ENOENT */
-void pc_table_unpublish_all(void);
+int pc_table_set_export(uint64_t key, uint32_t export, uint32_t xgen); /* 0 or -ENOENT; export 0: not published */
+/* Under the table lock: every export is handed to fn, then forgotten (a new coordinator). */
+void pc_table_unpublish_all_locked(void (*fn)(const struct pc_hit *h, void *ctx), void *ctx);
+void pc_table_announce_locked(void);                 /* under the lock: a REG event for each registration */
 size_t pc_table_count(void);
 /* Calls fn for every registration, in chunks copied out under the lock (fn runs unlocked). */
 void pc_table_foreach(void (*fn)(uint64_t key, uintptr_t start, uintptr_t end, unsigned flags, void *ctx), void *ctx);
-/* Writes a REG event for every registration, under the lock (a new coordinator). */
-void pc_table_announce(void);
 void pc_table_lock(void);
 void pc_table_unlock(void);
 void pc_table_reset_child(void);                     /* after fork, in the child */
@@ -148,7 +151,6 @@ void pc_table_reset_child(void);                     /* after fork, in the child
 /* What one call did to the table. Invalidated entries are removed and copied
  * to inval (callbacks run later, unlocked); FOLLOW entries are kept and copied
  * to follow. */
-struct pc_hit { uint64_t key; uintptr_t start, end; int reason; };
 struct pc_hits {
 	struct pc_hit *inval, *follow;
 	size_t n_inval, n_follow, cap;

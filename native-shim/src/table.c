@@ -24,8 +24,9 @@
 #include "shim.h"
 
 struct span { uintptr_t start, pmax; };                       /* what readers touch */
-struct meta { uintptr_t end; uint64_t key; uint32_t flags, dead; };
-#define PUBLISHED 0x100u /* in meta.flags: others may hold it; invalidating it waits for the coordinator */
+/* export: the job table's export slot + 1 while published (others may hold
+ * it: invalidating it revokes them first), else 0; xgen: that export's generation */
+struct meta { uintptr_t end; uint64_t key; uint32_t flags, dead; uint32_t export, xgen; };
 #define USER_FLAGS (PINCOH_READ | PINCOH_WRITE)
 
 /* The key -> start hash is reserved for 2 * PC_MAX_REGS slots but uses only
@@ -287,13 +288,14 @@ int pc_table_add(uintptr_t start, uintptr_t end, unsigned flags, size_t limit, u
 	return rc;
 }
 
-int pc_table_remove(uint64_t key, int *published)
+int pc_table_remove(uint64_t key, struct pc_hit *gone)
 {
 	long i;
 	pthread_mutex_lock(&mu);
 	i = index_of(key);
 	if (i >= 0) {
-		*published = (metas[i].flags & PUBLISHED) != 0;
+		*gone = (struct pc_hit){ .key = key, .start = spans[i].start, .end = metas[i].end, .reason = PINCOH_REASON_DEREGISTER,
+					 .export = metas[i].export, .xgen = metas[i].xgen };
 		metas[i].dead = 1;
 		compact((size_t)i);
 		hash_del(key);
@@ -303,23 +305,30 @@ int pc_table_remove(uint64_t key, int *published)
 	return i >= 0 ? 0 : -ENOENT;
 }
 
-int pc_table_mark_published(uint64_t key, int on)
+int pc_table_set_export(uint64_t key, uint32_t export, uint32_t xgen)
 {
 	long i;
 	pthread_mutex_lock(&mu);
 	i = index_of(key);
 	if (i >= 0)
-		metas[i].flags = on ? metas[i].flags | PUBLISHED : metas[i].flags & ~PUBLISHED;
+		metas[i].export = export, metas[i].xgen = xgen;
 	pthread_mutex_unlock(&mu);
 	return i >= 0 ? 0 : -ENOENT;
 }
 
-/* Under the lock (session.c): a new coordinator knows no names. */
-void pc_table_unpublish_all_locked(void)
+/* Under the lock (session.c): a new coordinator knows no names. fn is told
+ * of each export first (to revoke it). */
+void pc_table_unpublish_all_locked(void (*fn)(const struct pc_hit *h, void *ctx), void *ctx)
 {
 	size_t n = atomic_load_explicit(&count, memory_order_relaxed);
-	for (size_t i = 0; i < n; i++)
-		metas[i].flags &= ~PUBLISHED;
+	for (size_t i = 0; i < n; i++) {
+		if (!metas[i].export)
+			continue;
+		struct pc_hit h = { .key = metas[i].key, .start = spans[i].start, .end = metas[i].end,
+				    .export = metas[i].export, .xgen = metas[i].xgen };
+		fn(&h, ctx);
+		metas[i].export = 0, metas[i].xgen = 0;
+	}
 }
 
 /* Under the lock (session.c): a new coordinator hears of every registration. */
@@ -395,7 +404,7 @@ void pc_table_reset_child(void)
 
 /* ---- applying a hooked call ---- */
 
-static void push(struct pc_hits *h, int follow, uint64_t key, uintptr_t s, uintptr_t e, int reason)
+static void push(struct pc_hits *h, int follow, const struct meta *m, uintptr_t s, int reason)
 {
 	size_t *n = follow ? &h->n_follow : &h->n_inval;
 	struct pc_hit *arr = follow ? h->follow : h->inval;
@@ -414,7 +423,7 @@ static void push(struct pc_hits *h, int follow, uint64_t key, uintptr_t s, uintp
 		h->inval = big, h->follow = big + total, h->cap = total;
 		arr = follow ? h->follow : h->inval;
 	}
-	arr[(*n)++] = (struct pc_hit){ .key = key, .start = s, .end = e, .reason = reason };
+	arr[(*n)++] = (struct pc_hit){ .key = m->key, .start = s, .end = m->end, .reason = reason, .export = m->export, .xgen = m->xgen };
 }
 
 static void scan(const struct pc_event *ev, uintptr_t a, uintptr_t b, int follow, struct pc_hits *h, size_t *first_dead)
@@ -428,17 +437,17 @@ static void scan(const struct pc_event *ev, uintptr_t a, uintptr_t b, int follow
 		act = pc_policy(ev, spans[i].start, m->end, m->flags & USER_FLAGS, follow);
 		if (act == PC_ACT_KEEP)
 			continue;
-		h->published |= (m->flags & PUBLISHED) != 0;
+		h->published |= m->export != 0;
 		if (act == PC_ACT_INVALIDATE) {
 			m->dead = 1;
 			if (i < *first_dead)
 				*first_dead = i;
-			push(h, 0, m->key, spans[i].start, m->end, ev->reason);
+			push(h, 0, m, spans[i].start, ev->reason);
 			/* exit and exec: one event says "everything", below */
 			if (ev->reason != PINCOH_REASON_EXIT)
 				pc_emit(PC_R_INVAL, (uint16_t)ev->reason, h->call, 0, m->key, 0, 0);
 		} else {
-			push(h, 1, m->key, spans[i].start, m->end, ev->reason);
+			push(h, 1, m, spans[i].start, ev->reason);
 			pc_emit(PC_R_MOVING, (uint16_t)ev->reason, h->call, 0, m->key, 0, 0);
 		}
 	}
@@ -477,14 +486,16 @@ void pc_table_move(const struct pc_hits *h, uintptr_t old_start, uintptr_t new_s
 	for (size_t k = 0; k < h->n_follow; k++) {
 		const struct pc_hit *f = &h->follow[k];
 		long i = index_of(f->key);
-		unsigned flags;
+		uint32_t flags, export, xgen;
 		if (i < 0)
 			continue; /* deregistered meanwhile */
-		flags = metas[i].flags;
+		flags = metas[i].flags, export = metas[i].export, xgen = metas[i].xgen;
 		metas[i].dead = 1;
 		hash_del(f->key);
 		compact((size_t)i);
 		insert_at_sorted(f->start - old_start + new_start, f->end - old_start + new_start, f->key, flags);
+		i = index_of(f->key);
+		metas[i].export = export, metas[i].xgen = xgen;
 		pc_emit(PC_R_MOVED, 0, h->call, 0, f->key, f->start - old_start + new_start, 0);
 	}
 	pthread_mutex_unlock(&mu);
