@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { itAsRootWith, prog, run, shimEnv, startCoordinator, until, type Coordinator } from './helpers.js';
-import { EAGAIN, EMFILE, ENOTCONN, EPERM, ESTALE } from '../src/protocol/errno.js';
+import { EMFILE, ENOTCONN, EPERM, ESTALE } from '../src/protocol/errno.js';
 
 let c: Coordinator;
 beforeAll(async () => (c = await startCoordinator()));
@@ -31,7 +31,7 @@ describe('the shim owns its descriptors', () => {
     expect(r.stderr).not.toMatch(/did not answer within PINCOH_TIMEOUT_MS/);
   });
 
-  it('an attacher whose connection number is taken: its watcher notices within a second, the handle dies, the watcher never touches the program\'s socket', async () => {
+  it('an attacher whose connection number is taken: the coordinator sees the connection close and expels it in the job table; its next put is -ESTALE, and nothing of pincoh touches the program\'s socket', async () => {
     const r = await run(prog('fdreuse'), ['watch'], shimEnv(c.path, { PINCOH_JOB: 'fdwatch' }), 20_000);
     expect(r.code).toBe(0);
     expect(r.lines).toEqual(['reg 0', 'shim socket found', 'pub 0', 'att 0', 'put 0', `put -${ESTALE}`, 'talk 0']);
@@ -65,10 +65,10 @@ describe('a process that cannot have a socket or a thread', () => {
     }
   });
 
-  it('no memory for the watcher thread\'s stack: pincoh_attach is -EAGAIN, said once; it works once there is', async () => {
+  it('no memory for another thread\'s stack: pincoh_attach needs no thread, so it works all the same', async () => {
     const r = await lean('nothread');
-    expect(r.lines).toEqual(['reg 0', 'pub 0', `att -${EAGAIN}`, 'transparent 1', 'att 0']);
-    expect(r.stderr.match(/cannot start the thread that watches for the coordinator's death; pincoh_attach fails with -11/g)).toHaveLength(1);
+    expect(r.lines).toEqual(['reg 0', 'pub 0', 'att 0', 'transparent 1', 'att 0']);
+    expect(r.stderr).toBe('');
   });
 
   // unshare(CLONE_NEWNS) and mount need root: CI runs as root (without it this fails there, and is skipped elsewhere saying so)

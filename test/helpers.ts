@@ -120,8 +120,8 @@ export async function startCoordinator(
 ): Promise<Coordinator> {
   const dir = tempDir('test');
   const path = join(dir, 'c.sock');
-  const engine = opts.engine ?? new Engine({ mremapFollow: false, ...opts });
   const logs: string[] = [];
+  const engine = opts.engine ?? new Engine({ mremapFollow: false, log: (l) => logs.push(l), ...opts });
   const server = new CoordinatorServer({ socketPath: path, engine, log: (l) => logs.push(l), ...opts.server });
   await server.listen();
   return {
@@ -234,6 +234,7 @@ export interface Rec {
   reason?: number;
   call?: number;
   flags?: number;
+  ns?: number;
   key?: bigint;
   addr?: number;
   len?: number;
@@ -248,6 +249,7 @@ export function putRec(v: DataView, off: number, r: Rec): void {
   v.setUint16(off + OFF.REC.reason, r.reason ?? 0, true);
   v.setUint32(off + OFF.REC.call, r.call ?? 0, true);
   v.setUint32(off + OFF.REC.flags, r.flags ?? 0, true);
+  v.setUint32(off + OFF.REC.ns, r.ns ?? 0, true);
   v.setBigUint64(off + OFF.REC.key, r.key ?? 0n, true);
   v.setBigUint64(off + OFF.REC.addr, BigInt(r.addr ?? 0), true);
   v.setBigUint64(off + OFF.REC.len, BigInt(r.len ?? 0), true);
@@ -299,7 +301,7 @@ export function fakeArea(opts: { seal?: boolean; name?: string; bytes?: number }
   if (opts.seal !== false) memfd.fcntl(fd, 1033, 1 | 2 | 4); // F_ADD_SEALS: SEAL, SHRINK, GROW
   const ptr = memfd.mmap(null, bytes, 3, 1, fd, 0n);
   const words = new Uint32Array(koffi.view(ptr, bytes));
-  if (bytes >= AREA.HDR_SIZE) words.set([AREA.MAGIC, PROTO_VERSION, AREA.RING_SLOTS, AREA.HANDLE_SLOTS, AREA.RING_OFF, AREA.HANDLE_OFF, AREA.BYTES], 0);
+  if (bytes >= AREA.HDR_SIZE) words.set([AREA.MAGIC, PROTO_VERSION, AREA.RING_SLOTS, 0, AREA.RING_OFF, 0, AREA.BYTES], 0);
   return {
     fd,
     words,

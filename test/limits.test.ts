@@ -4,7 +4,7 @@
 import { createConnection } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame } from '../src/protocol/codec.js';
-import { T } from '../src/protocol/constants.js';
+import { HDR_SIZE, SIZE, T } from '../src/protocol/constants.js';
 import { encodeAttach } from '../src/protocol/messages.js';
 import { CLI, driver, fakeArea, prog, run, startCoordinator, until, type Coordinator } from './helpers.js';
 import { EAGAIN, EFAULT, ENOSPC } from '../src/protocol/errno.js';
@@ -36,10 +36,11 @@ describe('limits', () => {
     s.on('data', (d) => got.push(d));
     s.write(fakeArea().hello({ argv0: 'pending', job: 'pend' }));
     for (let i = 1; i <= 3; i++) s.write(encodeAttach(BigInt(i), { handle: (1n << 32n) | BigInt(i), timeoutMs: 10_000, name: `missing-${i}` }));
-    expect(await until(() => Buffer.concat(got).length >= 32 + 24)).toBe(true);
-    const b = Buffer.concat(got); // WELCOME (32 bytes), then the REPLY
-    expect(b.readBigUInt64LE(32 + 8)).toBe(3n); // the third one...
-    expect(b.readInt32LE(32 + 16)).toBe(-EAGAIN); // ...refused, while 1 and 2 still wait
+    const welcome = HDR_SIZE + SIZE.WELCOME;
+    expect(await until(() => Buffer.concat(got).length >= welcome + 24)).toBe(true);
+    const b = Buffer.concat(got); // WELCOME, then the REPLY
+    expect(b.readBigUInt64LE(welcome + 8)).toBe(3n); // the third one...
+    expect(b.readInt32LE(welcome + 16)).toBe(-EAGAIN); // ...refused, while 1 and 2 still wait
     s.destroy();
   });
 

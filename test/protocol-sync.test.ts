@@ -22,12 +22,15 @@ describe('proto.h and constants.ts agree', () => {
     expect(defines.get('W_FORK_DONTFORK')).toBe(K.W_FORK_DONTFORK);
     expect(defines.get('W_SYNC_EXIT')).toBe(K.W_SYNC_EXIT);
     expect(defines.get('W_FREE_INVALIDATE')).toBe(K.W_FREE_INVALIDATE);
+    expect(defines.get('W_NO_COHERENCE')).toBe(K.W_NO_COHERENCE);
     expect(defines.get('CALL_WAITED')).toBe(K.CALL_WAITED);
     expect(defines.get('CALL_TIMED_OUT')).toBe(K.CALL_TIMED_OUT);
+    expect(defines.get('EV_EXPORT')).toBe(K.EV_EXPORT);
+    expect(defines.get('REPLY_EXTRA')).toBe(K.REPLY_EXTRA);
   });
 
-  it('on every frame type, event type and handle state', () => {
-    for (const [prefix, table] of [['T_', K.T], ['R_', K.R], ['H_', K.H]] as const) {
+  it('on every frame type, event type, member state and export state', () => {
+    for (const [prefix, table] of [['T_', K.T], ['R_', K.R], ['M_', K.M], ['X_', K.X]] as const) {
       for (const [name, v] of Object.entries(table)) expect(defines.get(prefix + name), prefix + name).toBe(v);
       expect([...defines.keys()].filter((k) => k.startsWith(prefix)).length, prefix).toBe(Object.keys(table).length);
     }
@@ -36,11 +39,25 @@ describe('proto.h and constants.ts agree', () => {
   it('on the shared area\'s layout', () => {
     expect(defines.get('AREA_MAGIC')).toBe(K.AREA.MAGIC);
     expect(defines.get('RING_SLOTS')).toBe(K.AREA.RING_SLOTS);
-    expect(defines.get('HANDLE_SLOTS')).toBe(K.AREA.HANDLE_SLOTS);
     expect(defines.get('AREA_HDR_SIZE')).toBe(K.AREA.HDR_SIZE);
     expect(K.AREA.RING_OFF).toBe(K.AREA.HDR_SIZE);
-    expect(K.AREA.HANDLE_OFF).toBe(K.AREA.RING_OFF + K.AREA.RING_SLOTS * K.SIZE.REC);
-    expect(K.AREA.BYTES).toBe(K.AREA.HANDLE_OFF + K.AREA.HANDLE_SLOTS * K.SIZE.HANDLE_WORD);
+    expect(K.AREA.BYTES).toBe(K.AREA.RING_OFF + K.AREA.RING_SLOTS * K.SIZE.REC);
+  });
+
+  it('on the job table\'s layout', () => {
+    expect(defines.get('JT_MAGIC')).toBe(K.JT.MAGIC);
+    expect(defines.get('JT_MEMBERS')).toBe(K.JT.MEMBERS);
+    expect(defines.get('JT_EXPORTS')).toBe(K.JT.EXPORTS);
+    expect(defines.get('HANDLE_SLOTS')).toBe(K.JT.HANDLES);
+    expect(defines.get('JT_LINKS')).toBe(K.JT.LINKS);
+    expect(defines.get('JT_HDR_BYTES')).toBe(K.JT.HDR_BYTES);
+    expect(defines.get('LINK_NONE')).toBe(K.JT.LINK_NONE);
+    expect(defines.get('JT_SEG_EXPORTS_OFF')).toBe(K.JT.SEG_EXPORTS_OFF);
+    // derived in the header: the export words (8 bytes each), then the in-flight words (4 each)
+    expect(K.JT.SEG_INFLIGHT_OFF).toBe(K.JT.EXPORTS * K.SIZE.JT_EXPORT);
+    expect(K.JT.SEG_BYTES).toBe(K.JT.SEG_INFLIGHT_OFF + K.JT.HANDLES * 4);
+    expect(header).toMatch(/#define PC_JT_SEG_INFLIGHT_OFF \(PC_JT_EXPORTS \* 8\)/);
+    expect(header).toMatch(/#define PC_JT_SEG_BYTES \(PC_JT_SEG_INFLIGHT_OFF \+ PC_HANDLE_SLOTS \* 4\)/);
   });
 
   it('on every size the header asserts', () => {

@@ -83,7 +83,7 @@ describe('under TSan', () => {
     expect(r.stdout).toMatch(/missed 0 spurious 0 stale 0/);
   });
 
-  it('a halo exchange (attachers\' watcher threads while puts run): no data race', async () => {
+  it('a halo exchange (puts racing owners\' revokes in the job table): no data race', async () => {
     const r = await ranksUnder(LIBTSAN, TSAN_SHIM, 4, [example('halo'), '40'], tsan);
     clean(r);
     expect(r.stdout.match(/, 0 bad/g)).toHaveLength(4);

@@ -172,14 +172,13 @@ describe('an attacher stopped in the middle of a put', () => {
     // of 4 KiB puts is in pincoh_put nearly all the time
     const a = attacher('midput', 'putloop 0 100000000');
     await a.waitFor(/^looping/);
-    // stop it until it is caught inside a put (its in-flight count is in the area)
+    // stop it until it is caught inside a put (its in-flight word is in the job table, handle slot 0)
     const p = [...c.engine.processes.values()].find((x) => x.pid === a.pid)!;
-    const slot = (4096 * 64 + 192 + 0 * 16 + 4) / 4;
     let caught = false;
     for (let i = 0; i < 200 && !caught; i++) {
       process.kill(a.pid, 'SIGSTOP');
       await until(() => false, 5);
-      caught = (p.area!.words[slot] ?? 0) > 0;
+      caught = p.job.table!.inflight(p.member, 0) > 0;
       if (!caught) process.kill(a.pid, 'SIGCONT');
     }
     expect(caught).toBe(true);

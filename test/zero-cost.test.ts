@@ -1,16 +1,19 @@
 // Invariant 2: a hooked call that touches nothing registered makes no system
-// call beyond the real one. strace counts every system call of two runs that
-// differ only by 200 calls on unregistered memory.
+// call beyond the real one; nor does one that touches registered memory, even
+// published memory others are attached to, when no put of theirs is in
+// flight. strace counts every system call between two marks.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prog, run, shimEnv, startCoordinator, type Coordinator, tempDir } from './helpers.js';
+import { spawn } from 'node:child_process';
+import { prog, run, shimEnv, startCoordinator, startDriver, until, type Coordinator, type LiveDriver, tempDir } from './helpers.js';
+import { ESTALE } from '../src/protocol/errno.js';
 
 let c: Coordinator;
 let fc: Coordinator; // --free invalidate
 beforeAll(async () => {
-  c = await startCoordinator();
+  c = await startCoordinator({ revokeTimeoutMs: 300 });
   fc = await startCoordinator({ freeInvalidate: true });
 });
 afterAll(async () => {
@@ -29,6 +32,10 @@ async function syscallsBetweenMarks(script: string[], at = c): Promise<Record<st
   expect(r.stdout).toMatch(/^reg 0 0$/m);
   expect(r.code).toBe(0);
   expect(r.stderr).toBe(''); // no timeout, no degraded process
+  return countBetweenMarks(out);
+}
+
+function countBetweenMarks(out: string): Record<string, number> {
   const counts: Record<string, number> = {};
   let marks = 0;
   let main: string | undefined;
@@ -85,10 +92,49 @@ describe('zero cost when untouched', () => {
     expect(await syscallsBetweenMarks(script, fc)).toEqual({ write: 202 });
   });
 
-  it('the same call on published memory does talk to the coordinator (the test can fail)', async () => {
-    const script = ['map', '0', '65536', 'reg', '0', '0', '65536', 'rw', 'pub', 'zc', '0', 'mark', 'prot', '0', '0', '4096', 'r', 'mark'];
-    const counts = await syscallsBetweenMarks(script);
-    expect(counts.sendto).toBe(1); // SYNC
-    expect(counts.mprotect).toBe(1);
+  /** An owner under strace with an attacher linked to its export; the owner's munmap between marks, once the test says go. */
+  async function publishedMunmap(job: string, attacherScript: string, beforeGo: (attacher: LiveDriver) => Promise<void>) {
+    const env = { PINCOH_JOB: job, PINCOH_SIZE: '2' };
+    const attacher = startDriver(c.path, `att ${job} 5000 bar 10000 ${attacherScript}`, env);
+    const out = join(tempDir('strace'), 'trace');
+    const owner = spawn('strace', ['-f', '-qq', '-o', out, prog('driver'), ...`map 0 65536 reg 0 0 65536 rw pub ${job} 0 bar 10000 wait mark unmap 0 0 65536 mark`.split(' ')], {
+      env: shimEnv(c.path, env),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    owner.stdout.on('data', (d) => (stdout += d));
+    const exited = new Promise((r) => owner.once('close', r));
+    expect(await until(() => /^bar 0$/m.test(stdout))).toBe(true); // attached and linked
+    await beforeGo(attacher);
+    owner.stdin.write('go\n');
+    await exited;
+    expect(stdout).toMatch(/^munmap 0 777$/m);
+    return { counts: countBetweenMarks(out), attacher };
+  }
+
+  it('an owner\'s munmap of published memory, an attacher linked and no put in flight: no system call but the munmap itself', async () => {
+    const { counts, attacher } = await publishedMunmap('zc-pub', 'wait put 0 0 8 1', async () => {});
+    expect(counts).toEqual({ munmap: 1, write: 1 }); // the munmap, and the driver's line saying so
+    attacher.send();
+    expect((await attacher.done).lines.pop()).toBe(`put -${ESTALE}`); // revoked all the same
+  });
+
+  it('the control: with the attacher stopped inside a put, the same munmap waits (yields) and hands it to the coordinator (the test can fail)', async () => {
+    const { counts, attacher } = await publishedMunmap('zc-stuck', 'putloop 0 100000000', async (a) => {
+      await a.waitFor(/^looping/);
+      const p = [...c.engine.processes.values()].find((x) => x.pid === a.pid)!;
+      let caught = false;
+      for (let i = 0; i < 200 && !caught; i++) {
+        process.kill(a.pid, 'SIGSTOP');
+        await until(() => false, 5);
+        caught = p.job.table!.inflight(p.member, 0) > 0;
+        if (!caught) process.kill(a.pid, 'SIGCONT');
+      }
+      expect(caught).toBe(true);
+    });
+    expect(counts.munmap).toBe(1);
+    expect(counts.sched_yield).toBeGreaterThan(0); // waiting for the put in flight
+    expect(counts.sendto).toBe(1); // STUCK: past the bound, to the coordinator, which ends the attacher
+    expect((await attacher.done).signal).toBe('SIGKILL');
   });
 });

@@ -37,15 +37,16 @@ PC_EXPORT int pincoh_register(void *addr, size_t len, unsigned flags, uint64_t *
 	return rc;
 }
 
-/* Waits only if the registration was published: its attachers must let go. */
+/* A published registration's attachers are revoked here first, in place:
+ * waiting only for a put of theirs already in flight. */
 PC_EXPORT int pincoh_deregister(uint64_t key)
 {
 	int saved = errno, rc;
 	struct pc_hit gone;
 	PC_ENTER();
 	rc = pc_table_remove(key, &gone);
-	if (rc == 0 && gone.export && pc_sync(0) == -ETIMEDOUT)
-		pc_note_timeout("SYNC (deregister)");
+	if (rc == 0 && gone.export)
+		pc_revoke_hits(&gone, 1, 0, 1);
 	PC_LEAVE();
 	errno = saved;
 	return rc;
@@ -163,11 +164,49 @@ static int name_ok(const char *name)
 	return n > 0 && n < PC_NAME_MAX;
 }
 
+/* The registration's export in jt: the one it has (published under another
+ * name already), or a new one, made live (*made = 1). */
+static int claim_export(uint64_t key, struct pc_jt *jt, struct pc_publish *p, int *made)
+{
+	uint32_t export, xgen;
+	struct pc_hit x = { .jt = jt };
+	int rc = pc_jt_export_alloc(jt, &export, &xgen);
+	if (rc < 0)
+		return rc;
+	x.export = export, x.xgen = xgen;
+	rc = pc_table_claim_export(key, &x);
+	if (rc != 0) { /* it had one (1), or is gone (-ENOENT): ours goes unused, nobody knows it */
+		pc_jt_export_kill(jt, export, xgen, PINCOH_REASON_DEREGISTER);
+		pc_jt_export_release(jt, export);
+	}
+	if (rc < 0)
+		return rc;
+	if (rc == 1 && x.jt != jt)
+		return -ENOTCONN; /* an export of the old coordinator's table, not revoked yet: try again */
+	p->export = x.export, p->xgen = x.xgen, *made = rc == 0;
+	return 0;
+}
+
+/* A publish that did not go through: the export dies again, unless an
+ * invalidation of the registration took it meanwhile (then that revoked it). */
+static void unpublish(uint64_t key, const struct pc_publish *p, struct pc_jt *jt)
+{
+	struct pc_revoked r;
+	if (pc_table_set_export(key, 0, 0, NULL) == 0 && pc_jt_export_kill(jt, p->export, p->xgen, PINCOH_REASON_DEREGISTER)) {
+		pc_jt_revoke(jt, p->export, p->xgen, &r);
+		pc_jt_export_release(jt, p->export);
+	}
+}
+
+/* The export word is made live (ours to write) and the registration marked
+ * as published before the coordinator hears of it: from the moment anyone
+ * may attach, invalidating it revokes them. */
 PC_EXPORT int pincoh_publish(const char *name, uint64_t key)
 {
 	struct pc_publish p = { .key = key };
 	int saved = errno, rc, was_up, tries = 0;
-	int32_t status = 0;
+	int32_t status = 0, made;
+	struct pc_jt *jt;
 	if (!name_ok(name))
 		return -EINVAL;
 	strncpy(p.name, name, sizeof p.name - 1);
@@ -180,13 +219,14 @@ PC_EXPORT int pincoh_publish(const char *name, uint64_t key)
 	do {
 		was_up = pc_conn_up();
 		rc = pc_session_ensure();
-		/* marked first: from the moment it may be published, invalidating it waits */
+		jt = pc_jt_current();
+		made = 0;
 		if (rc == 0)
-			rc = pc_table_set_export(key, 1, 1);
+			rc = claim_export(key, jt, &p, &made);
 		if (rc == 0) {
 			rc = pc_request(PC_T_PUBLISH, &p, sizeof p, &status, NULL, 0, -1);
-			if (rc == 0 && status < 0)
-				pc_table_set_export(key, 0, 0); /* refused: nobody can attach */
+			if (made && (rc < 0 || status < 0))
+				unpublish(key, &p, jt); /* refused (or no answer): nobody can attach */
 		}
 	} while (retry(rc, was_up, &tries));
 	PC_LEAVE();
@@ -198,6 +238,7 @@ PC_EXPORT int pincoh_attach(const char *name, int timeout_ms, uint64_t *handle)
 {
 	struct pc_attach a = { .timeout_ms = timeout_ms };
 	struct pc_attached got;
+	struct pc_jt *jt;
 	int saved = errno, rc, was_up, tries = 0;
 	int32_t status = 0;
 	uint64_t h;
@@ -214,15 +255,15 @@ PC_EXPORT int pincoh_attach(const char *name, int timeout_ms, uint64_t *handle)
 			a.handle = h;
 			/* the coordinator waits up to timeout_ms for the name; we wait that, plus our bound */
 			rc = pc_request(PC_T_ATTACH, &a, sizeof a, &status, &got, sizeof got, wait_ms(timeout_ms));
-			/* an attacher must hear at once if the coordinator dies: without
-			 * the thread that watches for it, no attachment */
-			if (rc == 0 && status == 0 && (rc = pc_conn_watch()) < 0) {
+			jt = pc_jt_current();
+			if (rc == 0 && status == 0 && (!jt || !pc_jt_valid_target(jt, got.owner, got.export))) {
 				struct pc_detach d = { .handle = h };
-				pc_log("cannot start the thread that watches for the coordinator's death; pincoh_attach fails with", NULL, rc);
+				pc_log("the coordinator answered an attach with an export outside the job table; detaching", NULL, -1);
 				pc_notify(PC_T_DETACH, &d, sizeof d);
+				rc = -EPROTO;
 			}
 			if (rc == 0 && status == 0) {
-				pc_attach_set(h, got.pid, (uintptr_t)got.addr, (size_t)got.len, got.flags);
+				pc_attach_set(h, jt, &got);
 				*handle = h;
 			} else {
 				pc_attach_free(h);

@@ -1,5 +1,5 @@
 /* The shared area (proto.h): a memfd mapped MAP_SHARED here and in the
- * coordinator, holding the event ring and the handles' state words.
+ * coordinator, holding the event ring.
  *
  * Events go into the ring with no system call: the coordinator drains it on
  * its own (a timer, and before every frame of ours, so a frame never
@@ -8,10 +8,9 @@
  * written under the table lock, which also puts them in the order of the
  * table's changes.
  *
- * An area is never unmapped while the process lives: a put may be reading a
- * handle word in it at any moment (a reconnect makes a new one; the old one
- * stays, about 320 KiB). A forked child unmaps its copy in fork's child
- * handler. It is not MADV_DONTFORK: a child made by a raw clone system call
+ * A reconnect makes a new area; the old one stays mapped (256 KiB): a thread
+ * may be writing an event in it at that moment. A forked child unmaps its
+ * copy in fork's child handler. It is not MADV_DONTFORK: a child made by a raw clone system call
  * (no fork handlers) would then crash on its first event; instead it writes
  * into its parent's ring (README, limits).
  */
@@ -28,7 +27,6 @@
 #include "shim.h"
 
 static struct pc_area_hdr *_Atomic ring;          /* where events go; NULL: no coordinator */
-static struct pc_handle_word *_Atomic words;      /* the newest area's handle words */
 static struct pc_area_hdr *newest;                /* under the table lock */
 static _Atomic uint32_t next_call;
 
@@ -59,8 +57,8 @@ struct pc_area_hdr *pc_area_create(int *fd, int *err)
 	}
 	a = (struct pc_area_hdr *)p;
 	a->magic = PC_AREA_MAGIC, a->version = PC_PROTO_VERSION;
-	a->ring_slots = PC_RING_SLOTS, a->handle_slots = PC_HANDLE_SLOTS;
-	a->ring_off = PC_AREA_RING_OFF, a->handle_off = PC_AREA_HANDLE_OFF, a->size = PC_AREA_BYTES;
+	a->ring_slots = PC_RING_SLOTS;
+	a->ring_off = PC_AREA_RING_OFF, a->size = PC_AREA_BYTES;
 	*fd = (int)f;
 	return a;
 }
@@ -75,27 +73,16 @@ void pc_area_close_fd(int fd)
 	syscall(SYS_close, fd);
 }
 
-struct pc_handle_word *pc_area_words_of(struct pc_area_hdr *a)
-{
-	return (struct pc_handle_word *)((char *)a + PC_AREA_HANDLE_OFF);
-}
-
 /* Under the table lock: from now on events go to a. */
 void pc_area_install(struct pc_area_hdr *a)
 {
 	newest = a;
-	atomic_store_explicit(&words, pc_area_words_of(a), memory_order_release);
 	atomic_store_explicit(&ring, a, memory_order_release);
 }
 
 void pc_area_drop(void)
 {
 	atomic_store_explicit(&ring, NULL, memory_order_release);
-}
-
-struct pc_handle_word *pc_area_handles(void)
-{
-	return atomic_load_explicit(&words, memory_order_acquire);
 }
 
 /* The child of fork has no area: the copy of the parent's goes (the older
@@ -105,7 +92,6 @@ void pc_area_reset_child(void)
 	if (newest)
 		syscall(SYS_munmap, newest, PC_AREA_BYTES);
 	atomic_store(&ring, NULL);
-	atomic_store(&words, NULL);
 	newest = NULL;
 }
 
@@ -171,6 +157,14 @@ void pc_emit_call(const struct pc_event *ev, uint32_t call, uint32_t flags, uint
 	struct pc_rec r = { .type = PC_R_CALL, .reason = (uint16_t)ev->reason, .call = call, .flags = flags, .ns = ns,
 			    .addr = ev->start, .len = ev->len, .result = result, .arg = (uint64_t)ev->arg, .arg2 = ev->new_len };
 	put(&r);
+}
+
+void pc_emit_revoked(const struct pc_hit *x, uint32_t call, const struct pc_revoked *r)
+{
+	struct pc_rec rec = { .type = PC_R_REVOKED, .reason = (uint16_t)x->reason, .call = call,
+			      .ns = r->ns > UINT32_MAX ? UINT32_MAX : (uint32_t)r->ns, .key = x->key, .addr = x->export,
+			      .len = x->xgen, .result = r->linked, .arg = r->inflight, .arg2 = r->stuck };
+	put(&rec);
 }
 
 void pc_emit_bye(int why)

@@ -2,15 +2,17 @@
  * registrations, and the one-sided data path over them.
  *
  * put/get go straight to the owner's memory with process_vm_writev/readv; the
- * coordinator never sees the data. Each handle has a state word in the shared
- * area (proto.h, struct pc_handle_word) that the coordinator marks dead
- * itself when the owner's memory is about to change: nobody here needs to
- * run for that, and a stopped or descheduled attacher delays nobody. A put
- * counts itself in flight and then checks the state; the coordinator marks
- * the state dead and then waits for the in-flight count to drain: both
- * sequentially consistent, so either the put sees "dead" or the coordinator
- * waits for it. The attacher learns at its next put or get (-ESTALE), which
- * also runs its callback, once per handle (or pincoh_progress does).
+ * coordinator never sees the data. A handle names the owner's export word in
+ * the job table (jobtable.c). A put counts itself in flight in its own
+ * in-flight word, then checks the owner's export word (and that the
+ * coordinator lives and still counts us in); the owner marks its export word
+ * dead, then reads our in-flight word: both sequentially consistent, so
+ * either the put sees "dead" or the owner sees it in flight and waits for it.
+ * The attacher learns at its next put or get (-ESTALE), which also runs its
+ * callback, once per handle (or pincoh_progress does).
+ *
+ * What only this process needs to know of a handle stays here, in private
+ * memory: nobody else can make a dead handle live again.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,54 +29,55 @@
 #include "shim.h"
 
 #define GEN_MASK 0x0fffffffu
+#define ST_FREE 0
+#define ST_PENDING 1 /* allocated, ATTACH not answered yet */
+#define ST_LIVE 2
+#define ST_DEAD 3    /* detached, or the connection is gone */
 
-/* What only this process needs to know of a handle. */
 struct slot {
 	uint32_t gen;
-	_Atomic int told;   /* the callback ran for its death */
+	_Atomic uint32_t state;
+	_Atomic int told;    /* the callback ran for its death */
 	int32_t pid;
 	uintptr_t addr;
 	size_t len;
 	unsigned flags;
+	struct pc_jt *jt;    /* the job table it was made in */
+	struct pc_attached to; /* the owner's export in it, as ATTACH's answer said */
 };
 
 static struct slot slots[PC_MAX_ATTACH];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER; /* allocation only */
 
-static uint32_t word(uint32_t gen, uint32_t st) { return gen << 4 | st; }
-
 static uint64_t handle_of(size_t i) { return ((uint64_t)slots[i].gen << 32) | (i + 1); }
 
-/* The handle's slot and shared word, or NULL for a handle never issued or freed. */
-static struct slot *lookup(uint64_t handle, struct pc_handle_word **w)
+/* The handle's slot, or NULL for a handle never issued or freed. */
+static struct slot *lookup(uint64_t handle)
 {
 	uint64_t i = (handle & 0xffffffffu) - 1;
-	struct pc_handle_word *words = pc_area_handles();
-	if (!words || i >= PC_MAX_ATTACH || slots[i].gen != (uint32_t)(handle >> 32) || !slots[i].gen)
-		return NULL;
-	*w = &words[i];
-	if ((atomic_load((_Atomic uint32_t *)&(*w)->state) & 15) == PC_H_FREE)
+	if (i >= PC_MAX_ATTACH || slots[i].gen != (uint32_t)(handle >> 32) || !slots[i].gen ||
+	    atomic_load(&slots[i].state) == ST_FREE)
 		return NULL;
 	return &slots[i];
 }
 
+static size_t index_of(const struct slot *s) { return (size_t)(s - slots); }
+
 int pc_attach_alloc(uint64_t *handle)
 {
-	struct pc_handle_word *words = pc_area_handles();
 	int rc = -ENOSPC;
-	if (!words)
+	if (!pc_jt_current())
 		return -ENOTCONN;
 	pthread_mutex_lock(&mu);
 	for (size_t i = 0; i < PC_MAX_ATTACH; i++) {
-		_Atomic uint32_t *st = (_Atomic uint32_t *)&words[i].state;
-		if ((atomic_load(st) & 15) != PC_H_FREE)
+		if (atomic_load(&slots[i].state) != ST_FREE)
 			continue;
 		slots[i].gen = (slots[i].gen + 1) & GEN_MASK;
 		if (!slots[i].gen)
 			slots[i].gen = 1;
+		slots[i].jt = NULL;
 		atomic_store(&slots[i].told, 0);
-		atomic_store((_Atomic uint32_t *)&words[i].inflight, 0);
-		atomic_store(st, word(slots[i].gen, PC_H_PENDING));
+		atomic_store(&slots[i].state, ST_PENDING);
 		*handle = handle_of(i);
 		rc = 0;
 		break;
@@ -83,17 +86,16 @@ int pc_attach_alloc(uint64_t *handle)
 	return rc;
 }
 
-void pc_attach_set(uint64_t handle, int32_t pid, uintptr_t addr, size_t len, unsigned flags)
+void pc_attach_set(uint64_t handle, struct pc_jt *jt, const struct pc_attached *a)
 {
-	struct pc_handle_word *w;
-	struct slot *s = lookup(handle, &w);
-	uint32_t pending;
+	struct slot *s = lookup(handle);
+	uint32_t pending = ST_PENDING;
 	if (!s)
 		return;
-	s->pid = pid, s->addr = addr, s->len = len, s->flags = flags;
-	/* a revoke that overtook the reply (DEAD already) leaves it dead */
-	pending = word(s->gen, PC_H_PENDING);
-	atomic_compare_exchange_strong((_Atomic uint32_t *)&w->state, &pending, word(s->gen, PC_H_LIVE));
+	s->pid = a->pid, s->addr = (uintptr_t)a->addr, s->len = (size_t)a->len, s->flags = a->flags;
+	s->jt = jt, s->to = *a;
+	/* a loss that overtook the reply (DEAD already) leaves it dead */
+	atomic_compare_exchange_strong(&s->state, &pending, ST_LIVE);
 }
 
 static int waited_too_long(long spins)
@@ -106,18 +108,17 @@ static int waited_too_long(long spins)
 	return (now.tv_sec - since.tv_sec) * 1000 + (now.tv_nsec - since.tv_nsec) / 1000000 > pc_cfg.timeout_ms;
 }
 
-/* Marks the handle dead here (the coordinator would do the same) and waits
- * for puts/gets in flight on it to finish. */
-static void kill_word(struct pc_handle_word *w, uint32_t gen)
+/* Marks the handle dead here and waits for this process's own puts in
+ * flight on it (another thread's; or this very thread's, interrupted by a
+ * signal whose handler got here: bounded). */
+static void kill_slot(struct slot *s)
 {
-	_Atomic uint32_t *st = (_Atomic uint32_t *)&w->state;
-	uint32_t cur = atomic_load(st);
-	while ((cur >> 4) == gen && ((cur & 15) == PC_H_LIVE || (cur & 15) == PC_H_PENDING))
-		if (atomic_compare_exchange_weak(st, &cur, word(gen, PC_H_DEAD)))
-			break;
-	/* one process_vm_writev at most, bounded by its size; unless it is this
-	 * very thread's, interrupted by a signal whose handler got here: bounded */
-	for (long spins = 0; atomic_load((_Atomic uint32_t *)&w->inflight) > 0; spins++) {
+	uint32_t cur = atomic_load(&s->state);
+	while ((cur == ST_LIVE || cur == ST_PENDING) && !atomic_compare_exchange_weak(&s->state, &cur, ST_DEAD))
+		;
+	if (!s->jt)
+		return;
+	for (long spins = 0; atomic_load(pc_jt_inflight(s->jt, (uint32_t)index_of(s))) > 0; spins++) {
 		if (spins > 1000 && waited_too_long(spins))
 			break;
 		sched_yield();
@@ -126,28 +127,22 @@ static void kill_word(struct pc_handle_word *w, uint32_t gen)
 
 void pc_attach_free(uint64_t handle)
 {
-	struct pc_handle_word *w;
-	struct slot *s = lookup(handle, &w);
+	struct slot *s = lookup(handle);
 	if (s) {
-		kill_word(w, s->gen);
-		atomic_store((_Atomic uint32_t *)&w->state, word(s->gen, PC_H_FREE));
+		kill_slot(s);
+		atomic_store(&s->state, ST_FREE);
 	}
 }
 
+/* The connection is gone: no handle may be used any more, whatever the
+ * table says. From whichever thread saw the loss: no lock, no waiting. */
 void pc_attach_kill_all(void)
 {
-	struct pc_handle_word *words = pc_area_handles();
-	for (size_t i = 0; words && i < PC_MAX_ATTACH; i++)
-		if (slots[i].gen)
-			kill_word(&words[i], slots[i].gen);
-}
-
-void pc_attach_move(struct pc_handle_word *from, struct pc_handle_word *to)
-{
-	pthread_mutex_lock(&mu);
-	for (size_t i = 0; i < PC_MAX_ATTACH; i++)
-		to[i].state = atomic_load((_Atomic uint32_t *)&from[i].state);
-	pthread_mutex_unlock(&mu);
+	for (size_t i = 0; i < PC_MAX_ATTACH; i++) {
+		uint32_t cur = atomic_load(&slots[i].state);
+		while ((cur == ST_LIVE || cur == ST_PENDING) && !atomic_compare_exchange_weak(&slots[i].state, &cur, ST_DEAD))
+			;
+	}
 }
 
 /* After fork the child has no attachments: the parent's are the parent's. */
@@ -174,13 +169,16 @@ static int stale(uint64_t handle, struct slot *s)
 	return -ESTALE;
 }
 
+static int alive(const struct slot *s)
+{
+	return atomic_load(&s->state) == ST_LIVE && pc_jt_alive(s->jt, &s->to);
+}
+
 static int transfer(uint64_t handle, size_t offset, void *buf, size_t len, int write)
 {
-	struct pc_handle_word *w;
-	struct slot *s = lookup(handle, &w);
+	struct slot *s = lookup(handle);
 	struct iovec local = { .iov_base = buf, .iov_len = len }, remote;
 	_Atomic uint32_t *inflight;
-	uint32_t live;
 	long n;
 	int err;
 	if (!s)
@@ -189,12 +187,13 @@ static int transfer(uint64_t handle, size_t offset, void *buf, size_t len, int w
 		return -ERANGE; /* checked before anything moves: never a partial write */
 	if (!(s->flags & (write ? PINCOH_WRITE : PINCOH_READ)))
 		return -EACCES;
-	live = word(s->gen, PC_H_LIVE);
-	inflight = (_Atomic uint32_t *)&w->inflight;
+	if (atomic_load(&s->state) != ST_LIVE)
+		return stale(handle, s);
 	if (len == 0)
-		return atomic_load((_Atomic uint32_t *)&w->state) == live ? 0 : stale(handle, s);
-	atomic_fetch_add(inflight, 1);
-	if (atomic_load((_Atomic uint32_t *)&w->state) != live) {
+		return alive(s) ? 0 : stale(handle, s);
+	inflight = pc_jt_inflight(s->jt, (uint32_t)index_of(s));
+	atomic_fetch_add(inflight, 1); /* a locked add: a full barrier before the checks */
+	if (!alive(s)) {
 		atomic_fetch_sub(inflight, 1);
 		return stale(handle, s);
 	}
@@ -202,9 +201,9 @@ static int transfer(uint64_t handle, size_t offset, void *buf, size_t len, int w
 	remote.iov_len = len;
 	n = syscall(write ? SYS_process_vm_writev : SYS_process_vm_readv, s->pid, &local, 1UL, &remote, 1UL, 0UL);
 	err = n < 0 ? errno : 0;
-	atomic_fetch_sub(inflight, 1);
+	atomic_fetch_sub_explicit(inflight, 1, memory_order_release);
 	if (n < 0)
-		return -err;
+		return err == ESRCH ? stale(handle, s) : -err; /* ESRCH: the owner is gone, and its memory with it */
 	return (size_t)n == len ? 0 : -EFAULT;
 }
 
@@ -226,11 +225,10 @@ PC_EXPORT int pincoh_get(uint64_t handle, size_t offset, void *dst, size_t len)
  * wants to hear of revocations without putting, from a thread of its own. */
 PC_EXPORT int pincoh_progress(void)
 {
-	struct pc_handle_word *words = pc_area_handles();
 	int n = 0, saved = errno;
-	for (size_t i = 0; words && i < PC_MAX_ATTACH; i++) {
-		uint32_t st = atomic_load((_Atomic uint32_t *)&words[i].state);
-		if (slots[i].gen && st == word(slots[i].gen, PC_H_DEAD))
+	for (size_t i = 0; i < PC_MAX_ATTACH; i++) {
+		uint32_t st = atomic_load(&slots[i].state);
+		if ((st == ST_LIVE && !alive(&slots[i])) || (st == ST_DEAD && slots[i].jt))
 			n += tell(handle_of(i), &slots[i]);
 	}
 	errno = saved;
@@ -239,13 +237,12 @@ PC_EXPORT int pincoh_progress(void)
 
 PC_EXPORT int pincoh_handle_info(uint64_t handle, int *owner_pid, void **addr, size_t *len, int *live)
 {
-	struct pc_handle_word *w;
-	struct slot *s = lookup(handle, &w);
+	struct slot *s = lookup(handle);
 	if (!s)
 		return -EBADF;
 	if (owner_pid) *owner_pid = s->pid;
 	if (addr) *addr = (void *)s->addr;
 	if (len) *len = s->len;
-	if (live) *live = atomic_load((_Atomic uint32_t *)&w->state) == word(s->gen, PC_H_LIVE);
+	if (live) *live = alive(s);
 	return 0;
 }

@@ -10,7 +10,7 @@
  * Locks: send_mu (writing, and the descriptor's life), wait_mu (the waiters);
  * never both at once except in the fork handlers, in that order. A lost
  * connection is shut down at once, and its descriptor closed only when the
- * reader or watcher that may be polling it has let go.
+ * reader that may be polling it has let go.
  *
  * The descriptor is ours only while its number still names our socket: a
  * program may close it (closefrom) or dup2 its own over it, as shells and
@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <fcntl.h>
@@ -57,11 +56,10 @@ static uint64_t next_seq;                 /* under wait_mu */
 static int reading;                       /* under wait_mu: a waiter is reading for everyone */
 
 /* under send_mu */
-static int cur_fd = -1, cur_refs;         /* the connection (1 ref) plus its reader and watcher */
-static int old_fd = -1, old_refs;         /* a lost connection's, until its reader and watcher let go */
+static int cur_fd = -1, cur_refs;         /* the connection (1 ref) plus its reader */
+static int old_fd = -1, old_refs;         /* a lost connection's, until its reader lets go */
 static dev_t cur_dev, old_dev;            /* which socket each number named when it was ours */
 static ino_t cur_ino, old_ino;
-static unsigned watched;                  /* the connection a watcher thread watches, 0: none */
 static int losing;                        /* lost(): the cleanup runs; no new connection until it is done */
 static void (*on_lost)(void);
 static _Atomic unsigned gen;              /* which connection; a new one, or a loss, moves it on */
@@ -296,6 +294,16 @@ int pc_conn_dial(const char *path, int *cause)
 	return high((int)fd);
 }
 
+/* The coordinator's pid: the kernel's word for who listens at the other end. */
+int pc_conn_peer_pid(int fd)
+{
+	struct ucred c;
+	socklen_t len = sizeof c;
+	if (syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_PEERCRED, &c, &len) != 0)
+		return -errno;
+	return c.pid > 0 ? c.pid : -ESRCH;
+}
+
 /* HELLO, then exactly one frame back (WELCOME or ERROR), bounded by ms. */
 int pc_conn_handshake(int fd, const void *hello, size_t len, void *welcome, size_t welcome_len, int ms)
 {
@@ -501,57 +509,6 @@ int pc_notify(int type, const void *payload, size_t len)
 	return send_frame(atomic_load(&gen), type, PC_F_NOREPLY, seq, payload, len);
 }
 
-/* ---- watching for the coordinator's death ----
- * A process holding attachments must stop putting the moment the coordinator
- * is gone (nobody could revoke its handles any more), whether or not it is
- * waiting for a reply then. One thread, born muted, sleeps in poll() for the
- * peer's hang-up and reads nothing. Only attachers start it. get_fd declares
- * the connection lost when the number is not ours any more. */
-static void *watch(void *arg)
-{
-	unsigned g = (unsigned)(uintptr_t)arg;
-	int fd;
-	pc_guard.why.depth = 1;
-	/* once a second it also looks whether the number is still ours (a program
-	 * that dup2()s over it takes it without a hang-up: its poll would go on
-	 * holding our socket open, unseen, for ever) */
-	while ((fd = get_fd(g)) >= 0) {
-		struct pollfd p = { .fd = fd, .events = POLLRDHUP };
-		int n = poll(&p, 1, 1000);
-		put_fd(fd);
-		if (n > 0) {
-			lost(g); /* a hang-up, or our own shutdown: connection g is over either way */
-			break;
-		}
-	}
-	return NULL;
-}
-
-/* 0 once connection g is watched; else pthread_create's error, negated (EAGAIN
- * under RLIMIT_NPROC or without memory for a stack). */
-int pc_conn_watch(void)
-{
-	pthread_t t;
-	pthread_attr_t a;
-	sigset_t all, old;
-	int rc = 0;
-	pthread_mutex_lock(&send_mu);
-	if (watched != atomic_load(&gen) && cur_fd >= 0 && !losing) {
-		sigfillset(&all);
-		pthread_attr_init(&a);
-		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-		pthread_attr_setstacksize(&a, 64 * 1024);
-		pthread_sigmask(SIG_SETMASK, &all, &old); /* born muted: inherits the full mask */
-		rc = -pthread_create(&t, &a, watch, (void *)(uintptr_t)atomic_load(&gen));
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		pthread_attr_destroy(&a);
-		if (rc == 0)
-			watched = atomic_load(&gen);
-	}
-	pthread_mutex_unlock(&send_mu);
-	return rc;
-}
-
 /* ---- fork ---- */
 
 void pc_conn_atfork_prepare(void)
@@ -574,7 +531,7 @@ void pc_conn_atfork_child(void)
 	pthread_mutex_init(&wait_mu, NULL);
 	init_cond();
 	memset(waiters, 0, sizeof waiters);
-	reading = 0, watched = 0, losing = 0, rx_have = 0;
+	reading = 0, losing = 0, rx_have = 0;
 	abandoned.tv_sec = 0, abandoned.tv_nsec = 0;
 	close_if_ours(cur_fd, cur_dev, cur_ino);
 	close_if_ours(old_fd, old_dev, old_ino);

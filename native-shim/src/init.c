@@ -47,6 +47,7 @@ void pc_atfork_child(void)
 	pc_table_reset_child();
 	pc_area_reset_child();
 	pc_attach_reset_child();
+	pc_jt_reset_child();
 	pc_conn_atfork_child();
 	pc_session_atfork_child();
 	pc_counters.degraded = 0;

@@ -15,7 +15,6 @@
 struct pc_area_hdr *pc_area_create(int *fd, int *err);
 void pc_area_destroy(struct pc_area_hdr *a);
 void pc_area_install(struct pc_area_hdr *a);
-struct pc_handle_word *pc_area_words_of(struct pc_area_hdr *a);
 int pc_conn_dial(const char *path, int *cause);
 int pc_conn_install(int fd, void (*lost_cb)(void));
 
@@ -32,6 +31,7 @@ static unsigned flag(unsigned f) { return __atomic_load_n(&settings.flags, __ATO
 int pc_mremap_follow(void) { return flag(PC_W_MREMAP_FOLLOW) != 0; }
 int pc_fork_dontfork(void) { return flag(PC_W_FORK_DONTFORK) != 0; }
 int pc_sync_exit(void) { return flag(PC_W_SYNC_EXIT) != 0; }
+int pc_coherence(void) { return flag(PC_W_NO_COHERENCE) == 0; }
 size_t pc_max_regs(void)
 {
 	uint32_t m = __atomic_load_n(&settings.max_regs, __ATOMIC_RELAXED);
@@ -39,7 +39,9 @@ size_t pc_max_regs(void)
 }
 
 /* From whichever thread saw the loss; it may hold the table lock, so this
- * takes none. Nobody can revoke our handles now: they die here. */
+ * takes none. Our handles die here: the coordinator that lost us (alive or
+ * not) may unlink them at any moment. Our exports stay revocable in place
+ * (the table stays mapped) until a new coordinator is found. */
 static void on_lost(void)
 {
 	atomic_store(&ready, 0);
@@ -91,7 +93,23 @@ static void say_unreachable(int cause, int rc)
 	pc_log(msg, NULL, -1);
 }
 
-static void forget(const struct pc_hit *h, void *ctx) { (void)h, (void)ctx; }
+/* A new coordinator: our exports of the old job table are revoked there,
+ * in place, before their names are forgotten (under the table lock). */
+static void revoke_old(const struct pc_hit *h, void *ctx)
+{
+	struct pc_revoked r;
+	(void)ctx;
+	if (h->jt && pc_jt_export_kill(h->jt, h->export, h->xgen, PINCOH_REASON_REVOKED))
+		pc_jt_revoke(h->jt, h->export, h->xgen, &r);
+}
+
+/* Says once that sharing is off for this process, and why. */
+static void say_no_table(int rc)
+{
+	static int said;
+	if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+		pc_log("cannot map the job's table from the coordinator (publish and attach will fail with -ENOTCONN); errno", NULL, -rc);
+}
 
 static int connect_once(void)
 {
@@ -100,7 +118,7 @@ static int connect_once(void)
 				  .libc = (uint32_t)pc_libc_mode, .area_size = PC_AREA_BYTES };
 	struct pc_welcome w;
 	struct pc_area_hdr *area;
-	struct pc_handle_word *old;
+	struct pc_jt *jt = NULL;
 	int fd, afd, rc, cause = 0;
 
 	memcpy(hello.job, pc_cfg.job, sizeof hello.job);
@@ -124,6 +142,11 @@ static int connect_once(void)
 		pc_log("the coordinator at PINCOH_SOCKET speaks another protocol version than this shim's", NULL, PC_PROTO_VERSION);
 		rc = -EPROTO;
 	}
+	if (rc == 0 && w.jt_fd >= 0) {
+		int coord = pc_conn_peer_pid(fd), jrc = coord < 0 ? coord : pc_jt_open(coord, &w, &jt);
+		if (jrc < 0)
+			say_no_table(jrc); /* registering stays coherent; only sharing is refused */
+	}
 	if (rc == 0)
 		rc = pc_conn_install(fd, on_lost);
 	if (rc < 0) {
@@ -139,10 +162,8 @@ static int connect_once(void)
 	/* From here events go to the new area, and a new coordinator first hears
 	 * of everything we hold: under the table lock, so no event slips between. */
 	pc_table_lock();
-	old = pc_area_handles();
-	if (old)
-		pc_attach_move(old, pc_area_words_of(area));
-	pc_table_unpublish_all_locked(forget, NULL); /* names died with the old coordinator */
+	pc_table_unpublish_all_locked(revoke_old, NULL); /* names died with the old coordinator */
+	pc_jt_install(jt);
 	pc_area_install(area);
 	pc_table_announce_locked();
 	pc_table_unlock();

@@ -131,13 +131,16 @@ int pc_advice_drops(int advice);
 #define PC_MAX_REGS (1u << 20)
 /* One registration a call changed. export: its export slot in the job table
  * + 1 while published (0: not published), xgen: that export's generation. */
-struct pc_hit { uint64_t key; uintptr_t start, end; int reason; uint32_t export, xgen; };
+struct pc_jt;
+struct pc_hit { uint64_t key; uintptr_t start, end; int reason; uint32_t export, xgen; struct pc_jt *jt; };
 int pc_table_hit(uintptr_t start, uintptr_t end);  /* lock-free; 1 if anything overlaps */
 int pc_table_add(uintptr_t start, uintptr_t end, unsigned flags, size_t limit, uint64_t *key);
 int pc_table_remove(uint64_t key, struct pc_hit *gone); /* 0 (gone: what it was) or -ENOENT */
 int pc_table_valid(uint64_t key);                    /* 1, 0 or -EINVAL */
 int pc_table_query(uint64_t key, uintptr_t *start, uintptr_t *end);
-int pc_table_set_export(uint64_t key, uint32_t export, uint32_t xgen); /* 0 or -ENOENT; export 0: not published */
+/* 0 or -ENOENT; export 0: not published. jt: the job table the export is in. */
+int pc_table_set_export(uint64_t key, uint32_t export, uint32_t xgen, struct pc_jt *jt);
+int pc_table_claim_export(uint64_t key, struct pc_hit *io); /* 1: it had one (io filled), 0: io's taken, -ENOENT */
 /* Under the table lock: every export is handed to fn, then forgotten (a new coordinator). */
 void pc_table_unpublish_all_locked(void (*fn)(const struct pc_hit *h, void *ctx), void *ctx);
 void pc_table_announce_locked(void);                 /* under the lock: a REG event for each registration */
@@ -164,20 +167,42 @@ void pc_table_apply(const struct pc_event *ev, int mremap_follow, uint32_t call,
 void pc_table_move(const struct pc_hits *h, uintptr_t old_start, uintptr_t new_start);
 void pc_hits_release(struct pc_hits *h);
 
+/* jobtable.c: the job's shared table (proto.h), mapped read-only but for our own segment */
+struct pc_jt {
+	const char *base;       /* the whole table, read-only */
+	char *seg;              /* this member's segment, read-write */
+	uint32_t size, members, exports, handles, links, seg_size;
+	uint32_t member_off, head_off, link_off, seg_off;
+	uint32_t member, member_word, coord_tid, revoke_ms;
+};
+/* What revoking one export found: attachments linked, puts waited for, puts handed to the coordinator. */
+struct pc_revoked { uint32_t linked, inflight, stuck; uint64_t ns; };
+int pc_jt_open(int coord_pid, const struct pc_welcome *w, struct pc_jt **out); /* maps it; -errno */
+void pc_jt_install(struct pc_jt *jt);                /* under the table lock */
+struct pc_jt *pc_jt_current(void);
+void pc_jt_reset_child(void);
+int pc_jt_export_alloc(struct pc_jt *jt, uint32_t *export, uint32_t *xgen); /* LIVE now */
+uint32_t pc_jt_export_rearm(struct pc_jt *jt, uint32_t export);
+void pc_jt_export_release(struct pc_jt *jt, uint32_t export);
+int pc_jt_export_kill(struct pc_jt *jt, uint32_t export, uint32_t xgen, int reason); /* 1: it was live */
+void pc_jt_revoke(struct pc_jt *jt, uint32_t export, uint32_t xgen, struct pc_revoked *r);
+_Atomic uint32_t *pc_jt_inflight(struct pc_jt *jt, uint32_t slot);
+int pc_jt_valid_target(const struct pc_jt *jt, uint32_t owner, uint32_t export);
+int pc_jt_alive(const struct pc_jt *jt, const struct pc_attached *a);
+
 /* area.c: the shared area (proto.h) and its event ring */
 void pc_area_drop(void);                             /* the connection is gone: stop writing events */
 void pc_area_reset_child(void);
-struct pc_handle_word *pc_area_handles(void);        /* the current area's handle words, or NULL */
 /* Events. The caller holds the table lock (one producer at a time). */
 void pc_emit(uint16_t type, uint16_t reason, uint32_t call, uint32_t flags, uint64_t key, uint64_t addr, uint64_t len);
 void pc_emit_call(const struct pc_event *ev, uint32_t call, uint32_t flags, uint32_t ns, long result);
 void pc_emit_fork(pid_t child);
 void pc_emit_bye(int why);                           /* exit 0, exec 1 */
+void pc_emit_revoked(const struct pc_hit *x, uint32_t call, const struct pc_revoked *r);
 int pc_area_live(void);                              /* events have somewhere to go */
 uint32_t pc_next_call(void);
 uint32_t pc_area_dropped(void);
-/* Asks the coordinator to drain this process's events now, and to answer once
- * the attachments to what they invalidated are dead. */
+/* Asks the coordinator to drain this process's events now (a full ring; exit under --audit). */
 int pc_sync(uint32_t call);
 
 /* conn.c: the socket to the coordinator, and requests over it. No thread
@@ -189,7 +214,7 @@ int pc_request(int type, const void *payload, size_t len, int32_t *status, void 
 int pc_notify(int type, const void *payload, size_t len);
 /* the handshake, on a socket no other thread knows yet */
 int pc_conn_handshake(int fd, const void *hello, size_t len, void *welcome, size_t welcome_len, int timeout_ms);
-int pc_conn_watch(void);                             /* start watching for the coordinator's death (attachers) */
+int pc_conn_peer_pid(int fd);                        /* the coordinator's pid (SO_PEERCRED), or -errno */
 void pc_conn_abandon(void);                          /* give up on the connection: as if it was lost */
 int pc_conn_backing_off(void);                       /* 1 for PINCOH_TIMEOUT_MS after an abandon */
 void pc_conn_atfork_prepare(void);
@@ -202,6 +227,7 @@ extern _Atomic int pc_unsynced;                      /* lost a coordinator; not 
 int pc_mremap_follow(void);
 int pc_fork_dontfork(void);
 int pc_sync_exit(void);
+int pc_coherence(void);                              /* 0 under --no-coherence: owners revoke nothing */
 extern uint32_t pc_welcome_flags;
 /* --free invalidate: one relaxed load, on every free() */
 static inline int pc_free_invalidates(void) { return (__atomic_load_n(&pc_welcome_flags, __ATOMIC_RELAXED) & PC_W_FREE_INVALIDATE) != 0; }
@@ -213,12 +239,10 @@ void pc_session_atfork_child(void);
 /* attach.c: handles on other processes' exports */
 #define PC_MAX_ATTACH PC_HANDLE_SLOTS
 int pc_attach_alloc(uint64_t *handle);
-void pc_attach_set(uint64_t handle, int32_t pid, uintptr_t addr, size_t len, unsigned flags);
+void pc_attach_set(uint64_t handle, struct pc_jt *jt, const struct pc_attached *a);
 void pc_attach_free(uint64_t handle);
-void pc_attach_kill_all(void);
+void pc_attach_kill_all(void);                       /* the connection is gone: every handle dies here */
 void pc_attach_reset_child(void);
-/* A new area: carry the handles' state words over from the old one. */
-void pc_attach_move(struct pc_handle_word *from, struct pc_handle_word *to);
 PC_EXPORT int pincoh_handle_info(uint64_t handle, int *owner_pid, void **addr, size_t *len, int *live);
 
 /* slowpath.c: the one way a hooked call that touches registrations runs */
@@ -228,6 +252,8 @@ typedef long (*pc_real_fn)(void *args);
  * failed: the real call's failure value (-1 or MAP_FAILED). Keeps errno. */
 long pc_slow_call(struct pc_event *ev, pc_real_fn real, void *args, long failed);
 void pc_slow_everything(int why); /* exit (0) or exec (1): every registration goes, exports revoked first */
+/* Revokes, in place, the attachers of the published ones among hits; returns PC_CALL_* flags. */
+uint32_t pc_revoke_hits(const struct pc_hit *hits, size_t n, uint32_t call, int release);
 
 /* init.c: the shim's fork handlers, also run around clone without CLONE_VM */
 void pc_atfork_prepare(void);

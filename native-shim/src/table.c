@@ -26,7 +26,7 @@
 struct span { uintptr_t start, pmax; };                       /* what readers touch */
 /* export: the job table's export slot + 1 while published (others may hold
  * it: invalidating it revokes them first), else 0; xgen: that export's generation */
-struct meta { uintptr_t end; uint64_t key; uint32_t flags, dead; uint32_t export, xgen; };
+struct meta { uintptr_t end; uint64_t key; uint32_t flags, dead; uint32_t export, xgen; struct pc_jt *jt; };
 #define USER_FLAGS (PINCOH_READ | PINCOH_WRITE)
 
 /* The key -> start hash is reserved for 2 * PC_MAX_REGS slots but uses only
@@ -295,25 +295,44 @@ int pc_table_remove(uint64_t key, struct pc_hit *gone)
 	i = index_of(key);
 	if (i >= 0) {
 		*gone = (struct pc_hit){ .key = key, .start = spans[i].start, .end = metas[i].end, .reason = PINCOH_REASON_DEREGISTER,
-					 .export = metas[i].export, .xgen = metas[i].xgen };
+					 .export = metas[i].export, .xgen = metas[i].xgen, .jt = metas[i].jt };
 		metas[i].dead = 1;
 		compact((size_t)i);
 		hash_del(key);
-		pc_emit(PC_R_DEREG, 0, 0, 0, key, 0, 0);
+		pc_emit(PC_R_DEREG, 0, 0, gone->export ? PC_EV_EXPORT : 0, key, 0, 0);
 	}
 	pthread_mutex_unlock(&mu);
 	return i >= 0 ? 0 : -ENOENT;
 }
 
-int pc_table_set_export(uint64_t key, uint32_t export, uint32_t xgen)
+int pc_table_set_export(uint64_t key, uint32_t export, uint32_t xgen, struct pc_jt *jt)
 {
 	long i;
 	pthread_mutex_lock(&mu);
 	i = index_of(key);
 	if (i >= 0)
-		metas[i].export = export, metas[i].xgen = xgen;
+		metas[i].export = export, metas[i].xgen = xgen, metas[i].jt = jt;
 	pthread_mutex_unlock(&mu);
 	return i >= 0 ? 0 : -ENOENT;
+}
+
+/* The registration's export, if it has one (1, *io filled in); else it
+ * takes *io's (0); -ENOENT if it is gone. */
+int pc_table_claim_export(uint64_t key, struct pc_hit *io)
+{
+	long i;
+	int rc = -ENOENT;
+	pthread_mutex_lock(&mu);
+	i = index_of(key);
+	if (i >= 0 && metas[i].export) {
+		io->export = metas[i].export, io->xgen = metas[i].xgen, io->jt = metas[i].jt;
+		rc = 1;
+	} else if (i >= 0) {
+		metas[i].export = io->export, metas[i].xgen = io->xgen, metas[i].jt = io->jt;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&mu);
+	return rc;
 }
 
 /* Under the lock (session.c): a new coordinator knows no names. fn is told
@@ -325,9 +344,9 @@ void pc_table_unpublish_all_locked(void (*fn)(const struct pc_hit *h, void *ctx)
 		if (!metas[i].export)
 			continue;
 		struct pc_hit h = { .key = metas[i].key, .start = spans[i].start, .end = metas[i].end,
-				    .export = metas[i].export, .xgen = metas[i].xgen };
+				    .export = metas[i].export, .xgen = metas[i].xgen, .jt = metas[i].jt };
 		fn(&h, ctx);
-		metas[i].export = 0, metas[i].xgen = 0;
+		metas[i].export = 0, metas[i].xgen = 0, metas[i].jt = NULL;
 	}
 }
 
@@ -423,7 +442,7 @@ static void push(struct pc_hits *h, int follow, const struct meta *m, uintptr_t 
 		h->inval = big, h->follow = big + total, h->cap = total;
 		arr = follow ? h->follow : h->inval;
 	}
-	arr[(*n)++] = (struct pc_hit){ .key = m->key, .start = s, .end = m->end, .reason = reason, .export = m->export, .xgen = m->xgen };
+	arr[(*n)++] = (struct pc_hit){ .key = m->key, .start = s, .end = m->end, .reason = reason, .export = m->export, .xgen = m->xgen, .jt = m->jt };
 }
 
 static void scan(const struct pc_event *ev, uintptr_t a, uintptr_t b, int follow, struct pc_hits *h, size_t *first_dead)
@@ -445,10 +464,10 @@ static void scan(const struct pc_event *ev, uintptr_t a, uintptr_t b, int follow
 			push(h, 0, m, spans[i].start, ev->reason);
 			/* exit and exec: one event says "everything", below */
 			if (ev->reason != PINCOH_REASON_EXIT)
-				pc_emit(PC_R_INVAL, (uint16_t)ev->reason, h->call, 0, m->key, 0, 0);
+				pc_emit(PC_R_INVAL, (uint16_t)ev->reason, h->call, m->export ? PC_EV_EXPORT : 0, m->key, 0, 0);
 		} else {
 			push(h, 1, m, spans[i].start, ev->reason);
-			pc_emit(PC_R_MOVING, (uint16_t)ev->reason, h->call, 0, m->key, 0, 0);
+			pc_emit(PC_R_MOVING, (uint16_t)ev->reason, h->call, m->export ? PC_EV_EXPORT : 0, m->key, 0, 0);
 		}
 	}
 }
@@ -487,15 +506,16 @@ void pc_table_move(const struct pc_hits *h, uintptr_t old_start, uintptr_t new_s
 		const struct pc_hit *f = &h->follow[k];
 		long i = index_of(f->key);
 		uint32_t flags, export, xgen;
+		struct pc_jt *jt;
 		if (i < 0)
 			continue; /* deregistered meanwhile */
-		flags = metas[i].flags, export = metas[i].export, xgen = metas[i].xgen;
+		flags = metas[i].flags, export = metas[i].export, xgen = metas[i].xgen, jt = metas[i].jt;
 		metas[i].dead = 1;
 		hash_del(f->key);
 		compact((size_t)i);
 		insert_at_sorted(f->start - old_start + new_start, f->end - old_start + new_start, f->key, flags);
 		i = index_of(f->key);
-		metas[i].export = export, metas[i].xgen = xgen;
+		metas[i].export = export, metas[i].xgen = xgen, metas[i].jt = jt;
 		pc_emit(PC_R_MOVED, 0, h->call, 0, f->key, f->start - old_start + new_start, 0);
 	}
 	pthread_mutex_unlock(&mu);

@@ -1,22 +1,25 @@
 // The coherence engine: every process's registrations, as its shim reports
 // them in its ring, and the processes attached to them. The shim decides
-// what a call does to its own registrations (policy.c); the engine keeps the
-// record, and kills other processes' handles on what went. Plain code over
-// the registry and the job service; the socket layer calls in, so this is
-// testable without processes.
+// what a call does to its own registrations (policy.c), and an owner revokes
+// its attachers itself, in the job table (the data plane); the engine keeps
+// the record, links attachers to exports in the job table at attach (the
+// control plane), and steps in only for a process that is dropped or a put
+// stuck in flight. Plain code over the registry and the job service; the
+// socket layer calls in, so this is testable without processes.
 
-import { CALL_TIMED_OUT, CALL_WAITED, OFF, PINCOH_READ, PINCOH_WRITE, R, REASON, REASON_NAMES } from '../protocol/constants.js';
+import { CALL_TIMED_OUT, CALL_WAITED, JT, OFF, PINCOH_READ, PINCOH_WRITE, R, REASON, REASON_NAMES } from '../protocol/constants.js';
 import { u64, i64 } from '../protocol/codec.js';
-import { LIBC_MODES, type AttachRequest, type Attached, type Hello } from '../protocol/messages.js';
+import { LIBC_MODES, type AttachRequest, type Attached, type Hello, type Publish, type Stuck, type TableGrant } from '../protocol/messages.js';
 import { Job } from '../job/jobs.js';
 import { audit as auditMaps, readMaps, type Finding } from '../memory/maps.js';
 import { isMapped } from '../memory/remote.js';
 import { IntervalIndex } from '../registry/interval-index.js';
 import { hex, Trace } from '../trace.js';
 import type { SharedArea } from '../transport/area.js';
+import { JobTable, TableError } from '../transport/jobtable.js';
 import { Stats } from './stats.js';
-import { EBADF, EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, EOWNERDEAD, ETIMEDOUT, errnoName } from '../protocol/errno.js';
-import { deathSignal, runningSince } from '../job/ended.js';
+import { EBADF, EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, ENOTCONN, EOWNERDEAD, ETIMEDOUT, errnoName } from '../protocol/errno.js';
+import { deathSignal, exited, runningSince } from '../job/ended.js';
 
 /** Registrations end below 2^53, where JS numbers stop being exact; the shim refuses the rest. */
 const ADDR_LIMIT = Number.MAX_SAFE_INTEGER;
@@ -63,6 +66,10 @@ export interface EngineOptions {
   onCrash?: (p: ProcessState, signal: string | undefined) => void;
   /** the signal that ended a process already reaped, where the caller knows it (pincoh run: its own ranks) */
   signalOf?: (pid: number) => string | undefined;
+  /** makes a job's table (default: a sealed memfd, JobTable.create; unit tests: JobTable.inMemory) */
+  makeTable?: (job: string) => JobTable;
+  /** told when something the engine cannot act on happens (a job table that cannot be made) */
+  log?: (line: string) => void;
 }
 
 export interface AuditEntry {
@@ -87,6 +94,16 @@ export interface Attachment {
   owner: ProcessState;
   key: bigint;
   handle: bigint;
+  /** its link in the job table, and the export generation it attached to */
+  link: number;
+  export: number;
+  xgen: number;
+}
+
+/** A published registration's export in the job table (slot + 1, generation), as the owner made it. */
+export interface ExportSlot {
+  export: number;
+  xgen: number;
 }
 
 export class ProcessState {
@@ -96,8 +113,13 @@ export class ProcessState {
   readonly attachments = new Map<bigint, Attachment>();
   /** as owner: key -> the attachments to it */
   readonly exports = new Map<bigint, Set<Attachment>>();
-  /** revocations still waiting for a put in flight; SYNC answers when they are done */
-  readonly revoking = new Set<Promise<void>>();
+  /** as owner: key -> its export in the job table, while published */
+  readonly published = new Map<bigint, ExportSlot>();
+  /** its slot in its job's table (-1: none: it cannot share), and that slot's record while it is ours */
+  member = -1;
+  memberWord = 0;
+  /** its start time (/proc), so a pid the kernel gave to another process is not taken for it */
+  startedAt: string | undefined;
   gone = false;
   /** it said BYE: it ends on purpose (exit or exec) */
   bye: 'exit' | 'exec' | undefined;
@@ -145,6 +167,11 @@ export class Engine {
   readonly auditOnExit: boolean;
   private readonly onCrash: EngineOptions['onCrash'];
   private readonly signalOf: EngineOptions['signalOf'];
+  private readonly makeTable: (job: string) => JobTable;
+  private readonly log: (line: string) => void;
+  /** processes dropped while they may still run: their table slots are kept until they are gone */
+  private readonly quarantined = new Set<ProcessState>();
+  private quarantineTimer: NodeJS.Timeout | undefined;
   /** findings of the audits made at exit (auditOnExit) */
   readonly exitAudits: AuditEntry[] = [];
   private nextId = 1;
@@ -159,6 +186,8 @@ export class Engine {
     this.auditOnExit = opts.auditOnExit ?? false;
     this.onCrash = opts.onCrash;
     this.signalOf = opts.signalOf;
+    this.makeTable = opts.makeTable ?? JobTable.create;
+    this.log = opts.log ?? ((line) => process.stderr.write(`pincoh: ${line}\n`));
     this.stats = opts.stats ?? new Stats();
     this.trace = opts.trace ?? new Trace();
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -170,6 +199,7 @@ export class Engine {
     if (!job) this.jobs.set(hello.job, (job = new Job(hello.job)));
     const p = new ProcessState(this.nextId++, pid, uid, hello, job, peer, area);
     job.members++;
+    this.join(p);
     this.processes.set(p.id, p);
     this.stats.processes++;
     this.stats.live++;
@@ -219,7 +249,7 @@ export class Engine {
       case R.DEREG: {
         const r = p.registry.remove(key);
         if (this.trace.enabled) this.trace.emit({ event: 'deregister', pid: p.pid, rank: p.rank, key: Number(key), outcome: r ? 'ok' : 'unknown key' });
-        if (r) this.revokeExports(p, [key], REASON.DEREGISTER);
+        if (r) this.invalidated(p, [key], REASON.DEREGISTER);
         return;
       }
       case R.INVAL: {
@@ -228,14 +258,38 @@ export class Engine {
         const keys = key === 0n ? this.everything(p, reason) : p.registry.remove(key) ? [key] : [];
         this.stats.invalidations[name] = (this.stats.invalidations[name] ?? 0) + keys.length;
         this.callEvents(p, call)?.invalidated.push(...keys.map(Number));
-        this.revokeExports(p, keys, reason);
+        this.invalidated(p, keys, reason);
         return;
       }
       case R.MOVING:
-        // it follows the mremap, keeping its key, but attachers hold its old address
+        // it follows the mremap, keeping its key (and its names); its owner revokes its
+        // attachers (they hold its old address), and REVOKED then REARM follow
         this.callEvents(p, call)?.followed.push(Number(key));
-        if (p.registry.has(key)) this.revokeExports(p, [key], REASON.MREMAP);
+        if (!this.coherence) this.settle(p, key, undefined, REASON.MREMAP);
         return;
+      case R.REVOKED: {
+        const x = u64(v, off + OFF.REC.addr);
+        const gen = u64(v, off + OFF.REC.len);
+        if (x < 1 || x > JT.EXPORTS || gen === 0 || gen > 0x0fffffff || !REASON_NAMES[reason]) throw new EventError(`a revocation of export ${x} generation ${gen} for reason ${reason}`);
+        const waited = v.getBigUint64(off + OFF.REC.arg, true) > 0n;
+        const outcome = v.getBigUint64(off + OFF.REC.arg2, true) > 0n ? 'stuck' : waited ? 'drained' : 'dead';
+        const us = v.getUint32(off + OFF.REC.ns, true) / 1000;
+        if (waited) {
+          // the owner's own wait for puts in flight
+          this.stats.revokeWait.add(us);
+          this.stats.onLatency?.('sync_wait', '', us / 1e6);
+        }
+        this.settle(p, key, { export: x, xgen: gen }, reason, outcome, us);
+        return;
+      }
+      case R.REARM: {
+        const x = u64(v, off + OFF.REC.addr);
+        const gen = u64(v, off + OFF.REC.len);
+        const pub = p.published.get(key);
+        if (x < 1 || x > JT.EXPORTS || gen === 0 || gen > 0x0fffffff) throw new EventError(`a re-armed export ${x} generation ${gen}`);
+        if (pub && pub.export === x) pub.xgen = gen;
+        return;
+      }
       case R.MOVED: {
         const r = p.registry.remove(key);
         const start = u64(v, off + OFF.REC.addr);
@@ -311,21 +365,12 @@ export class Engine {
     });
   }
 
-  /** SYNC: the events so far are applied; answers once the attachments to what they invalidated are dead. */
+  /** SYNC: the events so far are applied (a full ring, or an exit under --audit); nothing else is waited for. */
   sync(p: ProcessState): number | Promise<number> {
     const t0 = process.hrtime.bigint();
-    const us = () => Number(process.hrtime.bigint() - t0) / 1000;
     this.drain(p);
-    if (p.revoking.size === 0) {
-      this.stats.syncWindow.add(us());
-      return 0;
-    }
-    return Promise.all([...p.revoking]).then(() => {
-      this.stats.revokeWait.add(us());
-      this.stats.onLatency?.('sync_wait', '', us() / 1e6);
-      this.stats.syncWindow.add(us());
-      return 0;
-    });
+    this.stats.syncWindow.add(Number(process.hrtime.bigint() - t0) / 1000);
+    return 0;
   }
 
   /** What the registry holds for p that p's memory no longer backs; undefined if p is gone. */
@@ -349,41 +394,88 @@ export class Engine {
     return out;
   }
 
+  // ---- the job table ----
+
+  /** A slot in its job's table, made at the job's first member; without one the process cannot share. */
+  private join(p: ProcessState): void {
+    const job = p.job;
+    if (!job.table) {
+      try {
+        job.table = this.makeTable(job.id);
+      } catch (err) {
+        if (!(err instanceof TableError)) throw err;
+        if (!job.tableFailed) this.log(`job ${job.id}: ${err.message}; its processes cannot share memory`);
+        job.tableFailed = true;
+        return;
+      }
+    }
+    const m = job.table.join(p.pid);
+    if (!m) {
+      this.log(`job ${job.id}: its table has no room for pid ${p.pid} (${JT.MEMBERS} processes at once); it cannot share memory`);
+      return;
+    }
+    p.member = m.member;
+    p.memberWord = m.word;
+    p.startedAt = runningSince(p.pid);
+    job.byMember.set(m.member, p);
+  }
+
+  /** What WELCOME tells p of its job's table, or undefined (it cannot share). */
+  grant(p: ProcessState): TableGrant | undefined {
+    const t = p.job.table;
+    if (!t || p.member < 0 || t.fd < 0) return undefined;
+    return { revokeMs: this.revokeTimeoutMs, fd: t.fd, size: t.size, member: p.member, memberWord: p.memberWord, coordTid: t.coordTid };
+  }
+
   // ---- sharing ----
 
-  publish(p: ProcessState, key: bigint, name: string): number {
+  publish(p: ProcessState, req: Publish): number {
+    const { key, name } = req;
     if (!name || name.length >= 64) return -EINVAL;
     this.drain(p);
     const r = p.registry.get(key);
     if (!r) return -ENOENT;
+    const t = p.job.table;
+    if (!t || p.member < 0) return -ENOTCONN;
+    // The shim made the export word live before asking; a second name for the same registration shares it.
+    const had = p.published.get(key);
+    if (req.export < 1 || req.export > JT.EXPORTS || (had && (had.export !== req.export || had.xgen !== req.xgen)) || !t.isLive(p.member, req.export, req.xgen)) return -EINVAL;
     if (p.job.names.size >= this.limits.namesPerJob && !p.job.names.has(name)) return -ENOSPC;
     // Others will write through it: it must be memory the caller has (the kernel says,
     // through process_vm_readv). Checked here, not at registration, which stays free.
     if (this.verifyMappings && !isMapped(p.pid, r.start, r.end, p.hello.pageSize)) return -EFAULT;
     if (!p.job.publish(name, { owner: p, key })) return -EEXIST;
+    p.published.set(key, { export: req.export, xgen: req.xgen });
     if (this.trace.enabled) this.trace.emit({ event: 'publish', pid: p.pid, rank: p.rank, key: Number(key), name });
     return 0;
   }
 
   attach(p: ProcessState, req: AttachRequest): Reply | Promise<Reply> {
     const slot = handleSlot(req.handle);
-    if (p.attachments.has(req.handle) || slot < 0 || slot >= 4096 || handleGen(req.handle) === 0) return -EINVAL;
+    if (p.attachments.has(req.handle) || slot < 0 || slot >= JT.HANDLES || handleGen(req.handle) === 0) return -EINVAL;
     if (p.attachments.size >= this.limits.attachmentsPerProcess) return -ENOSPC;
+    if (!p.job.table || p.member < 0) return -ENOTCONN;
     const found = p.job.lookup(p, req.name, Math.min(Math.max(req.timeoutMs, 0), MAX_WAIT_MS));
     const finish = (e: { owner: ProcessState; key: bigint } | undefined): Reply => {
       if (p.gone) return -ETIMEDOUT;
       if (!e && p.job.failed) return -EOWNERDEAD; // a member died: nothing more will be published
       if (e && !e.owner.gone) this.drain(e.owner); // what it invalidated meanwhile is not attached to
       const r = e && !e.owner.gone ? e.owner.registry.get(e.key) : undefined;
-      if (this.trace.enabled) this.trace.emit({ event: 'attach', pid: p.pid, rank: p.rank, name: req.name, owner: e?.owner.pid, outcome: r ? 'ok' : 'timed out' });
-      if (!e || !r) return -ETIMEDOUT;
-      const a: Attachment = { attacher: p, owner: e.owner, key: e.key, handle: req.handle };
+      const pub = r && e ? e.owner.published.get(e.key) : undefined;
+      const t = p.job.table;
+      if (this.trace.enabled) this.trace.emit({ event: 'attach', pid: p.pid, rank: p.rank, name: req.name, owner: e?.owner.pid, outcome: pub ? 'ok' : 'timed out' });
+      if (!e || !r || !pub || !t) return -ETIMEDOUT;
+      // Linked before the answer: from here on, the owner's revoke waits for this attacher's puts.
+      // If the owner marked the export dead already, the handle is born dead (its REVOKED frees the link).
+      const link = t.link(e.owner.member, pub.export, pub.xgen, p.member, slot);
+      if (link === undefined) return -ENOSPC;
+      const a: Attachment = { attacher: p, owner: e.owner, key: e.key, handle: req.handle, link, export: pub.export, xgen: pub.xgen };
       p.attachments.set(req.handle, a);
       let set = e.owner.exports.get(e.key);
       if (!set) e.owner.exports.set(e.key, (set = new Set()));
       set.add(a);
       this.stats.attachments++;
-      return { status: 0, attached: { addr: r.start, len: r.end - r.start, pid: e.owner.pid, flags: r.flags } };
+      return { status: 0, attached: { addr: r.start, len: r.end - r.start, pid: e.owner.pid, flags: r.flags, owner: e.owner.member, export: pub.export, xgen: pub.xgen, ownerWord: e.owner.memberWord } };
     };
     return found instanceof Promise ? found.then(finish) : finish(found);
   }
@@ -391,7 +483,13 @@ export class Engine {
   detach(p: ProcessState, handle: bigint): number {
     const a = p.attachments.get(handle);
     if (!a) return -EBADF;
-    this.unlink(a);
+    // the shim waited for its own puts on it before it said so
+    const t = p.job.table;
+    t?.unlink(a.link);
+    // A handle found dead (-ESTALE) is often let go before its owner's REVOKED is read:
+    // the owner's books keep it until then, so the revoke is counted and traced.
+    if (t && !t.isLive(a.owner.member, a.export, a.xgen) && !a.owner.gone) p.attachments.delete(handle);
+    else this.unlink(a);
     return 0;
   }
 
@@ -400,49 +498,35 @@ export class Engine {
     return p.job.arrive(p, Math.max(1, p.hello.size), Math.min(timeoutMs, MAX_WAIT_MS));
   }
 
-  // ---- revoking ----
+  // ---- revoking: the owners do it; the books follow ----
 
-  /** Kills every attachment to the owner's `keys` in the attachers' own memory, and unpublishes names gone with them. */
-  private revokeExports(owner: ProcessState, keys: bigint[], reason: number): void {
+  /** An owner's registrations went (INVAL, DEREG): their names go; the attachments to the published ones go at REVOKED. */
+  private invalidated(owner: ProcessState, keys: bigint[], reason: number): void {
     for (const key of keys) {
-      if (!owner.registry.has(key)) owner.job.unpublish(owner, key);
-      const set = owner.exports.get(key);
-      if (!set || !this.coherence) continue;
-      for (const a of [...set]) this.revokeOne(a, reason, true);
+      owner.job.unpublish(owner, key);
+      if (!this.coherence) this.settle(owner, key, undefined, reason); // nobody revokes: no REVOKED will come
     }
   }
 
-  /** Marks the handle dead; if a put of the attacher's is in flight on it and
-   * the owner is still here, waits for that put (bounded), as the owner's SYNC does. */
-  private revokeOne(a: Attachment, reason: number, wait: boolean): void {
-    const t0 = process.hrtime.bigint();
-    this.unlink(a);
-    const area = a.attacher.gone ? undefined : a.attacher.area;
-    const outcome = area ? area.kill(handleSlot(a.handle), handleGen(a.handle), reason) : 'gone';
-    if (outcome !== 'inflight' || !wait) return this.revoked(a, reason, outcome, t0);
-    const deadline = Date.now() + this.revokeTimeoutMs;
-    const owner = a.owner;
-    const drained = new Promise<void>((resolve) => {
-      const poll = () => {
-        if (a.attacher.gone || area!.inflight(handleSlot(a.handle)) === 0) {
-          this.revoked(a, reason, 'drained', t0);
-          resolve();
-        } else if (Date.now() > deadline) {
-          this.revoked(a, reason, 'stuck', t0);
-          this.cutOff(a.attacher, `a put of it was still in flight ${this.revokeTimeoutMs} ms after its handle was revoked (stopped or hung inside pincoh_put)`);
-          resolve();
-        } else if (Date.now() - started < 2) setImmediate(poll); // a put takes microseconds
-        else setTimeout(poll, 1); // one stopped inside it: do not spin
-      };
-      const started = Date.now();
-      setImmediate(poll);
-    });
-    owner.revoking.add(drained);
-    void drained.then(() => owner.revoking.delete(drained));
+  /**
+   * The owner revoked every attachment to `key` in place (REVOKED), or, under
+   * --no-coherence, nobody will: the attachments are let go in the books, and
+   * the export's links freed. It stays published if it only followed an mremap.
+   */
+  private settle(owner: ProcessState, key: bigint, slot: ExportSlot | undefined, reason: number, outcome = 'none', us = 0): void {
+    const pub = owner.published.get(key);
+    const x = slot ?? pub;
+    const set = owner.exports.get(key);
+    for (const a of set ? [...set] : []) {
+      if (x && (a.export !== x.export || a.xgen !== x.xgen)) continue; // of another generation
+      this.unlink(a);
+      if (this.coherence) this.revoked(a, reason, outcome, us);
+    }
+    if (x && owner.member >= 0) owner.job.table?.freeList(owner.member, x.export, slot ? x.xgen : undefined);
+    if (pub && !owner.registry.has(key)) owner.published.delete(key);
   }
 
-  private revoked(a: Attachment, reason: number, outcome: string, t0: bigint): void {
-    const us = Number(process.hrtime.bigint() - t0) / 1000;
+  private revoked(a: Attachment, reason: number, outcome: string, us: number): void {
     this.stats.revokes++;
     this.stats.revokeLatency.add(us);
     this.stats.onLatency?.('revoke', outcome, us / 1e6);
@@ -455,6 +539,38 @@ export class Engine {
     const set = a.owner.exports.get(a.key);
     set?.delete(a);
     if (set?.size === 0) a.owner.exports.delete(a.key);
+  }
+
+  /**
+   * STUCK: an owner's revoke found a put of this attacher in flight past the
+   * bound (stopped or hung inside pincoh_put). It may still write into the
+   * memory being changed: nothing but ending its process keeps invariant 1.
+   * Answers once the put is over or the process has exited (every thread).
+   */
+  stuck(p: ProcessState, s: Stuck): number | Promise<number> {
+    const t = p.job.table;
+    if (!t || s.member >= JT.MEMBERS || s.slot >= JT.HANDLES) return -EINVAL;
+    if (t.inflight(s.member, s.slot) === 0) return 0;
+    const att = p.job.byMember.get(s.member);
+    if (att && !att.gone) this.cutOff(att, `a put of it was still in flight ${this.revokeTimeoutMs} ms after its handle was revoked (stopped or hung inside pincoh_put)`);
+    const pid = att?.pid ?? t.memberPid(s.member);
+    const since = att?.startedAt;
+    return this.until(() => t.inflight(s.member, s.slot) === 0 || exited(pid, since), Math.max(this.revokeTimeoutMs, 1000)).then((ok) => (ok ? 0 : -ETIMEDOUT));
+  }
+
+  /** Resolves true once cond holds (polled: 1 ms at first, backing off to 50 ms), false after ms. */
+  private until(cond: () => boolean, ms: number): Promise<boolean> {
+    const end = Date.now() + ms;
+    return new Promise((resolve) => {
+      let wait = 1;
+      const poll = () => {
+        if (cond()) return resolve(true);
+        if (Date.now() > end) return resolve(false);
+        setTimeout(poll, wait).unref();
+        wait = Math.min(wait * 2, 50);
+      };
+      poll();
+    });
   }
 
   /**
@@ -492,8 +608,10 @@ export class Engine {
     // Its connection closed without BYE, and it is exiting or gone: killed or
     // crashed, and its job fails at once. One that still runs only dropped its
     // connection (closed the shim's descriptor, gave up on us): it reconnects.
-    const disconnected = !p.bye && reason === 'disconnected';
-    const crashed = disconnected && runningSince(p.pid) === undefined;
+    // (exec'd: the same pid runs on, but nothing of the old image can write)
+    const disconnected = reason === 'disconnected';
+    const dead = disconnected && (p.bye === 'exec' || runningSince(p.pid) === undefined);
+    const crashed = dead && !p.bye;
     // /proc shows it while the process is a zombie; once reaped, only its parent knew
     const signal = crashed ? (deathSignal(p.pid) ?? this.signalOf?.(p.pid)) : undefined;
     if (crashed) {
@@ -501,13 +619,93 @@ export class Engine {
       p.job.fail({ pid: p.pid, rank: p.rank, signal });
       this.onCrash?.(p, signal);
     }
-    for (const a of [...p.attachments.values()]) this.unlink(a);
+    const t = p.job.table;
+    // It may still run (cut off, or it dropped us): its puts are refused from now on.
+    if (t && p.member >= 0 && !dead) t.expel(p.member);
+    for (const a of [...p.attachments.values()]) this.letGo(a, dead);
     p.job.leave(p);
-    // Its memory is gone, and its pid may be reused: nobody may write there any more.
-    if (this.coherence) for (const set of p.exports.values()) for (const a of [...set]) this.revokeOne(a, REASON.EXIT, false);
+    // As an owner: its exports die in its stead. Dead, its pid may be reused: nobody may
+    // write there any more. Alive, it may reuse that memory at once: puts in flight are waited for.
+    for (const [key, x] of p.published) {
+      const killed = this.coherence && t !== undefined && t.killExport(p.member, x.export, x.xgen, REASON.EXIT);
+      for (const a of [...(p.exports.get(key) ?? [])]) {
+        this.unlink(a);
+        if (!this.coherence) continue;
+        if (killed && !dead && t.inflight(a.attacher.member, handleSlot(a.handle)) > 0) this.drainPut(a, t);
+        else this.revoked(a, REASON.EXIT, 'gone', 0);
+      }
+    }
     p.exports.clear();
+    p.published.clear();
     p.area?.unmap();
+    if (t && p.member >= 0) {
+      if (dead) this.release(p);
+      else this.quarantine(p);
+    }
     const how = crashed ? 'crash' : (p.bye ?? (/^(cut off|killed)/.test(reason) ? 'cut off' : reason)); // or disconnected, coordinator closed
     if (this.trace.enabled) this.trace.emit({ event: 'gone', pid: p.pid, rank: p.rank, how, ...(signal && { signal }), reason, registrations: p.registry.size });
+  }
+
+  /** A dropped attacher's attachment: its link goes once no put of it is in flight (at once if it is dead). */
+  private letGo(a: Attachment, dead: boolean): void {
+    const t = a.attacher.job.table;
+    this.unlink(a);
+    if (!t) return;
+    const slot = handleSlot(a.handle);
+    if (dead || t.inflight(a.attacher.member, slot) === 0) return t.unlink(a.link);
+    void this.until(() => t.inflight(a.attacher.member, slot) === 0 || exited(a.attacher.pid, a.attacher.startedAt), this.revokeTimeoutMs).then((ok) => {
+      if (!ok) this.cutOff(a.attacher, `a put of it was still in flight ${this.revokeTimeoutMs} ms after it was dropped (stopped or hung inside pincoh_put)`);
+      t.unlink(a.link);
+    });
+  }
+
+  /** We revoked a dropped owner's export: a put in flight on it is waited for (bounded), then its process is ended. */
+  private drainPut(a: Attachment, t: JobTable): void {
+    const t0 = process.hrtime.bigint();
+    const slot = handleSlot(a.handle);
+    void this.until(() => t.inflight(a.attacher.member, slot) === 0 || exited(a.attacher.pid, a.attacher.startedAt), this.revokeTimeoutMs).then((ok) => {
+      if (!ok) this.cutOff(a.attacher, `a put of it was still in flight ${this.revokeTimeoutMs} ms after its handle was revoked (stopped or hung inside pincoh_put)`);
+      this.revoked(a, REASON.EXIT, ok ? 'drained' : 'stuck', Number(process.hrtime.bigint() - t0) / 1000);
+    });
+  }
+
+  /** Its table slot is free again, and the table itself once its job has nobody left. */
+  private release(p: ProcessState): void {
+    const t = p.job.table;
+    this.quarantined.delete(p);
+    if (!t || p.member < 0) return;
+    if (p.job.byMember.get(p.member) === p) p.job.byMember.delete(p.member);
+    t.release(p.member);
+    p.member = -1;
+    if (p.job.members === 0 && p.job.byMember.size === 0) {
+      t.close();
+      p.job.table = undefined;
+    }
+  }
+
+  /** Dropped while it may still run: its slot is its own until it has exited (checked every second). */
+  private quarantine(p: ProcessState): void {
+    this.quarantined.add(p);
+    if (this.quarantineTimer) return;
+    this.quarantineTimer = setInterval(() => {
+      for (const q of this.quarantined) if (exited(q.pid, q.startedAt)) this.release(q);
+      if (this.quarantined.size === 0) {
+        clearInterval(this.quarantineTimer);
+        this.quarantineTimer = undefined;
+      }
+    }, 1000);
+    this.quarantineTimer.unref();
+  }
+
+  /** The coordinator is closing (every process dropped first): each job's table says so to its members, and goes. */
+  close(): void {
+    clearInterval(this.quarantineTimer);
+    this.quarantineTimer = undefined;
+    this.quarantined.clear();
+    for (const job of this.jobs.values()) {
+      job.table?.close();
+      job.table = undefined;
+      job.byMember.clear();
+    }
   }
 }

@@ -4,7 +4,7 @@
 // it), and the signal that ended it while it is a zombie (its parent may have
 // reaped it already).
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 
 const NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name]));
@@ -35,6 +35,23 @@ function stat(pid: number): Stat | undefined {
 export function runningSince(pid: number): string | undefined {
   const s = stat(pid);
   return s && s.state !== 'Z' && s.state !== 'X' && !(s.flags & PF_EXITING) ? s.start : undefined;
+}
+
+/**
+ * Has the process that started at `since` exited, every thread of it? A
+ * zombie counts once it is its last thread (a leader that called
+ * pthread_exit shows as a zombie while the others run); another start time
+ * means the pid is another process's now.
+ */
+export function exited(pid: number, since?: string): boolean {
+  const s = stat(pid);
+  if (!s || (since !== undefined && s.start !== since)) return true;
+  if (s.state !== 'Z' && s.state !== 'X') return false;
+  try {
+    return readdirSync(`/proc/${pid}/task`).length <= 1;
+  } catch {
+    return true;
+  }
 }
 
 /** The signal that ends pid, if /proc still shows it dying of one: exiting (do_exit sets exit_code

@@ -3,6 +3,7 @@
 // or one PINCOH_JOB under `pincoh serve`).
 
 import type { ProcessState } from '../coherence/engine.js';
+import type { JobTable } from '../transport/jobtable.js';
 import { EOWNERDEAD, ETIMEDOUT } from '../protocol/errno.js';
 
 export interface Export {
@@ -37,6 +38,12 @@ export class Job {
   failed: Failure | undefined;
   /** processes connected in this job */
   members = 0;
+  /** the job's shared table, while it has members (the engine makes it at the first) */
+  table: JobTable | undefined;
+  /** the table could not be made: said once */
+  tableFailed = false;
+  /** who holds each slot of the table: connected and quarantined processes */
+  readonly byMember = new Map<number, ProcessState>();
 
   constructor(readonly id: string) {}
 

@@ -8,7 +8,12 @@ export interface Hello { version: number; pid: number; ppid: number; rank: numbe
 /** How a process's libc-internal calls are covered (pincoh.h PINCOH_LIBC_*). */
 export const LIBC_MODES = ['not covered', 'code patch', 'no-release malloc'] as const;
 export interface AttachRequest { handle: bigint; timeoutMs: number; name: string }
-export interface Attached { addr: number; len: number; pid: number; flags: number }
+/** Where an attached registration is, and the owner's export word a put checks (owner's member slot, export slot + 1, generation, the owner's member record). */
+export interface Attached { addr: number; len: number; pid: number; flags: number; owner: number; export: number; xgen: number; ownerWord: number }
+/** WELCOME's account of the job table (proto.h struct pc_welcome). */
+export interface TableGrant { revokeMs: number; fd: number; size: number; member: number; memberWord: number; coordTid: number }
+export interface Publish { key: bigint; name: string; terminated: boolean; export: number; xgen: number }
+export interface Stuck { member: number; slot: number; export: number; xgen: number }
 
 /** A NUL-padded string field. */
 function cstr(v: DataView, o: number, max: number): string {
@@ -34,8 +39,18 @@ export function readHello(v: DataView, o: number): Hello {
   };
 }
 
-export function readPublish(v: DataView, o: number): { key: bigint; name: string; terminated: boolean } {
-  return { key: v.getBigUint64(o, true), name: cstr(v, o + 8, NAME_MAX), terminated: new Uint8Array(v.buffer, v.byteOffset + o + 8, NAME_MAX).includes(0) };
+export function readPublish(v: DataView, o: number): Publish {
+  return {
+    key: v.getBigUint64(o, true),
+    name: cstr(v, o + 8, NAME_MAX),
+    terminated: new Uint8Array(v.buffer, v.byteOffset + o + 8, NAME_MAX).includes(0),
+    export: v.getUint32(o + 72, true),
+    xgen: v.getUint32(o + 76, true),
+  };
+}
+
+export function readStuck(v: DataView, o: number): Stuck {
+  return { member: v.getUint32(o, true), slot: v.getUint32(o + 4, true), export: v.getUint32(o + 8, true), xgen: v.getUint32(o + 12, true) };
 }
 
 export function readAttach(v: DataView, o: number): AttachRequest & { terminated: boolean } {
@@ -61,11 +76,18 @@ export function readSyncCall(v: DataView, o: number): number {
 
 // ---- encoders (the coordinator's side, and test clients') ----
 
-export function encodeWelcome(flags: number, maxRegs: number): Buffer {
+/** table: the job table this process may map; without it, sharing is refused (jt_fd -1). */
+export function encodeWelcome(flags: number, maxRegs: number, table?: TableGrant): Buffer {
   const p = new DataView(new ArrayBuffer(SIZE.WELCOME));
   p.setUint32(0, PROTO_VERSION, true);
   p.setUint32(4, flags, true);
   p.setUint32(8, maxRegs, true);
+  p.setUint32(12, table?.revokeMs ?? 0, true);
+  p.setInt32(16, table?.fd ?? -1, true);
+  p.setUint32(20, table?.size ?? 0, true);
+  p.setUint32(24, table?.member ?? 0, true);
+  p.setUint32(28, table?.memberWord ?? 0, true);
+  p.setInt32(32, table?.coordTid ?? 0, true);
   return encodeFrame(T.WELCOME, 0, 0n, new Uint8Array(p.buffer));
 }
 
@@ -92,6 +114,10 @@ export function encodeAttached(seq: bigint, a: Attached): Buffer {
   putU64(v, 32, a.len);
   v.setInt32(40, a.pid, true);
   v.setUint32(44, a.flags, true);
+  v.setUint32(48, a.owner, true);
+  v.setUint32(52, a.export, true);
+  v.setUint32(56, a.xgen, true);
+  v.setUint32(60, a.ownerWord, true);
   return buf;
 }
 

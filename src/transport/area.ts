@@ -1,7 +1,6 @@
 // A process's shared area (native-shim/src/proto.h), seen from the
 // coordinator: the shim's memfd, mapped here too. The coordinator drains the
-// process's events from its ring and marks its handles dead with atomic
-// operations on the same memory: no system call, no help from the process,
+// process's events from its ring: no system call, no help from the process,
 // and still readable after the process is gone.
 //
 // The process hands over its descriptor's number in HELLO; we open it as
@@ -10,32 +9,10 @@
 // SIGBUS here), and map it.
 
 import { closeSync, constants, fstatSync, openSync, readlinkSync } from 'node:fs';
-import koffi from 'koffi';
-import { AREA, H, OFF, PROTO_VERSION } from '../protocol/constants.js';
-
-const PROT_READ = 1;
-const PROT_WRITE = 2;
-const MAP_SHARED = 1;
-const F_GET_SEALS = 1034;
-const F_SEAL_SEAL = 1;
-const F_SEAL_SHRINK = 2;
+import { AREA, OFF, PROTO_VERSION } from '../protocol/constants.js';
+import { addressOf, F_GET_SEALS, F_SEAL_SEAL, F_SEAL_SHRINK, MAP_FAILED, MAP_SHARED, PROT_READ, PROT_WRITE, sys, view } from '../libc.js';
 
 export class AreaError extends Error {}
-
-let libc: { mmap: (...a: unknown[]) => unknown; munmap: (...a: unknown[]) => number; fcntl: (...a: unknown[]) => number } | undefined;
-function sys(): NonNullable<typeof libc> {
-  if (!libc) {
-    const lib = koffi.load('libc.so.6');
-    libc = {
-      mmap: lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
-      munmap: lib.func('int munmap(void *addr, size_t len)'),
-      fcntl: lib.func('int fcntl(int fd, int cmd, int arg)'),
-    };
-  }
-  return libc;
-}
-
-export type KillOutcome = 'dead' | 'inflight' | 'gone';
 
 export class SharedArea {
   private u32: Uint32Array;
@@ -73,8 +50,8 @@ export class SharedArea {
       const st = fstatSync(f);
       if (!st.isFile() || st.size !== AREA.BYTES) throw new AreaError(`its shared area's file is ${st.size} bytes, not ${AREA.BYTES}`);
       const ptr = sys().mmap(null, AREA.BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0n);
-      if (koffi.address(ptr) === 0xffffffffffffffffn) throw new AreaError('cannot map its shared area');
-      const a = new SharedArea(koffi.view(ptr, AREA.BYTES), ptr);
+      if (addressOf(ptr) === MAP_FAILED) throw new AreaError('cannot map its shared area');
+      const a = new SharedArea(view(ptr, AREA.BYTES), ptr);
       a.check();
       return a;
     } finally {
@@ -86,13 +63,13 @@ export class SharedArea {
   static inMemory(): SharedArea {
     const buf = new ArrayBuffer(AREA.BYTES);
     const u = new Uint32Array(buf);
-    u.set([AREA.MAGIC, PROTO_VERSION, AREA.RING_SLOTS, AREA.HANDLE_SLOTS, AREA.RING_OFF, AREA.HANDLE_OFF, AREA.BYTES], 0);
+    u.set([AREA.MAGIC, PROTO_VERSION, AREA.RING_SLOTS, 0, AREA.RING_OFF, 0, AREA.BYTES], 0);
     return new SharedArea(buf, undefined);
   }
 
   private check(): void {
     const u = this.u32;
-    const want = [AREA.MAGIC, PROTO_VERSION, AREA.RING_SLOTS, AREA.HANDLE_SLOTS, AREA.RING_OFF, AREA.HANDLE_OFF, AREA.BYTES];
+    const want = [AREA.MAGIC, PROTO_VERSION, AREA.RING_SLOTS, 0, AREA.RING_OFF, 0, AREA.BYTES];
     if (want.some((v, i) => u[i] !== v)) {
       this.unmap();
       throw new AreaError('its shared area does not have the layout of this coordinator\'s protocol');
@@ -131,31 +108,6 @@ export class SharedArea {
       Atomics.store(this.u32, OFF.AREA_HDR.tail / 4, this.tail); // the shim may reuse the slots now
     }
     return n;
-  }
-
-  /**
-   * Marks handle slot `slot` dead, if it still holds generation `gen`, and says
-   * whether a put or get may be in flight on it. The attacher's put counts
-   * itself in flight and then checks the state; we mark, then read the count
-   * (both sequentially consistent): either its put sees DEAD or we see it.
-   */
-  kill(slot: number, gen: number, reason: number): KillOutcome {
-    if (!this.mapped || slot < 0 || slot >= AREA.HANDLE_SLOTS) return 'gone';
-    const i = (AREA.HANDLE_OFF + slot * 16) / 4;
-    for (;;) {
-      const w = Atomics.load(this.u32, i);
-      if (w >>> 4 !== gen || (w & 15) === H.FREE) return 'gone'; // freed, or a newer handle
-      if ((w & 15) === H.LIVE || (w & 15) === H.PENDING) {
-        Atomics.store(this.u32, i + OFF.HANDLE_WORD.reason / 4, reason);
-        if (Atomics.compareExchange(this.u32, i, w, ((gen << 4) | H.DEAD) >>> 0) !== w) continue;
-      }
-      return this.inflight(slot) === 0 ? 'dead' : 'inflight';
-    }
-  }
-
-  inflight(slot: number): number {
-    if (!this.mapped) return 0;
-    return Atomics.load(this.u32, (AREA.HANDLE_OFF + slot * 16 + OFF.HANDLE_WORD.inflight) / 4);
   }
 
   /** The process is gone and drained: nothing may touch the area after this. */

@@ -5,9 +5,9 @@
 import { chmodSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { encodeFrame, FrameError, FrameReader, type FrameSink } from '../protocol/codec.js';
-import { F_NOREPLY, FRAME_MAX, PROTO_VERSION, SIZE, T, W_FORK_DONTFORK, W_FREE_INVALIDATE, W_MREMAP_FOLLOW, W_SYNC_EXIT } from '../protocol/constants.js';
+import { F_NOREPLY, FRAME_MAX, PROTO_VERSION, SIZE, T, W_FORK_DONTFORK, W_FREE_INVALIDATE, W_MREMAP_FOLLOW, W_NO_COHERENCE, W_SYNC_EXIT } from '../protocol/constants.js';
 import { EACCES, EAGAIN, EPROTO } from '../protocol/errno.js';
-import { encodeAttached, encodeError, encodeReply, encodeWelcome, readAttach, readBarrierTimeout, readHello, readKey, readPublish } from '../protocol/messages.js';
+import { encodeAttached, encodeError, encodeReply, encodeWelcome, readAttach, readBarrierTimeout, readHello, readKey, readPublish, readStuck } from '../protocol/messages.js';
 import { Engine, EventError, ProcessState, type Peer, type Reply } from '../coherence/engine.js';
 import { AreaError, SharedArea } from './area.js';
 import { peerCred, socketFd } from './peercred.js';
@@ -78,6 +78,7 @@ export class CoordinatorServer {
     clearInterval(this.timer);
     for (const c of this.connections) c.closeOurs(); // their last events read now, not taken for crashes
     for (const s of this.sockets) s.destroy();
+    this.opts.engine.close(); // every job's table: its members see we are gone
     const server = this.server;
     this.server = undefined;
     if (!server) return; // never listened: the path is not ours to remove
@@ -198,7 +199,7 @@ class Connection implements FrameSink, Peer {
         need(len, SIZE.PUBLISH, 'PUBLISH');
         const m = readPublish(v, off);
         if (!m.terminated) throw new ProtocolError('PUBLISH name is not NUL-terminated');
-        status = this.engine.publish(p, m.key, m.name);
+        status = this.engine.publish(p, m);
         break;
       }
       case T.ATTACH: {
@@ -215,6 +216,10 @@ class Connection implements FrameSink, Peer {
       case T.BARRIER:
         need(len, SIZE.BARRIER, 'BARRIER');
         status = this.engine.barrier(p, readBarrierTimeout(v, off));
+        break;
+      case T.STUCK:
+        need(len, SIZE.STUCK, 'STUCK');
+        status = this.engine.stuck(p, readStuck(v, off));
         break;
       case T.HELLO:
         throw new ProtocolError('a second HELLO');
@@ -249,8 +254,9 @@ class Connection implements FrameSink, Peer {
     }
     this.proc = this.engine.connect(this.pid, this.uid, hello, this, area);
     const e = this.engine;
-    const flags = (e.mremapFollow ? W_MREMAP_FOLLOW : 0) | (e.forkDontfork ? W_FORK_DONTFORK : 0) | (e.auditOnExit ? W_SYNC_EXIT : 0) | (e.freeInvalidate ? W_FREE_INVALIDATE : 0);
-    this.send(encodeWelcome(flags, e.limits.registrationsPerProcess));
+    const flags =
+      (e.mremapFollow ? W_MREMAP_FOLLOW : 0) | (e.forkDontfork ? W_FORK_DONTFORK : 0) | (e.auditOnExit ? W_SYNC_EXIT : 0) | (e.freeInvalidate ? W_FREE_INVALIDATE : 0) | (e.coherence ? 0 : W_NO_COHERENCE);
+    this.send(encodeWelcome(flags, e.limits.registrationsPerProcess, e.grant(this.proc)));
   }
 
   private reply(seq: bigint, r: Reply): void {

@@ -5,8 +5,9 @@
  *                    shim's socket, talks through it, and keeps using pincoh
  *   fdreuse closeall closes every descriptor >= 3 (as closefrom does), then
  *                    keeps using pincoh
- *   fdreuse watch    an attacher (its watcher thread polls the connection):
- *                    dup2()s over it; within a second the handle is dead
+ *   fdreuse watch    an attacher dup2()s over its connection: the coordinator
+ *                    sees it close and expels it (no thread of pincoh's watches);
+ *                    the next put is -ESTALE
  *
  * Its own messages must come through byte for byte (the shim must not read or
  * write them), nothing may hang, and pincoh must go on after reconnecting:

@@ -5,6 +5,7 @@
  *   lean memfd     a seccomp filter makes memfd_create() fail with EPERM
  *   lean connect   a seccomp filter makes connect() fail with EPERM
  *   lean nothread  no memory for another thread's stack (RLIMIT_AS), then attach
+ *                  (pincoh starts no thread: it works)
  *   lean mountns   a new mount namespace hides the coordinator's socket, after
  *                  the process lost its connection (it closed every descriptor)
  *

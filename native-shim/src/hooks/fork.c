@@ -93,7 +93,7 @@ static int clone_child(void *p)
 	struct clone_call *c = p; /* our copy of the parent's stack */
 	pc_atfork_child();
 	/* glibc ends the child with exit(2) of this thread alone when fn returns:
-	 * a watcher thread of ours, if the child attached, would keep it alive. */
+	 * any other thread the child started would keep it alive. */
 	_exit(c->fn(c->arg));
 }
 
