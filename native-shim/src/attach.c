@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include "../include/pincoh.h"
 #include "proto.h"
+#include "rawsys.h"
 #include "shim.h"
 
 #define GEN_MASK 0x0fffffffu
@@ -37,13 +38,13 @@
 struct slot {
 	uint32_t gen;
 	_Atomic uint32_t state;
-	_Atomic int told;    /* the callback ran for its death */
 	int32_t pid;
+	unsigned flags;
 	uintptr_t addr;
 	size_t len;
-	unsigned flags;
+	struct pc_watch w;   /* the job table's words a put checks, resolved at attach */
+	_Atomic int told;    /* the callback ran for its death */
 	struct pc_jt *jt;    /* the job table it was made in */
-	struct pc_attached to; /* the owner's export in it, as ATTACH's answer said */
 };
 
 static struct slot slots[PC_MAX_ATTACH];
@@ -93,7 +94,8 @@ void pc_attach_set(uint64_t handle, struct pc_jt *jt, const struct pc_attached *
 	if (!s)
 		return;
 	s->pid = a->pid, s->addr = (uintptr_t)a->addr, s->len = (size_t)a->len, s->flags = a->flags;
-	s->jt = jt, s->to = *a;
+	s->jt = jt;
+	pc_jt_watch(jt, a, (uint32_t)index_of(s), &s->w);
 	/* a loss that overtook the reply (DEAD already) leaves it dead */
 	atomic_compare_exchange_strong(&s->state, &pending, ST_LIVE);
 }
@@ -118,7 +120,7 @@ static void kill_slot(struct slot *s)
 		;
 	if (!s->jt)
 		return;
-	for (long spins = 0; atomic_load(pc_jt_inflight(s->jt, (uint32_t)index_of(s))) > 0; spins++) {
+	for (long spins = 0; atomic_load(s->w.inflight) > 0; spins++) {
 		if (spins > 1000 && waited_too_long(spins))
 			break;
 		sched_yield();
@@ -156,10 +158,11 @@ void pc_attach_reset_child(void)
  * 1 if this call ran it. */
 static int tell(uint64_t handle, struct slot *s)
 {
-	int no = 0;
+	int no = 0, saved = errno; /* the callback is the program's: errno stays ours to keep */
 	if (!atomic_compare_exchange_strong(&s->told, &no, 1))
 		return 0;
 	pc_notify_revoked(handle, (void *)s->addr, s->len);
+	errno = saved;
 	return 1;
 }
 
@@ -171,16 +174,13 @@ static int stale(uint64_t handle, struct slot *s)
 
 static int alive(const struct slot *s)
 {
-	return atomic_load(&s->state) == ST_LIVE && pc_jt_alive(s->jt, &s->to);
+	return atomic_load(&s->state) == ST_LIVE && pc_jt_watched_live(&s->w);
 }
 
-static int transfer(uint64_t handle, size_t offset, void *buf, size_t len, int write)
+/* Why a transfer did not start: off the fast path, checked one by one. */
+__attribute__((noinline, cold)) static int refused(uint64_t handle, size_t offset, size_t len, int write)
 {
 	struct slot *s = lookup(handle);
-	struct iovec local = { .iov_base = buf, .iov_len = len }, remote;
-	_Atomic uint32_t *inflight;
-	long n;
-	int err;
 	if (!s)
 		return -EBADF;
 	if (offset > s->len || len > s->len - offset)
@@ -189,36 +189,44 @@ static int transfer(uint64_t handle, size_t offset, void *buf, size_t len, int w
 		return -EACCES;
 	if (atomic_load(&s->state) != ST_LIVE)
 		return stale(handle, s);
-	if (len == 0)
-		return alive(s) ? 0 : stale(handle, s);
-	inflight = pc_jt_inflight(s->jt, (uint32_t)index_of(s));
-	atomic_fetch_add(inflight, 1); /* a locked add: a full barrier before the checks */
-	if (!alive(s)) {
-		atomic_fetch_sub(inflight, 1);
+	return alive(s) ? 0 : stale(handle, s); /* len 0: nothing to move, only the answer */
+}
+
+/* One branch for every check before the copy, one for the checks after
+ * counting in flight, one after the system call (made inline, so errno is
+ * never touched): after each system call the predictors start cold here. */
+static inline __attribute__((always_inline)) int transfer(uint64_t handle, size_t offset, void *buf, size_t len, int write)
+{
+	uint64_t i = (handle & 0xffffffffu) - 1;
+	struct slot *s = &slots[i < PC_MAX_ATTACH ? i : 0];
+	struct iovec local = { .iov_base = buf, .iov_len = len }, remote;
+	long n;
+	if (PC_UNLIKELY((i >= PC_MAX_ATTACH) | (s->gen != (uint32_t)(handle >> 32)) |
+			(atomic_load_explicit(&s->state, memory_order_relaxed) != ST_LIVE) | (offset > s->len) |
+			(len > s->len - offset) | !(s->flags & (write ? PINCOH_WRITE : PINCOH_READ)) | (len == 0)))
+		return refused(handle, offset, len, write);
+	atomic_fetch_add(s->w.inflight, 1); /* a locked add: a full barrier before the checks */
+	if (PC_UNLIKELY(!((atomic_load(&s->state) == ST_LIVE) & pc_jt_watched_live(&s->w)))) {
+		atomic_fetch_sub(s->w.inflight, 1);
 		return stale(handle, s);
 	}
 	remote.iov_base = (void *)(s->addr + offset);
 	remote.iov_len = len;
-	n = syscall(write ? SYS_process_vm_writev : SYS_process_vm_readv, s->pid, &local, 1UL, &remote, 1UL, 0UL);
-	err = n < 0 ? errno : 0;
-	atomic_fetch_sub_explicit(inflight, 1, memory_order_release);
-	if (n < 0)
-		return err == ESRCH ? stale(handle, s) : -err; /* ESRCH: the owner is gone, and its memory with it */
-	return (size_t)n == len ? 0 : -EFAULT;
+	n = pc_raw_syscall6(write ? SYS_process_vm_writev : SYS_process_vm_readv, s->pid, (long)&local, 1, (long)&remote, 1, 0);
+	atomic_fetch_sub_explicit(s->w.inflight, 1, memory_order_release);
+	if (PC_LIKELY(n == (long)len))
+		return 0;
+	return n == -ESRCH ? stale(handle, s) : n < 0 ? (int)n : -EFAULT; /* ESRCH: the owner is gone, and its memory with it */
 }
 
 PC_EXPORT int pincoh_put(uint64_t handle, size_t offset, const void *src, size_t len)
 {
-	int saved = errno, rc = transfer(handle, offset, (void *)src, len, 1);
-	errno = saved;
-	return rc;
+	return transfer(handle, offset, (void *)src, len, 1);
 }
 
 PC_EXPORT int pincoh_get(uint64_t handle, size_t offset, void *dst, size_t len)
 {
-	int saved = errno, rc = transfer(handle, offset, dst, len, 0);
-	errno = saved;
-	return rc;
+	return transfer(handle, offset, dst, len, 0);
 }
 
 /* Runs the callback of every handle that died since: for a program that

@@ -224,16 +224,18 @@ int pc_jt_valid_target(const struct pc_jt *jt, uint32_t owner, uint32_t export)
 	return owner < jt->members && export >= 1 && export <= jt->exports;
 }
 
-/* The words a put checks, after it counted itself in flight: the
- * coordinator lives (the kernel wrote nothing in its robust futex word), we
- * are still a member in good standing, the owner still holds its slot, and
- * its export is the live generation we attached to. Plain loads on x86. */
-int pc_jt_alive(const struct pc_jt *jt, const struct pc_attached *a)
+/* The words a put checks, after it counted itself in flight, and what they
+ * must hold: the coordinator lives (the kernel wrote nothing in its robust
+ * futex word), we are still a member in good standing, the owner still holds
+ * its slot, and its export is the live generation we attached to. */
+void pc_jt_watch(struct pc_jt *jt, const struct pc_attached *a, uint32_t slot, struct pc_watch *w)
 {
 	const struct pc_jt_hdr *h = (const void *)jt->base;
-	return ld(&h->lock[0]) == jt->coord_tid && ld(&member_rec(jt, jt->member)->state) == jt->member_word &&
-	       ld(&member_rec(jt, a->owner)->state) == a->owner_word &&
-	       ld(export_word(jt, a->owner, a->export - 1)) == (a->xgen << 4 | PC_X_LIVE);
+	w->word[0] = &h->lock[0], w->want[0] = jt->coord_tid;
+	w->word[1] = &member_rec(jt, jt->member)->state, w->want[1] = jt->member_word;
+	w->word[2] = &member_rec(jt, a->owner)->state, w->want[2] = a->owner_word;
+	w->word[3] = export_word(jt, a->owner, a->export - 1), w->want[3] = a->xgen << 4 | PC_X_LIVE;
+	w->inflight = pc_jt_inflight(jt, slot);
 }
 
 /* ---- the owner's side ---- */

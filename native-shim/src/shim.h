@@ -188,7 +188,16 @@ int pc_jt_export_kill(struct pc_jt *jt, uint32_t export, uint32_t xgen, int reas
 void pc_jt_revoke(struct pc_jt *jt, uint32_t export, uint32_t xgen, struct pc_revoked *r);
 _Atomic uint32_t *pc_jt_inflight(struct pc_jt *jt, uint32_t slot);
 int pc_jt_valid_target(const struct pc_jt *jt, uint32_t owner, uint32_t export);
-int pc_jt_alive(const struct pc_jt *jt, const struct pc_attached *a);
+/* What a put checks after counting itself in flight: these words hold these values (plain loads, no branch but one). */
+struct pc_watch { const uint32_t *word[4]; uint32_t want[4]; _Atomic uint32_t *inflight; };
+void pc_jt_watch(struct pc_jt *jt, const struct pc_attached *a, uint32_t slot, struct pc_watch *w);
+static inline int pc_jt_watched_live(const struct pc_watch *w)
+{
+	uint32_t diff = 0;
+	for (int i = 0; i < 4; i++)
+		diff |= __atomic_load_n(w->word[i], __ATOMIC_SEQ_CST) ^ w->want[i];
+	return diff == 0;
+}
 
 /* area.c: the shared area (proto.h) and its event ring */
 void pc_area_drop(void);                             /* the connection is gone: stop writing events */
