@@ -2,22 +2,14 @@
 // unknown once the process finds out (its next request: nothing listens to
 // the socket) and re-announced on the next need, attachments die at once.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { T } from '../src/protocol/constants.js';
 import { encodeWelcome } from '../src/protocol/messages.js';
-import { CLI, startDriver, until, tempDir } from './helpers.js';
+import { serve, startDriver, until, tempDir } from './helpers.js';
 import { ENOTCONN, ESTALE } from '../src/protocol/errno.js';
 
-
-function serve(sock: string): { child: ChildProcess; out: () => string; ready: Promise<boolean> } {
-  const child = spawn(process.execPath, [CLI, 'serve', '--socket', sock, '--trace', '-'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let out = '';
-  child.stderr!.on('data', (d) => (out += d));
-  return { child, out: () => out, ready: until(() => out.includes('serving on')) };
-}
 
 describe('the coordinator is killed and restarted', () => {
   it('calls go on locally, registrations are unknown, then re-announced on the next need', async () => {

@@ -1,6 +1,6 @@
 // Real processes against a real coordinator on a real socket.
 
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -39,6 +39,19 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = process.env): 
     await closed;
   });
   return { child, out: () => out, err: () => err, closed };
+}
+
+/** `pincoh serve` in a process of its own (to stop or kill it), its trace on stderr; extra: more options. */
+export function serve(sock: string, extra: string[] = []): { child: ChildProcess; out: () => string; ready: Promise<boolean> } {
+  const child = spawn(process.execPath, [CLI, 'serve', '--socket', sock, '--trace', '-', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let out = '';
+  child.stderr!.on('data', (d) => (out += d));
+  onTestFinished(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+  });
+  return { child, out: () => out, ready: until(() => out.includes('serving on')) };
 }
 
 /** The coordinator's summary line, as it ends (Stats.summary). */
