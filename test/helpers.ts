@@ -214,7 +214,12 @@ export interface LiveDriver {
 }
 
 export function startDriver(socket: string | undefined, script: string, extra: NodeJS.ProcessEnv = {}): LiveDriver {
-  const child = spawn(prog('driver'), script.trim().split(/\s+/), { env: shimEnv(socket, extra), stdio: ['pipe', 'pipe', 'pipe'] });
+  return startProgram(prog('driver'), script.trim().split(/\s+/), shimEnv(socket, extra));
+}
+
+/** Any program that prints a line per step and reads `wait` lines from stdin, as the driver does. */
+export function startProgram(file: string, args: string[], env: NodeJS.ProcessEnv): LiveDriver {
+  const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let stdout = '';
   let stderr = '';

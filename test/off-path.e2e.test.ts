@@ -7,7 +7,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ESTALE } from '../src/protocol/errno.js';
-import { serve, startDriver, tempDir, until, type LiveDriver } from './helpers.js';
+import { driver, prog, serve, shimEnv, startCoordinator, startDriver, startProgram, tempDir, until, type LiveDriver } from './helpers.js';
 
 /** Caught stopped inside a put: SIGSTOP until inflight() says so. */
 async function stopInsidePut(a: LiveDriver, inflight: () => number): Promise<boolean> {
@@ -134,5 +134,40 @@ describe('a job\'s table is its own', () => {
     x.send();
     y.send();
     await Promise.all([x.done, y.done]);
+  });
+});
+
+describe('trust stays where it is', () => {
+  it('a member writing garbage into the job table (fuzzed, 12 seeds): only its own segment can take it, the read-only rest faults; no other member or the coordinator is hurt, no put lands in revoked memory', async () => {
+    const c = await startCoordinator({ revokeTimeoutMs: 300 });
+    try {
+      for (let seed = 1; seed <= 12; seed++) {
+        const job = `garbage-${seed}`;
+        const env = { PINCOH_JOB: job };
+        const o = startDriver(c.path, 'map 0 65536 reg 0 0 65536 rw pub victim 0 wait unmap 0 0 65536 stats', env);
+        await o.waitFor(/^waiting/);
+        const g = startProgram(prog('jtgarbage'), [String(seed), '2000'], shimEnv(c.path, env));
+        await g.waitFor(/^waiting/);
+        expect(g.lines).toEqual(['att 0', 'put 0', 'pub 0', 'garbage 2000', 'put done', 'ro fault', 'waiting']);
+        const a = startDriver(c.path, 'att victim 5000 att g 5000 put 0 0 8 1 wait put 0 0 8 1 put 1 0 8 1', env);
+        await a.waitFor(/^waiting/);
+        o.send();
+        // its munmap returns, having waited (bounded) for whatever the garbage says is in flight
+        expect((await o.done).lines.pop()).toBe('stats slow 1 inval 1 timeouts 0 degraded 0 connected 1');
+        a.send();
+        const ra = await a.done;
+        expect(ra.lines[4], `seed ${seed}`).toBe(`put -${ESTALE}`); // the victim's memory was revoked: never written after
+        expect(ra.lines).toHaveLength(6); // its put into the garbage writer's own memory may go either way
+        g.send();
+        const rg = await g.done;
+        // it exits, or was ended for a put its garbage kept "in flight" past the bound: never a crash
+        expect(rg.code === 0 || rg.signal === 'SIGKILL', `seed ${seed}: ${rg.code} ${rg.signal} ${rg.stderr}`).toBe(true);
+      }
+      // and the coordinator serves on
+      expect((await driver(c.path, 'map 0 4096 reg 0 0 4096 rw pub after 0', { PINCOH_JOB: 'after' })).lines).toEqual(['map 0 ok', 'reg 0 0', 'pub 0']);
+      expect(c.logs.filter((l) => !/still in flight 300 ms/.test(l))).toEqual([]);
+    } finally {
+      await c.close();
+    }
   });
 });
