@@ -14,12 +14,15 @@
  *   bench load SECONDS       invalidations per second of unshared registrations
  *                            (register + mprotect PROT_NONE + back, in a loop);
  *                            bare (no shim): the same mprotect pairs
- *   bench revoke ROUNDS [US] [stop]  rank 0: p50/p99 of a munmap whose registration
- *                            the other ranks are attached to, US µs after the barrier
- *                            that saw them attach; other ranks: attach each round;
- *                            with stop, every attacher is stopped (SIGSTOP) first
+ *   bench revoke ROUNDS [US] [stop|coordstop]  rank 0: p50/p99 of a munmap of a 64 KiB
+ *                            registration the other ranks are attached to, and of an
+ *                            unshared registered 64 KiB buffer, in turns in the same
+ *                            round, US µs after the barrier that saw them attach;
+ *                            other ranks: attach each round; with stop, every
+ *                            attacher is stopped (SIGSTOP) first; with coordstop,
+ *                            the coordinator (pincoh run: rank 0's parent)
  *   bench attprot ITERS      rank 1: an mprotect loop before attaching to rank 0's
- *                            export and after (the watcher thread): ns per call
+ *                            export and after: ns per call
  *   bench put                rank 0 exports 1 MiB; rank 1 times puts of 4 KiB, 64 KiB
  *                            and 1 MiB against raw process_vm_writev to the same place
  */
@@ -246,12 +249,21 @@ static int stopped(int pid)
 	return p && p[2] == 'T';
 }
 
-static void revoke_latency(long rounds, long settle_us, int stop)
+/* 64 KiB, touched (the munmap frees real pages), registered */
+static char *touched_registered(uint64_t *k)
+{
+	char *m = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	memset(m, 1, 65536);
+	need(pincoh_register(m, 65536, PINCOH_READ | PINCOH_WRITE, k), "register");
+	return m;
+}
+
+static void revoke_latency(long rounds, long settle_us, int stop, int coordstop)
 {
 	char name[64];
 	int n = pincoh_size();
 	if (pincoh_rank() == 0) {
-		double *s = malloc(sizeof(double) * rounds);
+		double *s = malloc(sizeof(double) * rounds), *u = malloc(sizeof(double) * rounds), *q = malloc(sizeof(double) * rounds);
 		int *pids = (int *)mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		uint64_t pk;
 		long stale = 0;
@@ -259,20 +271,30 @@ static void revoke_latency(long rounds, long settle_us, int stop)
 		need(pincoh_register(pids, 4096, PINCOH_READ | PINCOH_WRITE, &pk), "register");
 		need(pincoh_publish("rv/pids", pk), "publish");
 		for (long r = 0; r < rounds; r++) {
-			char *m = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-			uint64_t k;
-			need(pincoh_register(m, 65536, PINCOH_READ | PINCOH_WRITE, &k), "register");
+			uint64_t k, ku;
+			char *m = touched_registered(&k), *un = touched_registered(&ku);
 			snprintf(name, sizeof name, "rv/%ld", r);
 			need(pincoh_publish(name, k), "publish");
 			need(pincoh_barrier(60000), "barrier"); /* everyone attached */
 			for (int i = 1; stop && i < n; i++)
 				while (!stopped(pids[i]))
 					usleep(100);
+			if (coordstop) {
+				kill(getppid(), SIGSTOP);
+				while (!stopped(getppid()))
+					usleep(100);
+			}
 			if (settle_us)
 				usleep((useconds_t)settle_us); /* let the barrier's wake-ups settle: time the revoke alone */
-			double t0 = now_ns();
-			munmap(m, 65536);
-			s[r] = now_ns() - t0;
+			for (int turn = 0; turn < 2; turn++) { /* in turns: which goes first alternates by round */
+				int published = (turn + (int)r) % 2;
+				double t0 = now_ns();
+				munmap(published ? m : un, 65536);
+				(published ? s : u)[r] = now_ns() - t0;
+			}
+			q[r] = s[r] / u[r];
+			if (coordstop)
+				kill(getppid(), SIGCONT);
 			for (int i = 1; stop && i < n; i++)
 				kill(pids[i], SIGCONT);
 			need(pincoh_barrier(60000), "barrier"); /* everyone saw its handle die */
@@ -281,7 +303,10 @@ static void revoke_latency(long rounds, long settle_us, int stop)
 		for (int i = 1; i < n; i++)
 			stale += pids[512 + i];
 		qsort(s, rounds, sizeof *s, cmp);
-		printf("{\"p50\":%.0f,\"p99\":%.0f,\"max\":%.0f,\"stale\":%ld}\n", s[rounds / 2], s[rounds * 99 / 100], s[rounds - 1], stale);
+		qsort(u, rounds, sizeof *u, cmp);
+		qsort(q, rounds, sizeof *q, cmp);
+		printf("{\"p50\":%.0f,\"p99\":%.0f,\"max\":%.0f,\"unshared_p50\":%.0f,\"unshared_p99\":%.0f,\"ratio\":%.3f,\"stale\":%ld}\n", s[rounds / 2],
+		       s[rounds * 99 / 100], s[rounds - 1], u[rounds / 2], u[rounds * 99 / 100], q[rounds / 2], stale);
 	} else {
 		uint64_t ph;
 		int me = getpid(), seen = 0;
@@ -384,11 +409,11 @@ int main(int argc, char **argv)
 	else if (argc >= 3 && !strcmp(argv[1], "load"))
 		load(atof(argv[2]));
 	else if (argc >= 3 && !strcmp(argv[1], "revoke"))
-		revoke_latency(atol(argv[2]), argc > 3 ? atol(argv[3]) : 0, argc > 4 && !strcmp(argv[4], "stop"));
+		revoke_latency(atol(argv[2]), argc > 3 ? atol(argv[3]) : 0, argc > 4 && !strcmp(argv[4], "stop"), argc > 4 && !strcmp(argv[4], "coordstop"));
 	else if (argc >= 2 && !strcmp(argv[1], "put"))
 		put_bandwidth();
 	else {
-		fprintf(stderr, "usage: bench hook NREGS ITERS | loop ITERS NREGS | unshared ITERS | pair ITERS | prot ITERS NREGS | load SECONDS | revoke ROUNDS [US] [stop] | attprot ITERS | put\n");
+		fprintf(stderr, "usage: bench hook NREGS ITERS | loop ITERS NREGS | unshared ITERS | pair ITERS | prot ITERS NREGS | load SECONDS | revoke ROUNDS [US] [stop|coordstop] | attprot ITERS | put\n");
 		return 2;
 	}
 	return 0;

@@ -1,8 +1,7 @@
-/* pingpong: the floor of any round trip. A C process sends a SYNC frame
- * (24 bytes) over an AF_UNIX stream and waits for a REPLY (24 bytes): to a C
- * echo process (pingpong ITERS), or to a server at SOCKET (pingpong ITERS
- * SOCKET: bench/run.ts starts a minimal Node echo there, the floor of a Node
- * coordinator). With GAP_US, it sleeps that long before each round trip, as
+/* pingpong: the floor of any round trip, which a revoke no longer makes. A C
+ * process sends a SYNC frame (24 bytes) over an AF_UNIX stream and waits for
+ * a REPLY (24 bytes): to a C echo process (pingpong ITERS), or to a server at
+ * SOCKET (pingpong ITERS SOCKET). With GAP_US, it sleeps that long before each round trip, as
  * a process that makes a call now and then does (both sides then wake from
  * sleep: the slow part on a VM). Prints p50/p99 of the round trip in ns.
  * usage: pingpong ITERS [SOCKET|-] [GAP_US] */
