@@ -233,6 +233,19 @@ describe('a dropped process: the coordinator steps in', () => {
     expect(await until(() => links(t, owner.p.member, 1)[0] === 'none')).toBe(true);
     e.close();
   });
+
+  it('an attacher dropped while it runs, its put in flight past the bound: it is killed, and its link stays until it has exited', async () => {
+    const { e, owner, t } = setup();
+    const sleeper = spawn('sleep', ['30']);
+    const exited = new Promise<string | null>((r) => sleeper.once('exit', (_c, s) => r(s)));
+    const a = await attach(e, sleeper.pid!);
+    setInflight(t, a.p.member, 0, 1); // stopped inside pincoh_put, for good
+    e.drop(a.p, 'cut off: a test');
+    expect(await exited).toBe('SIGKILL');
+    expect(e.stats.cutOff).toBe(1);
+    expect(await until(() => links(t, owner.p.member, 1)[0] === 'none')).toBe(true);
+    e.close();
+  });
 });
 
 describe('STUCK: a put in flight past the owner\'s bound', () => {

@@ -552,7 +552,7 @@ export class Engine {
     if (!t || s.member >= JT.MEMBERS || s.slot >= JT.HANDLES) return -EINVAL;
     if (t.inflight(s.member, s.slot) === 0) return 0;
     const att = p.job.byMember.get(s.member);
-    if (att && !att.gone) this.cutOff(att, `a put of it was still in flight ${this.revokeTimeoutMs} ms after its handle was revoked (stopped or hung inside pincoh_put)`);
+    if (att) this.end(att, `a put of it was still in flight ${this.revokeTimeoutMs} ms after its handle was revoked (stopped or hung inside pincoh_put)`);
     const pid = att?.pid ?? t.memberPid(s.member);
     const since = att?.startedAt;
     return this.until(() => t.inflight(s.member, s.slot) === 0 || exited(pid, since), Math.max(this.revokeTimeoutMs, 1000)).then((ok) => (ok ? 0 : -ETIMEDOUT));
@@ -571,6 +571,20 @@ export class Engine {
       };
       poll();
     });
+  }
+
+  /** Ends p for a put stuck in flight: cut off while connected; killed all the same once dropped (it may still run). */
+  private end(p: ProcessState, reason: string): void {
+    if (!p.gone) return this.cutOff(p, reason);
+    if (p.pid === process.pid || exited(p.pid, p.startedAt)) return;
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      return; /* already gone */
+    }
+    this.stats.cutOff++;
+    this.log(`killed pid ${p.pid} (${p.hello.argv0}, rank ${p.rank}), dropped earlier: ${reason}`);
+    if (this.trace.enabled) this.trace.emit({ event: 'cutoff', pid: p.pid, rank: p.rank, reason, killed: true });
   }
 
   /**
@@ -654,8 +668,9 @@ export class Engine {
     const slot = handleSlot(a.handle);
     if (dead || t.inflight(a.attacher.member, slot) === 0) return t.unlink(a.link);
     void this.until(() => t.inflight(a.attacher.member, slot) === 0 || exited(a.attacher.pid, a.attacher.startedAt), this.revokeTimeoutMs).then((ok) => {
-      if (!ok) this.cutOff(a.attacher, `a put of it was still in flight ${this.revokeTimeoutMs} ms after it was dropped (stopped or hung inside pincoh_put)`);
-      t.unlink(a.link);
+      if (!ok) this.end(a.attacher, `a put of it was still in flight ${this.revokeTimeoutMs} ms after it was dropped (stopped or hung inside pincoh_put)`);
+      // its owner no longer waits for it: only once it can write no more
+      void this.until(() => t.inflight(a.attacher.member, slot) === 0 || exited(a.attacher.pid, a.attacher.startedAt), 60_000).then(() => t.unlink(a.link));
     });
   }
 
@@ -664,7 +679,7 @@ export class Engine {
     const t0 = process.hrtime.bigint();
     const slot = handleSlot(a.handle);
     void this.until(() => t.inflight(a.attacher.member, slot) === 0 || exited(a.attacher.pid, a.attacher.startedAt), this.revokeTimeoutMs).then((ok) => {
-      if (!ok) this.cutOff(a.attacher, `a put of it was still in flight ${this.revokeTimeoutMs} ms after its handle was revoked (stopped or hung inside pincoh_put)`);
+      if (!ok) this.end(a.attacher, `a put of it was still in flight ${this.revokeTimeoutMs} ms after its handle was revoked (stopped or hung inside pincoh_put)`);
       this.revoked(a, REASON.EXIT, ok ? 'drained' : 'stuck', Number(process.hrtime.bigint() - t0) / 1000);
     });
   }
