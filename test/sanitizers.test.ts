@@ -2,7 +2,8 @@
 // (native-shim/build/libpincoh-asan.so), under the end-to-end scenarios that
 // exercise most of its code: hooks, sharing and revoke, 8 racing threads, fork
 // under load. And with ThreadSanitizer (libpincoh-tsan.so) under the racing
-// threads and a halo exchange; TSan cannot follow a multithreaded process's
+// threads, a halo exchange and 16 attachers putting while their owner revokes
+// them in place (stalewrite); TSan cannot follow a multithreaded process's
 // forked child that starts a thread, so fork stays with ASan. Any report fails.
 
 import { execFileSync } from 'node:child_process';
@@ -87,5 +88,12 @@ describe('under TSan', () => {
     const r = await ranksUnder(LIBTSAN, TSAN_SHIM, 4, [example('halo'), '40'], tsan);
     clean(r);
     expect(r.stdout.match(/, 0 bad/g)).toHaveLength(4);
+  });
+
+  it('16 attachers putting in a loop while their owner revokes them in place, 30 rounds (stalewrite): no data race, no stale write', async () => {
+    const r = await ranksUnder(LIBTSAN, TSAN_SHIM, 17, [example('stalewrite'), 'munmap', '30'], tsan);
+    clean(r);
+    expect(r.stdout).toMatch(/stalewrite munmap: 30 rounds, 16 attachers, canary overwritten in 0 /);
+    expect(r.stdout.match(/30 handles found stale/g)).toHaveLength(16);
   });
 });
