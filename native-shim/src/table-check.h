@@ -4,6 +4,12 @@
 #ifndef PC_TABLE_CHECK_H
 #define PC_TABLE_CHECK_H
 
+/* (s1, k1) before (s2, k2) */
+static int before(uintptr_t s1, uint64_t k1, uintptr_t s2, uint64_t k2)
+{
+	return s1 < s2 || (s1 == s2 && k1 < k2);
+}
+
 struct check_bound { int has; uintptr_t s; uint64_t k; };
 
 static const char *check_node(uint32_t x, unsigned l, struct check_bound lo, struct check_bound hi, int ledge, int redge,

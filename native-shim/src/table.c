@@ -278,12 +278,18 @@ static void set_n(uint32_t x, unsigned n)
 	metas[x].n = n;
 }
 
-/* Recomputes x's pm and maxend from its slots' ends. */
-static void refresh(uint32_t x)
+/* Recomputes x's pm from slot `from` on, and its maxend, from its slots'
+ * ends (pm of the slots before `from` stands). */
+static void refresh_from(uint32_t x, unsigned from)
 {
 	struct meta *w = &metas[x];
 	uintptr_t m = 0;
-	for (unsigned i = 0; i < w->n; i++) {
+	if (from > 0) {
+		m = nodes[x].pm[from - 1];
+		if (!w->leaf && w->end[from - 1] > m)
+			m = w->end[from - 1];
+	}
+	for (unsigned i = from; i < w->n; i++) {
 		if (w->leaf && w->end[i] > m)
 			m = w->end[i];
 		if (nodes[x].pm[i] != m)
@@ -292,6 +298,24 @@ static void refresh(uint32_t x)
 			m = w->end[i];
 	}
 	w->maxend = m;
+}
+
+static void refresh(uint32_t x)
+{
+	refresh_from(x, 0);
+}
+
+/* x's maxend changed: its parents' ends, up to where nothing changes. */
+static void propagate(const struct path *p, unsigned l)
+{
+	for (; l > 0; l--) {
+		uint32_t parent = p->nd[l - 1];
+		unsigned ix = p->ix[l - 1];
+		if (metas[parent].end[ix] == metas[p->nd[l]].maxend)
+			return;
+		metas[parent].end[ix] = metas[p->nd[l]].maxend;
+		refresh_from(parent, ix + 1);
+	}
 }
 
 static void insert_slot(uint32_t x, unsigned at, const struct item *it)
@@ -310,12 +334,6 @@ static void remove_slot(uint32_t x, unsigned at)
 	set_n(x, n - 1);
 }
 
-/* (s1, k1) before (s2, k2) */
-static int before(uintptr_t s1, uint64_t k1, uintptr_t s2, uint64_t k2)
-{
-	return s1 < s2 || (s1 == s2 && k1 < k2);
-}
-
 /* Internal node x: the last child whose separator is at or before (s, k)
  * (strict: before it), or 0. */
 static unsigned child_for(uint32_t x, uintptr_t s, uint64_t k, int strict)
@@ -324,8 +342,8 @@ static unsigned child_for(uint32_t x, uintptr_t s, uint64_t k, int strict)
 	while (hi - lo > 1) {
 		unsigned mid = (lo + hi) / 2;
 		uintptr_t ms = nodes[x].start[mid];
-		uint64_t mk = metas[x].key[mid];
-		if (strict ? before(ms, mk, s, k) : !before(s, k, ms, mk))
+		/* the key only when the starts are equal: another cache line */
+		if (ms != s ? ms < s : strict ? metas[x].key[mid] < k : metas[x].key[mid] <= k)
 			lo = mid;
 		else
 			hi = mid;
@@ -339,7 +357,8 @@ static unsigned leaf_pos(uint32_t x, uintptr_t s, uint64_t k)
 	unsigned lo = 0, hi = metas[x].n;
 	while (lo < hi) {
 		unsigned mid = (lo + hi) / 2;
-		if (before(nodes[x].start[mid], metas[x].key[mid], s, k))
+		uintptr_t ms = nodes[x].start[mid];
+		if (ms != s ? ms < s : metas[x].key[mid] < k)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -348,6 +367,16 @@ static unsigned leaf_pos(uint32_t x, uintptr_t s, uint64_t k)
 }
 
 /* The way to where (s, k) is or would go; the leaf's slot is its position. */
+/* A node about to be searched and changed: every line of it asked for at
+ * once, not one miss after another (a leaf among many is seldom cached). */
+static void prefetch(uint32_t x)
+{
+	for (size_t o = 0; o < sizeof(struct node); o += 64)
+		__builtin_prefetch((const char *)&nodes[x] + o, 1);
+	for (size_t o = 0; o < sizeof(struct meta); o += 64)
+		__builtin_prefetch((const char *)&metas[x] + o, 1);
+}
+
 static void descend(uintptr_t s, uint64_t k, struct path *p)
 {
 	uint32_t x = root;
@@ -357,6 +386,7 @@ static void descend(uintptr_t s, uint64_t k, struct path *p)
 		p->nd[l] = x;
 		p->ix[l] = child_for(x, s, k, 0);
 		x = nodes[x].ref[p->ix[l]];
+		prefetch(x);
 	}
 	p->nd[l] = x;
 	p->ix[l] = leaf_pos(x, s, k);
@@ -429,7 +459,7 @@ static void tree_insert(const struct item *entry)
 		unsigned cut = (F + 1) / 2, total = F + 1;
 		if (metas[x].n < F) {
 			insert_slot(x, at, &it);
-			refresh(x);
+			refresh_from(x, at);
 			break;
 		}
 		/* Full: the first `cut` of the F + 1 slots stay, the rest go to y. */
@@ -474,11 +504,7 @@ static void tree_insert(const struct item *entry)
 		metas[p.nd[l - 1]].end[p.ix[l - 1]] = metas[x].maxend;
 		it = up, at = p.ix[l - 1] + 1, l--;
 	}
-	for (; l > 0; l--) {
-		uint32_t parent = p.nd[l - 1];
-		metas[parent].end[p.ix[l - 1]] = metas[p.nd[l]].maxend;
-		refresh(parent);
-	}
+	propagate(&p, l);
 }
 
 /* Internal nodes: slot 0 of the right one, moved into the left, takes the
@@ -550,7 +576,7 @@ static int tree_remove(uintptr_t s, uint64_t k, struct item *gone)
 	l = p.h - 1;
 	at_path(&p, gone);
 	remove_slot(p.nd[l], p.ix[l]);
-	refresh(p.nd[l]);
+	refresh_from(p.nd[l], p.ix[l]);
 	if (atomic_load_explicit(&count, memory_order_relaxed) == 1) {
 		/* the last one: the empty leaf is the whole tree */
 		for (unsigned j = 0; j < l; j++)
@@ -559,19 +585,25 @@ static int tree_remove(uintptr_t s, uint64_t k, struct item *gone)
 		STORE(height, 1);
 		return 0;
 	}
+	/* Up from the leaf, which lost a slot: a node gone below half borrows
+	 * from a sibling or merges with it, and its parent may then be short. */
 	for (; l > 0; l--) {
 		uint32_t x = p.nd[l], parent = p.nd[l - 1];
 		unsigned ix = p.ix[l - 1], n = metas[x].n, pn = metas[parent].n;
+		if (n >= MINF || (n > 0 && pn < 2)) {
+			/* full enough, or alone under its parent on an edge of the tree */
+			propagate(&p, l);
+			break;
+		}
 		if (n == 0) {
 			remove_slot(parent, ix);
 			node_free(x);
-		} else if (n >= MINF || pn < 2) {
-			/* full enough, or alone under its parent on an edge of the tree */
-			metas[parent].end[ix] = metas[x].maxend;
-		} else if (ix + 1 < pn) {
-			rebalance(parent, ix + 1, x, nodes[parent].ref[ix + 1]);
-		} else {
-			rebalance(parent, ix, nodes[parent].ref[ix - 1], x);
+		} else if (!rebalance(parent, ix + 1 < pn ? ix + 1 : ix, ix + 1 < pn ? x : nodes[parent].ref[ix - 1],
+				      ix + 1 < pn ? nodes[parent].ref[ix + 1] : x)) {
+			/* evened out: the parent keeps its children */
+			refresh(parent);
+			propagate(&p, l - 1);
+			break;
 		}
 		refresh(parent);
 	}
