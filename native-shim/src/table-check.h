@@ -65,7 +65,7 @@ static const char *check_node(uint32_t x, unsigned l, struct check_bound lo, str
 			const char *why;
 			if (d->pm[i] != m)
 				return "an internal node's pm is not the max end of the children before";
-			why = check_node(d->ref[i], l + 1, clo, chi, ledge && i == 0, redge && i + 1 == w->n, entries, seen, &cm);
+			why = check_node(child(x, i), l + 1, clo, chi, ledge && i == 0, redge && i + 1 == w->n, entries, seen, &cm);
 			if (why)
 				return why;
 			if (w->end[i] != cm)

@@ -173,7 +173,7 @@ static inline __attribute__((always_inline)) int hit_unlocked(uintptr_t a, uintp
 		uintptr_t pm = LOAD(x->pm[i]);
 		m = pm > m ? pm : m;
 		nd = LOAD(x->ref[i]);
-		x = &base[nd < NODE_CAP ? nd : 0];
+		x = (const struct node *)((const char *)base + (nd < NODE_CAP * sizeof(struct node) ? nd : 0));
 		i = slot_below(x, b);
 	}
 	return m > a || (LOAD(x->start[i]) < b && LOAD(x->pm[i]) > a);
@@ -251,7 +251,7 @@ static void node_free(uint32_t x)
 static void get(uint32_t x, unsigned i, struct item *it)
 {
 	const struct meta *w = &metas[x];
-	*it = (struct item){ .start = nodes[x].start[i], .ref = nodes[x].ref[i], .key = w->key[i], .end = w->end[i],
+	*it = (struct item){ .start = nodes[x].start[i], .ref = nodes[x].ref[i] / (uint32_t)sizeof(struct node), .key = w->key[i], .end = w->end[i],
 			     .flags = w->flags[i], .export = w->export[i], .xgen = w->xgen[i] };
 }
 
@@ -259,8 +259,13 @@ static void put(uint32_t x, unsigned i, const struct item *it)
 {
 	struct meta *w = &metas[x];
 	STORE(nodes[x].start[i], it->start);
-	STORE(nodes[x].ref[i], it->ref);
+	STORE(nodes[x].ref[i], it->ref * (uint32_t)sizeof(struct node));
 	w->key[i] = it->key, w->end[i] = it->end, w->flags[i] = it->flags, w->export[i] = it->export, w->xgen[i] = it->xgen;
+}
+
+static uint32_t child(uint32_t x, unsigned i)
+{
+	return nodes[x].ref[i] / (uint32_t)sizeof(struct node);
 }
 
 static void move_slot(uint32_t to, unsigned j, uint32_t from, unsigned i)
@@ -385,7 +390,7 @@ static void descend(uintptr_t s, uint64_t k, struct path *p)
 	for (l = 0; l + 1 < p->h; l++) {
 		p->nd[l] = x;
 		p->ix[l] = child_for(x, s, k, 0);
-		x = nodes[x].ref[p->ix[l]];
+		x = child(x, p->ix[l]);
 		prefetch(x);
 	}
 	p->nd[l] = x;
@@ -412,7 +417,7 @@ static int step_leaf(struct path *p)
 		return 0;
 	p->ix[l]++;
 	for (l++; l < (int)p->h; l++) {
-		p->nd[l] = nodes[p->nd[l - 1]].ref[p->ix[l - 1]];
+		p->nd[l] = child(p->nd[l - 1], p->ix[l - 1]);
 		p->ix[l] = 0;
 	}
 	return metas[p->nd[p->h - 1]].n > 0;
@@ -598,8 +603,8 @@ static int tree_remove(uintptr_t s, uint64_t k, struct item *gone)
 		if (n == 0) {
 			remove_slot(parent, ix);
 			node_free(x);
-		} else if (!rebalance(parent, ix + 1 < pn ? ix + 1 : ix, ix + 1 < pn ? x : nodes[parent].ref[ix - 1],
-				      ix + 1 < pn ? nodes[parent].ref[ix + 1] : x)) {
+		} else if (!rebalance(parent, ix + 1 < pn ? ix + 1 : ix, ix + 1 < pn ? x : child(parent, ix - 1),
+				      ix + 1 < pn ? child(parent, ix + 1) : x)) {
 			/* evened out: the parent keeps its children */
 			refresh(parent);
 			propagate(&p, l - 1);
@@ -609,7 +614,7 @@ static int tree_remove(uintptr_t s, uint64_t k, struct item *gone)
 	}
 	while (!metas[root].leaf && metas[root].n == 1) {
 		uint32_t old = root;
-		STORE(root, nodes[old].ref[0]);
+		STORE(root, child(old, 0));
 		STORE(height, height - 1);
 		node_free(old);
 	}
@@ -630,7 +635,7 @@ static int last_over(uint32_t x, uintptr_t us, uint64_t uk, uintptr_t a, struct 
 	}
 	for (unsigned i = child_for(x, us, uk, 1) + 1; i-- > 0;) {
 		p->ix[l] = i;
-		if (metas[x].end[i] > a && last_over(nodes[x].ref[i], us, uk, a, p, l + 1))
+		if (metas[x].end[i] > a && last_over(child(x, i), us, uk, a, p, l + 1))
 			return 1;
 	}
 	return 0;
