@@ -9,6 +9,11 @@
  *   bench unshared ITERS     munmap of a registered (never published) 64 KiB buffer
  *                            and of an unregistered one, interleaved: medians (ns)
  *   bench pair ITERS         pincoh_register + pincoh_deregister of unshared memory (ns per pair)
+ *   bench regs N ORDER [ADDR]  registers N 4 KiB pages of one mapping (in address
+ *                            order ADDR: asc, desc or random; asc by default), then
+ *                            deregisters them all in ORDER: oldest, newest or random
+ *                            first; ns per register and per deregister (the
+ *                            coordinator drains the ring between batches, untimed)
  *   bench prot ITERS NREGS   an mprotect loop before this process connects, then
  *                            after it registered NREGS (ns per call, both)
  *   bench load SECONDS       invalidations per second of unshared registrations
@@ -180,6 +185,65 @@ static void pair(long iters)
 			best = t;
 	}
 	printf("{\"pair\":%.1f}\n", best);
+}
+
+static void need(int rc, const char *what);
+
+/* A fixed shuffle (xorshift64), the same in every run. */
+static void shuffle(long *v, long n, uint64_t seed)
+{
+	for (long i = n - 1; i > 0; i--) {
+		seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+		long j = (long)(seed % (uint64_t)(i + 1)), t = v[i];
+		v[i] = v[j], v[j] = t;
+	}
+}
+
+/* What a registration cache's table costs: N registrations of neighbouring
+ * pages, then every one deregistered, in the order the cache evicts in. */
+static void regs(long n, const char *order, const char *addr)
+{
+	size_t page = 4096;
+	long *slot = malloc(sizeof(long) * n), *by_age = malloc(sizeof(long) * n);
+	uint64_t *keys = malloc(sizeof(uint64_t) * n), k;
+	char *m = mmap(NULL, (n + 1) * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (n <= 0 || !slot || !by_age || !keys || m == MAP_FAILED || (strcmp(order, "oldest") && strcmp(order, "newest") && strcmp(order, "random")) ||
+	    (strcmp(addr, "asc") && strcmp(addr, "desc") && strcmp(addr, "random"))) {
+		fprintf(stderr, "bench: regs N oldest|newest|random [asc|desc|random]\n");
+		exit(2);
+	}
+	/* connects, on a page of its own */
+	need(pincoh_register(m + n * page, page, PINCOH_READ, &k), "register");
+	need(pincoh_deregister(k), "deregister");
+	for (long i = 0; i < n; i++)
+		slot[i] = !strcmp(addr, "desc") ? n - 1 - i : i, by_age[i] = i;
+	if (!strcmp(addr, "random"))
+		shuffle(slot, n, 0x9E3779B97F4A7C15ull);
+	if (!strcmp(order, "newest"))
+		for (long i = 0; i < n; i++)
+			by_age[i] = n - 1 - i;
+	else if (!strcmp(order, "random"))
+		shuffle(by_age, n, 0xD1B54A32D192ED03ull);
+	/* Each change is an event in the ring, which holds 4096: in batches of
+	 * 1,000, with the coordinator made to drain it in between (a barrier of
+	 * one, untimed), the figures are the shim's and not the coordinator's. */
+	double reg = 0, dereg = 0;
+	for (long i = 0; i < n;) {
+		double t0 = now_ns();
+		for (long e = i + 1000 < n ? i + 1000 : n; i < e; i++)
+			need(pincoh_register(m + slot[i] * page, page, PINCOH_READ | PINCOH_WRITE, &keys[i]), "register");
+		reg += now_ns() - t0;
+		need(pincoh_barrier(60000), "barrier");
+	}
+	for (long i = 0; i < n;) {
+		double t0 = now_ns();
+		for (long e = i + 1000 < n ? i + 1000 : n; i < e; i++)
+			need(pincoh_deregister(keys[by_age[i]]), "deregister");
+		dereg += now_ns() - t0;
+		need(pincoh_barrier(60000), "barrier");
+	}
+	printf("{\"n\":%ld,\"order\":\"%s\",\"addr\":\"%s\",\"register\":%.1f,\"deregister\":%.1f}\n", n, order, addr,
+	       reg / n, dereg / n);
 }
 
 /* mprotect on a page between PROT_NONE guards: it never merges with a neighbour */
@@ -402,6 +466,8 @@ int main(int argc, char **argv)
 		unshared(atol(argv[2]));
 	else if (argc >= 3 && !strcmp(argv[1], "pair"))
 		pair(atol(argv[2]));
+	else if (argc >= 4 && !strcmp(argv[1], "regs"))
+		regs(atol(argv[2]), argv[3], argc > 4 ? argv[4] : "asc");
 	else if (argc >= 4 && !strcmp(argv[1], "prot"))
 		prot(atol(argv[2]), atol(argv[3]));
 	else if (argc >= 3 && !strcmp(argv[1], "attprot"))
@@ -413,7 +479,7 @@ int main(int argc, char **argv)
 	else if (argc >= 2 && !strcmp(argv[1], "put"))
 		put_bandwidth();
 	else {
-		fprintf(stderr, "usage: bench hook NREGS ITERS | loop ITERS NREGS | unshared ITERS | pair ITERS | prot ITERS NREGS | load SECONDS | revoke ROUNDS [US] [stop|coordstop] | attprot ITERS | put\n");
+		fprintf(stderr, "usage: bench hook NREGS ITERS | loop ITERS NREGS | unshared ITERS | pair ITERS | regs N ORDER [ADDR] | prot ITERS NREGS | load SECONDS | revoke ROUNDS [US] [stop|coordstop] | attprot ITERS | put\n");
 		return 2;
 	}
 	return 0;

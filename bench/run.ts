@@ -215,3 +215,30 @@ if (want(8)) {
   console.log(`   bare mprotect pairs ${f(bare, 0)}/s   under pincoh ${f(ours, 0)} invalidations/s (${f(ours / bare, 2)}x)`);
   console.log(`   the coordinator drained ${engine.stats.events} events in ${f(s, 2)} s: ${f(engine.stats.events / s, 0)} events/s; ${engine.stats.dropped} lost; it was busy ${f(((cpu.user + cpu.system) / 1e6 / s) * 100, 0)}% of one core (this process also spawned and timed the 16)`);
 }
+
+// 9. The table's writers: N registrations of neighbouring pages, then all of
+//    them deregistered, oldest first (the order a registration cache evicts
+//    in), newest first, or in random order; and registered in descending and
+//    random address order. ns per call, the coordinator's draining of the
+//    ring excluded (bench.c: a barrier between batches of 1,000, untimed).
+//    Median of 3 runs; each ratio is against N = 1,000 in the same run.
+if (want(9)) {
+  const sizes = quick ? [1000, 10000] : [1000, 10000, 100000];
+  const cases: Array<[string, string]> = [['oldest', 'asc'], ['newest', 'asc'], ['random', 'asc'], ['oldest', 'desc'], ['random', 'random']];
+  console.log('\n9. register N pages, then deregister them all, median of 3 runs (ns per call)');
+  console.log('   deregister  addresses        N   register  deregister   register / N=1,000  deregister / N=1,000');
+  for (const [order, addr] of cases) {
+    const base: { register: number; deregister: number } = { register: 0, deregister: 0 };
+    for (const n of sizes) {
+      const rs: any[] = [];
+      for (let i = 0; i < 3; i++) {
+        const c = await coordinator();
+        rs.push(await run(BENCH, ['regs', String(n), order, addr], { LD_PRELOAD: SHIM, PINCOH_SOCKET: c.path, PINCOH_TIMEOUT_MS: '60000' }));
+        await c.close();
+      }
+      const reg = median(rs.map((r) => r.register)), dereg = median(rs.map((r) => r.deregister));
+      if (n === sizes[0]) Object.assign(base, { register: reg, deregister: dereg });
+      console.log(`   ${order.padEnd(10)}  ${addr.padEnd(9)}  ${String(n).padStart(7)}  ${f(reg, 0).padStart(9)}  ${f(dereg, 0).padStart(10)}  ${f(reg / base.register, 2).padStart(18)}x  ${f(dereg / base.deregister, 2).padStart(19)}x`);
+    }
+  }
+}
