@@ -50,12 +50,14 @@ async function run(o: RunOptions): Promise<number> {
   const rankSignals = new Map<number, string>();
   const c = await Coordinator.start({ ...coordinatorOptions(o), revokeTimeoutMs: revokeTimeoutFor(o.timeoutMs), auditOnExit: o.audit, signalOf: (pid) => rankSignals.get(pid) });
   // Ranks that pincoh itself ends (a signal passed on to them, or --abort-on-failure) die without
-  // exiting by design: their ends are said as ranks' ends, not as crashes.
-  let ending = false;
+  // exiting by design: their ends are said as ranks' ends, not as crashes. Which comes first, the
+  // coordinator hearing a socket close or launch reaping the rank, is a race: decide on neither.
+  let aborting = false; // --abort-on-failure: every end but the first failure's is ours
+  let passedOn = false; // a signal of ours was passed on: every end from here is ours
   let firstFailure: RankResult | undefined;
-  const endingNow = () => void (ending = true);
+  const signalled = () => void (passedOn = true);
   const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  c.on('crash', (x) => void (ending && x.pid !== firstFailure?.pid ? undefined : sayCrash(x)));
+  c.on('crash', (x) => void (passedOn || (aborting && x.pid !== firstFailure?.pid) ? undefined : sayCrash(x)));
   try {
     if (!o.quiet) process.stderr.write(`pincoh: coordinator on ${c.socket} (watch it: pincoh status --socket ${c.socket})${c.metricsUrl ? `; metrics on ${c.metricsUrl}` : ''}\n`);
     if (!o.coherence) process.stderr.write('pincoh: --no-coherence: attachments are never revoked; stale writes will happen\n');
@@ -65,15 +67,15 @@ async function run(o: RunOptions): Promise<number> {
     const onExit = (r: RankResult) => {
       if (r.pid !== undefined && r.signal) rankSignals.set(r.pid, r.signal);
       const ends = o.abortOnFailure && !firstFailure ? '; ending the job (--abort-on-failure)' : '';
-      if ((r.signal || r.code) && !firstFailure) {
+      if ((r.signal || r.code) && !firstFailure && !passedOn) {
         firstFailure = r;
-        if (o.abortOnFailure) ending = true;
+        if (o.abortOnFailure) aborting = true;
       }
       if (r.error) process.stderr.write(`pincoh: rank ${r.rank} did not start: ${r.error}\n`);
       else if (r.signal) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) killed by ${r.signal}${ends}\n`);
       else if (r.code) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) exited with status ${r.code}${ends}\n`);
     };
-    for (const sig of forwarded) process.on(sig, endingNow); // with launch's own, which passes them on
+    for (const sig of forwarded) process.on(sig, signalled); // before launch's own, which passes them on
     const results = await launch({ argv: o.argv, ranks: o.ranks, shim, socket: c.socket, timeoutMs: o.timeoutMs, job, preload: o.preload, onExit, abortOnFailure: o.abortOnFailure });
     // The ranks are gone; let the coordinator see their sockets close (and a
     // forked grandchild finish) so the summary and trace are complete.
@@ -88,7 +90,7 @@ async function run(o: RunOptions): Promise<number> {
     }
     return worst;
   } finally {
-    for (const sig of forwarded) process.off(sig, endingNow);
+    for (const sig of forwarded) process.off(sig, signalled);
     await c.close();
   }
 }
