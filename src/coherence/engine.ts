@@ -503,6 +503,7 @@ export class Engine {
   /** An owner's registrations went (INVAL, DEREG): their names go; the attachments to the published ones go at REVOKED. */
   private invalidated(owner: ProcessState, keys: bigint[], reason: number): void {
     for (const key of keys) {
+      if (!owner.published.has(key)) continue; // never published: no name, nobody attached
       owner.job.unpublish(owner, key);
       if (!this.coherence) this.settle(owner, key, undefined, reason); // nobody revokes: no REVOKED will come
     }

@@ -32,6 +32,8 @@ export interface Failure {
 
 export class Job {
   readonly names = new Map<string, Export>();
+  /** the same names by owner and key, so a registration's names go without a walk of every name */
+  private readonly byOwner = new Map<ProcessState, Map<bigint, Set<string>>>();
   private readonly lookups = new Map<string, Lookup[]>();
   private barrier = new Map<ProcessState, BarrierWait>();
   /** set when a member died without exiting; from then on waits fail at once, until every member has gone */
@@ -66,6 +68,11 @@ export class Job {
   publish(name: string, e: Export): boolean {
     if (this.names.has(name)) return false;
     this.names.set(name, e);
+    let keys = this.byOwner.get(e.owner);
+    if (!keys) this.byOwner.set(e.owner, (keys = new Map()));
+    let names = keys.get(e.key);
+    if (!names) keys.set(e.key, (names = new Set()));
+    names.add(name);
     const waiting = this.lookups.get(name);
     this.lookups.delete(name);
     for (const w of waiting ?? []) {
@@ -77,12 +84,17 @@ export class Job {
 
   /** Removes the names of an owner's registration (all of them if key is undefined). */
   unpublish(owner: ProcessState, key?: bigint): string[] {
+    const keys = this.byOwner.get(owner);
+    if (!keys) return [];
     const gone: string[] = [];
-    for (const [name, e] of this.names)
-      if (e.owner === owner && (key === undefined || e.key === key)) {
+    for (const k of key === undefined ? [...keys.keys()] : [key]) {
+      for (const name of keys.get(k) ?? []) {
         this.names.delete(name);
         gone.push(name);
       }
+      keys.delete(k);
+    }
+    if (keys.size === 0) this.byOwner.delete(owner);
     return gone;
   }
 
