@@ -99,18 +99,15 @@ async function serve(o: ServeOptions): Promise<number> {
   const c = await Coordinator.start({ ...coordinatorOptions(o), socket: o.socket, revokeTimeoutMs: o.revokeTimeoutMs, allowUids: o.allowUids });
   c.on('crash', sayCrash);
   const engine = c.engine;
-  process.stderr.write(
-    `pincoh: serving on ${o.socket} (mremap ${o.mremap})${c.metricsUrl ? `; metrics on ${c.metricsUrl}` : ''}; ` +
-      (o.untilRanks !== undefined ? `ends once ${o.untilRanks === 1 ? '1 rank has' : `${o.untilRanks} ranks have`} come and gone\n` : 'stop with Ctrl-C\n'),
-  );
   // pincoh exec's coordinators end with their job on this node, and take its directory with them
   const dir = o.untilRanks !== undefined ? dirname(o.socket) : undefined;
   const watch = dir ? jobEnded(dir, o.untilRanks!, o.idleExitMs ?? 30_000, () => engine.stats.live) : undefined;
   let lockFd: number | undefined;
   let settled = false;
-  const bySignal = await new Promise<boolean>((resolve) => {
+  const ended = new Promise<boolean>((resolve) => {
     const end = (signal: boolean) => void (settled || ((settled = true), resolve(signal)));
-    // a closed terminal (SIGHUP) ends it as cleanly as Ctrl-C or kill
+    // a closed terminal (SIGHUP) ends it as cleanly as Ctrl-C or kill: listened for
+    // before it says it serves, so a signal sent on that line never finds the default action
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => end(true));
     void watch?.ended.then((fd) => {
       if (settled) return void (fd !== undefined && closeSync(fd)); // a signal came first
@@ -118,6 +115,11 @@ async function serve(o: ServeOptions): Promise<number> {
       end(false);
     });
   });
+  process.stderr.write(
+    `pincoh: serving on ${o.socket} (mremap ${o.mremap})${c.metricsUrl ? `; metrics on ${c.metricsUrl}` : ''}; ` +
+      (o.untilRanks !== undefined ? `ends once ${o.untilRanks === 1 ? '1 rank has' : `${o.untilRanks} ranks have`} come and gone\n` : 'stop with Ctrl-C\n'),
+  );
+  const bySignal = await ended;
   watch?.stop();
   if (dir && bySignal) {
     // the lock first, so no rank takes this coordinator for alive while it closes
