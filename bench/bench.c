@@ -2,7 +2,10 @@
  *
  *   bench hook NREGS ITERS   under libpincoh-stub.so (real calls stubbed out):
  *                            ns per munmap/mprotect/mremap on unregistered memory
- *                            with NREGS registrations, and a plain indirect call
+ *                            with NREGS registrations, and a plain indirect call;
+ *                            the same page again and again, then (_spread) 64
+ *                            pages between registrations by turns, and
+ *                            (_outside) 64 pages past all of them by turns
  *   bench loop ITERS NREGS   mmap+munmap 4 KiB and mprotect loops, ns per iteration
  *                            (run bare and under libpincoh.so; NREGS registrations
  *                            elsewhere when the shim is there)
@@ -90,7 +93,16 @@ static void hook(long nregs, long iters)
 	/* the worst case: an unregistered page in the middle of the registered
 	 * ones, so the search runs its full depth and cannot stop early */
 	char *t = r ? r + (nregs | 1) * 4096 : mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	double best[4] = { 1e18, 1e18, 1e18, 1e18 };
+	/* and 64 such pages, each between other registrations, asked by turns:
+	 * no two calls in a row read the same filter word or tree leaf */
+	char *ts[64], *to[64];
+	double best[7] = { 1e18, 1e18, 1e18, 1e18, 1e18, 1e18, 1e18 };
+	/* and 64 pages past every registration, by turns */
+	char *far = mmap(NULL, 64 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (long k = 0; k < 64; k++) {
+		ts[k] = r ? r + (2 * (long)(((uint64_t)k * 2654435761u) % (uint64_t)nregs) + 1) * 4096 : t + (k & 3) * 4096;
+		to[k] = r && far < r ? far - (k + 1) * 4096 : far + 64 * 4096 + k * 4096;
+	}
 	for (int rep = 0; rep < 5; rep++) {
 		double t0 = now_ns();
 		for (long i = 0; i < iters; i++)
@@ -105,12 +117,22 @@ static void hook(long nregs, long iters)
 		for (long i = 0; i < iters; i++)
 			mremap(t, 4096, 4096, 0);
 		double t4 = now_ns();
-		double d[4] = { t1 - t0, t2 - t1, t3 - t2, t4 - t3 };
-		for (int k = 0; k < 4; k++)
+		for (long i = 0; i < iters; i++)
+			indirect(ts[i & 63], 4096);
+		double t5 = now_ns();
+		for (long i = 0; i < iters; i++)
+			munmap(ts[i & 63], 4096);
+		double t6 = now_ns();
+		for (long i = 0; i < iters; i++)
+			munmap(to[i & 63], 4096);
+		double t7 = now_ns();
+		double d[7] = { t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6 };
+		for (int k = 0; k < 7; k++)
 			if (d[k] / iters < best[k])
 				best[k] = d[k] / iters;
 	}
-	printf("{\"nregs\":%ld,\"call\":%.2f,\"munmap\":%.2f,\"mprotect\":%.2f,\"mremap\":%.2f}\n", nregs, best[0], best[1], best[2], best[3]);
+	printf("{\"nregs\":%ld,\"call\":%.2f,\"munmap\":%.2f,\"mprotect\":%.2f,\"mremap\":%.2f,\"call_spread\":%.2f,\"munmap_spread\":%.2f,\"munmap_outside\":%.2f}\n",
+	       nregs, best[0], best[1], best[2], best[3], best[4], best[5], best[6]);
 }
 
 static void loop(long iters, long nregs)

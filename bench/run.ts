@@ -11,9 +11,12 @@ import { CoordinatorServer } from '../src/transport/server.js';
 const ROOT = resolve(import.meta.dirname, '..');
 const BENCH = resolve(ROOT, 'bench/build/bench');
 const PINGPONG = resolve(ROOT, 'bench/build/pingpong');
-const SHIM = resolve(ROOT, 'native-shim/build/libpincoh.so');
+// BENCH_SHIM_DIR: another build's libpincoh.so and libpincoh-stub.so (to set
+// one build's figures beside another's, run by run; pincoh run is told too)
+const SHIM_DIR = process.env.BENCH_SHIM_DIR ? resolve(process.env.BENCH_SHIM_DIR) : resolve(ROOT, 'native-shim/build');
+const SHIM = resolve(SHIM_DIR, 'libpincoh.so');
 const CLI = resolve(ROOT, 'bin/pincoh.js');
-const STUB = resolve(ROOT, 'native-shim/build/libpincoh-stub.so');
+const STUB = resolve(SHIM_DIR, 'libpincoh-stub.so');
 const quick = process.argv.includes('--quick');
 // --only 3,5: just those sections
 const onlyArg = process.argv[process.argv.indexOf('--only') + 1];
@@ -46,15 +49,24 @@ const us = (ns: number) => `${f(ns / 1000)} µs`;
 console.log(`pincoh bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}${quick ? ' (quick)' : ''}\n`);
 
 // 1. The hook's own cost: the real calls are stubbed out (libpincoh-stub.so), so
-//    no kernel time hides it; the baseline is a plain indirect call.
+//    no kernel time hides it; the baseline is a plain indirect call. The same
+//    page each time, 64 pages between registrations by turns (no two calls in
+//    a row read the same words), and 64 pages past every registration by
+//    turns. Median of 3 runs.
 if (want(1)) {
-console.log('1. hook cost per call on unregistered memory, system call stubbed out (ns)');
-console.log('   registrations  indirect call   munmap  mprotect   mremap   munmap overhead');
+console.log('1. hook cost per call on unregistered memory, system call stubbed out (ns), median of 3 runs');
+console.log('   registrations  indirect call   munmap  mprotect   mremap   munmap overhead   64 pages by turns: between  overhead  past all  overhead');
 for (const nregs of quick ? [0, 1000] : [0, 1000, 100000]) {
-  const c = await coordinator();
-  const r = await run(BENCH, ['hook', String(nregs), quick ? '1000000' : '5000000'], { LD_PRELOAD: STUB, PINCOH_SOCKET: c.path, PINCOH_TIMEOUT_MS: '60000' });
-  await c.close();
-  console.log(`   ${String(nregs).padStart(13)}  ${f(r.call, 2).padStart(13)}  ${f(r.munmap, 2).padStart(7)}  ${f(r.mprotect, 2).padStart(8)}  ${f(r.mremap, 2).padStart(7)}  ${f(r.munmap - r.call, 2).padStart(16)}`);
+  const rs: any[] = [];
+  for (let i = 0; i < 3; i++) {
+    const c = await coordinator();
+    rs.push(await run(BENCH, ['hook', String(nregs), quick ? '1000000' : '5000000'], { LD_PRELOAD: STUB, PINCOH_SOCKET: c.path, PINCOH_TIMEOUT_MS: '60000' }));
+    await c.close();
+  }
+  const m = (k: string) => median(rs.map((r) => r[k]));
+  const over = median(rs.map((r) => r.munmap - r.call)), spread = median(rs.map((r) => r.munmap_spread - r.call_spread));
+  const outside = median(rs.map((r) => r.munmap_outside - r.call_spread));
+  console.log(`   ${String(nregs).padStart(13)}  ${f(m('call'), 2).padStart(13)}  ${f(m('munmap'), 2).padStart(7)}  ${f(m('mprotect'), 2).padStart(8)}  ${f(m('mremap'), 2).padStart(7)}  ${f(over, 2).padStart(16)}  ${f(m('munmap_spread'), 2).padStart(26)}  ${f(spread, 2).padStart(8)}  ${f(m('munmap_outside'), 2).padStart(8)}  ${f(outside, 2).padStart(8)}`);
 }
 }
 
@@ -79,7 +91,8 @@ if (want(2)) {
 /** Runs `bench ARGS` as an N-rank job under `pincoh run`; rank 0's JSON line. */
 async function job(ranks: number, args: string[]): Promise<any> {
   return new Promise((res, rej) => {
-    const c = spawn(process.execPath, [CLI, 'run', '-q', '-n', String(ranks), '--', BENCH, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const env = process.env.BENCH_SHIM_DIR ? { ...process.env, PINCOH_SHIM: SHIM } : process.env;
+    const c = spawn(process.execPath, [CLI, 'run', '-q', '-n', String(ranks), '--', BENCH, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     c.stdout.on('data', (d) => (out += d));
     c.on('close', (code) => (code === 0 ? res(JSON.parse(out.trim().split('\n').find((l) => l.startsWith('{') || l.startsWith('['))!)) : rej(new Error(`bench ${args.join(' ')} exited ${code}`))));

@@ -80,6 +80,50 @@ static const char *check_node(uint32_t x, unsigned l, struct check_bound lo, str
 	return NULL;
 }
 
+static int pf_bit(uintptr_t page, int *tree)
+{
+	uint32_t d = pf_dir[page >> (PF_GIB_SHIFT - PF_PAGE_SHIFT)];
+	*tree = d == PF_TREE;
+	if (d == 0 || d == PF_TREE)
+		return 0;
+	return pf_bits[(size_t)(d - 1) * PF_WORDS + (page >> 6) % PF_WORDS] >> (page & 63) & 1;
+}
+
+/* Every page an entry touches has its bit set (or its GiB is the tree's);
+ * and unless a removal ran out of PF_REDO, no other page has one. */
+static const char *check_filter(void)
+{
+	uintptr_t lastq = 0, ip, iq;
+	size_t marked = 0, set = 0;
+	int any = 0, tree;
+	struct path p;
+	if (pf_blocks_used > PF_BLOCKS)
+		return "more filter blocks than reserved";
+	for (int ok = seek(0, 0, &p); ok; ok = next(&p)) {
+		struct item it;
+		at_path(&p, &it);
+		if (!pf_pages(it.start, it.end, &ip, &iq))
+			continue;
+		for (uintptr_t g = ip; g <= iq; g++)
+			if (!pf_bit(g, &tree) && !tree)
+				return "a page an entry touches without its filter bit";
+		/* entries come in start order: the pages not counted yet are past lastq */
+		if (any && ip <= lastq)
+			ip = lastq + 1;
+		if (iq >= ip || !any)
+			marked += iq >= ip ? iq - ip + 1 : 0;
+		if (!any || iq > lastq)
+			lastq = iq;
+		any = 1;
+	}
+	for (uint32_t b = 0; b < pf_blocks_used; b++)
+		for (size_t w = 0; w < PF_WORDS; w++)
+			set += (size_t)__builtin_popcountll(pf_bits[(size_t)b * PF_WORDS + w]);
+	if (pf_loose == 0 && set != marked)
+		return "filter bits set on pages no entry touches";
+	return NULL;
+}
+
 /* NULL, or the first broken invariant. */
 static const char *pc_table_check(void)
 {
@@ -108,6 +152,9 @@ static const char *pc_table_check(void)
 		used += slots[i].key != 0;
 	if (used != entries)
 		return "the hash does not hold one slot per entry";
+	why = check_filter();
+	if (why)
+		return why;
 	if (2 * used > HASH_CAP && hash_bits < HASH_MAX_BITS)
 		return "the hash is over half full";
 	{

@@ -14,7 +14,9 @@
  * registration exactly when, going down to the last entry starting before b,
  * one of the children passed over on the left (pm at each level) or the
  * entries before it in its leaf (pm in the leaf) ends after a: one descent,
- * exact even when registrations overlap each other.
+ * exact even when registrations overlap each other. Before that descent, a
+ * page filter (a bit per page that some registration touches, below) answers
+ * most hooked calls, which touch nothing registered, from one or two words.
  *
  * Readers (every hooked call) never lock: a seqlock tells them a writer was
  * busy, and they retry, yielding after a few tries. The storage is reserved
@@ -107,6 +109,29 @@ static uint32_t root_half;          /* read by readers: the root's search steps,
 static uint32_t nodes_used, nodes_live, free_nodes = NIL;
 static _Atomic size_t count;
 static _Atomic unsigned seq;
+
+/* The page filter: a bit per 4 KiB page below 2^PF_VA_BITS, set when some
+ * registration touches the page. It may hold more bits than that (never
+ * fewer): a hooked call whose pages have no bit set touches nothing
+ * registered, answered from one or two words whatever the number of
+ * registrations; any other call goes down the tree for the exact answer.
+ * Bits are kept in 32 KiB blocks, one per GiB that has registrations, found
+ * through a directory of PF_DIR words: 0 nothing registered in that GiB, 1..
+ * PF_BLOCKS the block's number + 1, PF_TREE no block could be had (the tree
+ * answers there). Reserved once, never returned, like the nodes. */
+#define PF_PAGE_SHIFT 12
+#define PF_GIB_SHIFT 30
+#define PF_VA_BITS 48                                   /* x86-64 and aarch64 user space */
+#define PF_DIR ((size_t)1 << (PF_VA_BITS - PF_GIB_SHIFT))   /* 2^18 words, 1 MiB reserved */
+#define PF_WORDS ((size_t)1 << (PF_GIB_SHIFT - PF_PAGE_SHIFT - 6)) /* 4096 words a block */
+#define PF_BLOCKS 1024u                                 /* 1,024 GiB with registrations; 32 MiB reserved */
+#define PF_TREE UINT32_MAX
+#define PF_SPAN ((uintptr_t)64 << PF_PAGE_SHIFT)       /* longer calls ask the tree */
+#define PF_REDO 64                                      /* entries re-marked after a removal, at most */
+static uint32_t *pf_dir;
+static uint64_t *pf_bits;
+static uint32_t pf_blocks_used;
+static uint64_t pf_loose;            /* removals that left bits set for lack of PF_REDO */
 static uint64_t next_key;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -180,6 +205,35 @@ static inline __attribute__((always_inline)) int hit_unlocked(uintptr_t a, uintp
 	return m > a || (LOAD(x->start[i]) < b && LOAD(x->pm[i]) > a);
 }
 
+/* 1 if no page of [a, b) has its filter bit set (nothing registered touches
+ * it); 0: ask the tree. At most two words: a call longer than PF_SPAN, or
+ * past the filter's reach, asks the tree. Every index is bounded whatever
+ * the words hold. */
+static inline __attribute__((always_inline)) int pf_clear(uintptr_t a, uintptr_t b)
+{
+	const uint32_t *dir = __atomic_load_n(&pf_dir, __ATOMIC_RELAXED);
+	const uint64_t *bits = __atomic_load_n(&pf_bits, __ATOMIC_RELAXED);
+	uintptr_t p, q, w;
+	if (!dir || b - a > PF_SPAN || b > (uintptr_t)1 << PF_VA_BITS)
+		return 0;
+	p = a >> PF_PAGE_SHIFT, q = (b - 1) >> PF_PAGE_SHIFT;
+	for (w = p >> 6; w <= q >> 6; w++) {
+		uint32_t d = LOAD(dir[w / PF_WORDS]);
+		uint64_t mask = ~(uint64_t)0;
+		if (d == 0)
+			continue;
+		if (d > PF_BLOCKS)
+			return 0;
+		if (w == p >> 6)
+			mask <<= p & 63;
+		if (w == q >> 6)
+			mask &= ~(uint64_t)0 >> (63 - (q & 63));
+		if (LOAD(bits[(size_t)(d - 1) * PF_WORDS + w % PF_WORDS]) & mask)
+			return 0;
+	}
+	return 1;
+}
+
 /* A writer kept the seqlock busy through every try: wait for it, yielding,
  * without taking its lock. A hooked call never blocks on a lock that way, and
  * never touches a pthread object (an exiting thread madvises its own stack
@@ -195,7 +249,7 @@ __attribute__((noinline, cold)) static int hit_waiting(uintptr_t a, uintptr_t b)
 			syscall(SYS_sched_yield);
 			continue;
 		}
-		hit = atomic_load_explicit(&count, memory_order_relaxed) && hit_unlocked(a, b);
+		hit = atomic_load_explicit(&count, memory_order_relaxed) && !pf_clear(a, b) && hit_unlocked(a, b);
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&seq, memory_order_relaxed) == s)
 			return hit;
@@ -212,7 +266,7 @@ int pc_table_hit(uintptr_t a, uintptr_t b)
 		int hit;
 		if (s & 1)
 			continue;
-		hit = atomic_load_explicit(&count, memory_order_relaxed) && hit_unlocked(a, b);
+		hit = atomic_load_explicit(&count, memory_order_relaxed) && !pf_clear(a, b) && hit_unlocked(a, b);
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&seq, memory_order_relaxed) == s)
 			return hit;
@@ -643,6 +697,81 @@ static int last_over(uint32_t x, uintptr_t us, uint64_t uk, uintptr_t a, struct 
 	return 0;
 }
 
+/* ---- the page filter's writers, inside a write (seqlock odd) ---- */
+
+/* Sets (on) or clears the bits of pages [p, q], within the filter's reach. */
+static void pf_mark(uintptr_t p, uintptr_t q, int on)
+{
+	for (uintptr_t w = p >> 6; w <= q >> 6; w++) {
+		uint32_t *d = &pf_dir[w / PF_WORDS];
+		uint64_t mask = ~(uint64_t)0, *word;
+		if (*d == 0) {
+			if (!on) {
+				w |= PF_WORDS - 1; /* nothing in this GiB: on to the next */
+				continue;
+			}
+			STORE(*d, pf_blocks_used < PF_BLOCKS ? ++pf_blocks_used : PF_TREE);
+		}
+		if (*d == PF_TREE) {
+			w |= PF_WORDS - 1;
+			continue;
+		}
+		if (w == p >> 6)
+			mask <<= p & 63;
+		if (w == q >> 6)
+			mask &= ~(uint64_t)0 >> (63 - (q & 63));
+		word = &pf_bits[(size_t)(*d - 1) * PF_WORDS + w % PF_WORDS];
+		STORE(*word, on ? *word | mask : *word & ~mask);
+	}
+}
+
+/* The pages [s, e) touches, within the filter's reach: 0 if none. */
+static int pf_pages(uintptr_t s, uintptr_t e, uintptr_t *p, uintptr_t *q)
+{
+	uintptr_t top = (uintptr_t)1 << PF_VA_BITS;
+	if (s >= top || s >= e)
+		return 0;
+	*p = s >> PF_PAGE_SHIFT;
+	*q = ((e < top ? e : top) - 1) >> PF_PAGE_SHIFT;
+	return 1;
+}
+
+static void pf_add(uintptr_t s, uintptr_t e)
+{
+	uintptr_t p, q;
+	if (pf_pages(s, e, &p, &q))
+		pf_mark(p, q, 1);
+}
+
+/* [s, e) has left the tree: its pages' bits cleared, then set again for
+ * every entry still touching them (PF_REDO of them at most: past that, the
+ * pages keep their bits, which costs later calls there a descent, never a
+ * wrong answer). */
+static void pf_remove(uintptr_t s, uintptr_t e)
+{
+	uintptr_t p, q, us;
+	uint64_t uk = 0;
+	struct path path;
+	unsigned n = 0;
+	if (!pf_pages(s, e, &p, &q))
+		return;
+	pf_mark(p, q, 0);
+	us = (q + 1) << PF_PAGE_SHIFT;
+	while (last_over(root, us, uk, p << PF_PAGE_SHIFT, &path, 0)) {
+		struct item it;
+		uintptr_t ip, iq;
+		if (++n > PF_REDO) {
+			pf_mark(p, q, 1);
+			pf_loose++;
+			return;
+		}
+		at_path(&path, &it);
+		us = it.start, uk = it.key;
+		if (pf_pages(it.start, it.end, &ip, &iq))
+			pf_mark(ip > p ? ip : p, iq < q ? iq : q, 1);
+	}
+}
+
 /* ---- key -> start: open addressing, linear probing, backward-shift delete ---- */
 
 static size_t slot_of(uint64_t key)
@@ -713,8 +842,11 @@ static int ensure_storage(void)
 	nodes = reserve(sizeof(struct node) * NODE_CAP);
 	metas = reserve(sizeof(struct meta) * NODE_CAP);
 	slots = reserve(sizeof(struct slot) << HASH_MAX_BITS);
-	if (nodes && metas && slots) {
+	pf_dir = reserve(PF_DIR * sizeof *pf_dir);
+	pf_bits = reserve(PF_BLOCKS * PF_WORDS * sizeof *pf_bits);
+	if (nodes && metas && slots && pf_dir && pf_bits) {
 		nodes_used = nodes_live = 0, free_nodes = NIL;
+		pf_blocks_used = 0, pf_loose = 0;
 		STORE(root, node_new(1));
 		STORE(height, 1);
 		STORE(root_half, 0);
@@ -723,7 +855,9 @@ static int ensure_storage(void)
 	if (nodes) syscall(SYS_munmap, nodes, sizeof(struct node) * NODE_CAP);
 	if (metas) syscall(SYS_munmap, metas, sizeof(struct meta) * NODE_CAP);
 	if (slots) syscall(SYS_munmap, slots, sizeof(struct slot) << HASH_MAX_BITS);
-	nodes = NULL, metas = NULL, slots = NULL;
+	if (pf_dir) syscall(SYS_munmap, pf_dir, PF_DIR * sizeof *pf_dir);
+	if (pf_bits) syscall(SYS_munmap, pf_bits, PF_BLOCKS * PF_WORDS * sizeof *pf_bits);
+	nodes = NULL, metas = NULL, slots = NULL, pf_dir = NULL, pf_bits = NULL;
 	return -ENOMEM;
 }
 
@@ -750,6 +884,7 @@ static void add_locked(const struct item *it)
 	size_t n = atomic_load_explicit(&count, memory_order_relaxed);
 	write_begin();
 	tree_insert(it);
+	pf_add(it->start, it->end);
 	atomic_store_explicit(&count, n + 1, memory_order_relaxed);
 	publish_root();
 	write_end();
@@ -762,6 +897,7 @@ static void remove_locked(const struct item *it)
 	struct item gone;
 	write_begin();
 	tree_remove(it->start, it->key, &gone);
+	pf_remove(gone.start, gone.end);
 	atomic_store_explicit(&count, atomic_load_explicit(&count, memory_order_relaxed) - 1, memory_order_relaxed);
 	publish_root();
 	write_end();
@@ -946,7 +1082,9 @@ void pc_table_reset_child(void)
 		syscall(SYS_munmap, nodes, sizeof(struct node) * NODE_CAP);
 		syscall(SYS_munmap, metas, sizeof(struct meta) * NODE_CAP);
 		syscall(SYS_munmap, slots, sizeof(struct slot) << HASH_MAX_BITS);
-		nodes = NULL, metas = NULL, slots = NULL;
+		syscall(SYS_munmap, pf_dir, PF_DIR * sizeof *pf_dir);
+		syscall(SYS_munmap, pf_bits, PF_BLOCKS * PF_WORDS * sizeof *pf_bits);
+		nodes = NULL, metas = NULL, slots = NULL, pf_dir = NULL, pf_bits = NULL;
 		hash_bits = HASH_MIN_BITS;
 	}
 }
@@ -1046,9 +1184,11 @@ void pc_table_move(const struct pc_hits *h, uintptr_t old_start, uintptr_t new_s
 			write_end();
 			continue;
 		}
+		pf_remove(it.start, it.end);
 		it.start = f->start - old_start + new_start;
 		it.end = f->end - old_start + new_start;
 		tree_insert(&it);
+		pf_add(it.start, it.end);
 		publish_root();
 		write_end();
 		s->start = it.start;

@@ -516,6 +516,12 @@ static size_t one_seed(uint64_t seed, size_t bulk)
 	rs = seed * 0x9E3779B97F4A7C15ull + 1;
 	span_pages = 64 << below(8); /* 64 .. 8192 pages of starts: from crowded to sparse */
 	base = 0x10000000 + (uintptr_t)below(1 << 16) * 4096;
+	/* a third of the seeds straddle a GiB (two of the page filter's blocks),
+	 * a third the filter's reach (2^48: beyond it the tree answers alone) */
+	if (seed % 3 == 1)
+		base = 0x40000000 - span_pages / 2 * 4096;
+	else if (seed % 3 == 2)
+		base = ((uintptr_t)1 << 48) - span_pages / 2 * 4096;
 	cur_phase = "grow";
 	peak = random_phase(6000, 55, 4000);
 	cur_phase = "churn";
