@@ -65,8 +65,8 @@ export function pincohRegistry(engine: Engine): Registry {
   });
   counter(registry, 'pincoh_followed_mremaps_total', 'registrations moved with their memory (--mremap follow)', () => s.follows);
   counter(registry, 'pincoh_calls_total', 'hooked calls that touched registered memory', () => s.slowCalls);
-  counter(registry, 'pincoh_calls_waited_total', 'of those, calls that waited for the coordinator (published memory)', () => s.waitedCalls);
-  counter(registry, 'pincoh_timeouts_total', 'calls whose wait for the coordinator timed out (the process went on alone)', () => s.timeouts);
+  counter(registry, 'pincoh_calls_waited_total', 'of those, calls that waited for the coordinator (a put in flight handed to it, a full ring, an --audit exit)', () => s.waitedCalls);
+  counter(registry, 'pincoh_timeouts_total', 'calls whose wait for the coordinator was not answered in time (the process went on alone)', () => s.timeouts);
   counter(registry, 'pincoh_attachments_total', 'attachments made', () => s.attachments);
   counter(registry, 'pincoh_revokes_total', 'handles revoked because their owner\'s memory changed', () => s.revokes);
   counter(registry, 'pincoh_cutoffs_total', 'processes cut off (killed) for breaking the protocol or a stuck put', () => s.cutOff);

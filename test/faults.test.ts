@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type ProcessState } from '../src/coherence/engine.js';
 import { encodeFrame } from '../src/protocol/codec.js';
-import { JT, R, T } from '../src/protocol/constants.js';
-import { encodeReply, encodeSync, encodeWelcome, readPublish } from '../src/protocol/messages.js';
+import { CALL_TIMED_OUT, CALL_WAITED, JT, OFF, R, T } from '../src/protocol/constants.js';
+import { encodeReply, encodeSync, encodeWelcome, readHello, readPublish } from '../src/protocol/messages.js';
+import { SharedArea } from '../src/transport/area.js';
 import { JobTable } from '../src/transport/jobtable.js';
 import { CLI, driver, fakeArea, prog, run, shimEnv, startCoordinator, startDriver, until, type Coordinator, tempDir } from './helpers.js';
 import { ENOTCONN } from '../src/protocol/errno.js';
@@ -44,12 +45,14 @@ describe('no coordinator', () => {
  * A coordinator that says WELCOME (with a real job table) and answers PUBLISH,
  * then never answers anything else (SYNC, STUCK). stuck: every export gets a
  * fake attacher, linked in the table, whose put is in flight for good.
+ * callFlags: the flags of the CALL events in the (last) peer's ring.
  */
-async function mute(stuck = false): Promise<{ path: string; server: Server; asked: () => number[]; hellos: () => number; close: () => void }> {
+async function mute(stuck = false): Promise<{ path: string; server: Server; asked: () => number[]; hellos: () => number; callFlags: () => number[]; close: () => void }> {
   const path = join(tempDir('mute'), 's');
   const table = JobTable.create('mute');
   const asked: number[] = [];
   let hellos = 0;
+  let area: SharedArea | undefined;
   const server = createServer((s: Socket) => {
     let buf = Buffer.alloc(0);
     let member = -1;
@@ -63,6 +66,8 @@ async function mute(stuck = false): Promise<{ path: string; server: Server; aske
         buf = buf.subarray(len);
         if (type === T.HELLO) {
           hellos++;
+          const h = readHello(v, 0);
+          area = SharedArea.map(h.pid, h.areaFd, h.areaSize);
           const m = table.join(process.pid)!;
           member = m.member;
           s.write(encodeWelcome(0, 0, { revokeMs: 100, fd: table.fd, size: table.size, member, memberWord: m.word, coordTid: table.coordTid }));
@@ -80,13 +85,21 @@ async function mute(stuck = false): Promise<{ path: string; server: Server; aske
     s.on('error', () => {});
   });
   await new Promise<void>((r) => server.listen(path, r));
-  return { path, server, asked: () => asked, hellos: () => hellos, close: () => (server.close(), table.close()) };
+  const callFlags = (): number[] => {
+    const flags: number[] = [];
+    area?.drain((rv, off) => {
+      if (rv.getUint16(off + OFF.REC.type, true) === R.CALL) flags.push(rv.getUint32(off + OFF.REC.flags, true));
+    });
+    return flags;
+  };
+  return { path, server, asked: () => asked, hellos: () => hellos, callFlags, close: () => (server.close(), table.close(), area?.unmap()) };
 }
 
 describe('a coordinator that never answers', () => {
   it('an owner\'s call on published memory never asks it: it revokes in place, and nothing is degraded', async () => {
     const m = await mute();
     const r = await driver(m.path, 'cb map 0 65536 reg 0 0 4096 rw pub p 0 unmap 0 0 65536 valid 0 stats', { PINCOH_TIMEOUT_MS: '200' });
+    expect(m.callFlags()).toEqual([0]); // revoked in place: it waited for nobody
     m.close();
     expect(m.asked()).toEqual([]);
     expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'pub 0', 'cb 0 reason 1 len 4096', 'munmap 0 777', 'valid 0 0', 'stats slow 1 inval 1 timeouts 0 degraded 0 connected 1']);
@@ -96,6 +109,7 @@ describe('a coordinator that never answers', () => {
   it('a put stuck in flight past the revoke bound is handed to it (STUCK); unanswered, the call proceeds within PINCOH_TIMEOUT_MS and the process is degraded', async () => {
     const m = await mute(true);
     const r = await driver(m.path, 'cb map 0 65536 reg 0 0 4096 rw pub p 0 unmap 0 0 65536 valid 0 stats', { PINCOH_TIMEOUT_MS: '200' });
+    expect(m.callFlags()).toEqual([CALL_WAITED | CALL_TIMED_OUT]); // the coordinator counts it in status, metrics and trace
     m.close();
     expect(m.asked()).toEqual([T.STUCK]);
     expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'pub 0', 'cb 0 reason 1 len 4096', 'munmap 0 777', 'valid 0 0', 'stats slow 1 inval 1 timeouts 1 degraded 1 connected 1']);

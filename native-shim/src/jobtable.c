@@ -342,6 +342,7 @@ __attribute__((noinline, cold)) static void wait_put(struct pc_jt *jt, uint32_t 
 	rc = pc_request(PC_T_STUCK, &st, sizeof st, &status, NULL, 0, -1);
 	if ((rc == 0 && status == 0) || ld(w) == 0 || attacher_gone(jt, m, pid))
 		return;
+	r->unanswered++;
 	pc_note_timeout("a put in flight on a revoked export (the coordinator did not end it)");
 }
 

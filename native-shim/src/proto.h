@@ -17,7 +17,7 @@
 #define PC_T_WELCOME 2
 #define PC_T_REPLY 3
 #define PC_T_ERROR 4
-#define PC_T_SYNC 5     /* read my area; answer once every attachment to what it invalidated is dead */
+#define PC_T_SYNC 5     /* read my area (a full ring; an exit under --audit); answer once it is applied */
 #define PC_T_PUBLISH 6
 #define PC_T_ATTACH 7
 #define PC_T_DETACH 8
@@ -114,8 +114,8 @@ struct pc_area_hdr {
 
 #define PC_EV_EXPORT 1      /* INVAL, MOVING, DEREG flag: it was published; its REVOKED follows */
 
-#define PC_CALL_WAITED 1    /* CALL flag: it waited for the coordinator (published memory) */
-#define PC_CALL_TIMED_OUT 2 /* CALL flag: the coordinator did not answer within the timeout */
+#define PC_CALL_WAITED 1    /* CALL flag: it waited for the coordinator (a put handed over by STUCK, a SYNC) */
+#define PC_CALL_TIMED_OUT 2 /* CALL flag: that wait was not answered within the timeout */
 
 struct pc_rec {
 	uint16_t type;

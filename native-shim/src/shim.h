@@ -3,8 +3,10 @@
  *
  * Who calls whom (never the other way):
  *   hooks/ api.c -> slowpath.c -> table.c -> area.c -> conn.c
- *   session.c (connect, reconnect, fork) -> area.c, table.c, attach.c, conn.c
- *   attach.c -> area.c, conn.c
+ *   slowpath.c, api.c -> jobtable.c (revoke in place; STUCK) -> conn.c
+ *   session.c (connect, reconnect, fork) -> area.c, table.c, jobtable.c, attach.c, conn.c
+ *   attach.c -> jobtable.c, area.c, conn.c
+ * (issue 17 lists where the code still breaks this order.)
  * conn.c tells session.c of a lost connection through the callback it is given. */
 #ifndef PC_SHIM_H
 #define PC_SHIM_H
@@ -160,7 +162,7 @@ struct pc_hits {
 	struct pc_hit local[32];  /* room for small calls without a mapping */
 	void *big; size_t big_bytes;
 	uint32_t call;            /* the call's number in the ring's events */
-	int published;            /* a hit was published: wait for the coordinator */
+	int published;            /* a hit was published: revoke its attachers in place */
 };
 void pc_table_apply(const struct pc_event *ev, int mremap_follow, uint32_t call, struct pc_hits *h);
 /* Moves FOLLOW entries by delta once mremap succeeded. */
@@ -175,8 +177,8 @@ struct pc_jt {
 	uint32_t member_off, head_off, link_off, seg_off;
 	uint32_t member, member_word, coord_tid, revoke_ms;
 };
-/* What revoking one export found: attachments linked, puts waited for, puts handed to the coordinator. */
-struct pc_revoked { uint32_t linked, inflight, stuck; uint64_t ns; };
+/* What revoking one export found: attachments linked, puts waited for, puts handed to the coordinator, and of those the ones it did not end in time. */
+struct pc_revoked { uint32_t linked, inflight, stuck, unanswered; uint64_t ns; };
 int pc_jt_open(int coord_pid, const struct pc_welcome *w, struct pc_jt **out); /* maps it; -errno */
 void pc_jt_install(struct pc_jt *jt);                /* under the table lock */
 struct pc_jt *pc_jt_current(void);

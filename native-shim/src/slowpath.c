@@ -30,7 +30,7 @@ uint32_t pc_revoke_hits(const struct pc_hit *hits, size_t n, uint32_t call, int 
 	uint32_t flags = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct pc_hit *x = &hits[i];
-		struct pc_revoked r = { 0, 0, 0, 0 };
+		struct pc_revoked r = { 0, 0, 0, 0, 0 };
 		if (!x->export || !x->jt)
 			continue;
 		/* under --no-coherence nothing is revoked, and the export stays
@@ -46,6 +46,8 @@ uint32_t pc_revoke_hits(const struct pc_hit *hits, size_t n, uint32_t call, int 
 		pc_table_unlock();
 		if (r.stuck)
 			flags |= PC_CALL_WAITED; /* it had to hand a put to the coordinator */
+		if (r.unanswered)
+			flags |= PC_CALL_TIMED_OUT; /* ...which did not end it in time */
 	}
 	return flags;
 }

@@ -214,7 +214,7 @@ exit status:
   publish     key, name
   attach      name, owner (pid), outcome (ok, timed out)
   revoke      attacher, handle, reason (munmap, mprotect, mremap, madvise, mmap, free, exit, deregister),
-              outcome (dead, drained, stuck, gone, inflight), latency_us
+              outcome (dead, drained, stuck, gone), latency_us
   cutoff      reason, killed
   dropped     events (lost to a full ring)
   audit       findings

@@ -38,7 +38,7 @@ export class Stats {
   follows = 0;
   /** hooked calls that touched registrations (the shim's CALL events) */
   slowCalls = 0;
-  /** of those, the ones that waited for the coordinator (published memory) */
+  /** of those, the ones that waited for the coordinator (a put in flight handed to it, a full ring, an --audit exit) */
   waitedCalls = 0;
   timeouts = 0;
   /** events read from the processes' rings, and events they could not queue */
@@ -51,7 +51,7 @@ export class Stats {
   libc: Record<string, number> = {};
   attachments = 0;
   revokes = 0;
-  /** how long a SYNC waited for revocations (puts in flight) before its answer, µs */
+  /** how long an owner's revoke waited for puts in flight (REVOKED events that waited), µs */
   revokeWait = new LatencySamples();
   /** every SYNC's time from its arrival to its answer, since whoever watches last swapped it (the soak reports p99 over time) */
   syncWindow = new LatencySamples(1 << 14);
