@@ -52,18 +52,19 @@ describe('the coordinator stopped or dead, owners still revoke', () => {
     const sock = join(tempDir('stopped'), 'c.sock');
     const c = serve(sock);
     expect(await c.ready).toBe(true);
-    const o = owner(sock, 'st', 'unmap 0 0 65536 stats say');
+    const o = owner(sock, 'st', 'unmap 0 0 65536 stats threads say');
     await o.waitFor(/^waiting/);
-    const a = attacher(sock, 'st', 'wait put 0 0 8 1');
+    const a = attacher(sock, 'st', 'wait put 0 0 8 1 threads');
     await a.waitFor(/^waiting/);
     process.kill(c.child.pid!, 'SIGSTOP');
     // PINCOH_TIMEOUT_MS is a minute: an owner that needed the coordinator could not say this while it is stopped
     o.send();
     await o.waitFor(/^said/, 30_000);
-    expect(o.lines.slice(-4)).toEqual(['cb 0 reason 1 len 65536', 'munmap 0 777', 'stats slow 1 inval 1 timeouts 0 degraded 0 connected 1', 'said']);
+    // threads 1: no process carries a thread of pincoh's, owner or attacher
+    expect(o.lines.slice(-5)).toEqual(['cb 0 reason 1 len 65536', 'munmap 0 777', 'stats slow 1 inval 1 timeouts 0 degraded 0 connected 1', 'threads 1', 'said']);
     a.send();
     const r = await a.done;
-    expect(r.lines.slice(-2)).toEqual(['cb h0 reason 4 len 65536', `put -${ESTALE}`]);
+    expect(r.lines.slice(-3)).toEqual(['cb h0 reason 4 len 65536', `put -${ESTALE}`, 'threads 1']);
     // once it runs again it reads what happened, in order
     process.kill(c.child.pid!, 'SIGCONT');
     expect(await until(() => /"event":"revoke".*"outcome":"dead"/.test(c.out()))).toBe(true);

@@ -87,6 +87,21 @@ static int child_exit0(void *arg)
 	return 0;
 }
 
+/* The threads of this process (/proc/self/status): pincoh must add none. */
+static int count_threads(void)
+{
+	char line[256];
+	int n = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
 static int count_sockets(void)
 {
 	int n = 0;
@@ -356,6 +371,8 @@ int main(int argc, char **argv)
 #endif
 		} else if (!strcmp(c, "fds")) {
 			printf("sockets %d\n", count_sockets());
+		} else if (!strcmp(c, "threads")) {
+			printf("threads %d\n", count_threads());
 		} else if (!strcmp(c, "forktouch")) {
 			/* a child reads region I at OFF; prints how it ended */
 			volatile char *at = regions[num(ARG(1))] + num(ARG(2));
