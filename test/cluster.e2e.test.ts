@@ -9,7 +9,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect } from 'vitest';
-import { CLI, ROOT, example, itAsRootWith, prog, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
+import { CLI, ROOT, crashOnceReady, example, itAsRootWith, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
 
 const FAKENODE = resolve(ROOT, 'test/cluster/fakenode');
 // Needs Open MPI's mpirun, and root for the namespaces.
@@ -86,9 +86,8 @@ describe('pincoh exec under mpirun, two nodes', () => {
 
   itCluster('a rank killed on nodeB: its node names it at once, mpirun ends the job, both coordinators end with it', async () => {
     const [cwd, report] = [tempDir('cluster'), tempDir('cluster-report')];
-    // global rank 3 dies of SIGSEGV once its node-mate waits in the barrier; the others wait there
-    const script = `if [ $PINCOH_GLOBAL_RANK = 3 ]; then exec ${prog('driver')} map 0 4096 reg 0 0 4096 r sleep 300 segv; else exec ${prog('driver')} map 0 4096 reg 0 0 4096 r bar 60000; fi`;
-    const r = await mpirun(cwd, report, ['sh', '-c', script]);
+    // global rank 3 dies of SIGSEGV once its node-mate (global rank 2, on nodeB too) has published; the others wait in the barrier
+    const r = await mpirun(cwd, report, ['sh', '-c', crashOnceReady(3, [2], 'bar 60000', 'PINCOH_GLOBAL_RANK')]);
     expect(r.code).not.toBe(0);
     // its node-mate's barrier fails with EOWNERDEAD, unless mpirun has killed it first: not checked here (test/slurm.e2e.test.ts does, srun kills nobody)
     const { job, B } = await nodeLogs(cwd, report);

@@ -7,18 +7,16 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, prog, run, tempDir, until } from './helpers.js';
+import { CLI, crashOnceReady, prog, run, tempDir, until } from './helpers.js';
 import { EOWNERDEAD } from '../src/protocol/errno.js';
 
 const D = prog('driver');
-/** rank 1 runs `one`, the others `rest` */
-const perRank = (one: string, rest: string) => ['sh', '-c', `if [ "$PINCOH_RANK" = 1 ]; then exec ${D} ${one}; else exec ${D} ${rest}; fi`];
 const pincoh = (args: string[]) => run(process.execPath, [CLI, ...args], process.env, 60_000);
 
 describe('a member that dies without exiting', () => {
   it('is announced at once; the others waiting in the barrier get -EOWNERDEAD at once, not the timeout; the trace says crash', async () => {
     const file = join(tempDir('ff'), 't.jsonl');
-    const r = await pincoh(['run', '-n', '3', '--trace', file, '--', ...perRank('map 0 4096 reg 0 0 4096 r sleep 300 segv', 'map 0 4096 reg 0 0 4096 r bar 30000')]);
+    const r = await pincoh(['run', '-n', '3', '--trace', file, '--', 'sh', '-c', crashOnceReady(1, [0, 2], 'bar 30000')]);
     expect(r.lines.filter((l) => l.startsWith('bar'))).toEqual([`bar -${EOWNERDEAD}`, `bar -${EOWNERDEAD}`]);
     expect(r.stderr).toMatch(/pincoh: rank 1 \(pid \d+\) killed by SIGSEGV/);
     expect(r.stderr).toMatch(/pincoh: pid \d+ \(driver, rank 1\) of job run-\S+ died without exiting \(SIGSEGV\); its job's barriers and attaches now fail with EOWNERDEAD/);
@@ -31,12 +29,12 @@ describe('a member that dies without exiting', () => {
   });
 
   it('fails an attach waiting for a name, too', async () => {
-    const r = await pincoh(['run', '-n', '2', '--', ...perRank('map 0 4096 reg 0 0 4096 r sleep 300 segv', 'att never 30000')]);
+    const r = await pincoh(['run', '-n', '2', '--', 'sh', '-c', crashOnceReady(1, [0], 'att never 30000')]);
     expect(r.lines).toContain(`att -1 -${EOWNERDEAD}`);
   });
 
   it('--abort-on-failure ends the other ranks (SIGTERM) and exits with the failed rank\'s status', async () => {
-    const r = await pincoh(['run', '-n', '3', '--abort-on-failure', '--', ...perRank('map 0 4096 reg 0 0 4096 r sleep 300 segv', 'map 0 4096 reg 0 0 4096 r sleep 30000')]);
+    const r = await pincoh(['run', '-n', '3', '--abort-on-failure', '--', 'sh', '-c', crashOnceReady(1, [0, 2], 'sleep 30000')]);
     expect(r.stderr).toMatch(/rank 1 \(pid \d+\) killed by SIGSEGV; ending the job \(--abort-on-failure\)/);
     expect(r.stderr.match(/killed by SIGTERM/g)).toHaveLength(2);
     expect(r.code).toBe(139);

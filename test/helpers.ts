@@ -15,6 +15,19 @@ export const ROOT = resolve(import.meta.dirname, '..');
 export const SHIM = resolve(ROOT, 'native-shim/build/libpincoh.so');
 export const CLI = resolve(ROOT, 'bin/pincoh.js');
 export const prog = (name: string): string => resolve(ROOT, 'test/progs/build', name);
+
+/**
+ * A `sh -c` script for a job in which rank `crasher` dies of SIGSEGV while the
+ * others run the driver words `rest`. Each other rank first publishes
+ * `ready<its rank>`, and the crasher attaches to each of `peers` before it
+ * dies: every one of them has connected by then, on any machine (no sleep).
+ * rankVar: the variable that holds the rank (PINCOH_GLOBAL_RANK across nodes).
+ */
+export function crashOnceReady(crasher: number, peers: number[], rest: string, rankVar = 'PINCOH_RANK'): string {
+  const d = prog('driver');
+  const waits = peers.map((p) => `att ready${p} 60000`).join(' ');
+  return `if [ "$${rankVar}" = ${crasher} ]; then exec ${d} map 0 4096 reg 0 0 4096 r ${waits} segv; else exec ${d} map 0 4096 reg 0 0 4096 r pub ready$${rankVar} 0 ${rest}; fi`;
+}
 export const example = (name: string): string => resolve(ROOT, 'examples/bin', name);
 /** The CLI in the background (a live run or serve): its output gathered, its stdin ours. */
 export interface LiveCli {

@@ -6,7 +6,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, wri
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { CLI, ROOT, example, itWith, prog, run, tempDir } from './helpers.js';
+import { CLI, ROOT, crashOnceReady, example, itWith, run, tempDir } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const pincoh = (args: string[], timeoutMs = 120_000) => run(process.execPath, [CLI, ...args], process.env, timeoutMs);
@@ -135,11 +135,10 @@ describe('pincoh report', () => {
       const halo = join(dir, 'halo.jsonl');
       const stale = join(dir, 'stalewrite.jsonl');
       const crash = join(dir, 'crash.jsonl');
-      const D = prog('driver');
       const runs = await Promise.all([
         pincoh(['run', '-n', '4', '--trace', halo, '--', example('halo')]),
         pincoh(['run', '-n', '3', '--trace', stale, '--', example('stalewrite'), 'munmap', '300']),
-        pincoh(['run', '-n', '3', '--trace', crash, '--', 'sh', '-c', `if [ "$PINCOH_RANK" = 1 ]; then exec ${D} map 0 4096 reg 0 0 4096 r sleep 300 segv; else exec ${D} map 0 4096 reg 0 0 4096 r bar 30000; fi`]),
+        pincoh(['run', '-n', '3', '--trace', crash, '--', 'sh', '-c', crashOnceReady(1, [0, 2], 'bar 30000')]),
       ]);
       expect(runs.map((r) => r.code)).toEqual([0, 0, 139]);
       const html = join(dir, 'report.html');

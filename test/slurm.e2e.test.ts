@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { CLI, ROOT, example, itAsRootWith, onPath, prog, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
+import { CLI, ROOT, crashOnceReady, example, itAsRootWith, onPath, prog, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
 import { EOWNERDEAD } from '../src/protocol/errno.js';
 
 const SLURM = resolve(ROOT, 'test/cluster/slurm');
@@ -76,8 +76,7 @@ describe('pincoh exec under srun, one node (proctrack/linuxproc: what the tasks 
 
   itSlurm('a task that crashes: the tasks waiting in the barrier get EOWNERDEAD at once and end, so the step ends without a kill', async () => {
     const cwd = tempDir('slurm-job');
-    const script = `if [ $PINCOH_RANK = 3 ]; then exec ${prog('driver')} map 0 4096 reg 0 0 4096 r sleep 300 segv; else exec ${prog('driver')} map 0 4096 reg 0 0 4096 r bar 60000; fi`;
-    const r = await srun(cwd, ['sh', '-c', script]);
+    const r = await srun(cwd, ['sh', '-c', crashOnceReady(3, [0, 1, 2], 'bar 60000')]);
     expect(r.code).not.toBe(0);
     expect(r.lines.filter((l) => l.startsWith('bar'))).toEqual([`bar -${EOWNERDEAD}`, `bar -${EOWNERDEAD}`, `bar -${EOWNERDEAD}`]);
     const { job, log } = await nodeLog(cwd);
