@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type ProcessState } from '../src/coherence/engine.js';
 import { encodeFrame } from '../src/protocol/codec.js';
-import { CALL_TIMED_OUT, CALL_WAITED, JT, OFF, R, T } from '../src/protocol/constants.js';
+import { AREA, CALL_TIMED_OUT, CALL_WAITED, JT, OFF, PROTO_VERSION, R, T } from '../src/protocol/constants.js';
 import { encodeReply, encodeSync, encodeWelcome, readHello, readPublish } from '../src/protocol/messages.js';
 import { SharedArea } from '../src/transport/area.js';
 import { JobTable } from '../src/transport/jobtable.js';
@@ -219,34 +219,33 @@ describe('bad peers are cut off alone', () => {
   };
 
   // made when a test asks (a directory made while the file is collected outlives a filtered run)
-  const bad: Record<string, () => Buffer[]> = {
-    'a frame before HELLO': () => [encodeSync(1n)],
-    'a length below the header size': () => [hello, Buffer.from([4, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])],
-    'a length above the frame limit': () => [hello, Buffer.from([0, 0, 0, 0x10, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])],
-    'an unknown type': () => [hello, encodeFrame(200, 0, 1n, Buffer.alloc(8))],
-    'a truncated PUBLISH': () => [hello, encodeFrame(T.PUBLISH, 0, 1n, Buffer.alloc(4))],
-    'a second HELLO': () => [hello, hello],
-    'another protocol version': () => [area.hello({ version: 99, argv0: 'old' })],
-    'a HELLO whose area is not a shared area': () => [fakeArea().hello({ areaFd: openSync(join(tempDir('f'), 'plain'), 'w+') })],
-    'a HELLO whose area is not sealed': () => [fakeArea({ seal: false }).hello()],
-    'a HELLO whose area is another size': () => [fakeArea().hello({ areaSize: 4096 })],
-    'a HELLO whose area is smaller than it says': () => [fakeArea({ bytes: 4096 }).hello()],
+  // each with the exact message it must get
+  const bad: Record<string, [() => Buffer[], RegExp]> = {
+    'a frame before HELLO': [() => [encodeSync(1n)], new RegExp(`^frame type ${T.SYNC} before HELLO$`)],
+    'a length below the header size': [() => [hello, Buffer.from([4, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])], /^frame length 4 outside 16\.\.65536$/],
+    'a length above the frame limit': [() => [hello, Buffer.from([0, 0, 0, 0x10, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])], /^frame length 268435456 outside 16\.\.65536$/],
+    'an unknown type': [() => [hello, encodeFrame(200, 0, 1n, Buffer.alloc(8))], /^unknown frame type 200$/],
+    'a truncated PUBLISH': [() => [hello, encodeFrame(T.PUBLISH, 0, 1n, Buffer.alloc(4))], /^PUBLISH payload of 4 bytes, expected 80$/],
+    'a second HELLO': [() => [hello, hello], /^a second HELLO$/],
+    'another protocol version': [() => [area.hello({ version: 99, argv0: 'old' })], new RegExp(`^protocol version 99 is not supported; this coordinator speaks version ${PROTO_VERSION}$`)],
+    'a HELLO whose area is not a shared area': [
+      () => [fakeArea().hello({ areaFd: openSync(join(tempDir('f'), 'plain'), 'w+') })],
+      /^descriptor \d+ is \/tmp\/pincoh-f-.*\/plain, not a shared area$/,
+    ],
+    'a HELLO whose area is not sealed': [() => [fakeArea({ seal: false }).hello()], /^its shared area is not sealed against shrinking$/],
+    'a HELLO whose area is another size': [() => [fakeArea().hello({ areaSize: 4096 })], new RegExp(`^its shared area is 4096 bytes, not ${AREA.BYTES}: another build of the shim$`)],
+    'a HELLO whose area is smaller than it says': [() => [fakeArea({ bytes: 4096 }).hello()], new RegExp(`^its shared area's file is 4096 bytes, not ${AREA.BYTES}$`)],
   };
-  for (const [what, chunks] of Object.entries(bad)) {
+  for (const [what, [chunks, message]] of Object.entries(bad)) {
     it(`${what}: an ERROR frame saying why, then the connection closes`, async () => {
       const reply = await rawSession(chunks());
-      expect(errorText(reply).length).toBeGreaterThan(5);
-      if (what.includes('version')) expect(errorText(reply)).toMatch(/version 99 is not supported/);
-      if (what.includes('not a shared area')) expect(errorText(reply)).toMatch(/descriptor \d+ is \/tmp\/pincoh-f-.*\/plain, not a shared area/);
-      if (what.includes('not sealed')) expect(errorText(reply)).toMatch(/not sealed against shrinking/);
-      if (what.includes('smaller')) expect(errorText(reply)).toMatch(/file is 4096 bytes, not \d+/);
-      if (what.includes('another size')) expect(errorText(reply)).toMatch(/is 4096 bytes, not \d+: another build of the shim/);
+      expect(errorText(reply)).toMatch(message);
     });
   }
 
   it('a well-behaved process working meanwhile sees no change', async () => {
     const good = driver(c.path, 'cb map 0 65536 reg 0 0 4096 rw sleep 200 unmap 0 0 65536 valid 0');
-    await Promise.all(Object.values(bad).map((chunks) => rawSession(chunks())));
+    await Promise.all(Object.values(bad).map(([chunks]) => rawSession(chunks())));
     const r = await good;
     expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'cb 0 reason 1 len 4096', 'munmap 0 777', 'valid 0 0']);
     expect(c.logs.some((l) => /cut off pid \d+ \(fuzz, rank 0\): unknown frame type 200/.test(l))).toBe(true);
