@@ -11,7 +11,7 @@ import { Engine } from '../../src/coherence/engine.js';
 import { LatencySamples } from '../../src/coherence/stats.js';
 import { audit, readMaps } from '../../src/memory/maps.js';
 import { CoordinatorServer } from '../../src/transport/server.js';
-import { prog, shimEnv, tempDir } from '../helpers.js';
+import { prog, shimEnv, tempDir, until } from '../helpers.js';
 
 export interface SoakOptions {
   procs: number;
@@ -103,7 +103,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   children.forEach((c) => c.child.stdin.end('go\n'));
   const exitCodes = await Promise.all(children.map((c) => c.exited));
   const ranks = children.map((c) => c.out().split('\n').find((l) => l.startsWith('{'))).filter(Boolean).map((l) => JSON.parse(l!) as RankReport);
-  await new Promise((r) => setTimeout(r, 200));
+  // every rank's connection closed and dropped, its pipes closed: then the descriptors are counted (a leak shows after 10 s)
+  await until(() => engine.processes.size === 0 && fds() <= fds0, 10_000);
   const report: SoakReport = {
     ranks,
     exitCodes,
