@@ -5,9 +5,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, ROOT, driver, example, prog, run, until, tempDir } from './helpers.js';
+import { CLI, driver, example, pincoh, prog, ROOT, run, tempDir, until } from './helpers.js';
 
-const pincoh = (args: string[], timeoutMs?: number) => run(process.execPath, [CLI, ...args], process.env, timeoutMs);
 
 describe('pincoh run', () => {
   it('runs N ranks with PINCOH_RANK/PINCOH_SIZE and exits with the worst status', async () => {
@@ -106,7 +105,7 @@ describe('pincoh serve', () => {
     const sock = join(dir, 'c.sock');
     const holder = createServer();
     await new Promise<void>((r) => holder.listen(sock, r));
-    const busy = await pincoh(['serve', '--socket', sock], 10_000);
+    const busy = await pincoh(['serve', '--socket', sock], { timeoutMs: 10_000 });
     expect(busy.code).toBe(2);
     expect(busy.stderr).toMatch(/already listens.*PINCOH_ERR_SOCKET_IN_USE/);
     // a listener that died without unlinking leaves a stale socket file behind

@@ -2,10 +2,9 @@
 // corruption with --no-coherence, none with it.
 
 import { describe, expect, it } from 'vitest';
-import { CLI, example, run, ROOT } from './helpers.js';
+import { example, pincoh, ROOT } from './helpers.js';
 import { resolve } from 'node:path';
 
-const pincoh = (args: string[]) => run(process.execPath, [CLI, ...args], process.env, 120_000);
 
 describe('the proof of coherence (examples/stalewrite)', () => {
   for (const mode of ['munmap', 'mremap', 'mprotect']) {

@@ -7,11 +7,10 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, crashOnceReady, prog, run, tempDir, until } from './helpers.js';
+import { CLI, crashOnceReady, pincoh, prog, tempDir, until } from './helpers.js';
 import { EOWNERDEAD } from '../src/protocol/errno.js';
 
 const D = prog('driver');
-const pincoh = (args: string[]) => run(process.execPath, [CLI, ...args], process.env, 60_000);
 
 describe('a member that dies without exiting', () => {
   it('is announced at once; the others waiting in the barrier get -EOWNERDEAD at once, not the timeout; the trace says crash', async () => {

@@ -188,6 +188,11 @@ export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = proces
   });
 }
 
+/** The pincoh command, as a user runs it (process.env unless env is given). */
+export function pincoh(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  return run(process.execPath, [CLI, ...args], opts.env ?? process.env, opts.timeoutMs ?? 120_000);
+}
+
 /** The environment of a process under the shim; socket undefined: no coordinator. */
 export function shimEnv(socket: string | undefined, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, LD_PRELOAD: SHIM, ...extra };

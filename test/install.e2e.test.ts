@@ -6,7 +6,7 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, ROOT, bareEnv, itWith, onPath, run, tempDir, type RunResult } from './helpers.js';
+import { bareEnv, itWith, onPath, pincoh, ROOT, run, type RunResult, tempDir } from './helpers.js';
 
 const VERSION = (JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const SONAME = `libpincoh.so.${VERSION.split('.')[0]}`;
@@ -38,7 +38,8 @@ async function runIn(cwd: string, cmd: string, args: string[], env = plainEnv())
   return run('sh', ['-c', 'cd "$0" && exec "$@"', cwd, cmd, ...args], env, 120_000);
 }
 
-const pincoh = (args: string[], env = plainEnv()) => run(process.execPath, [CLI, ...args], env, 60_000);
+/** pincoh with a new user's plain environment unless another is given */
+const plainPincoh = (args: string[], env = plainEnv()) => pincoh(args, { env });
 
 /** Registers an mmap'd buffer, munmaps it and says what pincoh did; first, how
  * many copies of the shim (distinct libpincoh files mapped) the process holds,
@@ -218,13 +219,13 @@ describe('a program linked with pkg-config against the installed library', () =>
     expect(dyn).toContain(`Shared library: [${SONAME}]`);
 
     // Under pincoh run: DT_NEEDED libpincoh.so.0 is the preloaded build/libpincoh.so.
-    const one = await pincoh(['run', '--', prog]);
+    const one = await plainPincoh(['run', '--', prog]);
     expect(one.stdout).toBe(UNDER_PINCOH);
     expect(mapped(one)).toEqual([SHIM]);
     expect(one.stderr).toMatch(SUMMARY(1));
     expect(one.code).toBe(0);
 
-    const two = await pincoh(['run', '-n', '2', '--', prog]);
+    const two = await plainPincoh(['run', '-n', '2', '--', prog]);
     expect(two.stdout).toBe(UNDER_PINCOH.repeat(2));
     expect(mapped(two)).toEqual([SHIM, SHIM]);
     expect(two.stderr).toMatch(SUMMARY(2));
@@ -246,7 +247,7 @@ describe('a program linked with pkg-config against the installed library', () =>
     const b = join(dir, 'nosoname');
     await ok('make', ['-s', '-C', resolve(ROOT, 'native-shim'), `B=${b}`, 'LDSONAME=', `${b}/libpincoh.so`]);
     expect(await soname(`${b}/libpincoh.so`)).toBeUndefined();
-    const r = await pincoh(['run', '--', prog], plainEnv({ PINCOH_SHIM: `${b}/libpincoh.so` }));
+    const r = await plainPincoh(['run', '--', prog], plainEnv({ PINCOH_SHIM: `${b}/libpincoh.so` }));
     expect(r.stdout).toMatch(/^libpincoh copies: 2\n/);
     expect(mapped(r).sort()).toEqual([`${b}/libpincoh.so`, join(prefix, `lib/libpincoh.so.${VERSION}`)].sort());
   }, 120_000);
@@ -265,7 +266,7 @@ const p = new Pincoh();
 const key = p.register(p.alloc(4096));
 console.log('registered', typeof key, p.stats().connected);
 `);
-    const r = await pincoh(['run', '--', process.execPath, script], plainEnv({ PINCOH_SHIM: join(prefix, `lib/${SONAME}`) }));
+    const r = await plainPincoh(['run', '--', process.execPath, script], plainEnv({ PINCOH_SHIM: join(prefix, `lib/${SONAME}`) }));
     expect(r.stdout).toBe('registered bigint true\n');
     expect(r.code).toBe(0);
   });
@@ -275,7 +276,7 @@ describe('a program built against the tree, without installing', () => {
   it('-Lnative-shim/build -Wl,-rpath,<it> -lpincoh: one copy under pincoh run, and runs on its own', async () => {
     const dir = tempDir('install-tree');
     const prog = await build(dir, 'linked', [`-I${resolve(ROOT, 'native-shim/include')}`, `-L${BUILD}`, `-Wl,-rpath,${BUILD}`, '-lpincoh']);
-    const under = await pincoh(['run', '--', prog]);
+    const under = await plainPincoh(['run', '--', prog]);
     expect([under.stdout, mapped(under), under.code]).toEqual([UNDER_PINCOH, [SHIM], 0]);
     const alone = await run(prog, [], plainEnv());
     expect([alone.stdout, mapped(alone), alone.code]).toEqual([WITHOUT_PINCOH, [SHIM], 0]);
@@ -284,7 +285,7 @@ describe('a program built against the tree, without installing', () => {
   it('-lpincoh without an rpath runs under pincoh run (the preloaded shim answers the soname) but does not start on its own', async () => {
     const dir = tempDir('install-norpath');
     const prog = await build(dir, 'linked', [`-I${resolve(ROOT, 'native-shim/include')}`, `-L${BUILD}`, '-lpincoh']);
-    const under = await pincoh(['run', '--', prog]);
+    const under = await plainPincoh(['run', '--', prog]);
     expect([under.stdout, mapped(under), under.code]).toEqual([UNDER_PINCOH, [SHIM], 0]);
     const alone = await run(prog, [], plainEnv());
     expect(alone.stderr).toContain(`${SONAME}: cannot open shared object file`);
@@ -295,7 +296,7 @@ describe('a program built against the tree, without installing', () => {
     const dir = tempDir('install-weak');
     const prog = await build(dir, 'weak', [`-I${resolve(ROOT, 'native-shim/include')}`], ['-DPINCOH_WEAK']);
     expect((await ok('readelf', ['-d', prog])).stdout).not.toContain('libpincoh');
-    const under = await pincoh(['run', '--', prog]);
+    const under = await plainPincoh(['run', '--', prog]);
     expect([under.stdout, mapped(under), under.code]).toEqual([UNDER_PINCOH, [SHIM], 0]);
     const alone = await run(prog, [], plainEnv());
     expect([alone.stdout, alone.code]).toEqual(['libpincoh copies: 0\nno shim: running without pincoh\n', 0]);

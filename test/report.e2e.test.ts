@@ -6,10 +6,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, wri
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { CLI, ROOT, crashOnceReady, example, itWith, run, tempDir } from './helpers.js';
+import { crashOnceReady, example, itWith, pincoh, ROOT, tempDir } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const pincoh = (args: string[], timeoutMs = 120_000) => run(process.execPath, [CLI, ...args], process.env, timeoutMs);
 
 /**
  * A test that needs Debian's chromium. Under CI a missing browser fails the
