@@ -2,10 +2,10 @@
 // Never a timed test: it prints, it does not judge.
 
 import { spawn } from 'node:child_process';
-import { cpus } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Engine } from '../src/coherence/engine.js';
-import { tempDir } from '../test/helpers.js';
 import { CoordinatorServer } from '../src/transport/server.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -22,6 +22,17 @@ const quick = process.argv.includes('--quick');
 const onlyArg = process.argv[process.argv.indexOf('--only') + 1];
 const only = process.argv.includes('--only') && onlyArg ? onlyArg.split(',').map(Number) : undefined;
 const want = (n: number) => !only || only.includes(n);
+
+// the bench imports nothing of test/ (and so no vitest); section 7 runs the
+// test driver program, which npm run build makes
+const madeDirs: string[] = [];
+process.on('exit', () => madeDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `pincoh-${prefix}-`));
+  madeDirs.push(dir);
+  return dir;
+}
+const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<any> {
   return new Promise((res, rej) => {
@@ -173,7 +184,6 @@ if (want(6)) {
 // 7. A process SIGKILLed in the middle of a call (its SYNC for a full event ring
 //    never answered): how long until the coordinator has dropped all its state.
 if (want(7)) {
-  const { startDriver, until } = await import('../test/helpers.js');
   const { Engine: HangEngine } = await import('../src/coherence/engine.js');
   class Hanging extends HangEngine {
     waiting = new Set<number>();
@@ -189,13 +199,15 @@ if (want(7)) {
   await server.listen();
   const times: number[] = [];
   for (let i = 0; i < 20; i++) {
-    const d = startDriver(path, 'map 0 20480000 regmany 0 5000', { PINCOH_TIMEOUT_MS: '60000', PINCOH_JOB: `kill-${i}` });
-    await until(() => engine.waiting.has(d.pid));
+    const env = { ...process.env, LD_PRELOAD: SHIM, PINCOH_SOCKET: path, PINCOH_TIMEOUT_MS: '60000', PINCOH_JOB: `kill-${i}` };
+    const d = spawn(resolve(ROOT, 'test/progs/build/driver'), ['map', '0', '20480000', 'regmany', '0', '5000'], { env, stdio: 'ignore' });
+    const done = new Promise((r) => d.once('close', r));
+    while (!engine.waiting.has(d.pid!)) await tick(1);
     const t0 = process.hrtime.bigint();
-    process.kill(d.pid, 'SIGKILL');
+    process.kill(d.pid!, 'SIGKILL');
     while ([...engine.processes.values()].some((p) => p.pid === d.pid)) await new Promise((r) => setImmediate(r));
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    await d.done;
+    await done;
   }
   await server.close();
   console.log('\n7. a process SIGKILLed while its SYNC waits: time until the coordinator dropped its state, 20 kills');
