@@ -28,7 +28,7 @@ const CASES: Record<string, () => [string, string[]]> = {
     ['-e', "const cp=require('child_process');console.log(cp.execFileSync('echo',['hi']).toString().trim(), cp.spawnSync('sh',['-c','echo $((6*7))']).stdout.toString().trim(), Buffer.alloc(1<<26).length)"],
   ],
   'gcc compiling and running a program': () => sh(`cd ${dir} && gcc -O2 -o hello hello.c && ./hello`),
-  'git init and commit': () => sh(`cd $(mktemp -d) && git init -q && echo x > f && git add f && git -c user.name=t -c user.email=t@t commit -q -m first && git log --format=%s && git status --short | wc -l`),
+  'git init and commit': () => sh(`cd $(mktemp -d -p ${dir}) && git init -q && echo x > f && git add f && git -c user.name=t -c user.email=t@t commit -q -m first && git log --format=%s && git status --short | wc -l`),
   'make -j2': () => sh(`cd ${dir} && rm -f *.out && make -s -j2 | sort`),
   'sqlite3 with a transaction': () => sh("sqlite3 :memory: 'create table t(x); begin; insert into t values (1),(2),(3); commit; select sum(x) from t; pragma integrity_check;'"),
   'a C program with 8 threads doing mmap/munmap/mprotect/mremap/fork': () => [prog('race'), ['100', 'bare']],
