@@ -1,7 +1,7 @@
 // The CLI as users run it: `pincoh run` and `pincoh serve`, real processes.
 
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -69,6 +69,25 @@ describe('pincoh run', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toBe("pincoh: cannot write the trace /nonexistent/dir/t.jsonl: ENOENT: no such file or directory, open '/nonexistent/dir/t.jsonl'; choose another --trace FILE [PINCOH_ERR_TRACE]\n");
     expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  it('a TMPDIR that is missing, not a directory, or too long for a socket path: exit 2, one line saying to set TMPDIR', async () => {
+    const file = join(tempDir('cli-tmp'), 'file');
+    writeFileSync(file, '');
+    for (const [tmp, why] of [
+      ['/nonexistent', 'ENOENT'],
+      [file, 'ENOTDIR'],
+    ]) {
+      const r = await pincoh(['run', '--', 'true'], { env: { ...process.env, TMPDIR: tmp } });
+      expect(r.stderr).toBe(`pincoh: cannot make the coordinator's private directory in TMPDIR (${tmp}): ${why}; set TMPDIR to a directory you can write [PINCOH_ERR_SOCKET_PATH]\n`);
+      expect(r.code).toBe(2);
+    }
+    const long = join(tempDir('cli-tmp'), 'd'.repeat(100));
+    mkdirSync(long);
+    const r = await pincoh(['run', '--', 'true'], { env: { ...process.env, TMPDIR: long } });
+    expect(r.stderr).toMatch(/^pincoh: the coordinator's socket under TMPDIR \(.*\/d{100}\) would be 1\d\d bytes; a Unix socket path can hold 107: set TMPDIR to a shorter directory \[PINCOH_ERR_SOCKET_PATH\]\n$/);
+    expect(r.code).toBe(2);
+    expect(readdirSync(long)).toEqual([]); // nothing left behind
   });
 
   it('help for one command lists its options, environment and exit status; --version is package.json\'s', async () => {

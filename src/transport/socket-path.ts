@@ -9,9 +9,20 @@ import { PincohError } from '../errors.js';
 
 const SUN_PATH_MAX = 107;
 
-/** A fresh private directory for `pincoh run`; returns the socket path and a cleanup. */
+/** A fresh private directory for `pincoh run` under TMPDIR; returns the socket path and a cleanup. */
 export function privateSocketPath(): { path: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'pincoh-'));
+  const tmp = tmpdir();
+  // the longest path mkdtemp can make there, checked before anything is made
+  const longest = Buffer.byteLength(join(tmp, 'pincoh-XXXXXX', 'coord.sock'));
+  if (longest > SUN_PATH_MAX)
+    throw new PincohError('PINCOH_ERR_SOCKET_PATH', `the coordinator's socket under TMPDIR (${tmp}) would be ${longest} bytes; a Unix socket path can hold ${SUN_PATH_MAX}: set TMPDIR to a shorter directory`);
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(tmp, 'pincoh-'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new PincohError('PINCOH_ERR_SOCKET_PATH', `cannot make the coordinator's private directory in TMPDIR (${tmp}): ${code}; set TMPDIR to a directory you can write`);
+  }
   chmodSync(dir, 0o700);
   return { path: join(dir, 'coord.sock'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
