@@ -4,12 +4,12 @@
 // job, whatever the race; it ends with its job; the rank is CMD itself.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, prog, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
+import { CLI, itAsRootWith, prog, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
 import { ETIMEDOUT } from '../src/protocol/errno.js';
 
 let jobs = 0;
@@ -17,8 +17,11 @@ const newJob = () => `t${process.pid}x${++jobs}`;
 // The ranks' /tmp, so the job directories here (and the one starter that
 // removes dead ones) see only this file's jobs
 const TMP = tempDir('exec-tmp');
+// XDG_RUNTIME_DIR, where a user's session has one, would take the job
+// directories out of TMP: left out here but where a test gives it
+const { XDG_RUNTIME_DIR: _session, ...ENV } = process.env;
 const ompi = (job: string, rank: number, size: number): NodeJS.ProcessEnv => ({
-  ...process.env,
+  ...ENV,
   TMPDIR: TMP,
   OMPI_COMM_WORLD_RANK: String(rank),
   OMPI_COMM_WORLD_SIZE: String(size),
@@ -29,11 +32,11 @@ const ompi = (job: string, rank: number, size: number): NodeJS.ProcessEnv => ({
 const jobDir = (job: string) => join(TMP, `pincoh-${process.getuid?.() ?? 0}-${job}`);
 
 /** size ranks of `job` at once, each `pincoh exec OPTS -- CMD...` in `cwd` */
-function ranks(job: string, size: number, cmd: (rank: number) => string[], cwd: string, opts: string[] = []): Promise<RunResult[]> {
+function ranks(job: string, size: number, cmd: (rank: number) => string[], cwd: string, opts: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunResult[]> {
   return Promise.all(
     Array.from({ length: size }, (_, r) =>
       new Promise<RunResult>((res) => {
-        const c = spawn(process.execPath, [CLI, 'exec', ...opts, '--', ...cmd(r)], { env: ompi(job, r, size), cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+        const c = spawn(process.execPath, [CLI, 'exec', ...opts, '--', ...cmd(r)], { env: { ...ompi(job, r, size), ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
         let stdout = '';
         let stderr = '';
         c.stdout.on('data', (d) => (stdout += d));
@@ -168,6 +171,55 @@ describe('pincoh exec', () => {
       server.close();
       for (const j of [locked, running, listening]) rmSync(jobDir(j), { recursive: true, force: true });
     }
+  });
+
+  // what another user could make first in a shared TMPDIR (a directory of ours
+  // but open to others stands for it without root; the root test below is the real one)
+  const squatted = async (squat: (dir: string) => void) => {
+    const cwd = tempDir('exec');
+    const job = newJob();
+    squat(jobDir(job));
+    try {
+      const rs = await ranks(job, 2, () => [prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'bar', '20000'], cwd);
+      for (const r of rs) expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'bar 0']);
+      const log = join(cwd, `pincoh-${hostname()}-${job}.log`);
+      expect(await until(() => existsSync(log) && SUMMARY.test(readFileSync(log, 'utf8')) && !existsSync(`${jobDir(job)}.1`), 10_000)).toBe(true);
+      expect(readFileSync(log, 'utf8')).toMatch(`serving on ${jobDir(job)}.1/c.sock`);
+      expect(readdirSync(jobDir(job))).toEqual(['theirs']); // left as it was
+    } finally {
+      rmSync(jobDir(job), { recursive: true, force: true });
+    }
+  };
+
+  it('a job directory name taken by a directory that is not private (0755): the job takes the next name, leaving it be', async () => {
+    await squatted((dir) => {
+      mkdirSync(dir, { mode: 0o755 });
+      chmodSync(dir, 0o755);
+      writeFileSync(join(dir, 'theirs'), '');
+    });
+  });
+
+  itAsRootWith(['chown'], 'coreutils', 'a job directory name another user made first: the job takes the next name, never waits on theirs', async () => {
+    await squatted((dir) => {
+      mkdirSync(dir, { mode: 0o700 });
+      writeFileSync(join(dir, 'theirs'), '');
+      chownSync(join(dir, 'theirs'), 65534, 65534);
+      chownSync(dir, 65534, 65534);
+    });
+  });
+
+  it('XDG_RUNTIME_DIR, when set and private, holds the job directory instead of TMPDIR', async () => {
+    const cwd = tempDir('exec');
+    const xdg = tempDir('exec-xdg');
+    chmodSync(xdg, 0o700);
+    const job = newJob();
+    const rs = await ranks(job, 2, () => [prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'bar', '20000'], cwd, [], { XDG_RUNTIME_DIR: xdg });
+    for (const r of rs) expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'bar 0']);
+    const log = join(cwd, `pincoh-${hostname()}-${job}.log`);
+    expect(await until(() => existsSync(log) && SUMMARY.test(readFileSync(log, 'utf8')), 10_000)).toBe(true);
+    expect(readFileSync(log, 'utf8')).toMatch(`serving on ${join(xdg, `pincoh-${process.getuid?.() ?? 0}-${job}`)}/c.sock`);
+    expect(existsSync(jobDir(job))).toBe(false);
+    expect(await until(() => readdirSync(xdg).length === 0)).toBe(true); // cleared as it ends
   });
 
   it('serve --until-ranks given a directory of other things removes only what pincoh put there', async () => {

@@ -1,6 +1,11 @@
-// A job's directory on a node, /tmp/pincoh-UID-JOB: how the ranks that
+// A job's directory on a node, BASE/pincoh-UID-JOB: how the ranks that
 // pincoh exec starts there and the node's coordinator for the job find each
-// other, without a process of ours staying between launcher and rank.
+// other, without a process of ours staying between launcher and rank. BASE is
+// $XDG_RUNTIME_DIR when it is set and private to us (the system makes it for
+// the user's session: nobody else can create anything there), else TMPDIR. In
+// a shared TMPDIR another user may have made the name first: then the next of
+// pincoh-UID-JOB.1, .2, ... that is ours or free, which every rank of the job
+// on the node finds the same way (never a wait on someone else's directory).
 //
 //   lock     flock'd by a rank while it finds or starts the coordinator, and
 //            by the coordinator while it decides to end and removes the
@@ -13,7 +18,7 @@
 
 import { closeSync, constants as fsc, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { PincohError } from '../errors.js';
 import { isLive } from '../transport/socket-path.js';
 import { runningSince } from './ended.js';
@@ -21,18 +26,39 @@ import { lockWithin, tryLock } from './native.js';
 
 const uid = () => process.getuid?.() ?? 0;
 
+/** A directory ours alone: 0700 (no more), of our uid, not a link. */
+const isPrivate = (path: string): boolean => {
+  const st = lstatSync(path);
+  return st.isDirectory() && st.uid === uid() && (st.mode & 0o077) === 0;
+};
+
+/** Where this user's job directories live on this node (see the top). */
+export function jobsBase(): string {
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  try {
+    if (xdg && isAbsolute(xdg) && isPrivate(xdg)) return xdg;
+  } catch {
+    /* not there: TMPDIR */
+  }
+  return tmpdir();
+}
+
+const TAKEN_TRIES = 16;
+
 /** The job's directory on this node, made if need be: ours alone (0700, our uid). */
 export function jobDir(job: string): string {
-  const dir = join(tmpdir(), `pincoh-${uid()}-${job}`);
-  try {
-    mkdirSync(dir, { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  const first = join(jobsBase(), `pincoh-${uid()}-${job}`);
+  for (let i = 0; i < TAKEN_TRIES; i++) {
+    const dir = i === 0 ? first : `${first}.${i}`;
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (isPrivate(dir)) return dir;
+    // another user's, or not a private directory: taken, the next name
   }
-  const st = lstatSync(dir);
-  if (!st.isDirectory() || st.uid !== uid() || (st.mode & 0o077) !== 0)
-    throw new PincohError('PINCOH_ERR_COORDINATOR', `${dir} is not a private directory of ours; remove it`);
-  return dir;
+  throw new PincohError('PINCOH_ERR_COORDINATOR', `${first} and the next ${TAKEN_TRIES - 1} names after it are taken by directories not private to us; remove them, or set TMPDIR or XDG_RUNTIME_DIR to a directory of your own`);
 }
 
 /** The job's lock, held (close fd to let go): re-taken if the coordinator removed the directory meanwhile. */
@@ -68,13 +94,13 @@ export async function holdLock(job: string): Promise<{ fd: number; dir: string }
 export async function removeDeadJobDirs(except: string): Promise<string[]> {
   const removed: string[] = [];
   const prefix = `pincoh-${uid()}-`;
-  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith(prefix))) {
-    const dir = join(tmpdir(), name);
+  const base = jobsBase();
+  for (const name of readdirSync(base).filter((n) => n.startsWith(prefix))) {
+    const dir = join(base, name);
     if (dir === except) continue;
     let fd: number;
     try {
-      const st = lstatSync(dir);
-      if (!st.isDirectory() || st.uid !== uid()) continue;
+      if (!isPrivate(dir)) continue; // not ours (a squatter's): never touched
       fd = openSync(join(dir, 'lock'), fsc.O_RDWR); // no lock file: being made right now
     } catch {
       continue;
