@@ -27,7 +27,7 @@
 
 /* volatile: the callback changes them from inside free() and munmap(), which
  * glibc declares __leaf__ ("calls nothing back"); without it the compiler may
- * keep values it read before the call (README, the C API). */
+ * keep values it read before the call (docs/c-api.md, The C API). */
 struct entry { void *addr; size_t len; uint64_t key; unsigned buffer; volatile int used; };
 static struct entry cache[SLOTS];
 static volatile unsigned evictions;

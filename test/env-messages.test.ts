@@ -1,4 +1,4 @@
-// README, Environment: "A bad value ... is named once on stderr and replaced by
+// docs/reference.md, Environment: "A bad value ... is named once on stderr and replaced by
 // its default." PINCOH_SOCKET naming nothing that listens is named when the
 // first connection attempt fails (not at start-up: a process that never
 // registers never tries), PINCOH_LIBC=bogus at start-up; PINCOH_QUIET=1

@@ -1,6 +1,6 @@
 // Each launcher's environment, read as pincoh exec reads it (issue 10). The
 // real launchers run in test/cluster.e2e.test.ts (Open MPI); Slurm's mapping
-// is tested here only (see the README's cluster section).
+// is tested here only (see docs/running.md, On a cluster).
 
 import { describe, expect, it } from 'vitest';
 import { jobName, placementFrom, slurmTasksOn } from '../src/job/launcher.js';
