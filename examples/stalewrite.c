@@ -46,8 +46,10 @@ static int owner(const char *mode, int rounds)
 		check(pincoh_register(a, LEN, PINCOH_READ | PINCOH_WRITE, &key), "register");
 		name_of(name, sizeof name, round);
 		check(pincoh_publish(name, key), "publish");
-		/* wait (bounded) until every attacher's puts arrive: they are writing now */
-		double until = now_ms() + 2000;
+		/* wait until every attacher's puts arrive: they are writing now. Bounded
+		 * (a rank may be gone), but far past any scheduling delay: a round an
+		 * attacher missed is one it cannot find stale */
+		double until = now_ms() + 30000;
 		int arrived = 0;
 		while (!arrived && now_ms() < until) {
 			arrived = 1;
@@ -104,11 +106,27 @@ static int attacher(void)
 		uint64_t h;
 		int rc = -ETIMEDOUT;
 		name_of(name, sizeof name, round);
-		/* the next round's buffer, or the owner's word that it is done */
-		for (int tries = 0; tries < 100 && rc == -ETIMEDOUT; tries++) {
+		/* the next round's buffer, or the owner's word that it is done; a
+		 * later round if the owner went on without us (it waits 30 s) */
+		for (int tries = 0; tries < 600 && rc == -ETIMEDOUT; tries++) {
 			rc = pincoh_attach(name, 100, &h);
 			if (rc == -ETIMEDOUT && pincoh_attach("stale/done", 0, &done) == 0)
 				goto out;
+			for (int ahead = 1; ahead <= 8 && rc == -ETIMEDOUT; ahead++) {
+				char later[64];
+				name_of(later, sizeof later, round + ahead);
+				rc = pincoh_attach(later, 0, &h);
+				if (rc == 0) {
+					fprintf(stderr, "rank %d: round %d was over before I attached (the owner waited 30 s for my puts); going on with round %d\n",
+						pincoh_rank(), round, round + ahead);
+					round += ahead;
+				}
+			}
+		}
+		if (rc == -ETIMEDOUT) {
+			fprintf(stderr, "rank %d: the owner published neither round %d's buffer (%s) nor stale/done within 60 s: it is stuck or gone\n",
+				pincoh_rank(), round, name);
+			return 1;
 		}
 		check(rc, "attach");
 		for (;;) {
