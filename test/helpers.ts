@@ -4,9 +4,9 @@ import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'n
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import koffi from 'koffi';
 import { afterAll, it, onTestFinished } from 'vitest';
 import { Engine, type EngineOptions } from '../src/coherence/engine.js';
+import { F_ADD_SEALS, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, MAP_SHARED, MFD_ALLOW_SEALING, MFD_CLOEXEC, PROT_READ, PROT_WRITE, sys, view } from '../src/libc.js';
 import { AREA, OFF, PROTO_VERSION } from '../src/protocol/constants.js';
 import { encodeHello, type Hello } from '../src/protocol/messages.js';
 import { CoordinatorServer, type ServerOptions } from '../src/transport/server.js';
@@ -286,8 +286,6 @@ export function ringWriter(words: Uint32Array): (r: Rec) => void {
   };
 }
 
-let memfd: { create: (n: string, f: number) => number; truncate: (fd: number, len: bigint) => number; fcntl: (fd: number, c: number, a: number) => number; mmap: (...a: unknown[]) => unknown; munmap: (p: unknown, len: number) => number; close: (fd: number) => number } | undefined;
-
 /**
  * A raw protocol client's shared area, made in this process as the shim makes
  * one (a sealed memfd): the coordinator maps it from /proc/PID/fd as for any
@@ -302,23 +300,13 @@ export interface FakeArea {
 }
 
 export function fakeArea(opts: { seal?: boolean; name?: string; bytes?: number } = {}): FakeArea {
-  if (!memfd) {
-    const libc = koffi.load('libc.so.6');
-    memfd = {
-      create: libc.func('int memfd_create(const char *name, unsigned int flags)'),
-      truncate: libc.func('int ftruncate(int fd, int64_t len)'),
-      fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
-      mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
-      munmap: libc.func('int munmap(void *addr, size_t len)'),
-      close: libc.func('int close(int fd)'),
-    };
-  }
-  const fd = memfd.create(opts.name ?? 'pincoh-area', 1 | 2); // MFD_CLOEXEC | MFD_ALLOW_SEALING
+  const libc = sys();
+  const fd = libc.memfd_create(opts.name ?? 'pincoh-area', MFD_CLOEXEC | MFD_ALLOW_SEALING);
   const bytes = opts.bytes ?? AREA.BYTES;
-  memfd.truncate(fd, BigInt(bytes));
-  if (opts.seal !== false) memfd.fcntl(fd, 1033, 1 | 2 | 4); // F_ADD_SEALS: SEAL, SHRINK, GROW
-  const ptr = memfd.mmap(null, bytes, 3, 1, fd, 0n);
-  const words = new Uint32Array(koffi.view(ptr, bytes));
+  libc.ftruncate(fd, BigInt(bytes));
+  if (opts.seal !== false) libc.fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW);
+  const ptr = libc.mmap(null, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0n);
+  const words = new Uint32Array(view(ptr, bytes));
   if (bytes >= AREA.HDR_SIZE) words.set([AREA.MAGIC, PROTO_VERSION, AREA.RING_SLOTS, 0, AREA.RING_OFF, 0, AREA.BYTES], 0);
   return {
     fd,
@@ -327,8 +315,8 @@ export function fakeArea(opts: { seal?: boolean; name?: string; bytes?: number }
     hello: (h = {}) => encodeHello({ version: PROTO_VERSION, pid: 0, ppid: 0, rank: 0, size: 1, pageSize: 4096, argv0: 'raw', job: 'raw', areaFd: fd, areaSize: AREA.BYTES, ...h }),
     /** closes the descriptor and unmaps: words must not be touched after */
     close: () => {
-      memfd!.close(fd);
-      memfd!.munmap(ptr, bytes);
+      libc.close(fd);
+      libc.munmap(ptr, bytes);
     },
   };
 }

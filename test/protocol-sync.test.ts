@@ -1,7 +1,7 @@
 // Everything shared exists twice (proto.h for C, constants.ts for TS): hold
 // them equal, values, sizes and the offsets of every field either side touches.
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as K from '../src/protocol/constants.js';
@@ -80,5 +80,29 @@ describe('proto.h and constants.ts agree', () => {
     const api = readFileSync(resolve(ROOT, 'native-shim/include/pincoh.h'), 'utf8');
     const reasons = new Map([...api.matchAll(/PINCOH_REASON_(\w+) = (\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
     expect(Object.fromEntries(reasons)).toEqual(K.REASON);
+  });
+});
+
+/** Every .ts file under these directories of the repo. */
+function sources(...dirs: string[]): Array<{ path: string; text: string }> {
+  const out: Array<{ path: string; text: string }> = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(resolve(ROOT, dir), { withFileTypes: true })) {
+      const rel = `${dir}/${e.name}`;
+      if (e.isDirectory()) walk(rel);
+      else if (e.name.endsWith('.ts')) out.push({ path: rel, text: readFileSync(resolve(ROOT, rel), 'utf8') });
+    }
+  };
+  dirs.forEach(walk);
+  return out;
+}
+
+describe('one source for each shared fact', () => {
+  it('libc is loaded through koffi in src/libc.ts alone', () => {
+    const loaders = sources('src', 'test', 'bench')
+      .filter((f) => /koffi\.load\(\s*['"]libc\.so\.6['"]\s*\)/.test(f.text))
+      .map((f) => f.path);
+    // binding.e2e writes a user's own program, which loads koffi as a user would
+    expect(loaders.filter((p) => p !== 'test/binding.e2e.test.ts')).toEqual(['src/libc.ts']);
   });
 });
