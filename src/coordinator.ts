@@ -10,6 +10,7 @@ import { PincohError, rethrowLater } from './errors.js';
 import { preloadWith } from './job/launch.js';
 import { pincohRegistry, serveMetrics } from './metrics.js';
 import { shimPath } from './paths.js';
+import { systemPorts } from './system-ports.js';
 import { Trace, type PincohEvent } from './trace.js';
 import { CoordinatorServer } from './transport/server.js';
 import { privateSocketPath } from './transport/socket-path.js';
@@ -83,7 +84,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.socket = socket;
     this.cleanup = cleanup;
     this.trace = new Trace(o.trace);
+    const ports = systemPorts();
     this.engine = new Engine({
+      makeTable: ports.tables,
+      memory: ports.memory,
+      lives: ports.lives,
       mremapFollow: o.mremap === 'follow',
       forkDontfork: o.fork === 'dontfork',
       freeInvalidate: o.free === 'invalidate',

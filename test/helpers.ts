@@ -8,6 +8,7 @@ import { afterAll, it, onTestFinished } from 'vitest';
 import { Engine, type EngineOptions } from '../src/coherence/engine.js';
 import { F_ADD_SEALS, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, MAP_SHARED, MFD_ALLOW_SEALING, MFD_CLOEXEC, PROT_READ, PROT_WRITE, sys, view } from '../src/libc.js';
 import { AREA, OFF, PROTO_VERSION } from '../src/protocol/constants.js';
+import { putRec, type Rec } from '../src/protocol/records.js';
 import { encodeHello, type Hello } from '../src/protocol/messages.js';
 import { CoordinatorServer, type ServerOptions } from '../src/transport/server.js';
 
@@ -246,35 +247,8 @@ export function startProgram(file: string, args: string[], env: NodeJS.ProcessEn
   };
 }
 
-/** An event as the shim writes it (proto.h struct pc_rec). */
-export interface Rec {
-  type: number;
-  reason?: number;
-  call?: number;
-  flags?: number;
-  ns?: number;
-  key?: bigint;
-  addr?: number;
-  len?: number;
-  result?: number;
-  arg?: number;
-  arg2?: number;
-}
-
-/** Writes rec at off of v, as the shim does. */
-export function putRec(v: DataView, off: number, r: Rec): void {
-  v.setUint16(off + OFF.REC.type, r.type, true);
-  v.setUint16(off + OFF.REC.reason, r.reason ?? 0, true);
-  v.setUint32(off + OFF.REC.call, r.call ?? 0, true);
-  v.setUint32(off + OFF.REC.flags, r.flags ?? 0, true);
-  v.setUint32(off + OFF.REC.ns, r.ns ?? 0, true);
-  v.setBigUint64(off + OFF.REC.key, r.key ?? 0n, true);
-  v.setBigUint64(off + OFF.REC.addr, BigInt(r.addr ?? 0), true);
-  v.setBigUint64(off + OFF.REC.len, BigInt(r.len ?? 0), true);
-  v.setBigInt64(off + OFF.REC.result, BigInt(r.result ?? 0), true);
-  v.setBigUint64(off + OFF.REC.arg, BigInt(r.arg ?? 0), true);
-  v.setBigUint64(off + OFF.REC.arg2, BigInt(r.arg2 ?? 0), true);
-}
+/** An event as the shim writes it (proto.h struct pc_rec): src/protocol/records.ts. */
+export { putRec, type Rec } from '../src/protocol/records.js';
 
 /** The shim's side of a ring over `words` (an area's memory): writes events at its head. */
 export function ringWriter(words: Uint32Array): (r: Rec) => void {

@@ -9,6 +9,7 @@ import { F_NOREPLY, FRAME_MAX, PROTO_VERSION, SIZE, T, W_FORK_DONTFORK, W_FREE_I
 import { EACCES, EAGAIN, EPROTO } from '../protocol/errno.js';
 import { encodeAttached, encodeError, encodeReply, encodeWelcome, readAttach, readBarrierTimeout, readHello, readKey, readPublish, readStuck } from '../protocol/messages.js';
 import { Engine, EventError, ProcessState, type Peer, type Reply } from '../coherence/engine.js';
+import { systemPorts } from '../system-ports.js';
 import { AreaError, SharedArea } from './area.js';
 import { peerCred, socketFd } from './peercred.js';
 import { prepareSocketPath } from './socket-path.js';
@@ -45,6 +46,8 @@ export class CoordinatorServer {
 
   constructor(private readonly opts: ServerOptions) {
     this.log = opts.log ?? ((line) => process.stderr.write(`pincoh: ${line}\n`));
+    // real processes: an engine made without its ports gets the real ones (its ring ports come at connect)
+    opts.engine.provide(systemPorts());
   }
 
   async listen(): Promise<void> {
