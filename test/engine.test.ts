@@ -2,61 +2,14 @@
 
 import { describe, expect, it } from 'vitest';
 import { Engine, EventError } from '../src/coherence/engine.js';
-import type { EventRing, MemoryPort, ProcessPort, Table } from '../src/coherence/ports.js';
+import type { MemoryPort, ProcessPort } from '../src/coherence/ports.js';
 import { AREA, PROTO_VERSION, R, REASON } from '../src/protocol/constants.js';
 import { EFAULT } from '../src/protocol/errno.js';
 import { Trace } from '../src/trace.js';
 import { SharedArea } from '../src/transport/area.js';
-import { putRec, ringWriter, type Rec } from './helpers.js';
+import { FakeRing, fakeTable, ringWriter, type Rec } from './helpers.js';
 
 const hello = { version: PROTO_VERSION, pid: 1, ppid: 1, rank: 0, size: 1, pageSize: 4096, argv0: 'unit', job: 'default', areaFd: -1, areaSize: AREA.BYTES };
-
-/** A job table of plain JS (the engine's table port, faked): every process joins, every export is live. */
-function fakeTable(): Table & { joined: number[]; closed: boolean } {
-  const joined: number[] = [];
-  return {
-    fd: -1,
-    size: 0,
-    coordTid: 1,
-    joined,
-    closed: false,
-    join: (pid) => (joined.push(pid), { member: joined.length - 1, word: 1 }),
-    memberPid: (m) => joined[m] ?? 0,
-    expel: () => {},
-    release: () => {},
-    isLive: () => true,
-    killExport: () => true,
-    inflight: () => 0,
-    link: () => 1,
-    unlink: () => {},
-    freeList: () => {},
-    close() {
-      this.closed = true;
-    },
-  };
-}
-
-/** An event ring of plain JS (the engine's ring port, faked): what write() queued, drained in order. */
-class FakeRing implements EventRing {
-  private readonly queued: Rec[] = [];
-  private readonly v = new DataView(new ArrayBuffer(64));
-  dropped = 0;
-  unmapped = false;
-  write(...rs: Rec[]): void {
-    this.queued.push(...rs);
-  }
-  drain(fn: (v: DataView, off: number) => void): number {
-    const rs = this.queued.splice(0);
-    for (const r of rs) {
-      putRec(this.v, 0, r);
-      fn(this.v, 0);
-    }
-    return rs.length;
-  }
-  unmap(): void {
-    this.unmapped = true;
-  }
-}
 
 /** An engine and one process whose ring the test writes. */
 function setup(opts: Partial<ConstructorParameters<typeof Engine>[0]> = {}) {

@@ -9,6 +9,7 @@ import { Engine, type EngineOptions } from '../src/coherence/engine.js';
 import { F_ADD_SEALS, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, MAP_SHARED, MFD_ALLOW_SEALING, MFD_CLOEXEC, PROT_READ, PROT_WRITE, sys, view } from '../src/libc.js';
 import { AREA, OFF, PROTO_VERSION } from '../src/protocol/constants.js';
 import { putRec, type Rec } from '../src/protocol/records.js';
+import type { EventRing, Table } from '../src/coherence/ports.js';
 import { encodeHello, type Hello } from '../src/protocol/messages.js';
 import { CoordinatorServer, type ServerOptions } from '../src/transport/server.js';
 
@@ -258,6 +259,53 @@ export function ringWriter(words: Uint32Array): (r: Rec) => void {
     putRec(v, AREA.RING_OFF + (head & (AREA.RING_SLOTS - 1)) * 64, r);
     Atomics.store(words, OFF.AREA_HDR.head / 4, (head + 1) >>> 0);
   };
+}
+
+/** A job table of plain JS (the engine's table port, faked): every process joins, every export is live. */
+export function fakeTable(): Table & { joined: number[]; closed: boolean } {
+  const joined: number[] = [];
+  return {
+    fd: -1,
+    size: 0,
+    coordTid: 1,
+    joined,
+    closed: false,
+    join: (pid) => (joined.push(pid), { member: joined.length - 1, word: 1 }),
+    memberPid: (m) => joined[m] ?? 0,
+    expel: () => {},
+    release: () => {},
+    isLive: () => true,
+    killExport: () => true,
+    inflight: () => 0,
+    link: () => 1,
+    unlink: () => {},
+    freeList: () => {},
+    close() {
+      this.closed = true;
+    },
+  };
+}
+
+/** An event ring of plain JS (the engine's ring port, faked): what write() queued, drained in order. */
+export class FakeRing implements EventRing {
+  private readonly queued: Rec[] = [];
+  private readonly v = new DataView(new ArrayBuffer(64));
+  dropped = 0;
+  unmapped = false;
+  write(...rs: Rec[]): void {
+    this.queued.push(...rs);
+  }
+  drain(fn: (v: DataView, off: number) => void): number {
+    const rs = this.queued.splice(0);
+    for (const r of rs) {
+      putRec(this.v, 0, r);
+      fn(this.v, 0);
+    }
+    return rs.length;
+  }
+  unmap(): void {
+    this.unmapped = true;
+  }
 }
 
 /**

@@ -4,8 +4,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { HELP } from '../src/cli/options.js';
+import { Engine } from '../src/coherence/engine.js';
 import * as K from '../src/protocol/constants.js';
-import { ROOT } from './helpers.js';
+import { ETIMEDOUT } from '../src/protocol/errno.js';
+import { Trace, TRACE_BASE, TRACE_SCHEMA, type PincohEvent } from '../src/trace.js';
+import { FakeRing, fakeTable, ROOT } from './helpers.js';
 
 const header = readFileSync(resolve(ROOT, 'native-shim/src/proto.h'), 'utf8');
 const defines = new Map([...header.matchAll(/^#define PC_(\w+) (0x[0-9a-f]+u?|\d+)/gm)].map((m) => [m[1]!, Number(m[2]!.replace(/u$/, ''))]));
@@ -104,5 +108,79 @@ describe('one source for each shared fact', () => {
       .map((f) => f.path);
     // binding.e2e writes a user's own program, which loads koffi as a user would
     expect(loaders.filter((p) => p !== 'test/binding.e2e.test.ts')).toEqual(['src/libc.ts']);
+  });
+});
+
+describe('the trace: one schema (src/trace.ts) for the writer, the help and the report', () => {
+  /** `pincoh help trace` as event -> the fields it names (a field is a word before ',' or ' (' or the end) */
+  function helpFields(): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    let text = '';
+    let name = '';
+    const flush = () => {
+      if (!name) return;
+      const bare = text.replace(/\([^)]*\)/g, '').replace(/^[^:]*: /, ''); // notes, then a 'what: ' lead
+      out.set(name, bare.split(',').map((w) => w.trim()).filter(Boolean));
+    };
+    for (const line of HELP.trace.split('\n').slice(1, -1)) {
+      const m = line.match(/^  (\w+) +(.*)$/);
+      if (m) {
+        flush();
+        [name, text] = [m[1]!, m[2]!];
+      } else text += ' ' + line.trim();
+    }
+    flush();
+    return out;
+  }
+
+  it('pincoh help trace names every event and field of the schema, and nothing else', () => {
+    const help = helpFields();
+    expect([...help.keys()]).toEqual(Object.keys(TRACE_SCHEMA));
+    for (const [name, e] of Object.entries(TRACE_SCHEMA)) expect(help.get(name), name).toEqual(Object.keys(e.fields));
+    expect(HELP.trace.split('\n')[0]).toContain(Object.keys(TRACE_BASE).slice(1).join(', '));
+  });
+
+  it('every event the source writes is in the schema, and every event of the schema is written somewhere', () => {
+    const written = new Set(sources('src').flatMap((f) => [...f.text.matchAll(/\.emit\(\{\s*event: '(\w+)'/g)].map((m) => m[1]!)));
+    expect([...written].sort()).toEqual(Object.keys(TRACE_SCHEMA).sort());
+  });
+
+  it('the events an engine writes carry exactly the fields the help names for them (control: a field the help lacks is caught)', async () => {
+    const events: PincohEvent[] = [];
+    const trace = new Trace();
+    trace.on((e) => events.push(e));
+    const memory = { isMapped: () => true, audit: (_pid: number, regs: Iterable<{ key: bigint; start: number; end: number; flags: number }>) => [...regs].map((reg) => ({ reg, finding: 'unmapped' as const })) };
+    const lives = { kill: () => true, runningSince: () => undefined, exited: () => true, deathSignal: () => 'SIGSEGV' };
+    const e = new Engine({ mremapFollow: false, trace, memory, lives, makeTable: fakeTable });
+    const hello = { version: K.PROTO_VERSION, pid: 1, ppid: 1, rank: 0, size: 2, pageSize: 4096, argv0: 'unit', job: 'j', areaFd: -1, areaSize: K.AREA.BYTES };
+    const ownerRing = new FakeRing();
+    const owner = e.connect(10, 0, hello, undefined, ownerRing);
+    const attacherRing = new FakeRing();
+    const attacher = e.connect(11, 0, { ...hello, rank: 1 }, { cutOff: () => {} }, attacherRing);
+    ownerRing.write(
+      { type: K.R.REG, key: 1n, addr: 0x10000, len: 4096, flags: 3 },
+      { type: K.R.REG, key: 2n, addr: 0x20000, len: 4096, flags: 3 },
+      { type: K.R.DEREG, key: 2n },
+      { type: K.R.FORK, result: 99 },
+    );
+    expect(e.publish(owner, { key: 1n, name: 'buf', terminated: true, export: 1, xgen: 1 })).toBe(0);
+    expect(await e.attach(attacher, { handle: (1n << 32n) | 1n, timeoutMs: 0, name: 'buf' })).toMatchObject({ status: 0 });
+    expect(await e.attach(attacher, { handle: (1n << 32n) | 2n, timeoutMs: 0, name: 'nothing' })).toBe(-ETIMEDOUT);
+    e.auditAll();
+    ownerRing.write({ type: K.R.INVAL, key: 1n, reason: K.REASON.MUNMAP, call: 1 }, { type: K.R.REVOKED, key: 1n, addr: 1, len: 1, reason: K.REASON.MUNMAP }, { type: K.R.CALL, call: 1, reason: K.REASON.MUNMAP, addr: 0x10000, len: 4096 });
+    ownerRing.dropped = 3;
+    e.drain(owner);
+    e.cutOff(attacher, 'a test');
+    e.drop(owner, 'disconnected');
+    e.close();
+    const names = new Set(events.map((ev) => ev.event));
+    expect([...names].sort()).toEqual(Object.keys(TRACE_SCHEMA).sort()); // every kind, once at least
+    const help = helpFields();
+    const base = Object.keys(TRACE_BASE);
+    const extra = (ev: PincohEvent, fields: string[] | undefined) => Object.keys(ev).filter((k) => !base.includes(k) && !fields?.includes(k));
+    for (const ev of events) expect(extra(ev, help.get(ev.event)), ev.event).toEqual([]);
+    // control: had the help left out a field the writer writes, the check would say which
+    const call = events.find((ev) => ev.event === 'call')!;
+    expect(extra(call, help.get('call')!.filter((f) => f !== 'hits'))).toEqual(['hits']);
   });
 });

@@ -2,6 +2,7 @@
 // (test/cli-options.test.ts calls parseCli directly).
 
 import { PincohError } from '../errors.js';
+import { traceHelp } from '../trace.js';
 
 /** Limits a coordinator enforces; each has a flag of run and serve. */
 export interface LimitOptions {
@@ -202,25 +203,7 @@ exit status:
   0 none; 1 findings; 2 the pid is not connected
   ${errors('PINCOH_ERR_COORDINATOR: nothing listens at PATH')}`,
   help: `usage: pincoh help [COMMAND|trace]`,
-  trace: `--trace FILE: one JSON object a line, each with t (ms since the coordinator started), event, pid, rank:
-  hello       ppid, argv0, job, libc (how libc's own calls are covered)
-  register    key, addr (hex), len, flags (1 read, 2 write)
-  deregister  key, outcome (ok, unknown key)
-  call        a hooked call on registered memory: call (munmap, mprotect, mremap, madvise, mmap, free,
-              realloc, exit, exec), addr, len (not for exit and exec), hits, invalidated and followed (keys),
-              outcome (the result; a new address in hex; an errno name such as EINVAL), latency_us
-              (pincoh's part of the call, measured by the shim), waited (for the coordinator), timed_out
-  fork        child, registrations
-  publish     key, name
-  attach      name, owner (pid), outcome (ok, timed out)
-  revoke      attacher, handle, reason (munmap, mprotect, mremap, madvise, mmap, free, exit, deregister),
-              outcome (dead, drained, stuck, gone), latency_us
-  cutoff      reason, killed
-  dropped     events (lost to a full ring)
-  audit       findings
-  gone        how (exit, exec, crash, disconnected, coordinator closed, cut off), signal, reason,
-              registrations (held as it went)
-pincoh report TRACE... -o FILE.html turns traces into a page.`,
+  trace: traceHelp(),
   version: `usage: pincoh --version`,
 };
 
