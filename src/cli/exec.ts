@@ -11,7 +11,7 @@ import { constants, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PincohError } from '../errors.js';
 import { errnoName } from '../protocol/errno.js';
-import { preloadWith } from '../job/launch.js';
+import { pincohEnv } from '../job/launch.js';
 import { jobName, placementFrom } from '../job/launcher.js';
 import { announceRank, clearJobDir, holdLock, removeDeadJobDirs } from '../job/jobdir.js';
 import { isLive } from '../transport/socket-path.js';
@@ -66,14 +66,7 @@ export async function execCommand(o: ExecOptions): Promise<number> {
   }
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    LD_PRELOAD: preloadWith(shim, process.env.LD_PRELOAD),
-    PINCOH_SOCKET: sock,
-    PINCOH_RANK: String(place.localRank),
-    PINCOH_SIZE: String(place.localSize),
-    PINCOH_JOB: job,
-    PINCOH_GLOBAL_RANK: String(place.rank),
-    PINCOH_GLOBAL_SIZE: String(place.size),
-    ...(o.timeoutMs !== undefined && { PINCOH_TIMEOUT_MS: String(o.timeoutMs) }),
+    ...pincohEnv(shim, sock, { rank: place.localRank, size: place.localSize, job, globalRank: place.rank, globalSize: place.size, timeoutMs: o.timeoutMs }),
   };
   const err = execReplacing(o.argv[0]!, o.argv, env);
   const { ENOENT, EACCES } = constants.errno;
