@@ -10,7 +10,7 @@
 // lives), so this is testable without processes.
 
 import { CALL_TIMED_OUT, CALL_WAITED, JT, PINCOH_READ, PINCOH_WRITE, R, REASON, REASON_NAMES } from '../protocol/constants.js';
-import { RecordView } from '../protocol/records.js';
+import { recAddr, recAddrExact, recArg, recArg2, recCall, recFlags, recKey, recLen, recLenExact, recNs, recReason, recResult, recType } from '../protocol/records.js';
 import { LIBC_MODES, type AttachRequest, type Attached, type Hello, type Publish, type Stuck, type TableGrant } from '../protocol/messages.js';
 import { Job } from '../job/jobs.js';
 import { systemProcesses } from '../job/ended.js';
@@ -177,8 +177,6 @@ export class Engine {
   private makeTable: EnginePorts['tables'] | undefined;
   private memory: MemoryPort | undefined;
   private readonly lives: ProcessPort;
-  /** one record's view, moved from event to event */
-  private readonly rec = new RecordView();
   private readonly log: (line: string) => void;
   /** processes dropped while they may still run: their table slots are kept until they are gone */
   private readonly quarantined = new Set<ProcessState>();
@@ -249,17 +247,16 @@ export class Engine {
 
   /** One event at off of v (proto.h struct pc_rec, read through protocol/records.ts). */
   event(p: ProcessState, v: DataView, off: number): void {
-    const rec = this.rec.at(v, off);
-    const type = rec.type;
-    const key = rec.key;
-    const reason = rec.reason;
-    const call = rec.call;
+    const type = recType(v, off);
+    const key = recKey(v, off);
+    const reason = recReason(v, off);
+    const call = recCall(v, off);
     switch (type) {
       case R.REG: {
-        const addr = rec.addr;
-        const len = rec.len;
-        const flags = rec.flags;
-        if (key === 0n || len === 0 || addr + len >= ADDR_LIMIT || flags === 0 || flags & ~(PINCOH_READ | PINCOH_WRITE)) throw new EventError(`a registration event with key ${key}, 0x${rec.addrExact.toString(16)} +${rec.lenExact}, flags ${flags}`);
+        const addr = recAddr(v, off);
+        const len = recLen(v, off);
+        const flags = recFlags(v, off);
+        if (key === 0n || len === 0 || addr + len >= ADDR_LIMIT || flags === 0 || flags & ~(PINCOH_READ | PINCOH_WRITE)) throw new EventError(`a registration event with key ${key}, 0x${recAddrExact(v, off).toString(16)} +${recLenExact(v, off)}, flags ${flags}`);
         if (p.registry.size >= this.limits.registrationsPerProcess) throw new EventError(`more than ${this.limits.registrationsPerProcess} registrations (the limit WELCOME gave)`);
         if (!p.registry.add({ key, start: addr, end: addr + len, flags })) throw new EventError(`key ${key} registered twice`);
         this.stats.registrations++;
@@ -288,12 +285,12 @@ export class Engine {
         if (!this.coherence) this.settle(p, key, undefined, REASON.MREMAP);
         return;
       case R.REVOKED: {
-        const x = rec.addr;
-        const gen = rec.len;
+        const x = recAddr(v, off);
+        const gen = recLen(v, off);
         if (x < 1 || x > JT.EXPORTS || gen === 0 || gen > 0x0fffffff || !REASON_NAMES[reason]) throw new EventError(`a revocation of export ${x} generation ${gen} for reason ${reason}`);
-        const waited = rec.arg > 0n;
-        const outcome = rec.arg2 > 0n ? 'stuck' : waited ? 'drained' : 'dead';
-        const us = rec.ns / 1000;
+        const waited = recArg(v, off) > 0n;
+        const outcome = recArg2(v, off) > 0n ? 'stuck' : waited ? 'drained' : 'dead';
+        const us = recNs(v, off) / 1000;
         if (waited) {
           // the owner's own wait for puts in flight
           this.stats.revokeWait.add(us);
@@ -303,8 +300,8 @@ export class Engine {
         return;
       }
       case R.REARM: {
-        const x = rec.addr;
-        const gen = rec.len;
+        const x = recAddr(v, off);
+        const gen = recLen(v, off);
         const pub = p.published.get(key);
         if (x < 1 || x > JT.EXPORTS || gen === 0 || gen > 0x0fffffff) throw new EventError(`a re-armed export ${x} generation ${gen}`);
         if (pub && pub.export === x) pub.xgen = gen;
@@ -312,20 +309,20 @@ export class Engine {
       }
       case R.MOVED: {
         const r = p.registry.remove(key);
-        const start = rec.addr;
+        const start = recAddr(v, off);
         if (!r) return;
         p.registry.add({ key, start, end: start + (r.end - r.start), flags: r.flags });
         this.stats.follows++;
         return;
       }
       case R.CALL:
-        this.closeCall(p, call, reason, rec);
+        this.closeCall(p, call, reason, v, off);
         return;
       case R.BYE:
-        p.bye = rec.arg ? 'exec' : 'exit';
+        p.bye = recArg(v, off) ? 'exec' : 'exit';
         return;
       case R.FORK:
-        if (this.trace.enabled) this.trace.emit({ event: 'fork', pid: p.pid, rank: p.rank, child: rec.result, registrations: p.registry.size });
+        if (this.trace.enabled) this.trace.emit({ event: 'fork', pid: p.pid, rank: p.rank, child: recResult(v, off), registrations: p.registry.size });
         return;
       default:
         throw new EventError(`an event of unknown type ${type}`);
@@ -353,9 +350,9 @@ export class Engine {
     return c;
   }
 
-  private closeCall(p: ProcessState, call: number, reason: number, rec: RecordView): void {
-    const flags = rec.flags;
-    const latencyUs = rec.ns / 1000;
+  private closeCall(p: ProcessState, call: number, reason: number, v: DataView, off: number): void {
+    const flags = recFlags(v, off);
+    const latencyUs = recNs(v, off) / 1000;
     this.stats.slowCalls++;
     this.stats.callLatency(REASON_NAMES[reason] ?? 'other', latencyUs);
     if (flags & CALL_WAITED) this.stats.waitedCalls++;
@@ -366,15 +363,15 @@ export class Engine {
     if (!this.trace.enabled) return;
     const c = p.calls.get(call) ?? { invalidated: [], followed: [] };
     p.calls.delete(call);
-    const result = rec.result;
-    const len = rec.len;
+    const result = recResult(v, off);
+    const len = recLen(v, off);
     const exit = reason === REASON.EXIT;
     this.trace.emit({
       event: 'call',
       pid: p.pid,
       rank: p.rank,
-      call: exit || reason === REASON.FREE ? callOf(reason, Number(rec.arg)) : (REASON_NAMES[reason] ?? String(reason)),
-      ...(exit ? {} : { addr: hex(rec.addr), len }),
+      call: exit || reason === REASON.FREE ? callOf(reason, Number(recArg(v, off))) : (REASON_NAMES[reason] ?? String(reason)),
+      ...(exit ? {} : { addr: hex(recAddr(v, off)), len }),
       hits: c.invalidated.length + c.followed.length,
       invalidated: c.invalidated,
       followed: c.followed,
