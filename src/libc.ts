@@ -49,7 +49,8 @@ export function sys(): Libc {
   if (libc) return libc;
   const lib = koffi.load('libc.so.6');
   const errnoLocation = lib.func('int *__errno_location(void)');
-  koffi.struct('pincoh_ucred', { pid: 'int32', uid: 'uint32', gid: 'uint32' });
+  // anonymous: a second copy of this module in the process (src/ and dist/) cannot clash on a type name
+  const ucred = koffi.struct({ pid: 'int32', uid: 'uint32', gid: 'uint32' });
   libc = {
     mmap: lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
     munmap: lib.func('int munmap(void *addr, size_t len)'),
@@ -63,7 +64,7 @@ export function sys(): Libc {
     flock: lib.func('int flock(int fd, int op)'),
     execvpe: lib.func('int execvpe(const char *file, const char **argv, const char **envp)'),
     signal: lib.func('void *signal(int sig, void *handler)'),
-    getsockopt_ucred: lib.func('int getsockopt(int, int, int, _Out_ pincoh_ucred *, _Inout_ uint32 *)'),
+    getsockopt_ucred: lib.func('getsockopt', 'int', ['int', 'int', 'int', koffi.out(koffi.pointer(ucred)), koffi.inout(koffi.pointer('uint32'))]),
     process_vm_readv: lib.func('intptr_t process_vm_readv(int pid, void *local, unsigned long liovcnt, void *remote, unsigned long riovcnt, unsigned long flags)'),
     pthread_mutexattr_init: lib.func('int pthread_mutexattr_init(void *attr)'),
     pthread_mutexattr_setpshared: lib.func('int pthread_mutexattr_setpshared(void *attr, int v)'),
