@@ -140,6 +140,14 @@ describe('the trace: one schema (src/trace.ts) for the writer, the help and the 
     expect(HELP.trace.split('\n')[0]).toContain(Object.keys(TRACE_BASE).slice(1).join(', '));
   });
 
+  it('the README\'s --trace paragraph names every event of the schema (a copy in prose, read here, not made)', () => {
+    const readme = readFileSync(resolve(ROOT, 'README.md'), 'utf8');
+    const at = readme.indexOf('- **`--trace FILE`**');
+    expect(at).toBeGreaterThan(0);
+    const para = readme.slice(at, readme.indexOf('\n- **', at + 1));
+    for (const name of Object.keys(TRACE_SCHEMA)) expect(para, name).toContain(`\`${name}\``);
+  });
+
   it('every event the source writes is in the schema, and every event of the schema is written somewhere', () => {
     const written = new Set(sources('src').flatMap((f) => [...f.text.matchAll(/\.emit\(\{\s*event: '(\w+)'/g)].map((m) => m[1]!)));
     expect([...written].sort()).toEqual(Object.keys(TRACE_SCHEMA).sort());
