@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import { Engine, type AuditEntry, type ProcessState } from './coherence/engine.js';
 import { RateWindow, statusOf, type StatusSnapshot } from './coherence/status.js';
+import { DEFAULTS } from './defaults.js';
 import { PincohError, rethrowLater } from './errors.js';
 import { pincohEnv } from './job/launch.js';
 import { pincohRegistry, serveMetrics } from './metrics.js';
@@ -93,7 +94,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       forkDontfork: o.fork === 'dontfork',
       freeInvalidate: o.free === 'invalidate',
       coherence: o.coherence ?? true,
-      revokeTimeoutMs: o.revokeTimeoutMs ?? 1000,
+      revokeTimeoutMs: o.revokeTimeoutMs ?? DEFAULTS.revokeTimeoutMs,
       trace: this.trace,
       auditOnExit: o.auditOnExit ?? false,
       ...(o.signalOf && { signalOf: o.signalOf }),

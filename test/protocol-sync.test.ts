@@ -5,7 +5,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HELP } from '../src/cli/options.js';
-import { Engine } from '../src/coherence/engine.js';
+import { DEFAULT_LIMITS, Engine, MAX_WAIT_MS } from '../src/coherence/engine.js';
+import { BOUNDS, DEFAULTS } from '../src/defaults.js';
+import { DRAIN_MS } from '../src/transport/server.js';
 import * as K from '../src/protocol/constants.js';
 import { ETIMEDOUT } from '../src/protocol/errno.js';
 import { Trace, TRACE_BASE, TRACE_SCHEMA, type PincohEvent } from '../src/trace.js';
@@ -108,6 +110,32 @@ describe('one source for each shared fact', () => {
       .map((f) => f.path);
     // binding.e2e writes a user's own program, which loads koffi as a user would
     expect(loaders.filter((p) => p !== 'test/binding.e2e.test.ts')).toEqual(['src/libc.ts']);
+  });
+});
+
+describe('limits and defaults: one table (src/defaults.ts)', () => {
+  it('the shim\'s PINCOH_TIMEOUT_MS default and bounds (config.c) are the table\'s, and so is what the help says of it', () => {
+    const config = readFileSync(resolve(ROOT, 'native-shim/src/config.c'), 'utf8');
+    const m = config.match(/parse_int\("PINCOH_TIMEOUT_MS", [^,]+, (\d+), (\d+), (\d+)\)/);
+    expect(m, 'config.c parses PINCOH_TIMEOUT_MS with parse_int(name, value, min, max, default)').not.toBeNull();
+    expect([Number(m![1]), Number(m![2])]).toEqual([...BOUNDS.timeoutMs]);
+    expect(Number(m![3])).toBe(DEFAULTS.shimTimeoutMs);
+    expect(config).toMatch(new RegExp(`\\.timeout_ms = ${DEFAULTS.shimTimeoutMs}\\b`));
+    expect(HELP.run).toContain(`PINCOH_TIMEOUT_MS (${BOUNDS.timeoutMs[0]}-${BOUNDS.timeoutMs[1]}, ${DEFAULTS.shimTimeoutMs})`);
+  });
+
+  it('the engine and the server take theirs from it', () => {
+    expect(DEFAULT_LIMITS).toEqual(DEFAULTS.limits);
+    expect(MAX_WAIT_MS).toBe(DEFAULTS.maxWaitMs);
+    expect(DRAIN_MS).toBe(DEFAULTS.drainMs);
+    expect(new Engine({ mremapFollow: false }).revokeTimeoutMs).toBe(DEFAULTS.revokeTimeoutMs);
+    expect(DEFAULTS.limits.attachmentsPerProcess).toBe(K.JT.HANDLES); // a handle is a slot of the member's in the job table
+  });
+
+  it('no source but the table writes the defaults as literals', () => {
+    const literal = /\?\?\s*(1000|2000|30_?000|256)\b(?!\s*\*)/;
+    const found = sources('src').filter((f) => f.path !== 'src/defaults.ts').flatMap((f) => f.text.split('\n').filter((l) => literal.test(l)).map((l) => `${f.path}: ${l.trim()}`));
+    expect(found).toEqual([]);
   });
 });
 

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { constants, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DEFAULTS } from '../defaults.js';
 import { PincohError } from '../errors.js';
 import { errnoName } from '../protocol/errno.js';
 import { pincohEnv } from '../job/launch.js';
@@ -43,7 +44,7 @@ export async function execCommand(o: ExecOptions): Promise<number> {
         throw new PincohError('PINCOH_ERR_COORDINATOR', `cannot write this node's log ${base}.log (${(e as NodeJS.ErrnoException).code}): ${fix}`);
       }
       for (const d of dead) writeSync(log, `pincoh: removed ${d}, left by a job whose coordinator was killed with it\n`);
-      const args = [CLI, 'serve', '--socket', sock, '--until-ranks', String(place.localSize), '--idle-exit-ms', String(o.idleExitMs ?? 30_000), ...o.coordinatorArgs];
+      const args = [CLI, 'serve', '--socket', sock, '--until-ranks', String(place.localSize), '--idle-exit-ms', String(o.idleExitMs ?? DEFAULTS.idleExitMs), ...o.coordinatorArgs];
       if (o.trace) args.push('--trace', `${base}.trace.jsonl`);
       const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] });
       closeSync(log);

@@ -18,6 +18,7 @@ import { IntervalIndex } from '../registry/interval-index.js';
 import { hex, Trace } from '../trace.js';
 import { TableError, type EnginePorts, type EventRing, type Finding, type MemoryPort, type ProcessPort, type Table } from './ports.js';
 import { Stats } from './stats.js';
+import { DEFAULTS } from '../defaults.js';
 import { EBADF, EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, ENOTCONN, EOWNERDEAD, ETIMEDOUT, errnoName } from '../protocol/errno.js';
 
 /** Registrations end below 2^53, where JS numbers stop being exact; the shim refuses the rest. */
@@ -31,10 +32,10 @@ export interface Limits {
   namesPerJob: number;
 }
 
-export const DEFAULT_LIMITS: Limits = { registrationsPerProcess: 1 << 20, attachmentsPerProcess: 4096, pendingPerProcess: 4096, namesPerJob: 65536 };
+export const DEFAULT_LIMITS: Limits = { ...DEFAULTS.limits };
 
 /** The longest an attach or a barrier may wait, whatever it asks for. */
-export const MAX_WAIT_MS = 3_600_000;
+export const MAX_WAIT_MS = DEFAULTS.maxWaitMs;
 
 /** What the engine needs from a connected process. */
 export interface Peer {
@@ -190,7 +191,7 @@ export class Engine {
     this.forkDontfork = opts.forkDontfork ?? false;
     this.freeInvalidate = opts.freeInvalidate ?? false;
     this.coherence = opts.coherence ?? true;
-    this.revokeTimeoutMs = opts.revokeTimeoutMs ?? 1000;
+    this.revokeTimeoutMs = opts.revokeTimeoutMs ?? DEFAULTS.revokeTimeoutMs;
     this.verifyMappings = opts.verifyMappings ?? true;
     this.auditOnExit = opts.auditOnExit ?? false;
     this.onCrash = opts.onCrash;
