@@ -33,6 +33,7 @@ import { Socket } from 'node:net';
 import koffi from 'koffi';
 import { addressOf, AF_UNIX, lastErrno, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, sys, view } from '../libc.js';
 import { shimPath } from '../paths.js';
+import { REASON } from '../protocol/constants.js';
 import { errnoName } from '../protocol/errno.js';
 
 
@@ -42,18 +43,8 @@ export const WRITE = 2;
 /** pincoh_is_valid: valid here, but the coordinator was lost and has not heard of it since. */
 export const VALID_UNSYNCED = 2;
 
-/** Why an invalidation happened (enum pincoh_reason). */
-export const REASON = {
-  MUNMAP: 1,
-  MPROTECT: 2,
-  MREMAP: 3,
-  REVOKED: 4,
-  MADVISE: 5,
-  MMAP: 6,
-  EXIT: 7,
-  DEREGISTER: 8,
-  FREE: 9,
-} as const;
+/** Why an invalidation happened (enum pincoh_reason): the coordinator's table (protocol/constants.ts). */
+export { REASON };
 export type ReasonName = Lowercase<keyof typeof REASON>;
 const REASON_NAMES = new Map(Object.entries(REASON).map(([k, v]) => [v as number, k.toLowerCase() as ReasonName]));
 
