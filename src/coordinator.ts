@@ -6,10 +6,12 @@ import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import { Engine, type AuditEntry, type ProcessState } from './coherence/engine.js';
 import { RateWindow, statusOf, type StatusSnapshot } from './coherence/status.js';
+import { DEFAULTS } from './defaults.js';
 import { PincohError, rethrowLater } from './errors.js';
-import { preloadWith } from './job/launch.js';
+import { pincohEnv } from './job/launch.js';
 import { pincohRegistry, serveMetrics } from './metrics.js';
 import { shimPath } from './paths.js';
+import { systemPorts } from './system-ports.js';
 import { Trace, type PincohEvent } from './trace.js';
 import { CoordinatorServer } from './transport/server.js';
 import { privateSocketPath } from './transport/socket-path.js';
@@ -83,12 +85,16 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.socket = socket;
     this.cleanup = cleanup;
     this.trace = new Trace(o.trace);
+    const ports = systemPorts();
     this.engine = new Engine({
+      makeTable: ports.tables,
+      memory: ports.memory,
+      lives: ports.lives,
       mremapFollow: o.mremap === 'follow',
       forkDontfork: o.fork === 'dontfork',
       freeInvalidate: o.free === 'invalidate',
       coherence: o.coherence ?? true,
-      revokeTimeoutMs: o.revokeTimeoutMs ?? 1000,
+      revokeTimeoutMs: o.revokeTimeoutMs ?? DEFAULTS.revokeTimeoutMs,
       trace: this.trace,
       auditOnExit: o.auditOnExit ?? false,
       ...(o.signalOf && { signalOf: o.signalOf }),
@@ -184,12 +190,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   /** The environment a process needs to run under this coordinator: the shim preloaded, the socket, its place in the job. */
   env(o: { rank?: number; size?: number; job?: string; timeoutMs?: number } = {}): Record<string, string> {
-    const env: Record<string, string> = { LD_PRELOAD: preloadWith(shimPath(), process.env.LD_PRELOAD), PINCOH_SOCKET: this.socket };
-    if (o.rank !== undefined) env.PINCOH_RANK = String(o.rank);
-    if (o.size !== undefined) env.PINCOH_SIZE = String(o.size);
-    if (o.job !== undefined) env.PINCOH_JOB = o.job;
-    if (o.timeoutMs !== undefined) env.PINCOH_TIMEOUT_MS = String(o.timeoutMs);
-    return env;
+    return pincohEnv(shimPath(), this.socket, { rank: o.rank, size: o.size, job: o.job, timeoutMs: o.timeoutMs });
   }
 
   /** Every event from this call until close(), in order. Past 65,536 unread it stops listening, yields

@@ -43,6 +43,86 @@ export type PincohEvent = Base &
     | { event: 'gone'; how: string; signal?: string; reason: string; registrations: number }
   );
 
+/** What `pincoh help trace` says of the fields every event has. */
+export const TRACE_BASE: { [K in keyof Base | 'event']-?: string } = {
+  t: 'ms since the coordinator started',
+  event: '',
+  pid: '',
+  rank: '',
+};
+
+type EventNamed<N> = Extract<PincohEvent, { event: N }>;
+/** An event's own fields (past t, event, pid, rank), each with a note for the help ('' for none). */
+type FieldNotes<E> = { [K in Exclude<keyof E, keyof Base | 'event'>]-?: string };
+export type TraceSchema = { [N in PincohEvent['event']]: { what?: string; fields: FieldNotes<EventNamed<N>> } };
+export type TraceEventName = PincohEvent['event'];
+
+/**
+ * Every event and its fields, as PincohEvent has them: an event or a field
+ * missing here, or here and not there, does not compile. `pincoh help trace`
+ * is made from it (traceHelp), and the report reads traces through the same
+ * types (report/aggregate.ts).
+ */
+export const TRACE_SCHEMA: TraceSchema = {
+  hello: { fields: { ppid: '', argv0: '', job: '', libc: "how libc's own calls are covered" } },
+  register: { fields: { key: '', addr: 'hex', len: '', flags: '1 read, 2 write' } },
+  deregister: { fields: { key: '', outcome: 'ok, unknown key' } },
+  call: {
+    what: 'a hooked call on registered memory',
+    fields: {
+      call: 'munmap, mprotect, mremap, madvise, mmap, free, realloc, exit, exec',
+      addr: 'not for exit and exec',
+      len: 'not for exit and exec',
+      hits: 'registrations invalidated or followed',
+      invalidated: 'keys',
+      followed: 'keys',
+      outcome: 'the result; a new address in hex; an errno name such as EINVAL',
+      latency_us: "pincoh's part of the call, measured by the shim",
+      waited: 'for the coordinator: a put handed over by STUCK, a SYNC',
+      timed_out: 'that wait was not answered within the timeout',
+    },
+  },
+  fork: { fields: { child: '', registrations: '' } },
+  publish: { fields: { key: '', name: '' } },
+  attach: { fields: { name: '', owner: 'pid', outcome: 'ok, timed out: no such name when its wait ended' } },
+  revoke: {
+    fields: {
+      attacher: '',
+      handle: '',
+      reason: 'munmap, mprotect, mremap, madvise, mmap, free, exit, deregister',
+      outcome: 'dead, drained, stuck, gone',
+      latency_us: '',
+    },
+  },
+  cutoff: { fields: { reason: '', killed: '' } },
+  dropped: { fields: { events: 'lost to a full ring' } },
+  audit: { fields: { findings: '' } },
+  gone: { fields: { how: 'exit, exec, crash, disconnected, coordinator closed, cut off', signal: '', reason: '', registrations: 'held as it went' } },
+};
+
+const field = (name: string, note: string): string => (note ? `${name} (${note})` : name);
+
+/** `pincoh help trace`: made from TRACE_BASE and TRACE_SCHEMA, lines wrapped at `width`. */
+export function traceHelp(width = 104): string {
+  const base = Object.entries(TRACE_BASE).map(([k, n]) => field(k, n)).join(', ');
+  const lines = [`--trace FILE: one JSON object a line, each with ${base}:`];
+  const indent = ' '.repeat(14);
+  for (const [name, e] of Object.entries(TRACE_SCHEMA) as Array<[string, { what?: string; fields: Record<string, string> }]>) {
+    const text = (e.what ? `${e.what}: ` : '') + Object.entries(e.fields).map(([k, n]) => field(k, n)).join(', ');
+    let line = `  ${name.padEnd(11)} `;
+    for (const word of text.split(' ')) {
+      if (line.length + word.length + 1 > width && line.trim().length > name.length) {
+        lines.push(line.trimEnd());
+        line = indent;
+      }
+      line += (line.endsWith(' ') ? '' : ' ') + word;
+    }
+    lines.push(line.trimEnd());
+  }
+  lines.push('pincoh report TRACE... -o FILE.html turns traces into a page.');
+  return lines.join('\n');
+}
+
 /** An event as the engine builds it; the trace stamps `t`. */
 export type TraceEvent = PincohEvent extends infer E ? (E extends PincohEvent ? Omit<E, 't'> : never) : never;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCli } from '../src/cli/options.js';
-import { preloadWith } from '../src/job/launch.js';
+import { pincohEnv, preloadWith, rankEnv } from '../src/job/launch.js';
 
 describe('parseCli', () => {
   it('reads run with its options and the command after --', () => {
@@ -87,5 +87,23 @@ describe('preloadWith', () => {
     expect(preloadWith('/s.so', undefined)).toBe('/s.so');
     expect(preloadWith('/s.so', '/other.so')).toBe('/s.so:/other.so');
     expect(preloadWith('/s.so', '/other.so:/usr/lib/libasan.so.8')).toBe('/usr/lib/libasan.so.8:/s.so:/other.so');
+  });
+});
+
+describe('pincohEnv: the one place a rank\'s variables are made', () => {
+  it('sets what it is told, the shim preloaded first; pincoh run\'s ranks get the same plus our environment', () => {
+    expect(pincohEnv('/s.so', '/c.sock', {}, undefined)).toEqual({ LD_PRELOAD: '/s.so', PINCOH_SOCKET: '/c.sock' });
+    expect(pincohEnv('/s.so', '/c.sock', { rank: 1, size: 4, job: 'j', globalRank: 5, globalSize: 8, timeoutMs: 300, preload: ['/p.so'] }, '/o.so')).toEqual({
+      LD_PRELOAD: '/s.so:/p.so:/o.so',
+      PINCOH_SOCKET: '/c.sock',
+      PINCOH_RANK: '1',
+      PINCOH_SIZE: '4',
+      PINCOH_JOB: 'j',
+      PINCOH_GLOBAL_RANK: '5',
+      PINCOH_GLOBAL_SIZE: '8',
+      PINCOH_TIMEOUT_MS: '300',
+    });
+    const env = rankEnv({ argv: ['x'], ranks: 2, shim: '/s.so', socket: '/c.sock', job: 'j' }, 1);
+    expect(env).toMatchObject({ ...pincohEnv('/s.so', '/c.sock', { rank: 1, size: 2, job: 'j' }), PATH: process.env.PATH });
   });
 });

@@ -37,7 +37,7 @@ function join(e: Engine, pid: number, job = 'j'): Proc {
   return { p, peer, events: (...rs) => rs.forEach(write) };
 }
 
-const table = (p: ProcessState): JobTable => p.job.table!;
+const table = (p: ProcessState): JobTable => p.job.table as JobTable;
 /** What the owner's shim does at publish: its export word made live, in its own segment. */
 function makeLive(t: JobTable, owner: number, x: number, gen: number): void {
   t.words[t.segmentWord(owner) + (JT.SEG_EXPORTS_OFF + (x - 1) * 8) / 4] = ((gen << 4) | X.LIVE) >>> 0;
@@ -243,6 +243,25 @@ describe('a dropped process: the coordinator steps in', () => {
     e.drop(a.p, 'cut off: a test');
     expect(await exited).toBe('SIGKILL');
     expect(e.stats.cutOff).toBe(1);
+    expect(await until(() => links(t, owner.p.member, 1)[0] === 'none')).toBe(true);
+    e.close();
+  });
+});
+
+describe('with a fake lives port: no process spawned, no signal sent', () => {
+  it('an attacher dropped while it runs, its put in flight past the bound: the port kills it, and its link goes once the port says it exited', async () => {
+    let running = true;
+    const killed: number[] = [];
+    const lives = { kill: (pid: number) => (killed.push(pid), true), runningSince: () => (running ? '1' : undefined), exited: () => !running, deathSignal: () => undefined };
+    const { e, owner, t } = setup({ lives });
+    const a = await attach(e, DEAD + 7);
+    setInflight(t, a.p.member, 0, 1); // stopped inside pincoh_put, for good
+    e.drop(a.p, 'cut off: a test');
+    expect(await until(() => killed.length === 1)).toBe(true);
+    expect(killed).toEqual([DEAD + 7]);
+    expect(e.stats.cutOff).toBe(1);
+    expect(links(t, owner.p.member, 1)).toEqual([[a.p.member, 0]]); // killed, but the port says it still runs
+    running = false;
     expect(await until(() => links(t, owner.p.member, 1)[0] === 'none')).toBe(true);
     e.close();
   });

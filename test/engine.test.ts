@@ -2,16 +2,18 @@
 
 import { describe, expect, it } from 'vitest';
 import { Engine, EventError } from '../src/coherence/engine.js';
+import type { MemoryPort, ProcessPort } from '../src/coherence/ports.js';
 import { AREA, PROTO_VERSION, R, REASON } from '../src/protocol/constants.js';
+import { EFAULT } from '../src/protocol/errno.js';
 import { Trace } from '../src/trace.js';
 import { SharedArea } from '../src/transport/area.js';
-import { ringWriter, type Rec } from './helpers.js';
+import { FakeRing, fakeTable, ringWriter, type Rec } from './helpers.js';
 
 const hello = { version: PROTO_VERSION, pid: 1, ppid: 1, rank: 0, size: 1, pageSize: 4096, argv0: 'unit', job: 'default', areaFd: -1, areaSize: AREA.BYTES };
 
 /** An engine and one process whose ring the test writes. */
 function setup(opts: Partial<ConstructorParameters<typeof Engine>[0]> = {}) {
-  const e = new Engine({ mremapFollow: false, verifyMappings: false, ...opts });
+  const e = new Engine({ mremapFollow: false, verifyMappings: false, makeTable: fakeTable, ...opts });
   const area = SharedArea.inMemory();
   const p = e.connect(10, 0, hello, undefined, area);
   const write = ringWriter(area.words);
@@ -108,5 +110,71 @@ describe('events', () => {
     e.drop(p, 'x');
     expect(e.stats.live).toBe(0);
     expect(area.mapped).toBe(false);
+  });
+});
+
+describe('the engine with fake ports: no shared memory, no /proc, no signals', () => {
+  /** pid 10 and its life as the test says: it runs until `dies` is called */
+  function lives(): ProcessPort & { killed: number[]; dies: () => void } {
+    let running = true;
+    const killed: number[] = [];
+    return {
+      killed,
+      dies: () => (running = false),
+      kill: (pid) => (killed.push(pid), (running = false), true),
+      runningSince: () => (running ? '100' : undefined),
+      exited: () => !running,
+      deathSignal: () => (running ? undefined : 'SIGSEGV'),
+    };
+  }
+
+  it('events come from any ring; publish asks the memory port whether the registration is mapped; the audit reports what it finds', () => {
+    const asked: Array<[number, number, number]> = [];
+    let mapped = false;
+    const memory: MemoryPort = {
+      isMapped: (pid, start, end) => (asked.push([pid, start, end]), mapped),
+      audit: (_pid, regs) => [...regs].map((reg) => ({ reg, finding: 'lost write' as const })),
+    };
+    const table = fakeTable();
+    const e = new Engine({ mremapFollow: false, memory, makeTable: () => table, lives: lives() });
+    const ring = new FakeRing();
+    const p = e.connect(10, 0, hello, undefined, ring);
+    expect(table.joined).toEqual([10]);
+    ring.write(reg(1n, 0x10000, 4096));
+    const req = { key: 1n, name: 'buf', terminated: true, export: 1, xgen: 1 };
+    expect(e.publish(p, req)).toBe(-EFAULT); // drained the ring first, then asked
+    expect(asked).toEqual([[10, 0x10000, 0x11000]]);
+    mapped = true;
+    expect(e.publish(p, req)).toBe(0);
+    expect(e.auditAll()).toEqual([{ pid: 10, rank: 0, argv0: 'unit', registrations: 1, findings: [{ key: 1, addr: '0x10000', len: 4096, finding: 'lost write' }] }]);
+    e.drop(p, 'x');
+    expect(ring.unmapped).toBe(true);
+    expect(table.closed).toBe(false); // its slot was not released: it did not die (the ports say it runs)
+    e.close();
+  });
+
+  it('a process whose connection closes without BYE while the lives port says it is dying is a crash, named by the port', () => {
+    const life = lives();
+    const crashes: Array<string | undefined> = [];
+    const table = fakeTable();
+    const e = new Engine({ mremapFollow: false, verifyMappings: false, makeTable: () => table, lives: life, onCrash: (_p, sig) => crashes.push(sig) });
+    const p = e.connect(10, 0, hello, undefined, new FakeRing());
+    life.dies();
+    e.drop(p, 'disconnected');
+    expect(crashes).toEqual(['SIGSEGV']);
+    expect(e.stats.crashed).toBe(1);
+    expect(table.closed).toBe(true); // dead: its slot released, the job's last member gone
+    expect(life.killed).toEqual([]);
+  });
+
+  it('cut off: the process is killed through the port, never by a real signal', () => {
+    const life = lives();
+    const cut: string[] = [];
+    const e = new Engine({ mremapFollow: false, verifyMappings: false, makeTable: fakeTable, lives: life });
+    const p = e.connect(10, 0, hello, { cutOff: (r) => cut.push(r) }, new FakeRing());
+    e.cutOff(p, 'a test');
+    expect(life.killed).toEqual([10]);
+    expect(cut).toEqual(['a test; killed']);
+    expect(e.stats.cutOff).toBe(1);
   });
 });

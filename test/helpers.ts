@@ -4,10 +4,12 @@ import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'n
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import koffi from 'koffi';
 import { afterAll, it, onTestFinished } from 'vitest';
 import { Engine, type EngineOptions } from '../src/coherence/engine.js';
+import { F_ADD_SEALS, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, MAP_SHARED, MFD_ALLOW_SEALING, MFD_CLOEXEC, PROT_READ, PROT_WRITE, sys, view } from '../src/libc.js';
 import { AREA, OFF, PROTO_VERSION } from '../src/protocol/constants.js';
+import { putRec, type Rec } from '../src/protocol/records.js';
+import type { EventRing, Table } from '../src/coherence/ports.js';
 import { encodeHello, type Hello } from '../src/protocol/messages.js';
 import { CoordinatorServer, type ServerOptions } from '../src/transport/server.js';
 
@@ -264,35 +266,8 @@ export function startProgram(file: string, args: string[], env: NodeJS.ProcessEn
   };
 }
 
-/** An event as the shim writes it (proto.h struct pc_rec). */
-export interface Rec {
-  type: number;
-  reason?: number;
-  call?: number;
-  flags?: number;
-  ns?: number;
-  key?: bigint;
-  addr?: number;
-  len?: number;
-  result?: number;
-  arg?: number;
-  arg2?: number;
-}
-
-/** Writes rec at off of v, as the shim does. */
-export function putRec(v: DataView, off: number, r: Rec): void {
-  v.setUint16(off + OFF.REC.type, r.type, true);
-  v.setUint16(off + OFF.REC.reason, r.reason ?? 0, true);
-  v.setUint32(off + OFF.REC.call, r.call ?? 0, true);
-  v.setUint32(off + OFF.REC.flags, r.flags ?? 0, true);
-  v.setUint32(off + OFF.REC.ns, r.ns ?? 0, true);
-  v.setBigUint64(off + OFF.REC.key, r.key ?? 0n, true);
-  v.setBigUint64(off + OFF.REC.addr, BigInt(r.addr ?? 0), true);
-  v.setBigUint64(off + OFF.REC.len, BigInt(r.len ?? 0), true);
-  v.setBigInt64(off + OFF.REC.result, BigInt(r.result ?? 0), true);
-  v.setBigUint64(off + OFF.REC.arg, BigInt(r.arg ?? 0), true);
-  v.setBigUint64(off + OFF.REC.arg2, BigInt(r.arg2 ?? 0), true);
-}
+/** An event as the shim writes it (proto.h struct pc_rec): src/protocol/records.ts. */
+export { putRec, type Rec } from '../src/protocol/records.js';
 
 /** The shim's side of a ring over `words` (an area's memory): writes events at its head. */
 export function ringWriter(words: Uint32Array): (r: Rec) => void {
@@ -304,7 +279,52 @@ export function ringWriter(words: Uint32Array): (r: Rec) => void {
   };
 }
 
-let memfd: { create: (n: string, f: number) => number; truncate: (fd: number, len: bigint) => number; fcntl: (fd: number, c: number, a: number) => number; mmap: (...a: unknown[]) => unknown; munmap: (p: unknown, len: number) => number; close: (fd: number) => number } | undefined;
+/** A job table of plain JS (the engine's table port, faked): every process joins, every export is live. */
+export function fakeTable(): Table & { joined: number[]; closed: boolean } {
+  const joined: number[] = [];
+  return {
+    fd: -1,
+    size: 0,
+    coordTid: 1,
+    joined,
+    closed: false,
+    join: (pid) => (joined.push(pid), { member: joined.length - 1, word: 1 }),
+    memberPid: (m) => joined[m] ?? 0,
+    expel: () => {},
+    release: () => {},
+    isLive: () => true,
+    killExport: () => true,
+    inflight: () => 0,
+    link: () => 1,
+    unlink: () => {},
+    freeList: () => {},
+    close() {
+      this.closed = true;
+    },
+  };
+}
+
+/** An event ring of plain JS (the engine's ring port, faked): what write() queued, drained in order. */
+export class FakeRing implements EventRing {
+  private readonly queued: Rec[] = [];
+  private readonly v = new DataView(new ArrayBuffer(64));
+  dropped = 0;
+  unmapped = false;
+  write(...rs: Rec[]): void {
+    this.queued.push(...rs);
+  }
+  drain(fn: (v: DataView, off: number) => void): number {
+    const rs = this.queued.splice(0);
+    for (const r of rs) {
+      putRec(this.v, 0, r);
+      fn(this.v, 0);
+    }
+    return rs.length;
+  }
+  unmap(): void {
+    this.unmapped = true;
+  }
+}
 
 /**
  * A raw protocol client's shared area, made in this process as the shim makes
@@ -320,23 +340,13 @@ export interface FakeArea {
 }
 
 export function fakeArea(opts: { seal?: boolean; name?: string; bytes?: number } = {}): FakeArea {
-  if (!memfd) {
-    const libc = koffi.load('libc.so.6');
-    memfd = {
-      create: libc.func('int memfd_create(const char *name, unsigned int flags)'),
-      truncate: libc.func('int ftruncate(int fd, int64_t len)'),
-      fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
-      mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
-      munmap: libc.func('int munmap(void *addr, size_t len)'),
-      close: libc.func('int close(int fd)'),
-    };
-  }
-  const fd = memfd.create(opts.name ?? 'pincoh-area', 1 | 2); // MFD_CLOEXEC | MFD_ALLOW_SEALING
+  const libc = sys();
+  const fd = libc.memfd_create(opts.name ?? 'pincoh-area', MFD_CLOEXEC | MFD_ALLOW_SEALING);
   const bytes = opts.bytes ?? AREA.BYTES;
-  memfd.truncate(fd, BigInt(bytes));
-  if (opts.seal !== false) memfd.fcntl(fd, 1033, 1 | 2 | 4); // F_ADD_SEALS: SEAL, SHRINK, GROW
-  const ptr = memfd.mmap(null, bytes, 3, 1, fd, 0n);
-  const words = new Uint32Array(koffi.view(ptr, bytes));
+  libc.ftruncate(fd, BigInt(bytes));
+  if (opts.seal !== false) libc.fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW);
+  const ptr = libc.mmap(null, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0n);
+  const words = new Uint32Array(view(ptr, bytes));
   if (bytes >= AREA.HDR_SIZE) words.set([AREA.MAGIC, PROTO_VERSION, AREA.RING_SLOTS, 0, AREA.RING_OFF, 0, AREA.BYTES], 0);
   return {
     fd,
@@ -345,8 +355,8 @@ export function fakeArea(opts: { seal?: boolean; name?: string; bytes?: number }
     hello: (h = {}) => encodeHello({ version: PROTO_VERSION, pid: 0, ppid: 0, rank: 0, size: 1, pageSize: 4096, argv0: 'raw', job: 'raw', areaFd: fd, areaSize: AREA.BYTES, ...h }),
     /** closes the descriptor and unmaps: words must not be touched after */
     close: () => {
-      memfd!.close(fd);
-      memfd!.munmap(ptr, bytes);
+      libc.close(fd);
+      libc.munmap(ptr, bytes);
     },
   };
 }

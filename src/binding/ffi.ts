@@ -31,17 +31,11 @@
 import { readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import koffi from 'koffi';
+import { addressOf, AF_UNIX, lastErrno, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, sys, view } from '../libc.js';
 import { shimPath } from '../paths.js';
+import { REASON } from '../protocol/constants.js';
 import { errnoName } from '../protocol/errno.js';
 
-const PROT_READ = 1;
-const PROT_WRITE = 2;
-const MAP_PRIVATE = 2;
-const MAP_ANONYMOUS = 0x20;
-const AF_UNIX = 1;
-const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
 
 /** What a registration needs from its pages (PINCOH_READ, PINCOH_WRITE). */
 export const READ = 1;
@@ -49,18 +43,8 @@ export const WRITE = 2;
 /** pincoh_is_valid: valid here, but the coordinator was lost and has not heard of it since. */
 export const VALID_UNSYNCED = 2;
 
-/** Why an invalidation happened (enum pincoh_reason). */
-export const REASON = {
-  MUNMAP: 1,
-  MPROTECT: 2,
-  MREMAP: 3,
-  REVOKED: 4,
-  MADVISE: 5,
-  MMAP: 6,
-  EXIT: 7,
-  DEREGISTER: 8,
-  FREE: 9,
-} as const;
+/** Why an invalidation happened (enum pincoh_reason): the coordinator's table (protocol/constants.ts). */
+export { REASON };
 export type ReasonName = Lowercase<keyof typeof REASON>;
 const REASON_NAMES = new Map(Object.entries(REASON).map(([k, v]) => [v as number, k.toLowerCase() as ReasonName]));
 
@@ -215,7 +199,7 @@ export class Pincoh {
     this.preloaded = mapped !== undefined;
     this.path = path ?? mapped ?? process.env.PINCOH_SHIM ?? shimPath();
     const lib = koffi.load(this.path);
-    const libc = koffi.load('libc.so.6');
+    const libc = sys();
     this.f = {
       register: lib.func('int pincoh_register(void *addr, size_t len, unsigned int flags, _Out_ uint64_t *key)'),
       deregister: lib.func('int pincoh_deregister(uint64_t key)'),
@@ -236,10 +220,10 @@ export class Pincoh {
       getStats: lib.func('int pincoh_get_stats(_Out_ pincoh_stats *out)'),
       queue: lib.func('int pincoh_binding_queue(int wake_fd)'),
       drain: lib.func('int pincoh_binding_drain(_Out_ void *out, int max, _Out_ uint64_t *lost)'),
-      mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
-      munmap: libc.func('int munmap(void *addr, size_t len)'),
-      socketpair: libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
-      close: libc.func('int close(int fd)'),
+      mmap: libc.mmap as Fn,
+      munmap: libc.munmap as Fn,
+      socketpair: libc.socketpair as Fn,
+      close: libc.close,
     };
   }
 
@@ -271,9 +255,9 @@ export class Pincoh {
   /** len bytes of private anonymous memory, outside V8's heap. */
   alloc(len: number): Region {
     const ptr = this.f.mmap!(null, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    const addr = ptr === null ? -1n : BigInt(koffi.address(ptr));
-    if (addr === -1n || addr === 0n) throw new PincohCallError('mmap', koffi.errno());
-    return { ptr, addr, len, bytes: new Uint8Array(koffi.view(ptr, len)) };
+    const addr = ptr === null ? -1n : addressOf(ptr);
+    if (addr === -1n || addr === 0n) throw new PincohCallError('mmap', lastErrno());
+    return { ptr, addr, len, bytes: new Uint8Array(view(ptr, len)) };
   }
 
   /** munmap goes through the shim's hook: registrations on it are invalidated
@@ -281,7 +265,7 @@ export class Pincoh {
    * r.bytes afterwards. */
   free(r: Region): void {
     const rc = this.f.munmap!(r.ptr, r.len);
-    const err = rc < 0 ? koffi.errno() : 0;
+    const err = rc < 0 ? lastErrno() : 0;
     this.deliver();
     if (rc < 0) throw new PincohCallError('munmap', err);
   }
@@ -376,7 +360,7 @@ export class Pincoh {
     }
     if (!this.wake) {
       const sv = new Int32Array(2);
-      if (this.f.socketpair!(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) throw new PincohCallError('socketpair', koffi.errno());
+      if (this.f.socketpair!(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) throw new PincohCallError('socketpair', lastErrno());
       const rc = this.f.queue!(sv[1]);
       if (rc < 0) {
         this.f.close!(sv[0]);

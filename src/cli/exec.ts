@@ -9,9 +9,10 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { constants, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DEFAULTS } from '../defaults.js';
 import { PincohError } from '../errors.js';
 import { errnoName } from '../protocol/errno.js';
-import { preloadWith } from '../job/launch.js';
+import { pincohEnv } from '../job/launch.js';
 import { jobName, placementFrom } from '../job/launcher.js';
 import { announceRank, clearJobDir, holdLock, removeDeadJobDirs } from '../job/jobdir.js';
 import { isLive } from '../transport/socket-path.js';
@@ -43,7 +44,7 @@ export async function execCommand(o: ExecOptions): Promise<number> {
         throw new PincohError('PINCOH_ERR_COORDINATOR', `cannot write this node's log ${base}.log (${(e as NodeJS.ErrnoException).code}): ${fix}`);
       }
       for (const d of dead) writeSync(log, `pincoh: removed ${d}, left by a job whose coordinator was killed with it\n`);
-      const args = [CLI, 'serve', '--socket', sock, '--until-ranks', String(place.localSize), '--idle-exit-ms', String(o.idleExitMs ?? 30_000), ...o.coordinatorArgs];
+      const args = [CLI, 'serve', '--socket', sock, '--until-ranks', String(place.localSize), '--idle-exit-ms', String(o.idleExitMs ?? DEFAULTS.idleExitMs), ...o.coordinatorArgs];
       if (o.trace) args.push('--trace', `${base}.trace.jsonl`);
       const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] });
       closeSync(log);
@@ -66,14 +67,7 @@ export async function execCommand(o: ExecOptions): Promise<number> {
   }
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    LD_PRELOAD: preloadWith(shim, process.env.LD_PRELOAD),
-    PINCOH_SOCKET: sock,
-    PINCOH_RANK: String(place.localRank),
-    PINCOH_SIZE: String(place.localSize),
-    PINCOH_JOB: job,
-    PINCOH_GLOBAL_RANK: String(place.rank),
-    PINCOH_GLOBAL_SIZE: String(place.size),
-    ...(o.timeoutMs !== undefined && { PINCOH_TIMEOUT_MS: String(o.timeoutMs) }),
+    ...pincohEnv(shim, sock, { rank: place.localRank, size: place.localSize, job, globalRank: place.rank, globalSize: place.size, timeoutMs: o.timeoutMs }),
   };
   const err = execReplacing(o.argv[0]!, o.argv, env);
   const { ENOENT, EACCES } = constants.errno;

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import type { AuditEntry } from '../coherence/engine.js';
 import { Coordinator, type Crash } from '../coordinator.js';
 import { T } from '../protocol/constants.js';
+import { DEFAULTS } from '../defaults.js';
 import { PincohError } from '../errors.js';
 import { isStaticElf, resolveCommand } from '../job/elf.js';
 import { launch, worstStatus, type RankResult } from '../job/launch.js';
@@ -101,7 +102,7 @@ async function serve(o: ServeOptions): Promise<number> {
   const engine = c.engine;
   // pincoh exec's coordinators end with their job on this node, and take its directory with them
   const dir = o.untilRanks !== undefined ? dirname(o.socket) : undefined;
-  const watch = dir ? jobEnded(dir, o.untilRanks!, o.idleExitMs ?? 30_000, () => engine.stats.live) : undefined;
+  const watch = dir ? jobEnded(dir, o.untilRanks!, o.idleExitMs ?? DEFAULTS.idleExitMs, () => engine.stats.live) : undefined;
   let lockFd: number | undefined;
   let settled = false;
   const ended = new Promise<boolean>((resolve) => {

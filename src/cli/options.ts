@@ -2,6 +2,8 @@
 // (test/cli-options.test.ts calls parseCli directly).
 
 import { PincohError } from '../errors.js';
+import { BOUNDS, DEFAULTS } from '../defaults.js';
+import { traceHelp } from '../trace.js';
 
 /** Limits a coordinator enforces; each has a flag of run and serve. */
 export interface LimitOptions {
@@ -102,11 +104,11 @@ export interface VersionOptions {
 export type CliOptions = RunOptions | ServeOptions | ExecOptions | AuditOptions | StatusOptions | ReportOptions | HelpOptions | VersionOptions;
 
 const LIMITS_HELP = `limits (the coordinator's):
-  --max-frame BYTES         the largest frame a process may send (65536; at least 256)
-  --max-registrations N     registrations per process (1 to 1048576, the default)
-  --max-attachments N       attachments per process (1 to 4096, the default)
-  --max-names N             published names per job (65536)
-  --max-pending N           waiting requests per connection before -EAGAIN (256)`;
+  --max-frame BYTES         the largest frame a process may send (${DEFAULTS.maxFrame}; at least ${BOUNDS.maxFrame[0]})
+  --max-registrations N     registrations per process (1 to ${BOUNDS.maxRegistrations[1]}, the default)
+  --max-attachments N       attachments per process (1 to ${BOUNDS.maxAttachments[1]}, the default)
+  --max-names N             published names per job (${DEFAULTS.limits.namesPerJob})
+  --max-pending N           waiting requests per connection before -EAGAIN (${DEFAULTS.maxPending})`;
 
 const POLICY_HELP = `policies (told to every process at connection):
   --mremap invalidate|follow  mremap invalidates what it moves (default), or moves it
@@ -132,10 +134,10 @@ export const HELP: Record<HelpTopic, string> = {
   run: `usage: pincoh run [-n N] [options] -- CMD [ARGS...]
 Starts a coordinator on a private socket, runs N ranks of CMD under the shim,
 prints a one-line summary on stderr, and exits with the worst rank's status.
-  -n, --ranks N             ranks (1 to 1024; default 1)
+  -n, --ranks N             ranks (1 to ${BOUNDS.ranks[1]}; default 1)
   --trace FILE|-            one JSON line per event (pincoh help trace: the fields)
   --metrics HOST:PORT       serve GET /metrics (Prometheus text) while the job runs; HOST defaults to 127.0.0.1
-  --timeout-ms MS           the ranks' PINCOH_TIMEOUT_MS (1 to 3600000); revokes wait half of it (at most 1000)
+  --timeout-ms MS           the ranks' PINCOH_TIMEOUT_MS (1 to ${BOUNDS.timeoutMs[1]}); revokes wait half of it (at most ${DEFAULTS.revokeTimeoutMs})
   --audit                   check each process's registrations against /proc/PID/maps as it exits
   --abort-on-failure        a rank killed or exiting non-zero ends the others, as mpirun does
   --preload LIB             another library for the ranks' LD_PRELOAD (a sanitizer runtime goes first)
@@ -154,10 +156,10 @@ LD_PRELOAD=<libpincoh.so> PINCOH_SOCKET=PATH.
   --socket PATH             where to listen (its directory is made 0700; a stale socket is replaced)
   --trace FILE|-            one JSON line per event
   --metrics HOST:PORT       serve GET /metrics (Prometheus text); HOST defaults to 127.0.0.1
-  --revoke-timeout-ms MS    how long a put in flight may hold a revoke before its process is killed (1000)
+  --revoke-timeout-ms MS    how long a put in flight may hold a revoke before its process is killed (${DEFAULTS.revokeTimeoutMs})
   --allow-uid UID           admit processes of this uid too (repeatable)
   --until-ranks N           (pincoh exec's node coordinator) end once N ranks announced beside the socket have gone
-  --idle-exit-ms MS         with --until-ranks: end after MS with nothing running (30000)
+  --idle-exit-ms MS         with --until-ranks: end after MS with nothing running (${DEFAULTS.idleExitMs})
 ${POLICY_HELP}
 ${LIMITS_HELP}
 exit status:
@@ -168,8 +170,8 @@ One rank under a launcher (mpirun, srun, mpiexec): finds or starts this node's
 coordinator for the job, then becomes CMD under the shim.
   --trace                   the node's trace beside its log
   --output-dir DIR          where pincoh-HOST-JOB.log (and .trace.jsonl) go (the working directory)
-  --timeout-ms MS           PINCOH_TIMEOUT_MS (1 to 3600000)
-  --idle-exit-ms MS         the node's coordinator ends after MS with nothing running (30000)
+  --timeout-ms MS           PINCOH_TIMEOUT_MS (1 to ${BOUNDS.timeoutMs[1]})
+  --idle-exit-ms MS         the node's coordinator ends after MS with nothing running (${DEFAULTS.idleExitMs})
   --metrics HOST:PORT       the node's coordinator serves GET /metrics there
 ${POLICY_HELP}
 ${LIMITS_HELP}
@@ -184,7 +186,7 @@ degraded, registrations and bytes, exports, attachments) and the job-wide counts
 Without --socket: lists the coordinators of this user under the temporary directory.
   --socket PATH             the coordinator's socket (pincoh run prints it; PINCOH_SOCKET)
   --json                    one JSON document (README, pincoh status: its fields)
-  --watch                   redraw in place every --interval-ms (1000) until Ctrl-C
+  --watch                   redraw in place every --interval-ms (${DEFAULTS.statusIntervalMs}) until Ctrl-C
 exit status:
   0
   ${errors('PINCOH_ERR_COORDINATOR: none found, several found with --watch, or nothing listens at PATH')}`,
@@ -202,25 +204,7 @@ exit status:
   0 none; 1 findings; 2 the pid is not connected
   ${errors('PINCOH_ERR_COORDINATOR: nothing listens at PATH')}`,
   help: `usage: pincoh help [COMMAND|trace]`,
-  trace: `--trace FILE: one JSON object a line, each with t (ms since the coordinator started), event, pid, rank:
-  hello       ppid, argv0, job, libc (how libc's own calls are covered)
-  register    key, addr (hex), len, flags (1 read, 2 write)
-  deregister  key, outcome (ok, unknown key)
-  call        a hooked call on registered memory: call (munmap, mprotect, mremap, madvise, mmap, free,
-              realloc, exit, exec), addr, len (not for exit and exec), hits, invalidated and followed (keys),
-              outcome (the result; a new address in hex; an errno name such as EINVAL), latency_us
-              (pincoh's part of the call, measured by the shim), waited (for the coordinator), timed_out
-  fork        child, registrations
-  publish     key, name
-  attach      name, owner (pid), outcome (ok, timed out)
-  revoke      attacher, handle, reason (munmap, mprotect, mremap, madvise, mmap, free, exit, deregister),
-              outcome (dead, drained, stuck, gone), latency_us
-  cutoff      reason, killed
-  dropped     events (lost to a full ring)
-  audit       findings
-  gone        how (exit, exec, crash, disconnected, coordinator closed, cut off), signal, reason,
-              registrations (held as it went)
-pincoh report TRACE... -o FILE.html turns traces into a page.`,
+  trace: traceHelp(),
   version: `usage: pincoh --version`,
 };
 
@@ -234,9 +218,9 @@ export const USAGE = `usage: pincoh COMMAND [options] (pincoh help COMMAND for i
   pincoh help [COMMAND|trace] | pincoh --version`;
 
 /** How long a put in flight may hold a revoke, given the ranks' PINCOH_TIMEOUT_MS: half of it
- * (at most 1 s), so the owner's own wait for the coordinator never runs out first. */
-export function revokeTimeoutFor(timeoutMs = 2000): number {
-  return Math.max(1, Math.min(1000, Math.floor(timeoutMs / 2)));
+ * (at most the default, 1 s), so the owner's own wait for the coordinator never runs out first. */
+export function revokeTimeoutFor(timeoutMs: number = DEFAULTS.shimTimeoutMs): number {
+  return Math.max(1, Math.min(DEFAULTS.revokeTimeoutMs, Math.floor(timeoutMs / 2)));
 }
 
 type Kind = 'int' | 'string' | 'flag' | 'mremap' | 'fork' | 'free' | 'hostport';
@@ -284,20 +268,6 @@ const SPECS: Spec[] = [
 const usage = (msg: string, command?: Command): PincohError =>
   new PincohError('PINCOH_ERR_USAGE', `${msg}\n${command && command !== 'help' && command !== 'version' ? HELP[command].split('\n')[0] + ` (pincoh help ${command})` : USAGE}`);
 
-/** The bounds the shim and the coordinator accept; a value past them is refused here, not passed on. */
-const BOUNDS: Record<string, [number, number]> = {
-  ranks: [1, 1024],
-  timeoutMs: [1, 3_600_000],
-  revokeTimeoutMs: [1, 3_600_000],
-  maxFrame: [256, 1 << 24],
-  maxRegistrations: [1, 1 << 20],
-  maxAttachments: [1, 4096],
-  maxNames: [1, 1 << 24],
-  maxPending: [1, 1 << 16],
-  untilRanks: [1, 1 << 20],
-  idleExitMs: [1, 2 ** 31 - 1],
-  intervalMs: [50, 3_600_000],
-};
 
 /** HOST:PORT, :PORT or PORT; the host defaults to loopback (metrics are not for the world unless asked). */
 export function parseHostPort(raw: string, name = '--metrics', command?: Command): { host: string; port: number } {
@@ -353,7 +323,7 @@ export function parseCli(args: string[]): CliOptions {
     if (spec.kind === 'int') {
       if (!/^\d+$/.test(raw)) throw usage(`${name} takes a whole number, not '${raw}'`, command);
       v = Number(raw);
-      const [lo, hi] = BOUNDS[spec.key] ?? [0, Number.MAX_SAFE_INTEGER];
+      const [lo, hi] = (BOUNDS as Record<string, readonly [number, number]>)[spec.key] ?? [0, Number.MAX_SAFE_INTEGER];
       if ((v as number) < lo || (v as number) > hi) throw usage(`${name} takes ${lo} to ${hi}, not ${raw}`, command);
     } else if (spec.kind === 'hostport') parseHostPort(raw, name, command); // checked now, kept as given (exec passes it on)
     else if (spec.kind === 'mremap' && raw !== 'invalidate' && raw !== 'follow') throw usage(`--mremap takes invalidate or follow, not '${raw}'`, command);
@@ -397,7 +367,7 @@ export function parseCli(args: string[]): CliOptions {
   }
   if (command === 'status') {
     if (values.intervalMs !== undefined && values.watch !== true) throw usage('--interval-ms goes with --watch', command);
-    return { command, socket: values.socket as string | undefined, json: values.json === true, watch: values.watch === true, intervalMs: (values.intervalMs as number | undefined) ?? 1000 };
+    return { command, socket: values.socket as string | undefined, json: values.json === true, watch: values.watch === true, intervalMs: (values.intervalMs as number | undefined) ?? DEFAULTS.statusIntervalMs };
   }
   if (command === 'report') {
     const traces = (values.traces as string[] | undefined) ?? [];
@@ -409,7 +379,7 @@ export function parseCli(args: string[]): CliOptions {
   if (argv.length) throw usage('serve takes no command', command);
   if (values.idleExitMs !== undefined && values.untilRanks === undefined) throw usage('--idle-exit-ms goes with --until-ranks', command);
   return {
-    command, socket: values.socket, trace, mremap, fork, free, coherence, revokeTimeoutMs: (values.revokeTimeoutMs as number | undefined) ?? 1000, allowUids: values.allowUids as number[],
+    command, socket: values.socket, trace, mremap, fork, free, coherence, revokeTimeoutMs: (values.revokeTimeoutMs as number | undefined) ?? DEFAULTS.revokeTimeoutMs, allowUids: values.allowUids as number[],
     untilRanks: values.untilRanks as number | undefined, idleExitMs: values.idleExitMs as number | undefined, ...(metrics && { metrics }), ...limits,
   };
 }

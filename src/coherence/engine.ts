@@ -5,21 +5,21 @@
 // the record, links attachers to exports in the job table at attach (the
 // control plane), and steps in only for a process that is dropped or a put
 // stuck in flight. Plain code over the registry and the job service; the
-// socket layer calls in, so this is testable without processes.
+// socket layer calls in, and the world comes in through ports (./ports.ts:
+// each process's event ring, the job tables, other processes' memory and
+// lives), so this is testable without processes.
 
-import { CALL_TIMED_OUT, CALL_WAITED, JT, OFF, PINCOH_READ, PINCOH_WRITE, R, REASON, REASON_NAMES } from '../protocol/constants.js';
-import { u64, i64 } from '../protocol/codec.js';
+import { CALL_TIMED_OUT, CALL_WAITED, JT, PINCOH_READ, PINCOH_WRITE, R, REASON, REASON_NAMES } from '../protocol/constants.js';
+import { recAddr, recAddrExact, recArg, recArg2, recCall, recFlags, recKey, recLen, recLenExact, recNs, recReason, recResult, recType } from '../protocol/records.js';
 import { LIBC_MODES, type AttachRequest, type Attached, type Hello, type Publish, type Stuck, type TableGrant } from '../protocol/messages.js';
 import { Job } from '../job/jobs.js';
-import { audit as auditMaps, readMaps, type Finding } from '../memory/maps.js';
-import { isMapped } from '../memory/remote.js';
+import { systemProcesses } from '../job/ended.js';
 import { IntervalIndex } from '../registry/interval-index.js';
 import { hex, Trace } from '../trace.js';
-import type { SharedArea } from '../transport/area.js';
-import { JobTable, TableError } from '../transport/jobtable.js';
+import { TableError, type EnginePorts, type EventRing, type Finding, type MemoryPort, type ProcessPort, type Table } from './ports.js';
 import { Stats } from './stats.js';
+import { DEFAULTS } from '../defaults.js';
 import { EBADF, EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, ENOTCONN, EOWNERDEAD, ETIMEDOUT, errnoName } from '../protocol/errno.js';
-import { deathSignal, exited, runningSince } from '../job/ended.js';
 
 /** Registrations end below 2^53, where JS numbers stop being exact; the shim refuses the rest. */
 const ADDR_LIMIT = Number.MAX_SAFE_INTEGER;
@@ -32,10 +32,10 @@ export interface Limits {
   namesPerJob: number;
 }
 
-export const DEFAULT_LIMITS: Limits = { registrationsPerProcess: 1 << 20, attachmentsPerProcess: 4096, pendingPerProcess: 4096, namesPerJob: 65536 };
+export const DEFAULT_LIMITS: Limits = { ...DEFAULTS.limits };
 
 /** The longest an attach or a barrier may wait, whatever it asks for. */
-export const MAX_WAIT_MS = 3_600_000;
+export const MAX_WAIT_MS = DEFAULTS.maxWaitMs;
 
 /** What the engine needs from a connected process. */
 export interface Peer {
@@ -66,8 +66,13 @@ export interface EngineOptions {
   onCrash?: (p: ProcessState, signal: string | undefined) => void;
   /** the signal that ended a process already reaped, where the caller knows it (pincoh run: its own ranks) */
   signalOf?: (pid: number) => string | undefined;
-  /** makes a job's table (default: a sealed memfd, JobTable.create; unit tests: JobTable.inMemory) */
-  makeTable?: (job: string) => JobTable;
+  /** makes a job's table, or throws TableError (the ports, ./ports.ts: given by the composition root,
+   * src/system-ports.ts, or by CoordinatorServer to an engine made without them; unit tests: JobTable.inMemory or a fake) */
+  makeTable?: EnginePorts['tables'];
+  /** other processes' memory: the registration check at publish, the audit */
+  memory?: MemoryPort;
+  /** other processes' lives (default: /proc and kill(2), job/ended.ts) */
+  lives?: ProcessPort;
   /** told when something the engine cannot act on happens (a job table that cannot be made) */
   log?: (line: string) => void;
 }
@@ -135,14 +140,17 @@ export class ProcessState {
     readonly pid: number,
     readonly uid: number,
     readonly hello: Hello,
-    readonly job: Job,
+    readonly job: EngineJob,
     readonly peer: Peer,
-    readonly area: SharedArea | undefined,
+    readonly area: EventRing | undefined,
   ) {}
   get rank(): number {
     return this.hello.rank;
   }
 }
+
+/** A job as the engine keeps it: its members are ProcessStates, its table a Table port. */
+export type EngineJob = Job<ProcessState, Table>;
 
 const nullPeer: Peer = { cutOff: () => {} };
 
@@ -154,7 +162,7 @@ const handleGen = (h: bigint): number => Number(h >> 32n);
 
 export class Engine {
   readonly processes = new Map<number, ProcessState>();
-  readonly jobs = new Map<string, Job>();
+  readonly jobs = new Map<string, EngineJob>();
   readonly stats: Stats;
   readonly trace: Trace;
   readonly limits: Limits;
@@ -167,7 +175,9 @@ export class Engine {
   readonly auditOnExit: boolean;
   private readonly onCrash: EngineOptions['onCrash'];
   private readonly signalOf: EngineOptions['signalOf'];
-  private readonly makeTable: (job: string) => JobTable;
+  private makeTable: EnginePorts['tables'] | undefined;
+  private memory: MemoryPort | undefined;
+  private readonly lives: ProcessPort;
   private readonly log: (line: string) => void;
   /** processes dropped while they may still run: their table slots are kept until they are gone */
   private readonly quarantined = new Set<ProcessState>();
@@ -181,22 +191,30 @@ export class Engine {
     this.forkDontfork = opts.forkDontfork ?? false;
     this.freeInvalidate = opts.freeInvalidate ?? false;
     this.coherence = opts.coherence ?? true;
-    this.revokeTimeoutMs = opts.revokeTimeoutMs ?? 1000;
+    this.revokeTimeoutMs = opts.revokeTimeoutMs ?? DEFAULTS.revokeTimeoutMs;
     this.verifyMappings = opts.verifyMappings ?? true;
     this.auditOnExit = opts.auditOnExit ?? false;
     this.onCrash = opts.onCrash;
     this.signalOf = opts.signalOf;
-    this.makeTable = opts.makeTable ?? JobTable.create;
+    this.makeTable = opts.makeTable;
+    this.memory = opts.memory;
+    this.lives = opts.lives ?? systemProcesses;
     this.log = opts.log ?? ((line) => process.stderr.write(`pincoh: ${line}\n`));
     this.stats = opts.stats ?? new Stats();
     this.trace = opts.trace ?? new Trace();
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
   }
 
+  /** The ports this engine was made without (a server gives the real ones): those it has stay. */
+  provide(ports: Partial<Pick<EnginePorts, 'tables' | 'memory'>>): void {
+    this.makeTable ??= ports.tables;
+    this.memory ??= ports.memory;
+  }
+
   /** A process said HELLO. pid and uid come from SO_PEERCRED, never from the message. */
-  connect(pid: number, uid: number, hello: Hello, peer: Peer = nullPeer, area?: SharedArea): ProcessState {
+  connect(pid: number, uid: number, hello: Hello, peer: Peer = nullPeer, area?: EventRing): ProcessState {
     let job = this.jobs.get(hello.job);
-    if (!job) this.jobs.set(hello.job, (job = new Job(hello.job)));
+    if (!job) this.jobs.set(hello.job, (job = new Job<ProcessState, Table>(hello.job)));
     const p = new ProcessState(this.nextId++, pid, uid, hello, job, peer, area);
     job.members++;
     this.join(p);
@@ -228,18 +246,18 @@ export class Engine {
     return n;
   }
 
-  /** One event at off of v (proto.h struct pc_rec). */
+  /** One event at off of v (proto.h struct pc_rec, read through protocol/records.ts). */
   event(p: ProcessState, v: DataView, off: number): void {
-    const type = v.getUint16(off + OFF.REC.type, true);
-    const key = v.getBigUint64(off + OFF.REC.key, true);
-    const reason = v.getUint16(off + OFF.REC.reason, true);
-    const call = v.getUint32(off + OFF.REC.call, true);
+    const type = recType(v, off);
+    const key = recKey(v, off);
+    const reason = recReason(v, off);
+    const call = recCall(v, off);
     switch (type) {
       case R.REG: {
-        const addr = u64(v, off + OFF.REC.addr);
-        const len = u64(v, off + OFF.REC.len);
-        const flags = v.getUint32(off + OFF.REC.flags, true);
-        if (key === 0n || len === 0 || addr + len >= ADDR_LIMIT || flags === 0 || flags & ~(PINCOH_READ | PINCOH_WRITE)) throw new EventError(`a registration event with key ${key}, 0x${v.getBigUint64(off + OFF.REC.addr, true).toString(16)} +${v.getBigUint64(off + OFF.REC.len, true)}, flags ${flags}`);
+        const addr = recAddr(v, off);
+        const len = recLen(v, off);
+        const flags = recFlags(v, off);
+        if (key === 0n || len === 0 || addr + len >= ADDR_LIMIT || flags === 0 || flags & ~(PINCOH_READ | PINCOH_WRITE)) throw new EventError(`a registration event with key ${key}, 0x${recAddrExact(v, off).toString(16)} +${recLenExact(v, off)}, flags ${flags}`);
         if (p.registry.size >= this.limits.registrationsPerProcess) throw new EventError(`more than ${this.limits.registrationsPerProcess} registrations (the limit WELCOME gave)`);
         if (!p.registry.add({ key, start: addr, end: addr + len, flags })) throw new EventError(`key ${key} registered twice`);
         this.stats.registrations++;
@@ -268,12 +286,12 @@ export class Engine {
         if (!this.coherence) this.settle(p, key, undefined, REASON.MREMAP);
         return;
       case R.REVOKED: {
-        const x = u64(v, off + OFF.REC.addr);
-        const gen = u64(v, off + OFF.REC.len);
+        const x = recAddr(v, off);
+        const gen = recLen(v, off);
         if (x < 1 || x > JT.EXPORTS || gen === 0 || gen > 0x0fffffff || !REASON_NAMES[reason]) throw new EventError(`a revocation of export ${x} generation ${gen} for reason ${reason}`);
-        const waited = v.getBigUint64(off + OFF.REC.arg, true) > 0n;
-        const outcome = v.getBigUint64(off + OFF.REC.arg2, true) > 0n ? 'stuck' : waited ? 'drained' : 'dead';
-        const us = v.getUint32(off + OFF.REC.ns, true) / 1000;
+        const waited = recArg(v, off) > 0n;
+        const outcome = recArg2(v, off) > 0n ? 'stuck' : waited ? 'drained' : 'dead';
+        const us = recNs(v, off) / 1000;
         if (waited) {
           // the owner's own wait for puts in flight
           this.stats.revokeWait.add(us);
@@ -283,8 +301,8 @@ export class Engine {
         return;
       }
       case R.REARM: {
-        const x = u64(v, off + OFF.REC.addr);
-        const gen = u64(v, off + OFF.REC.len);
+        const x = recAddr(v, off);
+        const gen = recLen(v, off);
         const pub = p.published.get(key);
         if (x < 1 || x > JT.EXPORTS || gen === 0 || gen > 0x0fffffff) throw new EventError(`a re-armed export ${x} generation ${gen}`);
         if (pub && pub.export === x) pub.xgen = gen;
@@ -292,7 +310,7 @@ export class Engine {
       }
       case R.MOVED: {
         const r = p.registry.remove(key);
-        const start = u64(v, off + OFF.REC.addr);
+        const start = recAddr(v, off);
         if (!r) return;
         p.registry.add({ key, start, end: start + (r.end - r.start), flags: r.flags });
         this.stats.follows++;
@@ -302,10 +320,10 @@ export class Engine {
         this.closeCall(p, call, reason, v, off);
         return;
       case R.BYE:
-        p.bye = v.getBigUint64(off + OFF.REC.arg, true) ? 'exec' : 'exit';
+        p.bye = recArg(v, off) ? 'exec' : 'exit';
         return;
       case R.FORK:
-        if (this.trace.enabled) this.trace.emit({ event: 'fork', pid: p.pid, rank: p.rank, child: i64(v, off + OFF.REC.result), registrations: p.registry.size });
+        if (this.trace.enabled) this.trace.emit({ event: 'fork', pid: p.pid, rank: p.rank, child: recResult(v, off), registrations: p.registry.size });
         return;
       default:
         throw new EventError(`an event of unknown type ${type}`);
@@ -334,8 +352,8 @@ export class Engine {
   }
 
   private closeCall(p: ProcessState, call: number, reason: number, v: DataView, off: number): void {
-    const flags = v.getUint32(off + OFF.REC.flags, true);
-    const latencyUs = v.getUint32(off + OFF.REC.ns, true) / 1000;
+    const flags = recFlags(v, off);
+    const latencyUs = recNs(v, off) / 1000;
     this.stats.slowCalls++;
     this.stats.callLatency(REASON_NAMES[reason] ?? 'other', latencyUs);
     if (flags & CALL_WAITED) this.stats.waitedCalls++;
@@ -346,15 +364,15 @@ export class Engine {
     if (!this.trace.enabled) return;
     const c = p.calls.get(call) ?? { invalidated: [], followed: [] };
     p.calls.delete(call);
-    const result = i64(v, off + OFF.REC.result);
-    const len = u64(v, off + OFF.REC.len);
+    const result = recResult(v, off);
+    const len = recLen(v, off);
     const exit = reason === REASON.EXIT;
     this.trace.emit({
       event: 'call',
       pid: p.pid,
       rank: p.rank,
-      call: exit || reason === REASON.FREE ? callOf(reason, Number(v.getBigUint64(off + OFF.REC.arg, true))) : (REASON_NAMES[reason] ?? String(reason)),
-      ...(exit ? {} : { addr: hex(u64(v, off + OFF.REC.addr)), len }),
+      call: exit || reason === REASON.FREE ? callOf(reason, Number(recArg(v, off))) : (REASON_NAMES[reason] ?? String(reason)),
+      ...(exit ? {} : { addr: hex(recAddr(v, off)), len }),
       hits: c.invalidated.length + c.followed.length,
       invalidated: c.invalidated,
       followed: c.followed,
@@ -375,9 +393,9 @@ export class Engine {
 
   /** What the registry holds for p that p's memory no longer backs; undefined if p is gone. */
   audit(p: ProcessState): AuditEntry | undefined {
-    const maps = readMaps(p.pid);
-    if (!maps) return undefined;
-    const findings = auditMaps(p.registry, maps).map(({ reg, finding }) => ({ key: Number(reg.key), addr: hex(reg.start), len: reg.end - reg.start, finding }));
+    const stale = this.memory?.audit(p.pid, p.registry);
+    if (!stale) return undefined;
+    const findings = stale.map(({ reg, finding }) => ({ key: Number(reg.key), addr: hex(reg.start), len: reg.end - reg.start, finding }));
     if (this.trace.enabled && findings.length) this.trace.emit({ event: 'audit', pid: p.pid, rank: p.rank, findings });
     return { pid: p.pid, rank: p.rank, argv0: p.hello.argv0, registrations: p.registry.size, findings };
   }
@@ -401,6 +419,7 @@ export class Engine {
     const job = p.job;
     if (!job.table) {
       try {
+        if (!this.makeTable) throw new TableError('this engine was given no way to make job tables');
         job.table = this.makeTable(job.id);
       } catch (err) {
         if (!(err instanceof TableError)) throw err;
@@ -416,7 +435,7 @@ export class Engine {
     }
     p.member = m.member;
     p.memberWord = m.word;
-    p.startedAt = runningSince(p.pid);
+    p.startedAt = this.lives.runningSince(p.pid);
     job.byMember.set(m.member, p);
   }
 
@@ -443,11 +462,16 @@ export class Engine {
     if (p.job.names.size >= this.limits.namesPerJob && !p.job.names.has(name)) return -ENOSPC;
     // Others will write through it: it must be memory the caller has (the kernel says,
     // through process_vm_readv). Checked here, not at registration, which stays free.
-    if (this.verifyMappings && !isMapped(p.pid, r.start, r.end, p.hello.pageSize)) return -EFAULT;
+    if (this.verifyMappings && !this.mapped(p, r.start, r.end)) return -EFAULT;
     if (!p.job.publish(name, { owner: p, key })) return -EEXIST;
     p.published.set(key, { export: req.export, xgen: req.xgen });
     if (this.trace.enabled) this.trace.emit({ event: 'publish', pid: p.pid, rank: p.rank, key: Number(key), name });
     return 0;
+  }
+
+  private mapped(p: ProcessState, start: number, end: number): boolean {
+    if (!this.memory) throw new Error('this engine checks registrations (verifyMappings) but was given no memory port');
+    return this.memory.isMapped(p.pid, start, end, p.hello.pageSize);
   }
 
   attach(p: ProcessState, req: AttachRequest): Reply | Promise<Reply> {
@@ -556,7 +580,7 @@ export class Engine {
     if (att) this.end(att, `a put of it was still in flight ${this.revokeTimeoutMs} ms after its handle was revoked (stopped or hung inside pincoh_put)`);
     const pid = att?.pid ?? t.memberPid(s.member);
     const since = att?.startedAt;
-    return this.until(() => t.inflight(s.member, s.slot) === 0 || exited(pid, since), Math.max(this.revokeTimeoutMs, 1000)).then((ok) => (ok ? 0 : -ETIMEDOUT));
+    return this.until(() => t.inflight(s.member, s.slot) === 0 || this.lives.exited(pid, since), Math.max(this.revokeTimeoutMs, 1000)).then((ok) => (ok ? 0 : -ETIMEDOUT));
   }
 
   /** Resolves true once cond holds (polled: 1 ms at first, backing off to 50 ms), false after ms. */
@@ -577,12 +601,8 @@ export class Engine {
   /** Ends p for a put stuck in flight: cut off while connected; killed all the same once dropped (it may still run). */
   private end(p: ProcessState, reason: string): void {
     if (!p.gone) return this.cutOff(p, reason);
-    if (p.pid === process.pid || exited(p.pid, p.startedAt)) return;
-    try {
-      process.kill(p.pid, 'SIGKILL');
-    } catch {
-      return; /* already gone */
-    }
+    if (p.pid === process.pid || this.lives.exited(p.pid, p.startedAt)) return;
+    if (!this.lives.kill(p.pid)) return; // already gone
     this.stats.cutOff++;
     this.log(`killed pid ${p.pid} (${p.hello.argv0}, rank ${p.rank}), dropped earlier: ${reason}`);
     if (this.trace.enabled) this.trace.emit({ event: 'cutoff', pid: p.pid, rank: p.rank, reason, killed: true });
@@ -596,13 +616,7 @@ export class Engine {
   cutOff(p: ProcessState, reason: string): void {
     if (p.gone) return;
     // A peer could be this very process (a test client): never kill ourselves.
-    if (p.pid !== process.pid) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
+    if (p.pid !== process.pid) this.lives.kill(p.pid);
     this.stats.cutOff++;
     if (this.trace.enabled) this.trace.emit({ event: 'cutoff', pid: p.pid, rank: p.rank, reason, killed: true });
     this.drop(p, `killed: ${reason}`);
@@ -625,10 +639,10 @@ export class Engine {
     // connection (closed the shim's descriptor, gave up on us): it reconnects.
     // (exec'd: the same pid runs on, but nothing of the old image can write)
     const disconnected = reason === 'disconnected';
-    const dead = disconnected && (p.bye === 'exec' || runningSince(p.pid) === undefined);
+    const dead = disconnected && (p.bye === 'exec' || this.lives.runningSince(p.pid) === undefined);
     const crashed = dead && !p.bye;
     // /proc shows it while the process is a zombie; once reaped, only its parent knew
-    const signal = crashed ? (deathSignal(p.pid) ?? this.signalOf?.(p.pid)) : undefined;
+    const signal = crashed ? (this.lives.deathSignal(p.pid) ?? this.signalOf?.(p.pid)) : undefined;
     if (crashed) {
       this.stats.crashed++;
       p.job.fail({ pid: p.pid, rank: p.rank, signal });
@@ -668,18 +682,18 @@ export class Engine {
     if (!t) return;
     const slot = handleSlot(a.handle);
     if (dead || t.inflight(a.attacher.member, slot) === 0) return t.unlink(a.link);
-    void this.until(() => t.inflight(a.attacher.member, slot) === 0 || exited(a.attacher.pid, a.attacher.startedAt), this.revokeTimeoutMs).then((ok) => {
+    void this.until(() => t.inflight(a.attacher.member, slot) === 0 || this.lives.exited(a.attacher.pid, a.attacher.startedAt), this.revokeTimeoutMs).then((ok) => {
       if (!ok) this.end(a.attacher, `a put of it was still in flight ${this.revokeTimeoutMs} ms after it was dropped (stopped or hung inside pincoh_put)`);
       // its owner no longer waits for it: only once it can write no more
-      void this.until(() => t.inflight(a.attacher.member, slot) === 0 || exited(a.attacher.pid, a.attacher.startedAt), 60_000).then(() => t.unlink(a.link));
+      void this.until(() => t.inflight(a.attacher.member, slot) === 0 || this.lives.exited(a.attacher.pid, a.attacher.startedAt), 60_000).then(() => t.unlink(a.link));
     });
   }
 
   /** We revoked a dropped owner's export: a put in flight on it is waited for (bounded), then its process is ended. */
-  private drainPut(a: Attachment, t: JobTable): void {
+  private drainPut(a: Attachment, t: Table): void {
     const t0 = process.hrtime.bigint();
     const slot = handleSlot(a.handle);
-    void this.until(() => t.inflight(a.attacher.member, slot) === 0 || exited(a.attacher.pid, a.attacher.startedAt), this.revokeTimeoutMs).then((ok) => {
+    void this.until(() => t.inflight(a.attacher.member, slot) === 0 || this.lives.exited(a.attacher.pid, a.attacher.startedAt), this.revokeTimeoutMs).then((ok) => {
       if (!ok) this.end(a.attacher, `a put of it was still in flight ${this.revokeTimeoutMs} ms after its handle was revoked (stopped or hung inside pincoh_put)`);
       this.revoked(a, REASON.EXIT, ok ? 'drained' : 'stuck', Number(process.hrtime.bigint() - t0) / 1000);
     });
@@ -704,7 +718,7 @@ export class Engine {
     this.quarantined.add(p);
     if (this.quarantineTimer) return;
     this.quarantineTimer = setInterval(() => {
-      for (const q of this.quarantined) if (exited(q.pid, q.startedAt)) this.release(q);
+      for (const q of this.quarantined) if (this.lives.exited(q.pid, q.startedAt)) this.release(q);
       if (this.quarantined.size === 0) {
         clearInterval(this.quarantineTimer);
         this.quarantineTimer = undefined;

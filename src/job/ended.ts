@@ -6,6 +6,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
+import type { ProcessPort } from '../coherence/ports.js';
 
 const NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 const PF_EXITING = 0x4; // set as do_exit begins, before the process's descriptors close
@@ -60,3 +61,18 @@ export function deathSignal(pid: number): string | undefined {
   const s = stat(pid);
   return s && (s.state === 'Z' || s.flags & PF_EXITING) && s.exitCode & 0x7f ? NAMES.get(s.exitCode & 0x7f) : undefined;
 }
+
+/** The engine's port to other processes' lives: /proc, and kill(2). */
+export const systemProcesses: ProcessPort = {
+  kill: (pid) => {
+    try {
+      process.kill(pid, 'SIGKILL');
+      return true;
+    } catch {
+      return false; // already gone
+    }
+  },
+  runningSince,
+  exited,
+  deathSignal,
+};

@@ -2,18 +2,19 @@
 // name, and the barrier. Everything is scoped to one job (one `pincoh run`,
 // or one PINCOH_JOB under `pincoh serve`).
 
-import type { ProcessState } from '../coherence/engine.js';
-import type { JobTable } from '../transport/jobtable.js';
+// Generic in its members (P: the engine's ProcessState) and its table (T), so
+// it imports neither the engine nor the transport.
+
 import { EOWNERDEAD, ETIMEDOUT } from '../protocol/errno.js';
 
-export interface Export {
-  owner: ProcessState;
+export interface Export<P> {
+  owner: P;
   key: bigint;
 }
 
-interface Lookup {
-  p: ProcessState;
-  resolve: (e: Export | undefined) => void;
+interface Lookup<P> {
+  p: P;
+  resolve: (e: Export<P> | undefined) => void;
   timer: NodeJS.Timeout;
 }
 
@@ -30,22 +31,22 @@ export interface Failure {
   signal?: string;
 }
 
-export class Job {
-  readonly names = new Map<string, Export>();
+export class Job<P, T> {
+  readonly names = new Map<string, Export<P>>();
   /** the same names by owner and key, so a registration's names go without a walk of every name */
-  private readonly byOwner = new Map<ProcessState, Map<bigint, Set<string>>>();
-  private readonly lookups = new Map<string, Lookup[]>();
-  private barrier = new Map<ProcessState, BarrierWait>();
+  private readonly byOwner = new Map<P, Map<bigint, Set<string>>>();
+  private readonly lookups = new Map<string, Lookup<P>[]>();
+  private barrier = new Map<P, BarrierWait>();
   /** set when a member died without exiting; from then on waits fail at once, until every member has gone */
   failed: Failure | undefined;
   /** processes connected in this job */
   members = 0;
   /** the job's shared table, while it has members (the engine makes it at the first) */
-  table: JobTable | undefined;
+  table: T | undefined;
   /** the table could not be made: said once */
   tableFailed = false;
   /** who holds each slot of the table: connected and quarantined processes */
-  readonly byMember = new Map<number, ProcessState>();
+  readonly byMember = new Map<number, P>();
 
   constructor(readonly id: string) {}
 
@@ -65,7 +66,7 @@ export class Job {
     this.lookups.clear();
   }
 
-  publish(name: string, e: Export): boolean {
+  publish(name: string, e: Export<P>): boolean {
     if (this.names.has(name)) return false;
     this.names.set(name, e);
     let keys = this.byOwner.get(e.owner);
@@ -83,7 +84,7 @@ export class Job {
   }
 
   /** Removes the names of an owner's registration (all of them if key is undefined). */
-  unpublish(owner: ProcessState, key?: bigint): string[] {
+  unpublish(owner: P, key?: bigint): string[] {
     const keys = this.byOwner.get(owner);
     if (!keys) return [];
     const gone: string[] = [];
@@ -99,12 +100,12 @@ export class Job {
   }
 
   /** The export named `name`, waiting up to timeoutMs for it to appear. */
-  lookup(p: ProcessState, name: string, timeoutMs: number): Export | Promise<Export | undefined> | undefined {
+  lookup(p: P, name: string, timeoutMs: number): Export<P> | Promise<Export<P> | undefined> | undefined {
     const e = this.names.get(name);
     if (e || timeoutMs <= 0 || this.failed) return e;
     return new Promise((resolve) => {
       const list = this.lookups.get(name) ?? [];
-      const w: Lookup = {
+      const w: Lookup<P> = {
         p,
         resolve,
         timer: setTimeout(() => {
@@ -118,7 +119,7 @@ export class Job {
   }
 
   /** Resolves 0 once `size` distinct processes of the job are waiting; -ETIMEDOUT after timeoutMs. */
-  arrive(p: ProcessState, size: number, timeoutMs: number): Promise<number> {
+  arrive(p: P, size: number, timeoutMs: number): Promise<number> {
     if (this.failed) return Promise.resolve(-EOWNERDEAD);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -139,7 +140,7 @@ export class Job {
   }
 
   /** A process left: its waits end and its names go. The last one out clears a failure (a later run may reuse the job's name). */
-  leave(p: ProcessState): void {
+  leave(p: P): void {
     if (--this.members === 0) this.failed = undefined;
     const w = this.barrier.get(p);
     if (w) {

@@ -33,12 +33,40 @@ export function preloadWith(shim: string, existing: string | undefined): string 
   return [...sanitizers, shim, ...entries.filter((e) => !sanitizers.includes(e))].join(':');
 }
 
-export function rankEnv(o: LaunchOptions, rank: number): NodeJS.ProcessEnv {
-  const preload = preloadWith(o.shim, [...(o.preload ?? []), process.env.LD_PRELOAD ?? ''].join(':'));
-  const env: NodeJS.ProcessEnv = { ...process.env, LD_PRELOAD: preload, PINCOH_SOCKET: o.socket, PINCOH_RANK: String(rank), PINCOH_SIZE: String(o.ranks) };
-  if (o.timeoutMs !== undefined) env.PINCOH_TIMEOUT_MS = String(o.timeoutMs);
-  if (o.job !== undefined) env.PINCOH_JOB = o.job;
+/** A process's place in its job, as pincoh's variables say it (each absent: not set). */
+export interface RankPlace {
+  /** PINCOH_RANK, PINCOH_SIZE: its rank and the ranks of its job here (under a launcher: on this node) */
+  rank?: number;
+  size?: number;
+  job?: string;
+  /** PINCOH_GLOBAL_RANK, PINCOH_GLOBAL_SIZE: across the launcher's whole job */
+  globalRank?: number;
+  globalSize?: number;
+  /** PINCOH_TIMEOUT_MS: how long its shim waits for the coordinator */
+  timeoutMs?: number;
+  /** libraries preloaded after the shim, before what was preloaded already (`pincoh run --preload`) */
+  preload?: string[];
+}
+
+/**
+ * The variables a process needs to run under a coordinator: the shim
+ * preloaded (preloadWith), the socket, its place in the job. The one place
+ * they are made: Coordinator.env, pincoh run's ranks (rankEnv) and pincoh exec.
+ * `preloaded`: the LD_PRELOAD it would have had (default: ours).
+ */
+export function pincohEnv(shim: string, socket: string, place: RankPlace = {}, preloaded = process.env.LD_PRELOAD): Record<string, string> {
+  const env: Record<string, string> = { LD_PRELOAD: preloadWith(shim, [...(place.preload ?? []), preloaded ?? ''].join(':')), PINCOH_SOCKET: socket };
+  if (place.rank !== undefined) env.PINCOH_RANK = String(place.rank);
+  if (place.size !== undefined) env.PINCOH_SIZE = String(place.size);
+  if (place.job !== undefined) env.PINCOH_JOB = place.job;
+  if (place.globalRank !== undefined) env.PINCOH_GLOBAL_RANK = String(place.globalRank);
+  if (place.globalSize !== undefined) env.PINCOH_GLOBAL_SIZE = String(place.globalSize);
+  if (place.timeoutMs !== undefined) env.PINCOH_TIMEOUT_MS = String(place.timeoutMs);
   return env;
+}
+
+export function rankEnv(o: LaunchOptions, rank: number): NodeJS.ProcessEnv {
+  return { ...process.env, ...pincohEnv(o.shim, o.socket, { rank, size: o.ranks, job: o.job, timeoutMs: o.timeoutMs, preload: o.preload }) };
 }
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];

@@ -2,36 +2,12 @@
 // node per job) and exec (the rank replaces `pincoh exec`, so no process of
 // ours stays between the launcher and the rank).
 
-import koffi from 'koffi';
 import { constants } from 'node:os';
-
-const LOCK_EX = 2;
-const LOCK_NB = 4;
-const F_SETFD = 2;
-
-interface Libc {
-  flock: (fd: number, op: number) => number;
-  execvpe: (file: string, argv: (string | null)[], envp: (string | null)[]) => number;
-  fcntl: (fd: number, cmd: number, ...rest: unknown[]) => number;
-  signal: (sig: number, handler: unknown) => unknown;
-}
-let fns: Libc | undefined;
-function libc(): Libc {
-  if (!fns) {
-    const lib = koffi.load('libc.so.6');
-    fns = {
-      flock: lib.func('int flock(int fd, int op)'),
-      execvpe: lib.func('int execvpe(const char *file, const char **argv, const char **envp)'),
-      fcntl: lib.func('int fcntl(int fd, int cmd, ...)'),
-      signal: lib.func('void *signal(int sig, void *handler)'),
-    };
-  }
-  return fns;
-}
+import { F_SETFD, lastErrno, LOCK_EX, LOCK_NB, sys } from '../libc.js';
 
 /** Takes an exclusive flock on fd if nobody holds one. */
 export function tryLock(fd: number): boolean {
-  return libc().flock(fd, LOCK_EX | LOCK_NB) === 0;
+  return sys().flock(fd, LOCK_EX | LOCK_NB) === 0;
 }
 
 /** Takes an exclusive flock on fd without blocking the event loop; false after timeoutMs. */
@@ -52,14 +28,14 @@ export async function lockWithin(fd: number, timeoutMs: number): Promise<boolean
  * their default. Returns the errno only if exec failed (and puts them back).
  */
 export function execReplacing(file: string, argv: string[], env: NodeJS.ProcessEnv): number {
-  const f = libc();
+  const f = sys();
   const pmi = env.PMI_FD !== undefined && /^\d+$/.test(env.PMI_FD) ? [Number(env.PMI_FD)] : [];
-  for (const fd of [0, 1, 2, ...pmi]) f.fcntl(fd, F_SETFD, 'int', 0);
+  for (const fd of [0, 1, 2, ...pmi]) f.fcntl(fd, F_SETFD, 0);
   const { SIGPIPE, SIGXFSZ } = constants.signals;
   const before = [SIGPIPE, SIGXFSZ].map((sig) => [sig, f.signal(sig, null /* SIG_DFL */)] as const);
   const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
   f.execvpe(file, [...argv, null], [...envp, null]);
-  const errno = koffi.errno();
+  const errno = lastErrno();
   for (const [sig, handler] of before) f.signal(sig, handler);
   return errno;
 }

@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { PINCOH_READ, PINCOH_WRITE } from '../protocol/constants.js';
+import type { Finding } from '../coherence/ports.js';
 import type { Registration } from '../registry/interval-index.js';
 
 export interface Mapping {
@@ -30,7 +31,7 @@ export function readMaps(pid: number): Mapping[] | undefined {
   }
 }
 
-export type Finding = 'unmapped' | 'lost read' | 'lost write';
+export type { Finding };
 
 /** Why `r` is stale in `maps` (sorted, as the kernel lists them), or undefined if it is not. */
 export function auditOne(r: Registration, maps: Mapping[]): Finding | undefined {

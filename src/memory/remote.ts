@@ -1,8 +1,8 @@
-// Another process's memory, through process_vm_readv (koffi): the check that
+// Another process's memory, through process_vm_readv (libc): the check that
 // a published registration lies in its owner's memory. The same ptrace rules
 // apply as for the shim's put/get (see README).
 
-import koffi from 'koffi';
+import { addressOf, sys } from '../libc.js';
 
 /** Pages of [start, end) that a registration check reads: the first, the last,
  * and up to 62 spread between (one process_vm_readv; see README limits). */
@@ -22,11 +22,10 @@ let check: { readv: (pid: number, local: Buffer, lc: number, remote: Buffer, rc:
 
 function bindCheck(): NonNullable<typeof check> {
   if (!check) {
-    const libc = koffi.load('libc.so.6');
-    const readv = libc.func('intptr_t process_vm_readv(int pid, void *local, unsigned long liovcnt, void *remote, unsigned long riovcnt, unsigned long flags)') as unknown as NonNullable<typeof check>['readv'];
+    const readv = sys().process_vm_readv;
     const scratch = Buffer.alloc(64);
     const local = Buffer.alloc(16);
-    local.writeBigUInt64LE(koffi.address(scratch), 0);
+    local.writeBigUInt64LE(addressOf(scratch), 0);
     const remoteBuf = Buffer.alloc(64 * 16);
     check = { readv, local, remote: new DataView(remoteBuf.buffer, remoteBuf.byteOffset, remoteBuf.length), remoteBuf };
     // keep scratch alive with the iovec that points at it

@@ -107,7 +107,8 @@ export const EV_EXPORT = 1;
 
 /** Why, in one numbering from pincoh.h's PINCOH_REASON_* to the trace. */
 export const REASON = { MUNMAP: 1, MPROTECT: 2, MREMAP: 3, REVOKED: 4, MADVISE: 5, MMAP: 6, EXIT: 7, DEREGISTER: 8, FREE: 9 } as const;
-export const REASON_NAMES: Record<number, string> = { 1: 'munmap', 2: 'mprotect', 3: 'mremap', 4: 'revoked', 5: 'madvise', 6: 'mmap', 7: 'exit', 8: 'deregister', 9: 'free' };
+/** Each reason's name, as the trace and the stats say it: REASON's, in lower case. */
+export const REASON_NAMES: Record<number, string> = Object.fromEntries(Object.entries(REASON).map(([k, v]) => [v, k.toLowerCase()]));
 
 // From <sys/mman.h> on Linux.
 export const MREMAP_MAYMOVE = 1;

@@ -418,7 +418,7 @@ export function renderHtml(r: Report, generatedAt = new Date()): string {
 <div class="cards">
 ${card('processes', 'processes', T.processes)}${card('registrations', 'registrations', T.registrations)}${card('deregistrations', 'deregistrations', T.deregistrations)}${card('invalidations', 'invalidations', T.invalidations)}${card('followed', 'followed mremaps (kept)', T.followed)}
 ${card('calls', 'calls on registered memory', T.calls)}${card('waited', 'waited for the coordinator', T.waited)}${card('timeouts', 'timeouts', T.timeouts, T.timeouts ? 'warn' : '')}${card('failed-calls', 'calls that failed', T.failedCalls)}
-${card('publishes', 'publishes', T.publishes)}${card('attachments', 'attachments', T.attachments)}${card('attach-failed', 'attaches that timed out (a program polling for a name makes many)', T.attachFailed)}${card('revokes', 'revokes', T.revokes)}
+${card('publishes', 'publishes', T.publishes)}${card('attachments', 'attachments', T.attachments)}${card('attach-failed', 'attaches that found no name yet (each poll for a name not yet published is one)', T.attachNoName)}${card('revokes', 'revokes', T.revokes)}
 ${card('cutoffs', 'cut-offs (killed)', T.cutoffs, T.cutoffs ? 'warn' : '')}${card('crashes', 'crashes', T.crashes, T.crashes ? 'warn' : '')}${card('dropped', 'events lost (dropped)', T.dropped, T.dropped ? 'warn' : '')}${card('forks', 'forks', T.forks)}${card('audit-findings', 'audit findings', T.auditFindings, T.auditFindings ? 'warn' : '')}
 </div>
 <div class="breakdowns">

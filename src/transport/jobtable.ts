@@ -10,10 +10,11 @@
 // A sealed memfd (it can never shrink under a member's mapping), created and
 // mapped here through koffi, opened by each member as /proc/OUR_PID/fd/N.
 
+import { TableError, type Membership, type Table } from '../coherence/ports.js';
 import { JT, M, OFF, PROTO_VERSION, X } from '../protocol/constants.js';
 import { addressOf, F_ADD_SEALS, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, MAP_FAILED, MAP_SHARED, MFD_ALLOW_SEALING, MFD_CLOEXEC, pageSize, PROT_READ, PROT_WRITE, sys, view } from '../libc.js';
 
-export class TableError extends Error {}
+export { TableError, type Membership };
 
 const GEN_MASK = 0x0fffffff;
 const nextGen = (g: number): number => ((g + 1) & GEN_MASK) || 1;
@@ -37,13 +38,7 @@ function layout(page: number): Layout {
   return { memberOff, headOff, linkOff, segOff, segSize, size: segOff + JT.MEMBERS * segSize };
 }
 
-/** A member's slot, and what its record holds while it is that member. */
-export interface Membership {
-  member: number;
-  word: number;
-}
-
-export class JobTable {
+export class JobTable implements Table {
   private u32: Uint32Array;
   private readonly lay: Layout;
   private ptr: unknown;

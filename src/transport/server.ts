@@ -5,17 +5,19 @@
 import { chmodSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { encodeFrame, FrameError, FrameReader, type FrameSink } from '../protocol/codec.js';
-import { F_NOREPLY, FRAME_MAX, PROTO_VERSION, SIZE, T, W_FORK_DONTFORK, W_FREE_INVALIDATE, W_MREMAP_FOLLOW, W_NO_COHERENCE, W_SYNC_EXIT } from '../protocol/constants.js';
+import { F_NOREPLY, PROTO_VERSION, SIZE, T, W_FORK_DONTFORK, W_FREE_INVALIDATE, W_MREMAP_FOLLOW, W_NO_COHERENCE, W_SYNC_EXIT } from '../protocol/constants.js';
 import { EACCES, EAGAIN, EPROTO } from '../protocol/errno.js';
 import { encodeAttached, encodeError, encodeReply, encodeWelcome, readAttach, readBarrierTimeout, readHello, readKey, readPublish, readStuck } from '../protocol/messages.js';
 import { Engine, EventError, ProcessState, type Peer, type Reply } from '../coherence/engine.js';
+import { BOUNDS, DEFAULTS } from '../defaults.js';
+import { systemPorts } from '../system-ports.js';
 import { AreaError, SharedArea } from './area.js';
 import { peerCred, socketFd } from './peercred.js';
 import { prepareSocketPath } from './socket-path.js';
 
 /** How often every process's ring is drained when nothing else drains it:
  * the bound on how late the coordinator learns of an unshared event. */
-export const DRAIN_MS = 10;
+export const DRAIN_MS = DEFAULTS.drainMs;
 
 
 export interface ServerOptions {
@@ -45,6 +47,8 @@ export class CoordinatorServer {
 
   constructor(private readonly opts: ServerOptions) {
     this.log = opts.log ?? ((line) => process.stderr.write(`pincoh: ${line}\n`));
+    // real processes: an engine made without its ports gets the real ones (its ring ports come at connect)
+    opts.engine.provide(systemPorts());
   }
 
   async listen(): Promise<void> {
@@ -136,9 +140,9 @@ class Connection implements FrameSink, Peer {
   ) {
     this.engine = opts.engine;
     this.status = opts.status;
-    this.maxQueued = opts.maxQueuedBytes ?? 1 << 20;
-    this.reader = new FrameReader(Math.max(256, opts.maxFrame ?? FRAME_MAX));
-    this.maxPending = opts.maxPending ?? 256;
+    this.maxQueued = opts.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes;
+    this.reader = new FrameReader(Math.max(BOUNDS.maxFrame[0], opts.maxFrame ?? DEFAULTS.maxFrame));
+    this.maxPending = opts.maxPending ?? DEFAULTS.maxPending;
     socket.on('data', (chunk) => {
       try {
         this.reader.push(chunk, this);

@@ -1,0 +1,92 @@
+// The coordinator's import graph, from the source: no circles, and the engine
+// reaches the world only through the ports it is handed (it imports neither
+// memory/ nor transport/, not even through another module).
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './helpers.js';
+
+type Graph = Map<string, string[]>;
+
+/** Every src/ module and the src/ modules it imports or re-exports from (type-only ones too). */
+function importGraph(): Graph {
+  const g: Graph = new Map();
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path);
+      else if (e.name.endsWith('.ts')) {
+        const text = readFileSync(path, 'utf8');
+        const deps = [...text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+'(\.[^']+)'/gms)].map((m) => relative(ROOT, resolve(dirname(path), m[1]!.replace(/\.js$/, '.ts'))));
+        g.set(relative(ROOT, path), [...new Set(deps)]);
+      }
+    }
+  };
+  walk(resolve(ROOT, 'src'));
+  return g;
+}
+
+/** The strongly connected groups of more than one module (Tarjan), and modules that import themselves. */
+function circles(g: Graph): string[][] {
+  let next = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const on = new Set<string>();
+  const out: string[][] = [];
+  const visit = (v: string) => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    on.add(v);
+    for (const w of g.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (on.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const group: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        on.delete(w);
+        group.push(w);
+      } while (w !== v);
+      if (group.length > 1 || g.get(v)?.includes(v)) out.push(group.sort());
+    }
+  };
+  for (const v of g.keys()) if (!index.has(v)) visit(v);
+  return out;
+}
+
+function reach(g: Graph, from: string): Set<string> {
+  const seen = new Set<string>();
+  const todo = [from];
+  while (todo.length) for (const d of g.get(todo.pop()!) ?? []) if (!seen.has(d) && (seen.add(d), true)) todo.push(d);
+  return seen;
+}
+
+describe('the coordinator\'s import graph', () => {
+  const g = importGraph();
+
+  it('is read from the source: the engine, the server and the coordinator are in it', () => {
+    for (const m of ['src/coherence/engine.ts', 'src/transport/server.ts', 'src/coordinator.ts']) expect(g.has(m), m).toBe(true);
+    expect(g.get('src/transport/server.ts')).toContain('src/coherence/engine.ts');
+  });
+
+  it('has no circles (control: one edge added back from job/jobs.ts to the engine makes one)', () => {
+    expect(circles(g)).toEqual([]);
+    const control: Graph = new Map(g);
+    control.set('src/job/jobs.ts', [...g.get('src/job/jobs.ts')!, 'src/coherence/engine.ts']);
+    expect(circles(control)).toEqual([['src/coherence/engine.ts', 'src/job/jobs.ts']]);
+  });
+
+  it('the engine reaches neither memory/ nor transport/ (nor koffi\'s libc): it is handed its ports', () => {
+    const reached = [...reach(g, 'src/coherence/engine.ts')];
+    expect(reached.filter((m) => /^src\/(memory|transport)\/|^src\/libc\.ts$/.test(m))).toEqual([]);
+    // control: the server does reach them
+    expect([...reach(g, 'src/transport/server.ts')]).toEqual(expect.arrayContaining(['src/memory/remote.ts', 'src/transport/jobtable.ts', 'src/libc.ts']));
+  });
+});
