@@ -56,7 +56,7 @@ export interface Crash {
 }
 
 interface CoordinatorEvents {
-  /** every event of the trace, as it happens (README, The CLI: --trace) */
+  /** every event of the trace, as it happens (docs/reference.md, The CLI: --trace) */
   event: [PincohEvent];
   crash: [Crash];
   /** close() is done */

@@ -12,7 +12,7 @@ interface Base {
   rank: number;
 }
 
-/** Every event the coordinator emits (README, The CLI: --trace). */
+/** Every event the coordinator emits (docs/reference.md, The CLI: --trace). */
 export type PincohEvent = Base &
   (
     | { event: 'hello'; ppid: number; argv0: string; job: string; libc: string }

@@ -168,8 +168,8 @@ describe('the trace: one schema (src/trace.ts) for the writer, the help and the 
     expect(HELP.trace.split('\n')[0]).toContain(Object.keys(TRACE_BASE).slice(1).join(', '));
   });
 
-  it('the README\'s --trace paragraph names every event of the schema (a copy in prose, read here, not made)', () => {
-    const readme = readFileSync(resolve(ROOT, 'README.md'), 'utf8');
+  it('the reference\'s --trace paragraph (docs/reference.md) names every event of the schema (a copy in prose, read here, not made)', () => {
+    const readme = readFileSync(resolve(ROOT, 'docs/reference.md'), 'utf8');
     const at = readme.indexOf('- **`--trace FILE`**');
     expect(at).toBeGreaterThan(0);
     const para = readme.slice(at, readme.indexOf('\n- **', at + 1));

@@ -93,7 +93,7 @@ export interface Invalidation {
 
 export type InvalidateFn = (inv: Invalidation) => void;
 
-// The README's C API table, shortened: what each error means of each call.
+// The C API's tables (docs/c-api.md), shortened: what each error means of each call.
 const EXPLAIN: Record<string, Record<string, string>> = {
   '*': {
     ESTALE: "the owner's memory changed; the handle is dead",

@@ -62,7 +62,7 @@ async function run(o: RunOptions): Promise<number> {
   try {
     if (!o.quiet) process.stderr.write(`pincoh: coordinator on ${c.socket} (watch it: pincoh status --socket ${c.socket})${c.metricsUrl ? `; metrics on ${c.metricsUrl}` : ''}\n`);
     if (!o.coherence) process.stderr.write('pincoh: --no-coherence: attachments are never revoked; stale writes will happen\n');
-    if (file && isStaticElf(file)) process.stderr.write(`pincoh: ${o.argv[0]} is statically linked: the shim cannot be preloaded into it, so none of its calls are seen (README, limits)\n`);
+    if (file && isStaticElf(file)) process.stderr.write(`pincoh: ${o.argv[0]} is statically linked: the shim cannot be preloaded into it, so none of its calls are seen (docs/limits.md, statically linked programs)\n`);
     const job = `run-${process.pid}-${Date.now().toString(36)}`;
     // Each rank's end is said the moment it happens, as mpirun does.
     const onExit = (r: RankResult) => {

@@ -116,7 +116,7 @@ const POLICY_HELP = `policies (told to every process at connection):
   --free keep|invalidate      free()/realloc() leave registrations to the mapping (default), or invalidate them
   --no-coherence              never revoke attachments: shows the corruption pincoh prevents`;
 
-const SHIM_ENV = `environment of the processes (set by run and exec; README, Environment):
+const SHIM_ENV = `environment of the processes (set by run and exec; docs/reference.md, Environment):
   PINCOH_SOCKET, PINCOH_RANK, PINCOH_SIZE, PINCOH_JOB, PINCOH_TIMEOUT_MS (1-3600000, 2000),
   PINCOH_ON_TIMEOUT (proceed|abort), PINCOH_QUIET=1, PINCOH_LIBC (patch|norelease|off)
 environment of pincoh:
@@ -185,7 +185,7 @@ What a running coordinator sees: each process (pid, rank, command, libc coverage
 degraded, registrations and bytes, exports, attachments) and the job-wide counts and rates.
 Without --socket: lists the coordinators of this user under the temporary directory.
   --socket PATH             the coordinator's socket (pincoh run prints it; PINCOH_SOCKET)
-  --json                    one JSON document (README, pincoh status: its fields)
+  --json                    one JSON document (docs/watching.md, pincoh status)
   --watch                   redraw in place every --interval-ms (${DEFAULTS.statusIntervalMs}) until Ctrl-C
 exit status:
   0

@@ -1,5 +1,5 @@
 // What `pincoh status` shows: every process the coordinator holds, and the
-// job-wide counts and rates. The JSON is stable (README, pincoh status):
+// job-wide counts and rates. The JSON is stable (docs/watching.md, pincoh status):
 // fields are added, never renamed or removed.
 
 import type { Engine, ProcessState } from './engine.js';

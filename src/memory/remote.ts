@@ -1,11 +1,11 @@
 // Another process's memory, through process_vm_readv (libc): the check that
 // a published registration lies in its owner's memory. The same ptrace rules
-// apply as for the shim's put/get (see README).
+// apply as for the shim's put/get (docs/c-api.md, binding notes).
 
 import { addressOf, sys } from '../libc.js';
 
 /** Pages of [start, end) that a registration check reads: the first, the last,
- * and up to 62 spread between (one process_vm_readv; see README limits). */
+ * and up to 62 spread between (one process_vm_readv; see docs/limits.md). */
 export function samplePages(start: number, end: number, page: number, max = 64): number[] {
   const first = start - (start % page);
   const last = end - 1 - ((end - 1) % page);
