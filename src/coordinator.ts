@@ -44,6 +44,10 @@ export interface CoordinatorOptions {
   signalOf?: (pid: number) => string | undefined;
   /** where the coordinator's own messages go (default: stderr, prefixed 'pincoh: ') */
   log?: (line: string) => void;
+  /** its jobs live as long as it does: a member's crash fails the job for good, also for ranks
+   * that connect later (pincoh run; pincoh exec's node coordinator). Default: until the job's
+   * last member has gone, so a later run may reuse the job's name (pincoh serve) */
+  failuresStick?: boolean;
 }
 
 /** A process that died without exiting (killed or crashed). */
@@ -97,6 +101,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       revokeTimeoutMs: o.revokeTimeoutMs ?? DEFAULTS.revokeTimeoutMs,
       trace: this.trace,
       auditOnExit: o.auditOnExit ?? false,
+      failuresStick: o.failuresStick ?? false,
       ...(o.signalOf && { signalOf: o.signalOf }),
       limits: {
         ...(o.maxRegistrations !== undefined && { registrationsPerProcess: o.maxRegistrations }),

@@ -27,6 +27,16 @@ describe('a member that dies without exiting', () => {
     expect(gone.find((e) => e.how === 'crash').signal).toBe('SIGSEGV');
   });
 
+  it('sticks for the job\'s lifetime: a rank that connects after the crash (all others gone) gets -EOWNERDEAD from the barrier and from attach', async () => {
+    const trace = join(tempDir('ff'), 't.jsonl');
+    // rank 0 starts once the trace says rank 1 crashed: the job then has no member left
+    const late = `while ! grep -q '"how":"crash"' ${trace} 2>/dev/null; do sleep 0.05; done; exec ${D} map 0 4096 reg 0 0 4096 r bar 5000 att never 5000`;
+    const r = await pincoh(['run', '-n', '2', '--trace', trace, '--', 'sh', '-c', `if [ "$PINCOH_RANK" = 1 ]; then exec ${D} map 0 4096 reg 0 0 4096 r segv; else ${late}; fi`]);
+    // rank 1's two lines, then rank 0's
+    expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'map 0 ok', 'reg 0 0', `bar -${EOWNERDEAD}`, `att -1 -${EOWNERDEAD}`]);
+    expect(r.code).toBe(139);
+  });
+
   it('fails an attach waiting for a name, too', async () => {
     const r = await pincoh(['run', '-n', '2', '--', 'sh', '-c', crashOnceReady(1, [0], 'att never 30000')]);
     expect(r.lines).toContain(`att -1 -${EOWNERDEAD}`);

@@ -49,7 +49,7 @@ async function run(o: RunOptions): Promise<number> {
   // An attacher that does not answer a revoke is cut off well before the owner's own wait ends.
   // A rank reaped before its connection's end is read: /proc no longer has its signal, we do.
   const rankSignals = new Map<number, string>();
-  const c = await Coordinator.start({ ...coordinatorOptions(o), revokeTimeoutMs: revokeTimeoutFor(o.timeoutMs), auditOnExit: o.audit, signalOf: (pid) => rankSignals.get(pid) });
+  const c = await Coordinator.start({ ...coordinatorOptions(o), revokeTimeoutMs: revokeTimeoutFor(o.timeoutMs), auditOnExit: o.audit, failuresStick: true, signalOf: (pid) => rankSignals.get(pid) });
   // Ranks that pincoh itself ends (a signal passed on to them, or --abort-on-failure) die without
   // exiting by design: their ends are said as ranks' ends, not as crashes. Which comes first, the
   // coordinator hearing a socket close or launch reaping the rank, is a race: decide on neither.
@@ -97,7 +97,8 @@ async function run(o: RunOptions): Promise<number> {
 }
 
 async function serve(o: ServeOptions): Promise<number> {
-  const c = await Coordinator.start({ ...coordinatorOptions(o), socket: o.socket, revokeTimeoutMs: o.revokeTimeoutMs, allowUids: o.allowUids });
+  // exec's node coordinator (--until-ranks) serves one job and ends with it: its failures stick
+  const c = await Coordinator.start({ ...coordinatorOptions(o), socket: o.socket, revokeTimeoutMs: o.revokeTimeoutMs, allowUids: o.allowUids, failuresStick: o.untilRanks !== undefined });
   c.on('crash', sayCrash);
   const engine = c.engine;
   // pincoh exec's coordinators end with their job on this node, and take its directory with them

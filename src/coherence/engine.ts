@@ -75,6 +75,9 @@ export interface EngineOptions {
   lives?: ProcessPort;
   /** told when something the engine cannot act on happens (a job table that cannot be made) */
   log?: (line: string) => void;
+  /** a member's crash fails its job for the coordinator's lifetime, not only while members remain
+   * (pincoh run, pincoh exec's node coordinator: one job each; see Job) */
+  failuresStick?: boolean;
 }
 
 export interface AuditEntry {
@@ -173,6 +176,7 @@ export class Engine {
   readonly revokeTimeoutMs: number;
   readonly verifyMappings: boolean;
   readonly auditOnExit: boolean;
+  readonly failuresStick: boolean;
   private readonly onCrash: EngineOptions['onCrash'];
   private readonly signalOf: EngineOptions['signalOf'];
   private makeTable: EnginePorts['tables'] | undefined;
@@ -194,6 +198,7 @@ export class Engine {
     this.revokeTimeoutMs = opts.revokeTimeoutMs ?? DEFAULTS.revokeTimeoutMs;
     this.verifyMappings = opts.verifyMappings ?? true;
     this.auditOnExit = opts.auditOnExit ?? false;
+    this.failuresStick = opts.failuresStick ?? false;
     this.onCrash = opts.onCrash;
     this.signalOf = opts.signalOf;
     this.makeTable = opts.makeTable;
@@ -214,7 +219,7 @@ export class Engine {
   /** A process said HELLO. pid and uid come from SO_PEERCRED, never from the message. */
   connect(pid: number, uid: number, hello: Hello, peer: Peer = nullPeer, area?: EventRing): ProcessState {
     let job = this.jobs.get(hello.job);
-    if (!job) this.jobs.set(hello.job, (job = new Job<ProcessState, Table>(hello.job)));
+    if (!job) this.jobs.set(hello.job, (job = new Job<ProcessState, Table>(hello.job, this.failuresStick)));
     const p = new ProcessState(this.nextId++, pid, uid, hello, job, peer, area);
     job.members++;
     this.join(p);

@@ -37,7 +37,8 @@ export class Job<P, T> {
   private readonly byOwner = new Map<P, Map<bigint, Set<string>>>();
   private readonly lookups = new Map<string, Lookup<P>[]>();
   private barrier = new Map<P, BarrierWait>();
-  /** set when a member died without exiting; from then on waits fail at once, until every member has gone */
+  /** set when a member died without exiting; from then on waits fail at once: for the job's
+   * lifetime when it is the coordinator's (failureSticks), else until every member has gone */
   failed: Failure | undefined;
   /** processes connected in this job */
   members = 0;
@@ -48,7 +49,12 @@ export class Job<P, T> {
   /** who holds each slot of the table: connected and quarantined processes */
   readonly byMember = new Map<number, P>();
 
-  constructor(readonly id: string) {}
+  /** failureSticks: the job lives as long as its coordinator (pincoh run, pincoh exec's node
+   * coordinator), so a rank that connects after a member crashed fails at once too */
+  constructor(
+    readonly id: string,
+    private readonly failureSticks = false,
+  ) {}
 
   /** A member died: every barrier and attach waiting in the job ends now (EOWNERDEAD, undefined). */
   fail(f: Failure): void {
@@ -139,9 +145,10 @@ export class Job<P, T> {
     });
   }
 
-  /** A process left: its waits end and its names go. The last one out clears a failure (a later run may reuse the job's name). */
+  /** A process left: its waits end and its names go. Under pincoh serve the last one out clears a
+   * failure (a later run may reuse the job's name); a job that is its coordinator's keeps it. */
   leave(p: P): void {
-    if (--this.members === 0) this.failed = undefined;
+    if (--this.members === 0 && !this.failureSticks) this.failed = undefined;
     const w = this.barrier.get(p);
     if (w) {
       clearTimeout(w.timer);
