@@ -14,10 +14,6 @@ pid_t pc_pid;
 uintptr_t pc_page_size = 4096;
 int pc_interposed;
 
-void pc_fork_resolve(void);
-void pc_free_resolve(void);
-void pc_exit_init(void);
-
 /* libc's own definition of a function we replace */
 void *pc_next(const char *name)
 {

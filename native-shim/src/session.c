@@ -11,13 +11,6 @@
 #include "proto.h"
 #include "shim.h"
 
-/* area.c, conn.c: used here only */
-struct pc_area_hdr *pc_area_create(int *fd, int *err);
-void pc_area_destroy(struct pc_area_hdr *a);
-void pc_area_install(struct pc_area_hdr *a);
-int pc_conn_dial(const char *path, int *cause);
-int pc_conn_install(int fd, void (*lost_cb)(void));
-
 static pthread_mutex_t session_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pc_welcome settings;        /* the last WELCOME */
 uint32_t pc_welcome_flags;                /* its flags, for the inline checks of shim.h */

@@ -188,7 +188,6 @@ uint32_t pc_jt_export_rearm(struct pc_jt *jt, uint32_t export);
 void pc_jt_export_release(struct pc_jt *jt, uint32_t export);
 int pc_jt_export_kill(struct pc_jt *jt, uint32_t export, uint32_t xgen, int reason); /* 1: it was live */
 void pc_jt_revoke(struct pc_jt *jt, uint32_t export, uint32_t xgen, struct pc_revoked *r);
-_Atomic uint32_t *pc_jt_inflight(struct pc_jt *jt, uint32_t slot);
 int pc_jt_valid_target(const struct pc_jt *jt, uint32_t owner, uint32_t export);
 /* What a put checks after counting itself in flight: these words hold these values (plain loads, no branch but one). */
 struct pc_watch { const uint32_t *word[4]; uint32_t want[4]; _Atomic uint32_t *inflight; };
@@ -202,6 +201,10 @@ static inline int pc_jt_watched_live(const struct pc_watch *w)
 }
 
 /* area.c: the shared area (proto.h) and its event ring */
+/* A new area, not yet where events go; *fd stays open for the HELLO. NULL: *err says why. */
+struct pc_area_hdr *pc_area_create(int *fd, int *err);
+void pc_area_destroy(struct pc_area_hdr *a);
+void pc_area_install(struct pc_area_hdr *a);         /* under the table lock: events go there from now on */
 void pc_area_drop(void);                             /* the connection is gone: stop writing events */
 void pc_area_reset_child(void);
 /* Events. The caller holds the table lock (one producer at a time). */
@@ -212,13 +215,14 @@ void pc_emit_bye(int why);                           /* exit 0, exec 1 */
 void pc_emit_revoked(const struct pc_hit *x, uint32_t call, const struct pc_revoked *r);
 int pc_area_live(void);                              /* events have somewhere to go */
 uint32_t pc_next_call(void);
-uint32_t pc_area_dropped(void);
 /* Asks the coordinator to drain this process's events now (a full ring; exit under --audit). */
 int pc_sync(uint32_t call);
 
 /* conn.c: the socket to the coordinator, and requests over it. No thread
  * reads it: a thread waiting for a reply reads for everyone waiting. */
 int pc_conn_up(void);
+int pc_conn_dial(const char *path, int *cause);      /* a connected socket, or -errno (*cause: the system's errno) */
+int pc_conn_install(int fd, void (*lost_cb)(void));  /* fd becomes the connection; lost_cb hears of its loss */
 /* extra: room for a REPLY's payload beyond its status (NULL if none wanted);
  * ms < 0: PINCOH_TIMEOUT_MS */
 int pc_request(int type, const void *payload, size_t len, int32_t *status, void *extra, size_t extra_len, int ms);
@@ -266,6 +270,11 @@ void pc_slow_everything(int why); /* exit (0) or exec (1): every registration go
 /* Revokes, in place, the attachers of the published ones among hits; returns PC_CALL_* flags. */
 uint32_t pc_revoke_hits(const struct pc_hit *hits, size_t n, uint32_t call, int release);
 
+/* hooks/: resolving libc's own functions, from the constructor */
+void pc_fork_resolve(void);
+void pc_free_resolve(void);
+void pc_exit_init(void);                             /* atexit: pc_slow_everything last */
+
 /* init.c: the shim's fork handlers, also run around clone without CLONE_VM */
 void pc_atfork_prepare(void);
 void pc_atfork_parent(void);
@@ -280,6 +289,9 @@ void pc_note_lost(void);
 /* api.c */
 void pc_run_callbacks(const struct pc_hits *h);
 void pc_notify_revoked(uint64_t handle, void *addr, size_t len);
+/* for the Node binding, not in pincoh.h: invalidations queued for one thread to drain */
+PC_EXPORT int pincoh_binding_queue(int wake_fd);
+PC_EXPORT int pincoh_binding_drain(void *out, int max, uint64_t *lost);
 
 /* The kernel acts on whole pages: munmap(a, 1) unmaps a's page. */
 extern uintptr_t pc_page_size;
