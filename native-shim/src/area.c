@@ -23,8 +23,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "../include/pincoh.h"
+#include "area.h"
+#include "conn.h"
+#include "log.h"
 #include "proto.h"
-#include "shim.h"
+#include "stats.h"
 
 static struct pc_area_hdr *_Atomic ring;          /* where events go; NULL: no coordinator */
 static struct pc_area_hdr *newest;                /* under the table lock */

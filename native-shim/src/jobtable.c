@@ -28,8 +28,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "../include/pincoh.h"
+#include "config.h"
+#include "conn.h"
+#include "jobtable.h"
+#include "log.h"
 #include "proto.h"
-#include "shim.h"
+#include "runtime.h"
+#include "stats.h"
 
 #define PC_JT_KEEP 64
 #define GEN_MASK 0x0fffffffu

@@ -9,8 +9,16 @@
 #include <errno.h>
 #include <time.h>
 #include "../include/pincoh.h"
+#include "area.h"
+#include "callbacks.h"
+#include "conn.h"
+#include "jobtable.h"
 #include "proto.h"
-#include "shim.h"
+#include "runtime.h"
+#include "session.h"
+#include "slowpath.h"
+#include "stats.h"
+#include "table.h"
 
 /* Monotonic nanoseconds: the vDSO, no system call where the clock allows it. */
 static uint64_t now_ns(void)

@@ -46,8 +46,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "../include/pincoh.h"
+#include "area.h"
+#include "policy.h"
 #include "proto.h"
-#include "shim.h"
+#include "runtime.h"
+#include "table.h"
 
 /* Slots per node, a power of two of at least 4 (the property test builds
  * with 4 and 8, to exercise splits and merges at small counts). 32: a leaf's

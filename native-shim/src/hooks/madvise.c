@@ -1,6 +1,10 @@
 #include <sys/mman.h>
 #include "../../include/pincoh.h"
-#include "../shim.h"
+#include "../patch.h"
+#include "../policy.h"
+#include "../runtime.h"
+#include "../slowpath.h"
+#include "../table.h"
 
 static int pc_orig_madvise(void *addr, size_t len, int advice)
 {

@@ -1,7 +1,10 @@
 #define _GNU_SOURCE
 #include <sys/mman.h>
 #include "../../include/pincoh.h"
-#include "../shim.h"
+#include "../patch.h"
+#include "../runtime.h"
+#include "../slowpath.h"
+#include "../table.h"
 
 /* Always real, even in the bench-only stub build: programs need their mappings. */
 static void *pc_orig_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)

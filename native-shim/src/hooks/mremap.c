@@ -2,7 +2,10 @@
 #include <stdarg.h>
 #include <sys/mman.h>
 #include "../../include/pincoh.h"
-#include "../shim.h"
+#include "../patch.h"
+#include "../runtime.h"
+#include "../slowpath.h"
+#include "../table.h"
 #include "real.h"
 
 static void *pc_orig_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr)

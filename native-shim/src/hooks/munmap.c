@@ -1,6 +1,9 @@
 #include <sys/mman.h>
 #include "../../include/pincoh.h"
-#include "../shim.h"
+#include "../patch.h"
+#include "../runtime.h"
+#include "../slowpath.h"
+#include "../table.h"
 #include "real.h"
 
 static int pc_orig_munmap(void *addr, size_t len)

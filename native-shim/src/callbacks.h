@@ -1,0 +1,15 @@
+/* callbacks.c: the program's invalidation callback (pincoh_on_invalidate),
+ * and running it: always with no pincoh lock held. */
+#ifndef PC_CALLBACKS_H
+#define PC_CALLBACKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../include/pincoh.h"
+
+void pc_callbacks_set(pincoh_invalidate_fn fn, void *ctx);
+struct pc_hits;
+void pc_run_callbacks(const struct pc_hits *h);      /* every invalidated registration of a call */
+void pc_notify_revoked(uint64_t handle, void *addr, size_t len); /* an attacher's handle died */
+
+#endif
