@@ -11,20 +11,18 @@
 #include "../include/pincoh.h"
 #include "shim.h"
 
-/* libc's entries patch.c makes jump to our hooks, and the pc_chain slot each
- * hook calls when another interposer was there first. */
+/* libc's entries patch.c makes jump to our hooks (the chained rows of
+ * hooks/hooktable.h), and the pc_chain slot each hook calls when another
+ * interposer was there first. */
 int munmap(void *, size_t);
 int madvise(void *, size_t, int);
 void *mremap(void *, size_t, size_t, int, ...);
 void *mmap(void *, size_t, int, int, int, off_t);
 void *sbrk(intptr_t);
-static struct pc_patch_entry patched[] = {
-	{ "munmap", (void *)munmap, (void **)&pc_chain.munmap, NULL },
-	{ "mremap", (void *)mremap, (void **)&pc_chain.mremap, NULL },
-	{ "madvise", (void *)madvise, (void **)&pc_chain.madvise, NULL },
-	{ "mmap", (void *)mmap, (void **)&pc_chain.mmap, NULL },
-	{ "sbrk", (void *)sbrk, (void **)&pc_chain.sbrk, NULL }, /* malloc's main-heap trim */
-};
+#define PATCHED(name, type, failed, why, real, chained, ...) \
+	PC_IF_##chained({ #name, (void *)name, (void **)&pc_chain.name, NULL },)
+#define PATCHED_ONLY(name, type, params) { #name, (void *)name, (void **)&pc_chain.name, NULL },
+static struct pc_patch_entry patched[] = { PC_HOOKS(PATCHED) PC_HOOKS_PATCHED_ONLY(PATCHED_ONLY) };
 
 /* A new coordinator: our exports of the old job table are revoked there,
  * in place, before their names are forgotten (under the table lock). */

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "hooks/hooktable.h"
 #include "runtime.h"
 
 extern int pc_libc_mode;   /* PINCOH_LIBC_NONE, _PATCHED or _NORELEASE */
@@ -23,11 +24,8 @@ void pc_patch_recheck(void);
 /* Another interposer's hooks on libc's entries, called as our real call
  * (NULL: straight to the kernel). */
 struct pc_chain {
-	int (*munmap)(void *, size_t);
-	void *(*mremap)(void *, size_t, size_t, int, void *);
-	int (*madvise)(void *, size_t, int);
-	void *(*mmap)(void *, size_t, int, int, int, off_t);
-	void *(*sbrk)(intptr_t);
+	PC_HOOKS(PC_CHAIN_SLOT)                              /* the chained rows of hooks/hooktable.h */
+	PC_HOOKS_PATCHED_ONLY(PC_CHAIN_SLOT_PATCHED_ONLY)
 };
 extern struct pc_chain pc_chain;
 extern int pc_chained;     /* entries whose real call goes through another interposer */
