@@ -5,6 +5,7 @@
 #include "area.h"
 #include "atfork.h"
 #include "attach.h"
+#include "callbacks.h"
 #include "conn.h"
 #include "jobtable.h"
 #include "runtime.h"
@@ -14,16 +15,18 @@
 
 /* In the order they nest: the session (a connect takes the table lock), the
  * table (a thread holding it may wait for the coordinator: a full ring), then
- * the connection's own. */
+ * the connection's own, then the callback's (taken under none). */
 void pc_atfork_prepare(void)
 {
 	pc_session_atfork_prepare();
 	pc_table_lock();
 	pc_conn_atfork_prepare();
+	pc_callbacks_atfork_prepare();
 }
 
 void pc_atfork_parent(void)
 {
+	pc_callbacks_atfork_parent();
 	pc_conn_atfork_parent();
 	pc_table_unlock();
 	pc_session_atfork_parent();
@@ -37,6 +40,7 @@ void pc_atfork_child(void)
 	pc_attach_reset_child();
 	pc_jt_reset_child();
 	pc_conn_atfork_child();
+	pc_callbacks_atfork_child();
 	pc_session_atfork_child();
 	pc_counters.degraded = 0;
 }

@@ -14,11 +14,10 @@
  *   api hooks/             the entry points: pincoh.h's functions, libc's replaced ones
  *   slowpath atfork        a hooked call over registrations; the fork handlers
  *   attach                 handles on others' exports, put/get
- *   callbacks              the program's invalidation callback
  *   table                  this process's registrations (its lock orders the ring's events)
  *   session                connecting, the coordinator's settings
  *   area jobtable          the event ring; the job's shared table (revoke in place)
- *   conn patch             the socket; libc's entries patched
+ *   conn patch callbacks   the socket; libc's entries patched; the program's callback
  *   arch-* policy stats    machine code; what a call does to a registration; counters
  *   config                 the environment
  *   log                    stderr

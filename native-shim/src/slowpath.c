@@ -109,7 +109,7 @@ long pc_slow_call(struct pc_event *ev, pc_real_fn real, void *args, long failed)
 		}
 	}
 	__atomic_fetch_add(&pc_counters.invalidations, h.n_inval, __ATOMIC_RELAXED);
-	pc_run_callbacks(&h);
+	pc_run_callbacks(h.inval, h.n_inval);
 	spent = now_ns() - t0; /* pincoh's part of the call: the real call's own time is not ours */
 	errno = saved;
 	rc = real(args);
