@@ -5,10 +5,11 @@
  * Layers, top to bottom. A module calls modules on its own line or lower
  * ones, never higher, and no calls go round in a circle: test/layers.test.ts
  * checks both from the object files' symbols (build/obj). hooks/ is every
- * module in that directory, arch-* both architectures'. A module that must
- * tell a higher one something calls what it was handed: conn.c the on_lost
- * session.c gives it, session.c init.c's pc_session_ops, patch.c the hooks
- * init.c lists. init.c is the one place that wires modules together.
+ * module in that directory (one row each in hooks/hooktable.h for those over
+ * mappings), arch-* both architectures'. A module that must tell a higher
+ * one something calls what it was handed: session.c init.c's
+ * pc_session_ops, patch.c the hooks init.c lists, conn.c the on_lost
+ * session.c gives it with each connection. Else only init.c wires.
  *
  *   init                   the constructor, the wiring
  *   api hooks/             the entry points: pincoh.h's functions, libc's replaced ones
