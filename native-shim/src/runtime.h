@@ -1,5 +1,5 @@
 /* The runtime: what every module of the shim may read, defined in runtime.c
- * and set by init.c (the constructor, fork's child). It calls nothing. */
+ * and set by init.c (the constructor) and atfork.c (fork's child). It calls nothing. */
 #ifndef PC_RUNTIME_H
 #define PC_RUNTIME_H
 
