@@ -9,11 +9,20 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "../include/pincoh.h"
+#include "api.h"
+#include "attach.h"
+#include "callbacks.h"
+#include "config.h"
+#include "conn.h"
+#include "jobtable.h"
+#include "log.h"
+#include "patch.h"
 #include "proto.h"
-#include "shim.h"
-
-static pincoh_invalidate_fn cb_fn; /* under the table lock */
-static void *cb_ctx;
+#include "runtime.h"
+#include "session.h"
+#include "slowpath.h"
+#include "stats.h"
+#include "table.h"
 
 /* Registrations end below 2^53: the coordinator's numbers are exact up to there. */
 #define PC_ADDR_LIMIT (1ull << 53)
@@ -80,49 +89,8 @@ PC_EXPORT int pincoh_query(uint64_t key, void **addr, size_t *len)
 
 PC_EXPORT int pincoh_on_invalidate(pincoh_invalidate_fn fn, void *ctx)
 {
-	PC_ENTER();
-	pc_table_lock();
-	cb_fn = fn;
-	cb_ctx = ctx;
-	pc_table_unlock();
-	PC_LEAVE();
+	pc_callbacks_set(fn, ctx);
 	return 0;
-}
-
-/* Runs with no pincoh lock held and the guard lifted, so the callback may call
- * pincoh_* and even munmap other registered memory. */
-void pc_run_callbacks(const struct pc_hits *h)
-{
-	pincoh_invalidate_fn fn;
-	void *ctx;
-	uint16_t depth = pc_guard.why.depth;
-	if (!h->n_inval)
-		return;
-	PC_ENTER();
-	pc_table_lock();
-	fn = cb_fn, ctx = cb_ctx;
-	pc_table_unlock();
-	PC_LEAVE();
-	if (!fn)
-		return;
-	pc_guard.why.depth = 0;
-	for (size_t i = 0; i < h->n_inval; i++)
-		fn(h->inval[i].key, (void *)h->inval[i].start, h->inval[i].end - h->inval[i].start, h->inval[i].reason, ctx);
-	pc_guard.why.depth = depth;
-}
-
-/* An attacher's handle died: its callback runs in the thread that found out. */
-void pc_notify_revoked(uint64_t handle, void *addr, size_t len)
-{
-	pincoh_invalidate_fn fn;
-	void *ctx;
-	PC_ENTER();
-	pc_table_lock();
-	fn = cb_fn, ctx = cb_ctx;
-	pc_table_unlock();
-	PC_LEAVE();
-	if (fn)
-		fn(handle, addr, len, PINCOH_REASON_REVOKED, ctx);
 }
 
 /* Under Yama ptrace_scope 1 only a process's ancestors may use

@@ -23,8 +23,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "../include/pincoh.h"
+#include "area.h"
+#include "conn.h"
+#include "log.h"
 #include "proto.h"
-#include "shim.h"
+#include "stats.h"
 
 static struct pc_area_hdr *_Atomic ring;          /* where events go; NULL: no coordinator */
 static struct pc_area_hdr *newest;                /* under the table lock */
@@ -68,11 +71,6 @@ void pc_area_destroy(struct pc_area_hdr *a)
 	syscall(SYS_munmap, a, PC_AREA_BYTES);
 }
 
-void pc_area_close_fd(int fd)
-{
-	syscall(SYS_close, fd);
-}
-
 /* Under the table lock: from now on events go to a. */
 void pc_area_install(struct pc_area_hdr *a)
 {
@@ -99,11 +97,6 @@ uint32_t pc_next_call(void)
 {
 	uint32_t c = atomic_fetch_add_explicit(&next_call, 1, memory_order_relaxed) + 1;
 	return c ? c : atomic_fetch_add_explicit(&next_call, 1, memory_order_relaxed) + 1; /* 0 means none */
-}
-
-uint32_t pc_area_dropped(void)
-{
-	return newest ? __atomic_load_n(&newest->dropped, __ATOMIC_RELAXED) : 0;
 }
 
 int pc_sync(uint32_t call)

@@ -25,9 +25,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include "../include/pincoh.h"
+#include "attach.h"
+#include "callbacks.h"
+#include "config.h"
+#include "jobtable.h"
 #include "proto.h"
 #include "rawsys.h"
-#include "shim.h"
+#include "runtime.h"
 
 #define GEN_MASK 0x0fffffffu
 #define ST_FREE 0

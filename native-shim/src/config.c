@@ -2,7 +2,8 @@
  * stderr and replaced by its default; nothing here can fail the process. */
 #include <stdlib.h>
 #include <string.h>
-#include "shim.h"
+#include "config.h"
+#include "log.h"
 
 struct pc_config pc_cfg = { .timeout_ms = 2000, .rank = -1, .size = 1 };
 
@@ -33,7 +34,7 @@ void pc_config_load(int say)
 	const char *s;
 
 	s = getenv("PINCOH_QUIET");
-	pc_cfg.quiet = !say || (s && strcmp(s, "1") == 0);
+	pc_log_quiet = !say || (s && strcmp(s, "1") == 0);
 	s = getenv("PINCOH_SOCKET");
 	if (s && *s) {
 		if (strlen(s) >= sizeof pc_cfg.socket_path)
@@ -62,5 +63,5 @@ void pc_config_load(int say)
 	if (s && *s && strcmp(s, "patch") && strcmp(s, "norelease") && strcmp(s, "off"))
 		pc_log("PINCOH_LIBC is none of patch, norelease, off; using patch", NULL, -1);
 	s = getenv("PINCOH_QUIET");
-	pc_cfg.quiet = s && strcmp(s, "1") == 0;
+	pc_log_quiet = s && strcmp(s, "1") == 0;
 }

@@ -35,8 +35,11 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include "config.h"
+#include "conn.h"
+#include "log.h"
 #include "proto.h"
-#include "shim.h"
+#include "runtime.h"
 
 #define PC_WAITERS 64
 

@@ -1,5 +1,6 @@
-/* Start-up: configuration, fork handlers. Nothing here connects: a process
- * that never registers never talks to the coordinator. */
+/* Start-up: configuration, fork handlers, and the wiring of modules that
+ * must tell a higher one something (shim.h). Nothing here connects: a
+ * process that never registers never talks to the coordinator. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <link.h>
@@ -7,51 +8,45 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "../include/pincoh.h"
 #include "shim.h"
 
-PC_TLS union pc_guard pc_guard;
-pid_t pc_pid;
-uintptr_t pc_page_size = 4096;
-int pc_interposed;
+/* libc's entries patch.c makes jump to our hooks (the chained rows of
+ * hooks/hooktable.h), and the pc_chain slot each hook calls when another
+ * interposer was there first. */
+int munmap(void *, size_t);
+int madvise(void *, size_t, int);
+void *mremap(void *, size_t, size_t, int, ...);
+void *mmap(void *, size_t, int, int, int, off_t);
+void *sbrk(intptr_t);
+#define PATCHED(name, type, failed, why, real, chained, ...) \
+	PC_IF_##chained({ #name, (void *)name, (void **)&pc_chain.name, NULL },)
+#define PATCHED_ONLY(name, type, params) { #name, (void *)name, (void **)&pc_chain.name, NULL },
+static struct pc_patch_entry patched[] = { PC_HOOKS(PATCHED) PC_HOOKS_PATCHED_ONLY(PATCHED_ONLY) };
 
-void pc_fork_resolve(void);
-void pc_free_resolve(void);
-void pc_exit_init(void);
-
-/* libc's own definition of a function we replace */
-void *pc_next(const char *name)
+/* A new coordinator: our exports of the old job table are revoked there,
+ * in place, before their names are forgotten (under the table lock). */
+static void revoke_old(const struct pc_hit *h, void *ctx)
 {
-	return dlsym(RTLD_NEXT, name);
+	struct pc_revoked r;
+	(void)ctx;
+	if (h->jt && pc_jt_export_kill(h->jt, h->export, h->xgen, PINCOH_REASON_REVOKED))
+		pc_jt_revoke(h->jt, h->export, h->xgen, &r);
 }
 
-/* In the order they nest: the session (a connect takes the table lock), the
- * table (a thread holding it may wait for the coordinator: a full ring), then
- * the connection's own. */
-void pc_atfork_prepare(void)
+/* From here events go to the new area, and a new coordinator first hears
+ * of everything we hold: under the table lock, so no event slips between. */
+static void adopt(struct pc_jt *jt, struct pc_area_hdr *area)
 {
-	pc_session_atfork_prepare();
 	pc_table_lock();
-	pc_conn_atfork_prepare();
-}
-
-void pc_atfork_parent(void)
-{
-	pc_conn_atfork_parent();
+	pc_table_unpublish_all_locked(revoke_old, NULL); /* names died with the old coordinator */
+	pc_jt_install(jt);
+	pc_area_install(area);
+	pc_table_announce_locked();
 	pc_table_unlock();
-	pc_session_atfork_parent();
 }
 
-void pc_atfork_child(void)
-{
-	pc_pid = (pid_t)syscall(SYS_getpid);
-	pc_table_reset_child();
-	pc_area_reset_child();
-	pc_attach_reset_child();
-	pc_jt_reset_child();
-	pc_conn_atfork_child();
-	pc_session_atfork_child();
-	pc_counters.degraded = 0;
-}
+static const struct pc_session_ops session_ops = { .adopt = adopt, .lost = pc_attach_kill_all, .held = pc_table_count };
 
 /* Were we loaded before libc? The link map lists objects in load order:
  * the program, LD_PRELOAD's libraries (a sanitizer runtime, then us), its
@@ -80,6 +75,7 @@ __attribute__((constructor(102))) static void pc_init(void)
 	if (ps > 0)
 		pc_page_size = (uintptr_t)ps;
 	pc_pid = (pid_t)syscall(SYS_getpid);
+	pc_session_wire(&session_ops); /* before anything can connect: pc_interposed is still 0 */
 	pc_interposed = loaded_before_libc();
 	/* Not preloaded: nothing we do can be coherent (the program's munmap,
 	 * mprotect and fork go past us), so we stay inert and silent: no libc
@@ -97,6 +93,6 @@ __attribute__((constructor(102))) static void pc_init(void)
 	 * never give memory back, would then cost the process and buy nothing,
 	 * so libc is left alone (stats say PINCOH_LIBC_NONE). */
 	if (pc_cfg.socket_path[0])
-		pc_patch_init();
+		pc_patch_init(patched, sizeof patched / sizeof patched[0]);
 	pthread_atfork(pc_atfork_prepare, pc_atfork_parent, pc_atfork_child);
 }

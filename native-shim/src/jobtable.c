@@ -28,8 +28,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "../include/pincoh.h"
+#include "config.h"
+#include "conn.h"
+#include "jobtable.h"
+#include "log.h"
 #include "proto.h"
-#include "shim.h"
+#include "runtime.h"
+#include "stats.h"
 
 #define PC_JT_KEEP 64
 #define GEN_MASK 0x0fffffffu
@@ -214,7 +219,7 @@ static inline const struct pc_jt_member *member_rec(const struct pc_jt *jt, uint
 	return (const struct pc_jt_member *)(jt->base + jt->member_off) + m;
 }
 
-_Atomic uint32_t *pc_jt_inflight(struct pc_jt *jt, uint32_t slot)
+static _Atomic uint32_t *inflight(struct pc_jt *jt, uint32_t slot)
 {
 	return (_Atomic uint32_t *)(jt->seg + PC_JT_SEG_INFLIGHT_OFF) + slot;
 }
@@ -235,7 +240,7 @@ void pc_jt_watch(struct pc_jt *jt, const struct pc_attached *a, uint32_t slot, s
 	w->word[1] = &member_rec(jt, jt->member)->state, w->want[1] = jt->member_word;
 	w->word[2] = &member_rec(jt, a->owner)->state, w->want[2] = a->owner_word;
 	w->word[3] = export_word(jt, a->owner, a->export - 1), w->want[3] = a->xgen << 4 | PC_X_LIVE;
-	w->inflight = pc_jt_inflight(jt, slot);
+	w->inflight = inflight(jt, slot);
 }
 
 /* ---- the owner's side ---- */

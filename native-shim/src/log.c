@@ -5,7 +5,9 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "shim.h"
+#include "log.h"
+
+int pc_log_quiet;
 
 static size_t put(char *buf, size_t at, size_t cap, const char *s)
 {
@@ -33,7 +35,7 @@ void pc_log(const char *msg, const char *detail, long num)
 	char buf[512];
 	size_t cap = sizeof buf - 1, at = 0;
 	int saved = errno;
-	if (pc_cfg.quiet)
+	if (pc_log_quiet)
 		return;
 	at = put(buf, at, cap, "pincoh[");
 	at = put_num(buf, at, cap, (long)syscall(SYS_getpid));

@@ -40,35 +40,19 @@
 #include <unistd.h>
 #include "../include/pincoh.h"
 #include "arch.h"
-#include "shim.h"
+#include "log.h"
+#include "patch.h"
+#include "runtime.h"
 
 int pc_libc_mode;     /* PINCOH_LIBC_NONE, _PATCHED or _NORELEASE */
-int pc_selfcheck_hits; /* hooks count arrivals while the guard says PC_SELFCHECK */
 struct pc_chain pc_chain;
 int pc_chained;       /* entries whose real call goes through another interposer */
 uintptr_t pc_patch_lo, pc_patch_hi; /* libc text pages holding our patches */
-
-int munmap(void *, size_t);
-int madvise(void *, size_t, int);
-void *mremap(void *, size_t, size_t, int, ...);
-void *mmap(void *, size_t, int, int, int, off_t);
-void *sbrk(intptr_t);
+void **pc_curbrk;     /* libc's __curbrk, once libc's sbrk jumps to hooks/brk.c's */
 
 #if PC_PATCH_LEN
-struct entry {
-	const char *name;
-	void *hook;
-	void **next;          /* the pc_chain slot our hook calls when chained */
-	unsigned char *at;    /* where our jump is written (after a landing pad), NULL if not ours */
-};
-static struct entry entries[] = {
-	{ "munmap", (void *)munmap, (void **)&pc_chain.munmap, NULL },
-	{ "mremap", (void *)mremap, (void **)&pc_chain.mremap, NULL },
-	{ "madvise", (void *)madvise, (void **)&pc_chain.madvise, NULL },
-	{ "mmap", (void *)mmap, (void **)&pc_chain.mmap, NULL },
-	{ "sbrk", (void *)sbrk, (void **)&pc_chain.sbrk, NULL }, /* malloc's main-heap trim */
-};
-#define N_ENTRIES (sizeof entries / sizeof entries[0])
+static struct pc_patch_entry *entries; /* init.c's, from pc_patch_init on */
+static size_t n_entries;
 static pthread_mutex_t patch_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int write_jump(unsigned char *at, void *hook)
@@ -101,7 +85,7 @@ static void say_chained(void *target)
 }
 
 /* Puts our jump at e->at over another interposer's, calling its hook after ours. */
-static int chain_over(struct entry *e, const char **why)
+static int chain_over(struct pc_patch_entry *e, const char **why)
 {
 	void *target = pc_arch_jump_target(e->at);
 	if (!target) {
@@ -122,7 +106,7 @@ static int chain_over(struct entry *e, const char **why)
 }
 
 /* 0: patched (or chained); <0: left alone (why in *why). */
-static int patch_one(struct entry *e, const char **why)
+static int patch_one(struct pc_patch_entry *e, const char **why)
 {
 	void *addr = dlsym(RTLD_NEXT, e->name);
 	Dl_info info;
@@ -157,14 +141,14 @@ void pc_patch_recheck(void)
 	size_t i;
 	if (pc_libc_mode != PINCOH_LIBC_PATCHED)
 		return;
-	for (i = 0; i < N_ENTRIES; i++)
+	for (i = 0; i < n_entries; i++)
 		if (entries[i].at && pc_arch_jump_target(entries[i].at) != entries[i].hook)
 			break;
-	if (i == N_ENTRIES)
+	if (i == n_entries)
 		return; /* all ours, the usual case: no lock */
 	pthread_mutex_lock(&patch_mu);
-	for (; i < N_ENTRIES; i++) {
-		struct entry *e = &entries[i];
+	for (; i < n_entries; i++) {
+		struct pc_patch_entry *e = &entries[i];
 		if (e->at && pc_arch_jump_target(e->at) != e->hook && chain_over(e, &why) != 0) {
 			pc_log("libc internals: another interposer replaced our patch on", e->name, -1);
 			pc_log("  and cannot be chained:", why, -1);
@@ -217,7 +201,7 @@ PC_EXPORT int malloc_trim(size_t pad)
 	return PC_NEXT(real, "malloc_trim") ? real(pad) : 0;
 }
 
-void pc_patch_init(void)
+void pc_patch_init(struct pc_patch_entry *list, size_t n)
 {
 	const char *why = "this architecture has no code patching";
 	const char *mode = getenv("PINCOH_LIBC");
@@ -240,11 +224,12 @@ void pc_patch_init(void)
 	if (!pc_curbrk)
 		ok = 0, why = "libc's __curbrk not found";
 	pthread_mutex_lock(&patch_mu);
-	for (size_t i = 0; ok && i < N_ENTRIES; i++)
+	entries = list, n_entries = n;
+	for (size_t i = 0; ok && i < n_entries; i++)
 		ok = patch_one(&entries[i], &why) == 0;
 	pthread_mutex_unlock(&patch_mu);
 	if (ok) {
-		if (selfcheck(real_mmap, real_munmap, real_madvise, real_mremap, real_sbrk) == (int)N_ENTRIES) {
+		if (selfcheck(real_mmap, real_munmap, real_madvise, real_mremap, real_sbrk) == (int)n_entries) {
 			pc_libc_mode = PINCOH_LIBC_PATCHED;
 			return;
 		}

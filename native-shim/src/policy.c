@@ -2,7 +2,7 @@
  * and only here. The coordinator reads what happened from the ring. */
 #include <sys/mman.h>
 #include "../include/pincoh.h"
-#include "shim.h"
+#include "policy.h"
 
 /* Advice after which the pages a registration pinned are no longer the ones
  * mapped: dropped (DONTNEED, FREE, REMOVE, DONTNEED_LOCKED), reclaimed

@@ -8,24 +8,28 @@
 #include <string.h>
 #include <unistd.h>
 #include "../include/pincoh.h"
+#include "area.h"
+#include "config.h"
+#include "conn.h"
+#include "jobtable.h"
+#include "log.h"
+#include "patch.h"
 #include "proto.h"
-#include "shim.h"
-
-/* area.c, conn.c: used here only */
-struct pc_area_hdr *pc_area_create(int *fd, int *err);
-void pc_area_destroy(struct pc_area_hdr *a);
-void pc_area_install(struct pc_area_hdr *a);
-int pc_conn_dial(const char *path, int *cause);
-int pc_conn_install(int fd, void (*lost_cb)(void));
+#include "runtime.h"
+#include "session.h"
+#include "stats.h"
 
 static pthread_mutex_t session_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pc_welcome settings;        /* the last WELCOME */
-uint32_t pc_welcome_flags;                /* its flags, for the inline checks of shim.h */
+uint32_t pc_welcome_flags;                /* its flags, for the inline check of session.h */
 static int was_up;                        /* under session_mu: a coordinator was here before */
 _Atomic int pc_unsynced;                  /* registrations a lost coordinator knew, no new one yet */
 /* The connection is up and the new coordinator has heard of everything (set
  * last in connect_once, under session_mu): until then API calls wait there. */
 static _Atomic int ready;
+static struct pc_session_ops ops;         /* init.c's, from the constructor on */
+
+void pc_session_wire(const struct pc_session_ops *o) { ops = *o; }
 
 static unsigned flag(unsigned f) { return __atomic_load_n(&settings.flags, __ATOMIC_RELAXED) & f; }
 int pc_mremap_follow(void) { return flag(PC_W_MREMAP_FOLLOW) != 0; }
@@ -45,9 +49,9 @@ size_t pc_max_regs(void)
 static void on_lost(void)
 {
 	atomic_store(&ready, 0);
-	pc_attach_kill_all();
+	ops.lost();
 	pc_area_drop();
-	if (pc_table_count())
+	if (ops.held())
 		atomic_store(&pc_unsynced, 1);
 	pc_note_lost();
 }
@@ -91,16 +95,6 @@ static void say_unreachable(int cause, int rc)
 #undef PUT
 	*p = 0;
 	pc_log(msg, NULL, -1);
-}
-
-/* A new coordinator: our exports of the old job table are revoked there,
- * in place, before their names are forgotten (under the table lock). */
-static void revoke_old(const struct pc_hit *h, void *ctx)
-{
-	struct pc_revoked r;
-	(void)ctx;
-	if (h->jt && pc_jt_export_kill(h->jt, h->export, h->xgen, PINCOH_REASON_REVOKED))
-		pc_jt_revoke(h->jt, h->export, h->xgen, &r);
 }
 
 /* Says once that sharing is off for this process, and why. */
@@ -159,16 +153,11 @@ static int connect_once(void)
 	__atomic_store_n(&settings.flags, w.flags, __ATOMIC_RELAXED);
 	__atomic_store_n(&pc_welcome_flags, w.flags, __ATOMIC_RELAXED);
 	__atomic_store_n(&settings.max_regs, w.max_regs, __ATOMIC_RELAXED);
-	/* From here events go to the new area, and a new coordinator first hears
-	 * of everything we hold: under the table lock, so no event slips between. */
-	pc_table_lock();
-	pc_table_unpublish_all_locked(revoke_old, NULL); /* names died with the old coordinator */
-	pc_jt_install(jt);
-	pc_area_install(area);
-	pc_table_announce_locked();
-	pc_table_unlock();
+	/* From here events go to the new area, and the new coordinator hears of
+	 * everything we hold first (the old one's exports revoked in place). */
+	ops.adopt(jt, area);
 	if (atomic_exchange(&pc_unsynced, 0) || was_up)
-		pc_log("reconnected to the coordinator and re-announced registrations:", NULL, (long)pc_table_count());
+		pc_log("reconnected to the coordinator and re-announced registrations:", NULL, (long)ops.held());
 	was_up = 1;
 	atomic_store(&ready, pc_conn_up()); /* not if it was lost again meanwhile */
 	return 0;

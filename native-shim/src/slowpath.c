@@ -9,8 +9,16 @@
 #include <errno.h>
 #include <time.h>
 #include "../include/pincoh.h"
+#include "area.h"
+#include "callbacks.h"
+#include "conn.h"
+#include "jobtable.h"
 #include "proto.h"
-#include "shim.h"
+#include "runtime.h"
+#include "session.h"
+#include "slowpath.h"
+#include "stats.h"
+#include "table.h"
 
 /* Monotonic nanoseconds: the vDSO, no system call where the clock allows it. */
 static uint64_t now_ns(void)
@@ -101,7 +109,7 @@ long pc_slow_call(struct pc_event *ev, pc_real_fn real, void *args, long failed)
 		}
 	}
 	__atomic_fetch_add(&pc_counters.invalidations, h.n_inval, __ATOMIC_RELAXED);
-	pc_run_callbacks(&h);
+	pc_run_callbacks(h.inval, h.n_inval);
 	spent = now_ns() - t0; /* pincoh's part of the call: the real call's own time is not ours */
 	errno = saved;
 	rc = real(args);

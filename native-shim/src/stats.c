@@ -1,6 +1,8 @@
 /* Counters, and the once-only messages that go with them. */
 #include <stdlib.h>
-#include "shim.h"
+#include "config.h"
+#include "log.h"
+#include "stats.h"
 
 struct pc_counters pc_counters;
 

@@ -46,8 +46,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "../include/pincoh.h"
+#include "area.h"
+#include "policy.h"
 #include "proto.h"
-#include "shim.h"
+#include "runtime.h"
+#include "table.h"
 
 /* Slots per node, a power of two of at least 4 (the property test builds
  * with 4 and 8, to exercise splits and merges at small counts). 32: a leaf's
@@ -980,7 +983,7 @@ int pc_table_claim_export(uint64_t key, struct pc_hit *io)
 	return rc;
 }
 
-/* Under the lock (session.c): a new coordinator knows no names. fn is told
+/* Under the lock (init.c's adopt): a new coordinator knows no names. fn is told
  * of each export first (to revoke it). */
 void pc_table_unpublish_all_locked(void (*fn)(const struct pc_hit *h, void *ctx), void *ctx)
 {
@@ -999,7 +1002,7 @@ void pc_table_unpublish_all_locked(void (*fn)(const struct pc_hit *h, void *ctx)
 	}
 }
 
-/* Under the lock (session.c): a new coordinator hears of every registration. */
+/* Under the lock (init.c's adopt): a new coordinator hears of every registration. */
 void pc_table_announce_locked(void)
 {
 	struct path p;

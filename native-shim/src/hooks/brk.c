@@ -10,11 +10,13 @@
 #include <stdint.h>
 #include <unistd.h>
 #include "../../include/pincoh.h"
-#include "../shim.h"
+#include "../patch.h"
+#include "../runtime.h"
+#include "../slowpath.h"
+#include "../table.h"
 
 static void *(*pc_orig_sbrk)(intptr_t);
 static int (*pc_orig_brk)(void *);
-void **pc_curbrk; /* libc's __curbrk, set by patch.c when it patches libc's sbrk */
 
 /* glibc's sbrk, for when its entry jumps to our hook (patch.c): malloc
  * trims the main heap with it, past the PLT. Same checks, same errno, and

@@ -7,7 +7,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <unistd.h>
-#include "../shim.h"
+#include "../runtime.h"
+#include "../slowpath.h"
 
 #define REAL(name, type) \
 	static type real_##name; \

@@ -6,7 +6,9 @@
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <unistd.h>
-#include "../shim.h"
+#include "../runtime.h"
+#include "../slowpath.h"
+#include "hooks.h"
 
 static void pc_at_exit(void) { pc_slow_everything(0); }
 

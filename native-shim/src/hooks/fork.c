@@ -1,5 +1,5 @@
 /* fork goes through libc's own fork, so atfork handlers and libc's locks stay
- * right; init.c's atfork handlers keep the shim's locks and give the child an
+ * right; the shim's fork handlers (atfork.c) keep its locks and give the child an
  * empty table. The hook only tells the coordinator who the child is. clone
  * without CLONE_VM is treated as a fork (below). */
 #define _GNU_SOURCE
@@ -9,7 +9,12 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "../shim.h"
+#include "../area.h"
+#include "../atfork.h"
+#include "../runtime.h"
+#include "../session.h"
+#include "../table.h"
+#include "hooks.h"
 
 static pid_t (*pc_orig_fork)(void);
 

@@ -15,7 +15,11 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include "../../include/pincoh.h"
-#include "../shim.h"
+#include "../runtime.h"
+#include "../session.h"
+#include "../slowpath.h"
+#include "../table.h"
+#include "hooks.h"
 
 static void (*pc_orig_free)(void *);
 static void *(*pc_orig_realloc)(void *, size_t);

@@ -1,29 +1,15 @@
+/* madvise: its row of hooktable.h. Only advice that drops or may move pages is
+ * worth a look (pc_advice_drops): the rest (WILLNEED, SEQUENTIAL, HUGEPAGE,
+ * DONTFORK...) leave a registration's pages where they are. The real call is
+ * real even in the stub build. */
 #include <sys/mman.h>
 #include "../../include/pincoh.h"
-#include "../shim.h"
-
-static int pc_orig_madvise(void *addr, size_t len, int advice)
-{
-	if (PC_CHAINED(madvise))
-		return PC_CHAIN_CALL(madvise, addr, len, advice);
-	return (int)syscall(SYS_madvise, addr, len, advice); /* real even in the stub build */
-}
-
-struct args { void *addr; size_t len; int advice; };
-static long real(void *p)
-{
-	struct args *a = p;
-	return pc_orig_madvise(a->addr, a->len, a->advice);
-}
-
-/* Only advice that drops or may move pages is worth a look: the rest (WILLNEED,
- * SEQUENTIAL, HUGEPAGE, DONTFORK...) leave a registration's pages where they are. */
-__attribute__((noinline, cold)) static int slow(void *addr, size_t len, int advice, uintptr_t s, uintptr_t e)
-{
-	struct pc_event ev = { .reason = PINCOH_REASON_MADVISE, .start = s, .end = e, .arg = advice, .len = len };
-	struct args a = { addr, len, advice };
-	return (int)pc_slow_call(&ev, real, &a, -1);
-}
+#include "../patch.h"
+#include "../policy.h"
+#include "../runtime.h"
+#include "../slowpath.h"
+#include "../table.h"
+#include "hooktable.h"
 
 #if defined(__SANITIZE_THREAD__)
 /* ThreadSanitizer build only: an exiting thread drops its own stack's pages
@@ -41,19 +27,5 @@ static int exiting_thread_stack(uintptr_t e, int advice)
 #define exiting_thread_stack(e, advice) 0
 #endif
 
-PC_EXPORT int madvise(void *addr, size_t len, int advice)
-{
-	uintptr_t s, e;
-	if (PC_UNLIKELY(PC_GUARDED())) {
-		pc_note_guarded();
-		return pc_orig_madvise(addr, len, advice);
-	}
-	if (PC_LIKELY(!pc_advice_drops(advice)))
-		return pc_orig_madvise(addr, len, advice);
-	s = pc_page_start((uintptr_t)addr), e = pc_page_end((uintptr_t)addr, len);
-	if (exiting_thread_stack(e, advice))
-		return pc_orig_madvise(addr, len, advice);
-	if (PC_LIKELY(!pc_table_hit(s, e)))
-		return pc_orig_madvise(addr, len, advice);
-	return slow(addr, len, advice, s, e);
-}
+PC_HOOK_madvise(PC_DEFINE_CALLS)
+PC_HOOK_madvise(PC_DEFINE_ENTRY)

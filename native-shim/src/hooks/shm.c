@@ -10,7 +10,9 @@
 #include <pthread.h>
 #include <sys/shm.h>
 #include "../../include/pincoh.h"
-#include "../shim.h"
+#include "../runtime.h"
+#include "../slowpath.h"
+#include "../table.h"
 
 #define SEGS 256
 static struct { uintptr_t addr; int id; } segs[SEGS];
