@@ -6,15 +6,13 @@
 // against the layer order shim.h documents, and two controls show the check
 // fails and names the edge: the real graph with one call added that points
 // up, and three tiny objects that call one another round a circle.
-//
-// The same for the TypeScript import graph of src/: no circles but those
-// there already (KNOWN_TS_CYCLES), so a new one fails and an old one may go.
+// (src/'s import graph has its own check: test/import-graph.test.ts.)
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from './helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SHIM = resolve(ROOT, 'native-shim');
@@ -177,7 +175,7 @@ describe('the shim: calls between modules point down shim.h\'s layers, with no c
   });
 
   it('control: three tiny objects, two calling each other and one calling up, fail with both named', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pincoh-layers-'));
+    const dir = tempDir('layers');
     const src: Record<string, string> = {
       top: 'void low(void); void top(void) { low(); }\n',
       low: 'void mid(void); void low(void) { mid(); }\n', // low -> mid: up
@@ -201,52 +199,5 @@ describe('the shim: calls between modules point down shim.h\'s layers, with no c
       "shim.h's layers name gone, which is no module",
     ]));
     expect(violations(g, [['top'], ['low']])).toContain("mid is on 0 lines of shim.h's layers (it must be on one)");
-  });
-});
-
-// ---- the coordinator: src/'s import graph ----
-
-/** Circles in src/'s imports today, each its modules sorted: one may shrink or go, none may grow or appear. */
-const KNOWN_TS_CYCLES: string[][] = [
-  // engine.ts imports Job; jobs.ts imports the type ProcessState back (issue 17, part 3: being restructured)
-  ['coherence/engine.ts', 'job/jobs.ts'],
-];
-
-function tsImports(): Map<string, string[]> {
-  const dir = resolve(ROOT, 'src');
-  const walk = (d: string): string[] =>
-    readdirSync(d).flatMap((f) => {
-      const p = join(d, f);
-      return statSync(p).isDirectory() ? walk(p) : f.endsWith('.ts') && !f.endsWith('.d.ts') ? [p] : [];
-    });
-  const files = walk(dir);
-  const g = new Map<string, string[]>();
-  for (const file of files) {
-    const text = readFileSync(file, 'utf8');
-    const specs = [
-      ...text.matchAll(/(?:^|[\n;])\s*(?:import|export)\b[^'";]*?\bfrom\s*['"]([^'"]+)['"]/g),
-      ...text.matchAll(/\bimport\s*\(?\s*['"]([^'"]+)['"]/g),
-    ].map((m) => m[1]!);
-    const deps = specs
-      .filter((s) => s.startsWith('.'))
-      .map((s) => resolve(dirname(file), s).replace(/\.js$/, '.ts'))
-      .filter((p) => files.includes(p))
-      .map((p) => relative(dir, p));
-    g.set(relative(dir, file), [...new Set(deps)].sort());
-  }
-  return g;
-}
-
-describe('the coordinator: src/ imports no circle but the known ones', () => {
-  it('reads a graph: every file of src/, and its relative imports', () => {
-    const g = tsImports();
-    expect(g.size).toBeGreaterThan(20);
-    expect([...g.values()].flat().length).toBeGreaterThan(20);
-  });
-
-  it('no circle of imports appears or grows', () => {
-    const found = components(tsImports()).filter((c) => c.length > 1);
-    const grown = found.filter((c) => !KNOWN_TS_CYCLES.some((k) => c.every((m) => k.includes(m))));
-    expect(grown, `circles of imports in src/ beyond KNOWN_TS_CYCLES: ${JSON.stringify(grown)}`).toEqual([]);
   });
 });

@@ -12,7 +12,7 @@
  * may be writing an event in it at that moment. A forked child unmaps its
  * copy in fork's child handler. It is not MADV_DONTFORK: a child made by a raw clone system call
  * (no fork handlers) would then crash on its first event; instead it writes
- * into its parent's ring (README, limits).
+ * into its parent's ring (docs/limits.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>

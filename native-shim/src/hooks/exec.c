@@ -1,6 +1,6 @@
 /* The exec family: the new image replaces the whole address space. Every
  * registration goes, and every export is revoked, before the real call. If
- * the exec then fails, they are gone all the same (README, limits). Each
+ * the exec then fails, they are gone all the same (docs/limits.md). Each
  * variant calls libc's own of the same name, so PATH search and the rest stay
  * libc's. A vfork child execs without touching its parent's table (pc_foreign). */
 #define _GNU_SOURCE

@@ -3,7 +3,7 @@
  * address, so shmat records which segment it attached where (no system call);
  * the segment's size is asked for (one shmctl) only when registrations exist.
  * Up to 256 segments at once are known; past that a shmdt is not seen
- * (README, limits). Both go through libc's own functions. */
+ * (docs/limits.md). Both go through libc's own functions. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
