@@ -183,8 +183,8 @@ describe('pincoh exec', () => {
       const rs = await ranks(job, 2, () => [prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'bar', '20000'], cwd);
       for (const r of rs) expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'bar 0']);
       const log = join(cwd, `pincoh-${hostname()}-${job}.log`);
-      expect(await until(() => existsSync(log) && SUMMARY.test(readFileSync(log, 'utf8')) && !existsSync(`${jobDir(job)}.1`), 10_000)).toBe(true);
-      expect(readFileSync(log, 'utf8')).toMatch(`serving on ${jobDir(job)}.1/c.sock`);
+      expect(await until(() => existsSync(log) && SUMMARY.test(readFileSync(log, 'utf8')) && !existsSync(`${jobDir(job)}+1`), 10_000)).toBe(true);
+      expect(readFileSync(log, 'utf8')).toMatch(`serving on ${jobDir(job)}+1/c.sock`);
       expect(readdirSync(jobDir(job))).toEqual(['theirs']); // left as it was
     } finally {
       rmSync(jobDir(job), { recursive: true, force: true });

@@ -2,9 +2,10 @@
 // under the shim, a real coordinator, the real CLI asking it over its socket.
 
 import { spawn } from 'node:child_process';
+import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { CLI, prog, run, startCli, startDriver, tempDir, until, type LiveDriver } from './helpers.js';
+import { CLI, prog, run, serve, startCli, startDriver, tempDir, until, type LiveDriver } from './helpers.js';
 
 const cli = (args: string[], env: NodeJS.ProcessEnv = process.env) => run(process.execPath, [CLI, ...args], env);
 
@@ -64,6 +65,7 @@ describe('pincoh status', () => {
     const tmp = tempDir('status-find');
     const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: tmp };
     delete env.PINCOH_SOCKET;
+    delete env.XDG_RUNTIME_DIR; // (where exec's coordinators may be: the next test)
     const none = await cli(['status'], env);
     expect(none.code).toBe(2);
     expect(none.stderr).toBe(`pincoh: no coordinator of yours listens under ${tmp}; pass --socket PATH (pincoh run prints it at start) [PINCOH_ERR_COORDINATOR]\n`);
@@ -95,6 +97,21 @@ describe('pincoh status', () => {
     for (const l of [a, b]) l.child.stdin.write('go\n');
     expect(await a.closed).toBe(0);
     expect(await b.closed).toBe(0);
+  });
+
+  it('without --socket also finds pincoh exec\'s coordinators in XDG_RUNTIME_DIR, and names both places when there is none', async () => {
+    const [tmp, xdg] = [tempDir('status-tmp'), tempDir('status-xdg')];
+    chmodSync(xdg, 0o700);
+    const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: tmp, XDG_RUNTIME_DIR: xdg };
+    delete env.PINCOH_SOCKET;
+    const none = await cli(['status'], env);
+    expect(none.stderr).toBe(`pincoh: no coordinator of yours listens under ${xdg} or ${tmp}; pass --socket PATH (pincoh run prints it at start) [PINCOH_ERR_COORDINATOR]\n`);
+    const sock = join(xdg, `pincoh-${process.getuid?.() ?? 0}-j`, 'c.sock');
+    const c = serve(sock);
+    expect(await c.ready).toBe(true);
+    const one = await cli(['status'], env);
+    expect(one.stdout).toMatch(new RegExp(`^pincoh \\S+: coordinator pid ${c.child.pid} on ${sock.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    expect(one.code).toBe(0);
   });
 
   it('--watch redraws in place on a terminal, and says when the coordinator ends', async () => {

@@ -1,12 +1,12 @@
 // pincoh status: what a running coordinator sees, once, as JSON, or redrawn
 // in place like top.
 
-import { tmpdir } from 'node:os';
 import { plural } from '../coherence/stats.js';
 import type { Percentiles, StatusSnapshot } from '../coherence/status.js';
 import { PincohError } from '../errors.js';
 import { version } from '../paths.js';
 import { fetchStatus, findCoordinators } from '../transport/control.js';
+import { jobsBases } from '../transport/socket-path.js';
 import type { StatusOptions } from './options.js';
 
 const us = (v: number | null) => (v === null ? '-' : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`);
@@ -52,10 +52,10 @@ async function resolveSocket(o: StatusOptions): Promise<string | undefined> {
   if (process.env.PINCOH_SOCKET) return process.env.PINCOH_SOCKET;
   const found = await findCoordinators();
   if (found.length === 1) return found[0];
-  if (found.length === 0) throw new PincohError('PINCOH_ERR_COORDINATOR', `no coordinator of yours listens under ${tmpdir()}; pass --socket PATH (pincoh run prints it at start)`);
+  if (found.length === 0) throw new PincohError('PINCOH_ERR_COORDINATOR', `no coordinator of yours listens under ${jobsBases().join(' or ')}; pass --socket PATH (pincoh run prints it at start)`);
   // several: each in a line (or a JSON document), then choose
   const each = await Promise.all(found.map(async (socket) => ({ socket, status: await fetchStatus(socket).catch(() => undefined) })));
-  if (o.watch) throw new PincohError('PINCOH_ERR_COORDINATOR', `${found.length} coordinators of yours listen under ${tmpdir()}: choose one to watch with --socket PATH (pincoh status lists them)`);
+  if (o.watch) throw new PincohError('PINCOH_ERR_COORDINATOR', `${found.length} coordinators of yours listen under ${jobsBases().join(' or ')}: choose one to watch with --socket PATH (pincoh status lists them)`);
   if (o.json) {
     const list = each.map(({ socket, status: s }) => (s ? { socket, pid: s.coordinator.pid, uptime_s: s.coordinator.uptime_s, processes: s.processes.length, jobs: s.jobs.map((j) => j.id) } : { socket, answered: false }));
     process.stdout.write(JSON.stringify({ version: 1, coordinators: list }, null, 2) + '\n');

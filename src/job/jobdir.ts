@@ -16,40 +16,36 @@
 //            for it). The coordinator ends once every rank has been announced
 //            and has gone, even one that never spoke to it.
 
-import { closeSync, constants as fsc, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { closeSync, constants as fsc, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PincohError } from '../errors.js';
-import { isLive } from '../transport/socket-path.js';
+import { isLive, isPrivate, jobsBases } from '../transport/socket-path.js';
 import { runningSince } from './ended.js';
 import { lockWithin, tryLock } from './native.js';
 
 const uid = () => process.getuid?.() ?? 0;
 
-/** A directory ours alone: 0700 (no more), of our uid, not a link. */
-const isPrivate = (path: string): boolean => {
-  const st = lstatSync(path);
-  return st.isDirectory() && st.uid === uid() && (st.mode & 0o077) === 0;
-};
-
-/** Where this user's job directories live on this node (see the top). */
-export function jobsBase(): string {
-  const xdg = process.env.XDG_RUNTIME_DIR;
-  try {
-    if (xdg && isAbsolute(xdg) && isPrivate(xdg)) return xdg;
-  } catch {
-    /* not there: TMPDIR */
-  }
-  return tmpdir();
-}
-
 const TAKEN_TRIES = 16;
+/** The names job's directory may have in base: the first, then those past names others took.
+ * '+' is never in a job's name (jobName), so no job's first name is another's fallback. */
+const names = (base: string, job: string): string[] =>
+  Array.from({ length: TAKEN_TRIES }, (_, i) => join(base, `pincoh-${uid()}-${job}${i === 0 ? '' : `+${i}`}`));
 
-/** The job's directory on this node, made if need be: ours alone (0700, our uid). */
+/** The job's directory on this node, made if need be: ours alone (0700, our uid). One that
+ * exists already, in either base, is the job's (a rank that came earlier chose it while
+ * XDG_RUNTIME_DIR was there, or before it appeared): every rank of the job finds the same one. */
 export function jobDir(job: string): string {
-  const first = join(jobsBase(), `pincoh-${uid()}-${job}`);
-  for (let i = 0; i < TAKEN_TRIES; i++) {
-    const dir = i === 0 ? first : `${first}.${i}`;
+  const bases = jobsBases();
+  for (const base of bases)
+    for (const dir of names(base, job)) {
+      try {
+        if (isPrivate(dir)) return dir;
+      } catch {
+        break; // no such name: those past it were never needed here
+      }
+    }
+  const first = names(bases[0]!, job);
+  for (const dir of first) {
     try {
       mkdirSync(dir, { mode: 0o700 });
     } catch (err) {
@@ -58,7 +54,7 @@ export function jobDir(job: string): string {
     if (isPrivate(dir)) return dir;
     // another user's, or not a private directory: taken, the next name
   }
-  throw new PincohError('PINCOH_ERR_COORDINATOR', `${first} and the next ${TAKEN_TRIES - 1} names after it are taken by directories not private to us; remove them, or set TMPDIR or XDG_RUNTIME_DIR to a directory of your own`);
+  throw new PincohError('PINCOH_ERR_COORDINATOR', `${first[0]} and the next ${TAKEN_TRIES - 1} names after it are taken by directories not private to us; remove them, or set TMPDIR or XDG_RUNTIME_DIR to a directory of your own`);
 }
 
 /** The job's lock, held (close fd to let go): re-taken if the coordinator removed the directory meanwhile. */
@@ -94,7 +90,7 @@ export async function holdLock(job: string): Promise<{ fd: number; dir: string }
 export async function removeDeadJobDirs(except: string): Promise<string[]> {
   const removed: string[] = [];
   const prefix = `pincoh-${uid()}-`;
-  const base = jobsBase();
+  for (const base of jobsBases())
   for (const name of readdirSync(base).filter((n) => n.startsWith(prefix))) {
     const dir = join(base, name);
     if (dir === except) continue;

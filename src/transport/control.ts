@@ -4,13 +4,12 @@
 
 import { readdirSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StatusSnapshot } from '../coherence/status.js';
 import { encodeFrame } from '../protocol/codec.js';
 import { HDR_SIZE, SIZE, T } from '../protocol/constants.js';
 import { PincohError } from '../errors.js';
-import { isLive } from './socket-path.js';
+import { isLive, jobsBases } from './socket-path.js';
 
 const ANSWER_MS = 5000;
 
@@ -56,8 +55,15 @@ export function fetchStatus(socket: string): Promise<StatusSnapshot> {
   return ask(socket, T.STATUS, Buffer.alloc(8)) as Promise<StatusSnapshot>;
 }
 
-/** The live coordinators of this user under the temporary directory: pincoh run's (coord.sock) and exec's (c.sock). */
-export async function findCoordinators(dir = tmpdir()): Promise<string[]> {
+/** The live coordinators of this user in dir, or else where pincoh puts them (TMPDIR, and
+ * XDG_RUNTIME_DIR for exec's): pincoh run's (coord.sock) and exec's (c.sock). */
+export async function findCoordinators(dir?: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const d of dir !== undefined ? [dir] : jobsBases()) found.push(...(await findIn(d)));
+  return found;
+}
+
+async function findIn(dir: string): Promise<string[]> {
   const uid = process.getuid?.() ?? 0;
   const found: string[] = [];
   let names: string[] = [];

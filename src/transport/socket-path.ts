@@ -4,10 +4,30 @@
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { PincohError } from '../errors.js';
 
 const SUN_PATH_MAX = 107;
+
+/** A directory ours alone: 0700 (no more), of our uid, not a link. Throws if there is none. */
+export function isPrivate(path: string): boolean {
+  const st = lstatSync(path);
+  return st.isDirectory() && st.uid === (process.getuid?.() ?? 0) && (st.mode & 0o077) === 0;
+}
+
+/** Where this user's job directories for pincoh exec may be on this node, preferred first:
+ * $XDG_RUNTIME_DIR when it is set and private to us (nobody else can create anything
+ * there), and TMPDIR. */
+export function jobsBases(): string[] {
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  let ok = false;
+  try {
+    ok = !!xdg && isAbsolute(xdg) && isPrivate(xdg) && xdg !== tmpdir();
+  } catch {
+    /* not there */
+  }
+  return ok ? [xdg!, tmpdir()] : [tmpdir()];
+}
 
 /** A fresh private directory for `pincoh run` under TMPDIR; returns the socket path and a cleanup. */
 export function privateSocketPath(): { path: string; cleanup: () => void } {
