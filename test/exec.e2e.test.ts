@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, itAsRootWith, prog, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
-import { ETIMEDOUT } from '../src/protocol/errno.js';
+import { EOWNERDEAD, ETIMEDOUT } from '../src/protocol/errno.js';
 
 let jobs = 0;
 const newJob = () => `t${process.pid}x${++jobs}`;
@@ -220,6 +220,19 @@ describe('pincoh exec', () => {
     expect(readFileSync(log, 'utf8')).toMatch(`serving on ${join(xdg, `pincoh-${process.getuid?.() ?? 0}-${job}`)}/c.sock`);
     expect(existsSync(jobDir(job))).toBe(false);
     expect(await until(() => readdirSync(xdg).length === 0)).toBe(true); // cleared as it ends
+  });
+
+  it('a rank that connects after another crashed, with no member left, gets -EOWNERDEAD: the failure is the job\'s for its lifetime', async () => {
+    const cwd = tempDir('exec');
+    const job = newJob();
+    const log = join(cwd, `pincoh-${hostname()}-${job}.log`);
+    const D = prog('driver');
+    // rank 0 starts its program once the node's log names rank 1's crash
+    const late = `while ! grep -q 'died without exiting' ${log} 2>/dev/null; do sleep 0.05; done; exec ${D} map 0 4096 reg 0 0 4096 r bar 5000`;
+    const [r0, r1] = await ranks(job, 2, (r) => (r === 1 ? [D, 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'segv'] : ['sh', '-c', late]), cwd);
+    expect(r1!.signal).toBe('SIGSEGV');
+    expect(r0!.lines).toEqual(['map 0 ok', 'reg 0 0', `bar -${EOWNERDEAD}`]);
+    await ended(cwd, job);
   });
 
   it('serve --until-ranks given a directory of other things removes only what pincoh put there', async () => {
