@@ -1,0 +1,414 @@
+/* pincoh-exec: `pincoh exec` without starting Node in every rank.
+ *
+ *   pincoh-exec [options] -- CMD [ARGS...]      (the options of `pincoh exec`)
+ *
+ * A rank whose node already has the job's coordinator listening (every rank but
+ * the first on a node) is handled here: it announces itself in the job's
+ * directory under the job's lock, sets the environment and becomes CMD, which
+ * costs an execve and a few system calls. Anything else becomes
+ * `node PINCOH_CLI exec` with the same arguments, which starts the coordinator
+ * (exactly one per node per job: the same flock decides) or says what is wrong:
+ * no coordinator yet, an option or a launcher this program does not read, a job
+ * name longer than 31 bytes (hashed there), a shim that is missing, --help.
+ *
+ * What it reads as the TypeScript does (src/job/launcher.ts: the launchers'
+ * variables; src/job/jobdir.ts: the job's directory; src/job/launch.ts: the
+ * rank's environment) is held to it by test/exec-native.test.ts, which runs
+ * both side by side. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef PINCOH_CLI_DEFAULT
+#error "build with -DPINCOH_CLI_DEFAULT=\"/path/to/bin/pincoh.js\" (the Makefile does)"
+#endif
+#ifndef PINCOH_SHIM_DEFAULT
+#error "build with -DPINCOH_SHIM_DEFAULT=\"/path/to/libpincoh.so\" (the Makefile does)"
+#endif
+
+#define JOB_MAX 31     /* PINCOH_JOB as jobName makes it, unhashed */
+#define TAKEN_TRIES 16 /* jobdir.ts: names past those other users took */
+#define LOCK_WAIT_MS 30000
+
+static char **args_all; /* our argv, handed to `pincoh exec` as it is */
+
+/* Becomes `node PINCOH_CLI exec ARGS...`: the TypeScript does the rest. */
+static __attribute__((noreturn)) void by_node(void)
+{
+	const char *node = getenv("PINCOH_NODE"), *cli = getenv("PINCOH_CLI");
+	int n = 0;
+	while (args_all[n])
+		n++;
+	char **argv = calloc((size_t)n + 3, sizeof *argv);
+	if (!argv) {
+		fputs("pincoh-exec: out of memory\n", stderr);
+		exit(2);
+	}
+	argv[0] = (char *)(node && *node ? node : "node");
+	argv[1] = (char *)(cli && *cli ? cli : PINCOH_CLI_DEFAULT);
+	argv[2] = "exec";
+	for (int i = 1; i < n; i++)
+		argv[i + 2] = args_all[i];
+	execvp(argv[0], argv);
+	fprintf(stderr, "pincoh: cannot run %s to start this node's coordinator: %s; set PINCOH_NODE to Node's path [PINCOH_ERR_COORDINATOR]\n",
+		argv[0], strerror(errno));
+	exit(2);
+}
+
+/* A whole decimal number (no sign, no blanks), as launcher.ts's int() takes it. */
+static int whole(const char *s, long *out)
+{
+	char *end;
+	if (!s || !*s || strlen(s) > 9)
+		return 0;
+	for (const char *c = s; *c; c++)
+		if (*c < '0' || *c > '9')
+			return 0;
+	*out = strtol(s, &end, 10);
+	return 1;
+}
+
+static int env_whole(const char *name, long *out) { return whole(getenv(name), out); }
+
+struct place {
+	long rank, size, local_rank, local_size;
+	const char *job;
+	char job_slurm[64];
+};
+
+/* SLURM_STEP_TASKS_PER_NODE ("2(x3),1") at node index `node` (launcher.ts's slurmTasksOn). */
+static int slurm_tasks_on(const char *spec, long node, long *out)
+{
+	long at = 0;
+	const char *p = spec;
+	while (*p) {
+		char *e;
+		long tasks = strtol(p, &e, 10), count = 1;
+		if (e == p)
+			return 0;
+		p = e;
+		if (strncmp(p, "(x", 2) == 0) {
+			count = strtol(p + 2, &e, 10);
+			if (e == p + 2 || *e != ')')
+				return 0;
+			p = e + 1;
+		}
+		if (node < at + count) {
+			*out = tasks;
+			return 1;
+		}
+		at += count;
+		if (*p == ',')
+			p++;
+		else if (*p)
+			return 0;
+	}
+	return 0;
+}
+
+/* launcher.ts's placementFrom; 0 where it would throw (then `pincoh exec` says why). */
+static int placement(struct place *pl)
+{
+	const char *own = getenv("PINCOH_JOB");
+	const char *job = NULL;
+	int ok;
+	if (getenv("OMPI_COMM_WORLD_RANK")) {
+		ok = env_whole("OMPI_COMM_WORLD_RANK", &pl->rank) && env_whole("OMPI_COMM_WORLD_SIZE", &pl->size) &&
+		     env_whole("OMPI_COMM_WORLD_LOCAL_RANK", &pl->local_rank) && env_whole("OMPI_COMM_WORLD_LOCAL_SIZE", &pl->local_size);
+		job = getenv("OMPI_MCA_ess_base_jobid") ? getenv("OMPI_MCA_ess_base_jobid") : getenv("PMIX_NAMESPACE");
+	} else if (getenv("SLURM_PROCID")) {
+		long node;
+		const char *spec = getenv("SLURM_STEP_TASKS_PER_NODE") ? getenv("SLURM_STEP_TASKS_PER_NODE") : getenv("SLURM_TASKS_PER_NODE");
+		ok = env_whole("SLURM_PROCID", &pl->rank) && env_whole("SLURM_NTASKS", &pl->size) && env_whole("SLURM_LOCALID", &pl->local_rank) &&
+		     env_whole("SLURM_NODEID", &node) && spec && *spec && slurm_tasks_on(spec, node, &pl->local_size);
+		if (getenv("SLURM_JOB_ID")) {
+			snprintf(pl->job_slurm, sizeof pl->job_slurm, "%s.%s", getenv("SLURM_JOB_ID"), getenv("SLURM_STEP_ID") ? getenv("SLURM_STEP_ID") : "0");
+			job = pl->job_slurm;
+		}
+	} else if (getenv("PMI_RANK")) {
+		ok = env_whole("PMI_RANK", &pl->rank) && env_whole("PMI_SIZE", &pl->size) && env_whole("MPI_LOCALRANKID", &pl->local_rank) &&
+		     env_whole("MPI_LOCALNRANKS", &pl->local_size);
+		job = getenv("PMI_KVSNAME");
+	} else if (getenv("PMIX_RANK")) {
+		ok = env_whole("PMIX_RANK", &pl->rank) && env_whole("PINCOH_LOCAL_RANK", &pl->local_rank) && env_whole("PINCOH_LOCAL_SIZE", &pl->local_size);
+		if (!env_whole("PMIX_SIZE", &pl->size))
+			pl->size = 0;
+		job = getenv("PMIX_NAMESPACE");
+	} else
+		return 0;
+	pl->job = own && *own ? own : job;
+	if (!ok || !pl->job || !*pl->job)
+		return 0;
+	return pl->local_rank < pl->local_size && !(pl->size > 0 && pl->rank >= pl->size) && pl->local_size >= 1;
+}
+
+/* launcher.ts's jobName for a name it keeps as it is: 0 for one it would hash. */
+static int job_name(const char *job, char *out)
+{
+	size_t n = strlen(job);
+	if (n > JOB_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = job[i];
+		int keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+		out[i] = keep ? c : '_';
+	}
+	out[n] = 0;
+	return 1;
+}
+
+/* A directory ours alone: 0700 and no more, our uid, not a link. -1: nothing there. */
+static int private_dir(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return -1;
+	return S_ISDIR(st.st_mode) && st.st_uid == getuid() && (st.st_mode & 077) == 0;
+}
+
+/* jobdir.ts's jobDir, finding only: the job's directory that exists, in
+ * XDG_RUNTIME_DIR (when set, absolute, private and not TMPDIR) or TMPDIR. */
+static int find_job_dir(const char *job, char *out, size_t cap)
+{
+	const char *tmp = getenv("TMPDIR"), *xdg = getenv("XDG_RUNTIME_DIR"), *bases[2];
+	char tmpdir[PATH_MAX];
+	int nb = 0;
+	/* os.tmpdir(): TMPDIR without a trailing slash, else /tmp */
+	snprintf(tmpdir, sizeof tmpdir, "%s", tmp && *tmp ? tmp : "/tmp");
+	for (size_t l = strlen(tmpdir); l > 1 && tmpdir[l - 1] == '/'; l--)
+		tmpdir[l - 1] = 0;
+	if (xdg && xdg[0] == '/' && private_dir(xdg) == 1 && strcmp(xdg, tmpdir) != 0)
+		bases[nb++] = xdg;
+	bases[nb++] = tmpdir;
+	for (int b = 0; b < nb; b++)
+		for (int i = 0; i < TAKEN_TRIES; i++) {
+			int r, n;
+			if (i == 0)
+				n = snprintf(out, cap, "%s/pincoh-%u-%s", bases[b], (unsigned)getuid(), job);
+			else
+				n = snprintf(out, cap, "%s/pincoh-%u-%s+%d", bases[b], (unsigned)getuid(), job, i);
+			if (n < 0 || (size_t)n >= cap)
+				return 0;
+			r = private_dir(out);
+			if (r == 1)
+				return 1;
+			if (r < 0)
+				break;
+		}
+	return 0;
+}
+
+/* socket-path.ts's isLive: only "nothing there" is no. */
+static int live(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd, rc, err;
+	if (strlen(path) >= sizeof a.sun_path)
+		return 0;
+	strcpy(a.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return 0;
+	rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+	err = errno;
+	close(fd);
+	return rc == 0 || !(err == ECONNREFUSED || err == ENOENT || err == ENOTSOCK || err == ENOTDIR);
+}
+
+/* Our start time, field 22 of /proc/self/stat (ended.ts's runningSince). */
+static int start_time(char *out, size_t cap)
+{
+	char buf[1024], *p;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	p += 2; /* field 3 on */
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return 0;
+		p++;
+	}
+	size_t len = strcspn(p, " ");
+	if (len == 0 || len >= cap)
+		return 0;
+	memcpy(out, p, len);
+	out[len] = 0;
+	return 1;
+}
+
+static long now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
+}
+
+/* Under the job's lock (as jobdir.ts's holdLock takes it): if the coordinator
+ * listens, this rank is announced (rank-L: pid and start time) and 1 is
+ * returned; 0: the coordinator must be started, by `pincoh exec`. */
+static int announce(const char *dir, const char *sock, long local_rank)
+{
+	char lock[PATH_MAX + 32], file[PATH_MAX + 32], line[96], since[32];
+	struct stat a, b;
+	long end = now_ms() + LOCK_WAIT_MS;
+	int fd, out, ok = 0;
+	snprintf(lock, sizeof lock, "%s/lock", dir);
+	fd = open(lock, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (now_ms() > end) {
+			close(fd);
+			return 0; /* `pincoh exec` waits and says who holds it */
+		}
+		usleep(10000);
+	}
+	/* the lock we hold is the directory's (its coordinator did not remove it meanwhile) */
+	if (fstat(fd, &a) != 0 || stat(lock, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev || !live(sock) ||
+	    !start_time(since, sizeof since))
+		goto out;
+	snprintf(file, sizeof file, "%s/rank-%ld", dir, local_rank);
+	snprintf(line, sizeof line, "%d %s\n", (int)getpid(), since);
+	/* as announceRank writes it; read under the same lock, so never half-written */
+	out = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0)
+		goto out;
+	ok = write(out, line, strlen(line)) == (ssize_t)strlen(line);
+	ok = close(out) == 0 && ok;
+out:
+	close(fd); /* lets go of the lock */
+	return ok;
+}
+
+/* launch.ts's preloadWith: sanitizer runtimes first (they must load first), then the shim, then the rest. */
+static char *preload_with(const char *shim, const char *existing)
+{
+	size_t cap = strlen(shim) + (existing ? strlen(existing) : 0) + 2;
+	char *out = calloc(cap, 1), *copy = strdup(existing ? existing : ""), *tok, *save;
+	if (!out || !copy)
+		return NULL;
+	for (int pass = 0; pass < 3; pass++) {
+		if (pass == 1) {
+			if (*out)
+				strcat(out, ":");
+			strcat(out, shim);
+			continue;
+		}
+		strcpy(copy, existing ? existing : "");
+		for (tok = strtok_r(copy, ": \t\n", &save); tok; tok = strtok_r(NULL, ": \t\n", &save)) {
+			int san = 0;
+			const char *s = strstr(tok, "lib");
+			for (; s && !san; s = strstr(s + 1, "lib")) {
+				const char *k = s + 3;
+				static const char *const kinds[] = { "a", "t", "ub", "hwa", "l" };
+				for (unsigned i = 0; i < sizeof kinds / sizeof *kinds && !san; i++) {
+					size_t kl = strlen(kinds[i]);
+					san = strncmp(k, kinds[i], kl) == 0 && strncmp(k + kl, "san", 3) == 0 && (k[kl + 3] == '.' || k[kl + 3] == '-');
+				}
+			}
+			if ((pass == 0) != san)
+				continue;
+			if (*out)
+				strcat(out, ":");
+			strcat(out, tok);
+		}
+	}
+	free(copy);
+	return out;
+}
+
+int main(int argc, char **argv)
+{
+	struct place pl = { 0 };
+	char job[JOB_MAX + 1], dir[PATH_MAX], sock[PATH_MAX + 8], num[24];
+	const char *timeout = NULL, *shim;
+	int cmd = 0;
+	args_all = argv;
+
+	/* the options of `pincoh exec`: only --timeout-ms matters to a rank; the
+	 * others are the starter's, already applied if its coordinator listens */
+	for (int i = 1; i < argc && !cmd; i++) {
+		const char *a = argv[i];
+		static const char *const valued[] = { "--output-dir", "--idle-exit-ms", "--metrics", "--mremap", "--fork", "--free",
+						      "--max-frame", "--max-registrations", "--max-attachments", "--max-names", "--max-pending" };
+		int known = 0;
+		if (!strcmp(a, "--")) {
+			cmd = i + 1;
+			break;
+		}
+		if (a[0] != '-') {
+			cmd = i;
+			break;
+		}
+		if (!strcmp(a, "--trace") || !strcmp(a, "--no-coherence"))
+			continue;
+		if (!strcmp(a, "--timeout-ms") && i + 1 < argc) {
+			timeout = argv[++i];
+			continue;
+		}
+		for (unsigned k = 0; k < sizeof valued / sizeof *valued; k++)
+			if (!strcmp(a, valued[k]) && i + 1 < argc) {
+				i++;
+				known = 1;
+			}
+		if (!known)
+			by_node(); /* --help, a typo, an --opt=value: `pincoh exec` says */
+	}
+	if (!cmd || cmd >= argc)
+		by_node();
+	if (timeout) {
+		long t;
+		if (!whole(timeout, &t) || t < 1 || t > 3600000)
+			by_node();
+	}
+	shim = getenv("PINCOH_SHIM") && *getenv("PINCOH_SHIM") ? getenv("PINCOH_SHIM") : PINCOH_SHIM_DEFAULT;
+	if (access(shim, R_OK) != 0 || !placement(&pl) || !job_name(pl.job, job) || !find_job_dir(job, dir, sizeof dir))
+		by_node();
+	snprintf(sock, sizeof sock, "%s/c.sock", dir);
+	if (!announce(dir, sock, pl.local_rank))
+		by_node(); /* no coordinator listens: `pincoh exec` starts it */
+
+	char *preload = preload_with(shim, getenv("LD_PRELOAD"));
+	if (!preload) {
+		fputs("pincoh-exec: out of memory\n", stderr);
+		return 2;
+	}
+	setenv("LD_PRELOAD", preload, 1);
+	setenv("PINCOH_SOCKET", sock, 1);
+	snprintf(num, sizeof num, "%ld", pl.local_rank);
+	setenv("PINCOH_RANK", num, 1);
+	snprintf(num, sizeof num, "%ld", pl.local_size);
+	setenv("PINCOH_SIZE", num, 1);
+	setenv("PINCOH_JOB", job, 1);
+	snprintf(num, sizeof num, "%ld", pl.rank);
+	setenv("PINCOH_GLOBAL_RANK", num, 1);
+	snprintf(num, sizeof num, "%ld", pl.size);
+	setenv("PINCOH_GLOBAL_SIZE", num, 1);
+	if (timeout)
+		setenv("PINCOH_TIMEOUT_MS", timeout, 1);
+	execvp(argv[cmd], argv + cmd);
+	int err = errno;
+	fprintf(stderr, "pincoh: cannot run %s: %s [PINCOH_ERR_EXEC]\n", argv[cmd],
+		err == ENOENT ? "not found" : err == EACCES ? "permission denied" : strerrorname_np(err));
+	return err == ENOENT ? 127 : 126; /* as a shell says */
+}

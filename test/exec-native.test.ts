@@ -1,0 +1,123 @@
+// pincoh-exec (native-shim/exec/pincoh-exec.c), the native rank wrapper: for a
+// rank whose node's coordinator already listens it does what `pincoh exec`
+// does without starting Node; anything else it hands to `pincoh exec`. Run
+// here side by side with `pincoh exec`, under each launcher's variables made
+// by hand (the real mpirun and srun: cluster.e2e and slurm.e2e).
+
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLI, itWith, prog, ROOT, run, startProgram, SUMMARY, tempDir, until, type RunResult } from './helpers.js';
+
+const NATIVE = resolve(ROOT, 'native-shim/build/pincoh-exec');
+const D = prog('driver');
+let jobs = 0;
+const newJob = () => `n${process.pid}x${++jobs}`;
+const TMP = tempDir('exec-native-tmp');
+
+/** Each launcher's variables for rank `rank` of `size`, all on this node. */
+const LAUNCHERS: Record<string, (job: string, rank: number, size: number) => NodeJS.ProcessEnv> = {
+  'Open MPI': (job, rank, size) => ({
+    OMPI_COMM_WORLD_RANK: String(rank),
+    OMPI_COMM_WORLD_SIZE: String(size),
+    OMPI_COMM_WORLD_LOCAL_RANK: String(rank),
+    OMPI_COMM_WORLD_LOCAL_SIZE: String(size),
+    OMPI_MCA_ess_base_jobid: job,
+  }),
+  Slurm: (job, rank, size) => ({ SLURM_PROCID: String(rank), SLURM_NTASKS: String(size), SLURM_LOCALID: String(rank), SLURM_NODEID: '0', SLURM_STEP_TASKS_PER_NODE: `${size}(x1)`, SLURM_JOB_ID: job, SLURM_STEP_ID: '3' }),
+  'MPICH Hydra': (job, rank, size) => ({ PMI_RANK: String(rank), PMI_SIZE: String(size), MPI_LOCALRANKID: String(rank), MPI_LOCALNRANKS: String(size), PMI_KVSNAME: `kvs_${job}` }),
+  PMIx: (job, rank, size) => ({ PMIX_RANK: String(rank), PMIX_SIZE: String(size), PINCOH_LOCAL_RANK: String(rank), PINCOH_LOCAL_SIZE: String(size), PMIX_NAMESPACE: `${job}@1` }),
+};
+
+/** The environment of a rank: the test's, less what would steer it elsewhere, plus the launcher's. */
+function rankEnv(launcher: string, job: string, rank: number, size: number): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: TMP, ...LAUNCHERS[launcher]!(job, rank, size) };
+  for (const k of ['XDG_RUNTIME_DIR', 'PINCOH_SOCKET', 'PINCOH_JOB', 'LD_PRELOAD']) delete env[k];
+  return env;
+}
+
+/** `pincoh exec` (node) or pincoh-exec (native) as a launcher would start it */
+const wrapper = (native: boolean, args: string[]): [string, string[]] => (native ? [NATIVE, args] : [process.execPath, [CLI, 'exec', ...args]]);
+
+/** What a rank's program sees of pincoh: its variables, sorted */
+const SHOW = ['sh', '-c', 'env | grep -E "^(PINCOH_[A-Z_]*|LD_PRELOAD)=" | grep -v -E "^PINCOH_(LOCAL_RANK|LOCAL_SIZE)=" | sort'];
+
+/** Rank 0 (pincoh exec) holds the node's coordinator up in a driver waiting on stdin, once it is registered. */
+async function holder(launcher: string, job: string, size: number, cwd: string) {
+  const [cmd, args] = wrapper(false, ['--', D, 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'wait']);
+  const h = startProgram(cmd, args, { ...rankEnv(launcher, job, 0, size) });
+  await h.waitFor(/^waiting/, 30_000);
+  return { ...h, cwd };
+}
+
+async function rank(native: boolean, launcher: string, job: string, r: number, size: number, cwd: string, cmd: string[], opts: string[] = []): Promise<RunResult> {
+  const [file, args] = wrapper(native, [...opts, '--', ...cmd]);
+  return run('sh', ['-c', 'cd "$0" && exec "$@"', cwd, file, ...args], rankEnv(launcher, job, r, size), 60_000);
+}
+
+describe('pincoh-exec, the native rank wrapper', () => {
+  for (const launcher of Object.keys(LAUNCHERS)) {
+    it(`${launcher}: a rank gets from it exactly the environment pincoh exec gives, and is CMD itself`, async () => {
+      const cwd = tempDir('exec-native');
+      const job = newJob();
+      const h = await holder(launcher, job, 2, cwd);
+      const viaNode = await rank(false, launcher, job, 1, 2, cwd, SHOW);
+      const viaNative = await rank(true, launcher, job, 1, 2, cwd, SHOW);
+      expect(viaNative.stderr).toBe('');
+      expect(viaNative.stdout).toBe(viaNode.stdout);
+      expect(viaNative.stdout).toMatch(/^LD_PRELOAD=\S*libpincoh\.so\nPINCOH_GLOBAL_RANK=1\nPINCOH_GLOBAL_SIZE=2\nPINCOH_JOB=\S+\nPINCOH_RANK=1\nPINCOH_SIZE=2\nPINCOH_SOCKET=\S+\/c\.sock\n$/);
+      // the rank is CMD itself: the process the launcher started (here a sh that execs the wrapper)
+      const self = await rank(true, launcher, job, 1, 2, cwd, ['sh', '-c', 'echo $$']);
+      expect(self.stdout).toBe(`${self.pid}\n`);
+      h.send();
+      expect((await h.done).code).toBe(0);
+    });
+  }
+
+  itWith(['strace'], 'strace', 'with the coordinator listening, the rank starts no Node: the only programs run are pincoh-exec and CMD', async () => {
+    const cwd = tempDir('exec-native');
+    const job = newJob();
+    const h = await holder('Open MPI', job, 2, cwd);
+    const r = await run('strace', ['-f', '-qq', '-e', 'trace=execve', '-o', join(cwd, 'strace.out'), NATIVE, '--', D, 'map', '0', '4096', 'reg', '0', '0', '4096', 'r'], {
+      ...rankEnv('Open MPI', job, 1, 2),
+    });
+    expect(r.lines).toEqual(['map 0 ok', 'reg 0 0']);
+    const execs = readFileSync(join(cwd, 'strace.out'), 'utf8').split('\n').filter((l) => /execve\(/.test(l) && !/= -1/.test(l));
+    expect(execs.map((l) => l.match(/execve\("([^"]+)"/)![1])).toEqual([NATIVE, D]);
+    h.send();
+    await h.done;
+  });
+
+  it('the first rank on a node (no coordinator yet) goes through pincoh exec, which starts it: 16 ranks, half native, find exactly one', async () => {
+    const cwd = tempDir('exec-native');
+    const job = newJob();
+    const rs = await Promise.all(Array.from({ length: 16 }, (_, r) => rank(r % 2 === 1, 'Open MPI', job, r, 16, cwd, [D, 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'bar', '30000'])));
+    for (const r of rs) expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'bar 0']);
+    const log = join(cwd, `pincoh-${hostname()}-${job}.log`);
+    expect(await until(() => existsSync(log) && SUMMARY.test(readFileSync(log, 'utf8')), 15_000)).toBe(true);
+    const text = readFileSync(log, 'utf8');
+    expect(text.match(/serving on/g)).toHaveLength(1);
+    expect(text).toMatch(/16 processes connected, 16 registrations/);
+  });
+
+  it('what it does not read itself, pincoh exec says: a bad option, no launcher, --help; a CMD that cannot run is 127 as there', async () => {
+    const cwd = tempDir('exec-native');
+    const job = newJob();
+    for (const args of [['--mremap', 'sideways', '--', 'true'], ['--help']]) {
+      const [n, t] = await Promise.all([rank(true, 'Open MPI', job, 0, 1, cwd, [], args), rank(false, 'Open MPI', job, 0, 1, cwd, [], args)]);
+      expect([n.code, n.stdout, n.stderr]).toEqual([t.code, t.stdout, t.stderr]);
+    }
+    const bare: NodeJS.ProcessEnv = { ...process.env, TMPDIR: TMP };
+    for (const k of Object.keys(bare)) if (/^(OMPI_|SLURM_|PMI_|PMIX_|MPI_)/.test(k)) delete bare[k];
+    const [n, t] = await Promise.all([run(NATIVE, ['--', 'true'], bare), run(process.execPath, [CLI, 'exec', '--', 'true'], bare)]);
+    expect(n.code).toBe(2);
+    expect([n.code, n.stderr]).toEqual([t.code, t.stderr]);
+    // with a coordinator listening, the native path itself says it
+    const h = await holder('Open MPI', job, 2, cwd);
+    const missing = await rank(true, 'Open MPI', job, 1, 2, cwd, ['no-such-program-here']);
+    expect([missing.code, missing.stderr]).toEqual([127, 'pincoh: cannot run no-such-program-here: not found [PINCOH_ERR_EXEC]\n']);
+    h.send();
+    await h.done;
+  });
+});
