@@ -4,7 +4,7 @@
 // here side by side with `pincoh exec`, under each launcher's variables made
 // by hand (the real mpirun and srun: cluster.e2e and slurm.e2e).
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -51,9 +51,9 @@ async function holder(launcher: string, job: string, size: number, cwd: string) 
   return { ...h, cwd };
 }
 
-async function rank(native: boolean, launcher: string, job: string, r: number, size: number, cwd: string, cmd: string[], opts: string[] = []): Promise<RunResult> {
+async function rank(native: boolean, launcher: string, job: string, r: number, size: number, cwd: string, cmd: string[], opts: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
   const [file, args] = wrapper(native, [...opts, '--', ...cmd]);
-  return run('sh', ['-c', 'cd "$0" && exec "$@"', cwd, file, ...args], rankEnv(launcher, job, r, size), 60_000);
+  return run('sh', ['-c', 'cd "$0" && exec "$@"', cwd, file, ...args], { ...rankEnv(launcher, job, r, size), ...env }, 60_000);
 }
 
 describe('pincoh-exec, the native rank wrapper', () => {
@@ -89,16 +89,33 @@ describe('pincoh-exec, the native rank wrapper', () => {
     await h.done;
   });
 
-  it('the first rank on a node (no coordinator yet) goes through pincoh exec, which starts it: 16 ranks, half native, find exactly one', async () => {
+  it('16 ranks at once: one of them starts Node (pincoh exec, handed the job\'s lock), the other 15 wait for its coordinator and start none', async () => {
+    const cwd = tempDir('exec-native');
+    const job = newJob();
+    // Node as pincoh-exec runs it, counted: a line each time
+    const count = join(cwd, 'node-started');
+    const node = join(cwd, 'node');
+    writeFileSync(node, `#!/bin/sh\necho "$$" >> ${count}\nexec ${process.execPath} "$@"\n`, { mode: 0o755 });
+    const rs = await Promise.all(
+      Array.from({ length: 16 }, (_, r) => rank(true, 'Open MPI', job, r, 16, cwd, [D, 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'bar', '30000'], [], { PINCOH_NODE: node })),
+    );
+    for (const r of rs) expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'bar 0']);
+    expect(readFileSync(count, 'utf8').trim().split('\n')).toHaveLength(1);
+    const log = join(cwd, `pincoh-${hostname()}-${job}.log`);
+    expect(await until(() => existsSync(log) && SUMMARY.test(readFileSync(log, 'utf8')), 15_000)).toBe(true);
+    const text = readFileSync(log, 'utf8');
+    expect(text.match(/serving on/g)).toHaveLength(1);
+    expect(text).toMatch(/16 processes connected, 16 registrations/);
+  });
+
+  it('mixed with pincoh exec in one job: 16 ranks, half native, find exactly one coordinator', async () => {
     const cwd = tempDir('exec-native');
     const job = newJob();
     const rs = await Promise.all(Array.from({ length: 16 }, (_, r) => rank(r % 2 === 1, 'Open MPI', job, r, 16, cwd, [D, 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'bar', '30000'])));
     for (const r of rs) expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'bar 0']);
     const log = join(cwd, `pincoh-${hostname()}-${job}.log`);
     expect(await until(() => existsSync(log) && SUMMARY.test(readFileSync(log, 'utf8')), 15_000)).toBe(true);
-    const text = readFileSync(log, 'utf8');
-    expect(text.match(/serving on/g)).toHaveLength(1);
-    expect(text).toMatch(/16 processes connected, 16 registrations/);
+    expect(readFileSync(log, 'utf8').match(/serving on/g)).toHaveLength(1);
   });
 
   it('what it does not read itself, pincoh exec says: a bad option, no launcher, --help; a CMD that cannot run is 127 as there', async () => {

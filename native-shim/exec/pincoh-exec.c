@@ -2,14 +2,16 @@
  *
  *   pincoh-exec [options] -- CMD [ARGS...]      (the options of `pincoh exec`)
  *
- * A rank whose node already has the job's coordinator listening (every rank but
- * the first on a node) is handled here: it announces itself in the job's
- * directory under the job's lock, sets the environment and becomes CMD, which
- * costs an execve and a few system calls. Anything else becomes
- * `node PINCOH_CLI exec` with the same arguments, which starts the coordinator
- * (exactly one per node per job: the same flock decides) or says what is wrong:
- * no coordinator yet, an option or a launcher this program does not read, a job
- * name longer than 31 bytes (hashed there), a shim that is missing, --help.
+ * It finds or makes the job's directory and takes the job's lock, as `pincoh
+ * exec` does. If the node's coordinator for the job listens (every rank but the
+ * first on a node: the others wait on the lock while the first starts it), it
+ * announces the rank, lets go of the lock, sets the environment and becomes
+ * CMD: an execve and a few system calls. If none listens, this rank starts it:
+ * it becomes `node PINCOH_CLI exec` with the same arguments, handing over the
+ * lock it holds (PINCOH_EXEC_LOCK_FD), so no other rank starts a second one.
+ * Anything it does not read itself also goes to `pincoh exec`, which says what
+ * is wrong: an option or a launcher it does not know, a job name longer than 31
+ * bytes (hashed there), a shim that is missing, --help.
  *
  * What it reads as the TypeScript does (src/job/launcher.ts: the launchers'
  * variables; src/job/jobdir.ts: the job's directory; src/job/launch.ts: the
@@ -42,8 +44,9 @@
 
 static char **args_all; /* our argv, handed to `pincoh exec` as it is */
 
-/* Becomes `node PINCOH_CLI exec ARGS...`: the TypeScript does the rest. */
-static __attribute__((noreturn)) void by_node(void)
+/* Becomes `node PINCOH_CLI exec ARGS...`: the TypeScript does the rest. lock:
+ * the job's lock, held, handed over (-1: none). */
+static __attribute__((noreturn)) void by_node_with(int lock)
 {
 	const char *node = getenv("PINCOH_NODE"), *cli = getenv("PINCOH_CLI");
 	int n = 0;
@@ -59,6 +62,12 @@ static __attribute__((noreturn)) void by_node(void)
 	argv[2] = "exec";
 	for (int i = 1; i < n; i++)
 		argv[i + 2] = args_all[i];
+	if (lock >= 0) {
+		char v[16];
+		snprintf(v, sizeof v, "%d", lock);
+		if (fcntl(lock, F_SETFD, 0) == 0) /* open across the exec: the lock stays held */
+			setenv("PINCOH_EXEC_LOCK_FD", v, 1);
+	}
 	execvp(argv[0], argv);
 	fprintf(stderr, "pincoh: cannot run %s to start this node's coordinator: %s; set PINCOH_NODE to Node's path [PINCOH_ERR_COORDINATOR]\n",
 		argv[0], strerror(errno));
@@ -66,6 +75,8 @@ static __attribute__((noreturn)) void by_node(void)
 }
 
 /* A whole decimal number (no sign, no blanks), as launcher.ts's int() takes it. */
+static __attribute__((noreturn)) void by_node(void) { by_node_with(-1); }
+
 static int whole(const char *s, long *out)
 {
 	char *end;
@@ -176,9 +187,10 @@ static int private_dir(const char *path)
 	return S_ISDIR(st.st_mode) && st.st_uid == getuid() && (st.st_mode & 077) == 0;
 }
 
-/* jobdir.ts's jobDir, finding only: the job's directory that exists, in
- * XDG_RUNTIME_DIR (when set, absolute, private and not TMPDIR) or TMPDIR. */
-static int find_job_dir(const char *job, char *out, size_t cap)
+/* jobdir.ts's jobDir: the job's directory that exists, in XDG_RUNTIME_DIR
+ * (when set, absolute, private and not TMPDIR) or TMPDIR; else made in the
+ * first of those, under the first of its names nobody else took. */
+static int job_dir(const char *job, char *out, size_t cap)
 {
 	const char *tmp = getenv("TMPDIR"), *xdg = getenv("XDG_RUNTIME_DIR"), *bases[2];
 	char tmpdir[PATH_MAX];
@@ -205,7 +217,15 @@ static int find_job_dir(const char *job, char *out, size_t cap)
 			if (r < 0)
 				break;
 		}
-	return 0;
+	for (int i = 0; i < TAKEN_TRIES; i++) {
+		int n = i == 0 ? snprintf(out, cap, "%s/pincoh-%u-%s", bases[0], (unsigned)getuid(), job)
+			       : snprintf(out, cap, "%s/pincoh-%u-%s+%d", bases[0], (unsigned)getuid(), job, i);
+		if (n < 0 || (size_t)n >= cap || (mkdir(out, 0700) != 0 && errno != EEXIST))
+			return 0;
+		if (private_dir(out) == 1)
+			return 1;
+	}
+	return 0; /* pincoh exec says which names are taken */
 }
 
 /* socket-path.ts's isLive: only "nothing there" is no. */
@@ -263,41 +283,54 @@ static long now_ms(void)
 	return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
 }
 
-/* Under the job's lock (as jobdir.ts's holdLock takes it): if the coordinator
- * listens, this rank is announced (rank-L: pid and start time) and 1 is
- * returned; 0: the coordinator must be started, by `pincoh exec`. */
-static int announce(const char *dir, const char *sock, long local_rank)
+/* The job's lock, held, as jobdir.ts's holdLock takes it (the directory made
+ * if need be, and again if its coordinator removed it meanwhile); -1: none
+ * within 30 s (`pincoh exec` then waits and says who holds it). */
+static int hold_lock(const char *job, char *dir, size_t cap)
 {
-	char lock[PATH_MAX + 32], file[PATH_MAX + 32], line[96], since[32];
-	struct stat a, b;
+	char lock[PATH_MAX + 32];
 	long end = now_ms() + LOCK_WAIT_MS;
-	int fd, out, ok = 0;
-	snprintf(lock, sizeof lock, "%s/lock", dir);
-	fd = open(lock, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		if (now_ms() > end) {
-			close(fd);
-			return 0; /* `pincoh exec` waits and says who holds it */
+	for (int tries = 0; tries < 100; tries++) {
+		struct stat a, b;
+		int fd;
+		if (!job_dir(job, dir, cap))
+			return -1;
+		snprintf(lock, sizeof lock, "%s/lock", dir);
+		fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue; /* removed between mkdir and open: again */
+			return -1;
 		}
-		usleep(10000);
+		while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			if (now_ms() > end) {
+				close(fd);
+				return -1;
+			}
+			usleep(10000);
+		}
+		if (fstat(fd, &a) == 0 && stat(lock, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+			return fd;
+		close(fd); /* locked a file the coordinator had just removed: again */
 	}
-	/* the lock we hold is the directory's (its coordinator did not remove it meanwhile) */
-	if (fstat(fd, &a) != 0 || stat(lock, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev || !live(sock) ||
-	    !start_time(since, sizeof since))
-		goto out;
+	return -1;
+}
+
+/* With the lock held: this rank announced (rank-L: pid and start time). */
+static int announce(const char *dir, long local_rank)
+{
+	char file[PATH_MAX + 32], line[96], since[32];
+	int out, ok;
+	if (!start_time(since, sizeof since))
+		return 0;
 	snprintf(file, sizeof file, "%s/rank-%ld", dir, local_rank);
 	snprintf(line, sizeof line, "%d %s\n", (int)getpid(), since);
 	/* as announceRank writes it; read under the same lock, so never half-written */
 	out = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (out < 0)
-		goto out;
+		return 0;
 	ok = write(out, line, strlen(line)) == (ssize_t)strlen(line);
-	ok = close(out) == 0 && ok;
-out:
-	close(fd); /* lets go of the lock */
-	return ok;
+	return close(out) == 0 && ok;
 }
 
 /* launch.ts's preloadWith: sanitizer runtimes first (they must load first), then the shim, then the rest. */
@@ -342,7 +375,7 @@ int main(int argc, char **argv)
 	struct place pl = { 0 };
 	char job[JOB_MAX + 1], dir[PATH_MAX], sock[PATH_MAX + 8], num[24];
 	const char *timeout = NULL, *shim;
-	int cmd = 0;
+	int cmd = 0, lock;
 	args_all = argv;
 
 	/* the options of `pincoh exec`: only --timeout-ms matters to a rank; the
@@ -382,11 +415,17 @@ int main(int argc, char **argv)
 			by_node();
 	}
 	shim = getenv("PINCOH_SHIM") && *getenv("PINCOH_SHIM") ? getenv("PINCOH_SHIM") : PINCOH_SHIM_DEFAULT;
-	if (access(shim, R_OK) != 0 || !placement(&pl) || !job_name(pl.job, job) || !find_job_dir(job, dir, sizeof dir))
+	if (access(shim, R_OK) != 0 || !placement(&pl) || !job_name(pl.job, job))
+		by_node();
+	lock = hold_lock(job, dir, sizeof dir);
+	if (lock < 0)
 		by_node();
 	snprintf(sock, sizeof sock, "%s/c.sock", dir);
-	if (!announce(dir, sock, pl.local_rank))
-		by_node(); /* no coordinator listens: `pincoh exec` starts it */
+	if (!live(sock))
+		by_node_with(lock); /* this rank starts it, the lock held: the others wait */
+	if (!announce(dir, pl.local_rank))
+		by_node_with(lock); /* pincoh exec announces it (and says what fails) */
+	close(lock);
 
 	char *preload = preload_with(shim, getenv("LD_PRELOAD"));
 	if (!preload) {

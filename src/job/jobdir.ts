@@ -57,8 +57,33 @@ export function jobDir(job: string): string {
   throw new PincohError('PINCOH_ERR_COORDINATOR', `${first[0]} and the next ${TAKEN_TRIES - 1} names after it are taken by directories not private to us; remove them, or set TMPDIR or XDG_RUNTIME_DIR to a directory of your own`);
 }
 
+/**
+ * The lock pincoh-exec took and handed over (PINCOH_EXEC_LOCK_FD: it found no
+ * coordinator, so this rank starts it, and the other ranks wait on the lock
+ * meanwhile): used if it is the job's lock file, locked; the variable goes,
+ * so CMD never sees it.
+ */
+function handedLock(job: string): { fd: number; dir: string } | undefined {
+  const v = process.env.PINCOH_EXEC_LOCK_FD;
+  delete process.env.PINCOH_EXEC_LOCK_FD;
+  if (v === undefined || !/^\d+$/.test(v)) return undefined;
+  const fd = Number(v);
+  try {
+    const dir = jobDir(job);
+    const st = fstatSync(fd);
+    // flock again on the same open file: succeeds if it holds the lock (it does: pincoh-exec took it)
+    if (statSync(join(dir, 'lock')).ino === st.ino && st.dev === statSync(join(dir, 'lock')).dev && tryLock(fd)) return { fd, dir };
+    if (st.isFile()) closeSync(fd); // a lock file no longer the job's: held, it would block our own take below
+  } catch {
+    /* not a descriptor of ours, or not the job's lock: take it as usual */
+  }
+  return undefined;
+}
+
 /** The job's lock, held (close fd to let go): re-taken if the coordinator removed the directory meanwhile. */
 export async function holdLock(job: string): Promise<{ fd: number; dir: string }> {
+  const handed = handedLock(job);
+  if (handed) return handed;
   for (let tries = 0; tries < 100; tries++) {
     let dir: string;
     let fd: number;
