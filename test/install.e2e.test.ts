@@ -164,11 +164,13 @@ describe('every build of the shim has the soname', () => {
 });
 
 describe('make install', () => {
-  itWithPkgConfig('installs the library, its links, the header and pincoh.pc under PREFIX; uninstall removes them', async () => {
+  itWithPkgConfig('installs the library, its links, the header, pincoh.pc and pincoh-exec under PREFIX; uninstall removes them', async () => {
     const prefix = join(tempDir('install'), 'prefix');
     await makeInstall(prefix, 'argument');
     expect(listTree(prefix).sort()).toEqual(
       [
+        'bin/',
+        'bin/pincoh-exec',
         'include/',
         'include/pincoh.h',
         'lib/',
@@ -180,6 +182,8 @@ describe('make install', () => {
       ].sort(),
     );
     expect(lstatSync(join(prefix, `lib/libpincoh.so.${VERSION}`)).mode & 0o777).toBe(0o755);
+    expect(lstatSync(join(prefix, 'bin/pincoh-exec')).mode & 0o777).toBe(0o755);
+    expect(readFileSync(join(prefix, 'bin/pincoh-exec'))).toEqual(readFileSync(resolve(ROOT, 'native-shim/build/pincoh-exec')));
     expect(readFileSync(join(prefix, `lib/libpincoh.so.${VERSION}`))).toEqual(readFileSync(SHIM));
     expect(await soname(join(prefix, `lib/libpincoh.so.${VERSION}`))).toBe(SONAME);
     expect(readFileSync(join(prefix, 'include/pincoh.h'), 'utf8')).toBe(readFileSync(resolve(ROOT, 'native-shim/include/pincoh.h'), 'utf8'));
@@ -191,7 +195,7 @@ describe('make install', () => {
     );
 
     await ok('make', ['-s', '-C', resolve(ROOT, 'native-shim'), 'uninstall', `PREFIX=${prefix}`]);
-    expect(listTree(prefix).sort()).toEqual(['include/', 'lib/', 'lib/pkgconfig/']);
+    expect(listTree(prefix).sort()).toEqual(['bin/', 'include/', 'lib/', 'lib/pkgconfig/']);
   });
 
   it('DESTDIR stages the install; pincoh.pc names the final prefix, without an rpath in the directories the loader searches anyway', async () => {
