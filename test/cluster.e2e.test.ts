@@ -15,12 +15,13 @@ const FAKENODE = resolve(ROOT, 'test/cluster/fakenode');
 // Needs Open MPI's mpirun, and root for the namespaces.
 const itCluster = (name: string, fn: () => Promise<void>) => itAsRootWith(['mpirun', 'unshare'], 'openmpi-bin', name, fn, 180_000);
 
-/** mpirun -np 4 over nodeA:2,nodeB:2, each rank `pincoh exec -- CMD...`, in cwd; each node's leftovers reported in `report` */
-function mpirun(cwd: string, report: string, cmd: string[]): Promise<RunResult> {
+/** mpirun -np 4 over nodeA:2,nodeB:2, each rank `pincoh exec -- CMD...` (or pincoh-exec, native), in cwd; each node's leftovers reported in `report` */
+function mpirun(cwd: string, report: string, cmd: string[], native = false): Promise<RunResult> {
   // pincoh itself is shared too (a clone under /tmp would otherwise vanish on the nodes)
   const env: NodeJS.ProcessEnv = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', FAKENODE_REPORT: report, FAKENODE_SHARE: ROOT };
   for (const k of Object.keys(env)) if (k.startsWith('PINCOH_') || k === 'LD_PRELOAD') delete env[k];
-  const args = ['--mca', 'plm_rsh_agent', FAKENODE, '--host', 'nodeA:2,nodeB:2', '-np', '4', process.execPath, CLI, 'exec', '--', ...cmd];
+  const wrapper = native ? [resolve(ROOT, 'native-shim/build/pincoh-exec')] : [process.execPath, CLI, 'exec'];
+  const args = ['--mca', 'plm_rsh_agent', FAKENODE, '--host', 'nodeA:2,nodeB:2', '-np', '4', ...wrapper, '--', ...cmd];
   return run('sh', ['-c', 'cd "$0" && exec mpirun "$@"', cwd, ...args], env, 120_000);
 }
 
@@ -62,6 +63,21 @@ describe('pincoh exec under mpirun, two nodes', () => {
   itCluster('ring: two ranks a node, every byte of every message checked, each node its own ring', async () => {
     const [cwd, report] = [tempDir('cluster'), tempDir('cluster-report')];
     const r = await mpirun(cwd, report, [example('ring'), '300']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.lines.sort()).toEqual([
+      'rank 0 of 2: 300 iterations from rank 1, 0 bad',
+      'rank 0 of 2: 300 iterations from rank 1, 0 bad',
+      'rank 1 of 2: 300 iterations from rank 0, 0 bad',
+      'rank 1 of 2: 300 iterations from rank 0, 0 bad',
+    ]);
+    const { A, B } = await nodeLogs(cwd, report);
+    for (const log of [A, B]) expect(log).toMatch(/^pincoh: 2 processes connected, 2 registrations, 2 invalidations \(exit 2\), .* 2 attachments, /m);
+  });
+
+  itCluster('ring through pincoh-exec, the native wrapper: the same ranks, one coordinator per node, nothing left on either', async () => {
+    const [cwd, report] = [tempDir('cluster'), tempDir('cluster-report')];
+    const r = await mpirun(cwd, report, [example('ring'), '300'], true);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.lines.sort()).toEqual([

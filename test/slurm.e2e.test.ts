@@ -31,10 +31,11 @@ function slurmCluster(proctrack: 'linuxproc' | 'cgroup'): void {
 }
 
 /** srun -n N, each task `pincoh exec -- CMD...`, in cwd */
-function srun(cwd: string, cmd: string[], n = 4): Promise<RunResult> {
+function srun(cwd: string, cmd: string[], n = 4, native = false): Promise<RunResult> {
   const env: NodeJS.ProcessEnv = { ...process.env, SLURM_CONF: join(dir, 'slurm.conf') };
   for (const k of Object.keys(env)) if (k.startsWith('PINCOH_') || k === 'LD_PRELOAD') delete env[k];
-  return run('sh', ['-c', 'cd "$0" && n=$1 && shift && exec srun -n "$n" "$@"', cwd, String(n), process.execPath, CLI, 'exec', '--', ...cmd], env, 60_000);
+  const wrapper = native ? [resolve(ROOT, 'native-shim/build/pincoh-exec')] : [process.execPath, CLI, 'exec'];
+  return run('sh', ['-c', 'cd "$0" && n=$1 && shift && exec srun -n "$n" "$@"', cwd, String(n), ...wrapper, '--', ...cmd], env, 60_000);
 }
 
 /** The node's coordinator log, once it has ended: the summary written, its directory gone, nothing else in cwd. */
@@ -72,6 +73,18 @@ describe('pincoh exec under srun, one node (proctrack/linuxproc: what the tasks 
     expect(log).toMatch(`serving on /tmp/pincoh-0-${job}/c.sock (mremap invalidate); ends once 4 ranks have come and gone\n`);
     expect(log).toMatch(/^pincoh: 4 processes connected, 4 registrations, 4 invalidations \(exit 4\), .* 4 attachments, /m);
     expect(running(`serve\0--socket\0/tmp/pincoh-0-${job}/c.sock`)).toEqual([]); // the coordinator is gone too
+  });
+
+  itSlurm('ring through pincoh-exec, the native wrapper: the same four tasks, one coordinator, its log', async () => {
+    const cwd = tempDir('slurm-job');
+    const r = await srun(cwd, [example('ring'), '300'], 4, true);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.lines.sort()).toEqual([0, 1, 2, 3].map((k) => `rank ${k} of 4: 300 iterations from rank ${(k + 3) % 4}, 0 bad`));
+    const { job, log } = await nodeLog(cwd);
+    expect(log.match(/serving on/g)).toHaveLength(1);
+    expect(log).toMatch(`serving on /tmp/pincoh-0-${job}/c.sock (mremap invalidate); ends once 4 ranks have come and gone\n`);
+    expect(log).toMatch(/^pincoh: 4 processes connected, 4 registrations, 4 invalidations \(exit 4\), .* 4 attachments, /m);
   });
 
   itSlurm('a task that crashes: the tasks waiting in the barrier get EOWNERDEAD at once and end, so the step ends without a kill', async () => {
