@@ -80,7 +80,21 @@ describe('the coordinator\'s import graph', () => {
     expect(circles(g)).toEqual([]);
     const control: Graph = new Map(g);
     control.set('src/job/jobs.ts', [...g.get('src/job/jobs.ts')!, 'src/coherence/engine.ts']);
-    expect(circles(control)).toEqual([['src/coherence/engine.ts', 'src/job/jobs.ts']]);
+    // the engine's parts reach job/jobs.ts (through process.ts) and the engine reaches them: they join the circle
+    expect(circles(control)).toEqual([['src/coherence/engine.ts', 'src/coherence/process.ts', 'src/coherence/revocation.ts', 'src/job/jobs.ts']]);
+  });
+
+  it('the engine\'s parts point one way: the engine imports them, they never import the engine (control: an edge back makes a circle)', () => {
+    const parts = ['src/coherence/process.ts', 'src/coherence/revocation.ts'];
+    for (const m of parts) {
+      expect(g.get('src/coherence/engine.ts'), m).toContain(m);
+      expect(reach(g, m).has('src/coherence/engine.ts'), m).toBe(false);
+    }
+    // process.ts holds the shared data: it imports no other part
+    expect(g.get('src/coherence/process.ts')!.filter((d) => parts.includes(d))).toEqual([]);
+    const control: Graph = new Map(g);
+    control.set('src/coherence/revocation.ts', [...g.get('src/coherence/revocation.ts')!, 'src/coherence/engine.ts']);
+    expect(circles(control)).toEqual([['src/coherence/engine.ts', 'src/coherence/revocation.ts']]);
   });
 
   it('the engine reaches neither memory/ nor transport/ (nor koffi\'s libc): it is handed its ports', () => {
