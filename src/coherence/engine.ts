@@ -11,14 +11,14 @@
 
 import { CALL_TIMED_OUT, CALL_WAITED, JT, PINCOH_READ, PINCOH_WRITE, R, REASON, REASON_NAMES } from '../protocol/constants.js';
 import { recAddr, recAddrExact, recArg, recArg2, recCall, recFlags, recKey, recLen, recLenExact, recNs, recReason, recResult, recType } from '../protocol/records.js';
-import { LIBC_MODES, type AttachRequest, type Attached, type Hello, type Publish, type Stuck, type TableGrant } from '../protocol/messages.js';
-import { Job } from '../job/jobs.js';
+import type { AttachRequest, Attached, Hello, Publish, Stuck, TableGrant } from '../protocol/messages.js';
 import { systemProcesses } from '../job/ended.js';
 import { hex, Trace } from '../trace.js';
-import { TableError, type EnginePorts, type EventRing, type Finding, type MemoryPort, type ProcessPort, type Table } from './ports.js';
+import type { EnginePorts, EventRing, Finding, MemoryPort, ProcessPort } from './ports.js';
 import { Stats } from './stats.js';
-import { handleGen, handleSlot, nullPeer, ProcessState, type Attachment, type CallEvents, type EngineJob, type Peer } from './process.js';
+import { handleGen, handleSlot, nullPeer, type Attachment, type CallEvents, type EngineJob, type Peer, type ProcessState } from './process.js';
 import { Revocation } from './revocation.js';
+import { Lifecycle } from './lifecycle.js';
 import { DEFAULTS } from '../defaults.js';
 import { EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, ENOTCONN, EOWNERDEAD, ETIMEDOUT, errnoName } from '../protocol/errno.js';
 
@@ -105,20 +105,15 @@ export class Engine {
   readonly verifyMappings: boolean;
   readonly auditOnExit: boolean;
   readonly failuresStick: boolean;
-  private readonly onCrash: EngineOptions['onCrash'];
-  private readonly signalOf: EngineOptions['signalOf'];
   private makeTable: EnginePorts['tables'] | undefined;
   private memory: MemoryPort | undefined;
   private readonly lives: ProcessPort;
-  private readonly log: (line: string) => void;
-  /** the books of who is attached to what, and their revoking */
+  /** the books of who is attached to what, and their revoking (revocation.ts) */
   private readonly revocation: Revocation;
-  /** processes dropped while they may still run: their table slots are kept until they are gone */
-  private readonly quarantined = new Set<ProcessState>();
-  private quarantineTimer: NodeJS.Timeout | undefined;
+  /** each process from HELLO to gone, and its slot in its job's table (lifecycle.ts) */
+  private readonly lifecycle: Lifecycle;
   /** findings of the audits made at exit (auditOnExit) */
   readonly exitAudits: AuditEntry[] = [];
-  private nextId = 1;
 
   constructor(opts: EngineOptions) {
     this.mremapFollow = opts.mremapFollow;
@@ -129,16 +124,28 @@ export class Engine {
     this.verifyMappings = opts.verifyMappings ?? true;
     this.auditOnExit = opts.auditOnExit ?? false;
     this.failuresStick = opts.failuresStick ?? false;
-    this.onCrash = opts.onCrash;
-    this.signalOf = opts.signalOf;
     this.makeTable = opts.makeTable;
     this.memory = opts.memory;
     this.lives = opts.lives ?? systemProcesses;
-    this.log = opts.log ?? ((line) => process.stderr.write(`pincoh: ${line}\n`));
+    const log = opts.log ?? ((line) => process.stderr.write(`pincoh: ${line}\n`));
     this.stats = opts.stats ?? new Stats();
     this.trace = opts.trace ?? new Trace();
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
-    this.revocation = new Revocation({ stats: this.stats, trace: this.trace, coherence: this.coherence, revokeTimeoutMs: this.revokeTimeoutMs, lives: this.lives, end: (p, reason) => this.end(p, reason) });
+    this.revocation = new Revocation({ stats: this.stats, trace: this.trace, coherence: this.coherence, revokeTimeoutMs: this.revokeTimeoutMs, lives: this.lives, end: (p, reason) => this.lifecycle.end(p, reason) });
+    this.lifecycle = new Lifecycle({
+      processes: this.processes,
+      jobs: this.jobs,
+      stats: this.stats,
+      trace: this.trace,
+      lives: this.lives,
+      log,
+      failuresStick: this.failuresStick,
+      onCrash: opts.onCrash,
+      signalOf: opts.signalOf,
+      tables: () => this.makeTable,
+      revocation: this.revocation,
+      drain: (p) => this.drain(p),
+    });
   }
 
   /** The ports this engine was made without (a server gives the real ones): those it has stay. */
@@ -149,21 +156,7 @@ export class Engine {
 
   /** A process said HELLO. pid and uid come from SO_PEERCRED, never from the message. */
   connect(pid: number, uid: number, hello: Hello, peer: Peer = nullPeer, area?: EventRing): ProcessState {
-    let job = this.jobs.get(hello.job);
-    if (!job) this.jobs.set(hello.job, (job = new Job<ProcessState, Table>(hello.job, this.failuresStick)));
-    const p = new ProcessState(this.nextId++, pid, uid, hello, job, peer, area);
-    job.members++;
-    this.join(p);
-    this.processes.set(p.id, p);
-    this.stats.processes++;
-    this.stats.live++;
-    const mode = LIBC_MODES[hello.libc ?? 0] ?? `mode ${hello.libc}`;
-    // chained at start-up, or before the first registration: the HELLO knows
-    const libc = hello.chained ? `${mode} (chained with another interposer)` : mode;
-    p.libc = mode;
-    this.stats.libc[libc] = (this.stats.libc[libc] ?? 0) + 1;
-    if (this.trace.enabled) this.trace.emit({ event: 'hello', pid, rank: hello.rank, ppid: hello.ppid, argv0: hello.argv0, job: hello.job, libc });
-    return p;
+    return this.lifecycle.connect(pid, uid, hello, peer, area);
   }
 
   // ---- events ----
@@ -350,31 +343,6 @@ export class Engine {
 
   // ---- the job table ----
 
-  /** A slot in its job's table, made at the job's first member; without one the process cannot share. */
-  private join(p: ProcessState): void {
-    const job = p.job;
-    if (!job.table) {
-      try {
-        if (!this.makeTable) throw new TableError('this engine was given no way to make job tables');
-        job.table = this.makeTable(job.id);
-      } catch (err) {
-        if (!(err instanceof TableError)) throw err;
-        if (!job.tableFailed) this.log(`job ${job.id}: ${err.message}; its processes cannot share memory`);
-        job.tableFailed = true;
-        return;
-      }
-    }
-    const m = job.table.join(p.pid);
-    if (!m) {
-      this.log(`job ${job.id}: its table has no room for pid ${p.pid} (${JT.MEMBERS} processes at once); it cannot share memory`);
-      return;
-    }
-    p.member = m.member;
-    p.memberWord = m.word;
-    p.startedAt = this.lives.runningSince(p.pid);
-    job.byMember.set(m.member, p);
-  }
-
   /** What WELCOME tells p of its job's table, or undefined (it cannot share). */
   grant(p: ProcessState): TableGrant | undefined {
     const t = p.job.table;
@@ -450,108 +418,22 @@ export class Engine {
     return this.revocation.stuck(p, s);
   }
 
-  /** Ends p for a put stuck in flight: cut off while connected; killed all the same once dropped (it may still run). */
-  private end(p: ProcessState, reason: string): void {
-    if (!p.gone) return this.cutOff(p, reason);
-    if (p.pid === process.pid || this.lives.exited(p.pid, p.startedAt)) return;
-    if (!this.lives.kill(p.pid)) return; // already gone
-    this.stats.cutOff++;
-    this.log(`killed pid ${p.pid} (${p.hello.argv0}, rank ${p.rank}), dropped earlier: ${reason}`);
-    if (this.trace.enabled) this.trace.emit({ event: 'cutoff', pid: p.pid, rank: p.rank, reason, killed: true });
-  }
-
   /**
    * An attacher whose put stays in flight past the bound on a revoked handle
    * (stopped or hung inside pincoh_put) may still write into memory that is
    * being changed: nothing but killing it keeps invariant 1.
    */
   cutOff(p: ProcessState, reason: string): void {
-    if (p.gone) return;
-    // A peer could be this very process (a test client): never kill ourselves.
-    if (p.pid !== process.pid) this.lives.kill(p.pid);
-    this.stats.cutOff++;
-    if (this.trace.enabled) this.trace.emit({ event: 'cutoff', pid: p.pid, rank: p.rank, reason, killed: true });
-    this.drop(p, `killed: ${reason}`);
-    p.peer.cutOff(`${reason}; killed`);
+    this.lifecycle.cutOff(p, reason);
   }
 
   /** The process is gone (exit, kill, or cut off): its last events are read, then everything it held goes. */
   drop(p: ProcessState, reason: string): void {
-    if (!this.processes.has(p.id)) return;
-    try {
-      this.drain(p); // still readable after a SIGKILL: the area is ours too
-    } catch {
-      /* a process that broke the protocol is dropped all the same */
-    }
-    this.processes.delete(p.id);
-    p.gone = true;
-    this.stats.live--;
-    // Its connection closed without BYE, and it is exiting or gone: killed or
-    // crashed, and its job fails at once. One that still runs only dropped its
-    // connection (closed the shim's descriptor, gave up on us): it reconnects.
-    // (exec'd: the same pid runs on, but nothing of the old image can write)
-    const disconnected = reason === 'disconnected';
-    const dead = disconnected && (p.bye === 'exec' || this.lives.runningSince(p.pid) === undefined);
-    const crashed = dead && !p.bye;
-    // /proc shows it while the process is a zombie; once reaped, only its parent knew
-    const signal = crashed ? (this.lives.deathSignal(p.pid) ?? this.signalOf?.(p.pid)) : undefined;
-    if (crashed) {
-      this.stats.crashed++;
-      p.job.fail({ pid: p.pid, rank: p.rank, signal });
-      this.onCrash?.(p, signal);
-    }
-    const t = p.job.table;
-    // It may still run (cut off, or it dropped us): its puts are refused from now on.
-    if (t && p.member >= 0 && !dead) t.expel(p.member);
-    this.revocation.attacherGone(p, dead);
-    p.job.leave(p);
-    this.revocation.ownerGone(p, t, dead); // as an owner: its exports die in its stead
-    p.area?.unmap();
-    if (t && p.member >= 0) {
-      if (dead) this.release(p);
-      else this.quarantine(p);
-    }
-    const how = crashed ? 'crash' : (p.bye ?? (/^(cut off|killed)/.test(reason) ? 'cut off' : reason)); // or disconnected, coordinator closed
-    if (this.trace.enabled) this.trace.emit({ event: 'gone', pid: p.pid, rank: p.rank, how, ...(signal && { signal }), reason, registrations: p.registry.size });
-  }
-
-  /** Its table slot is free again, and the table itself once its job has nobody left. */
-  private release(p: ProcessState): void {
-    const t = p.job.table;
-    this.quarantined.delete(p);
-    if (!t || p.member < 0) return;
-    if (p.job.byMember.get(p.member) === p) p.job.byMember.delete(p.member);
-    t.release(p.member);
-    p.member = -1;
-    if (p.job.members === 0 && p.job.byMember.size === 0) {
-      t.close();
-      p.job.table = undefined;
-    }
-  }
-
-  /** Dropped while it may still run: its slot is its own until it has exited (checked every second). */
-  private quarantine(p: ProcessState): void {
-    this.quarantined.add(p);
-    if (this.quarantineTimer) return;
-    this.quarantineTimer = setInterval(() => {
-      for (const q of this.quarantined) if (this.lives.exited(q.pid, q.startedAt)) this.release(q);
-      if (this.quarantined.size === 0) {
-        clearInterval(this.quarantineTimer);
-        this.quarantineTimer = undefined;
-      }
-    }, 1000);
-    this.quarantineTimer.unref();
+    this.lifecycle.drop(p, reason);
   }
 
   /** The coordinator is closing (every process dropped first): each job's table says so to its members, and goes. */
   close(): void {
-    clearInterval(this.quarantineTimer);
-    this.quarantineTimer = undefined;
-    this.quarantined.clear();
-    for (const job of this.jobs.values()) {
-      job.table?.close();
-      job.table = undefined;
-      job.byMember.clear();
-    }
+    this.lifecycle.close();
   }
 }
