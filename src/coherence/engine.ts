@@ -7,7 +7,10 @@
 // stuck in flight. Plain code over the registry and the job service; the
 // socket layer calls in, and the world comes in through ports (./ports.ts:
 // each process's event ring, the job tables, other processes' memory and
-// lives), so this is testable without processes.
+// lives), so this is testable without processes. Its parts: revocation.ts
+// keeps the books of who is attached to what and lets attachments go as they
+// are revoked; lifecycle.ts takes a process from HELLO to gone. They share
+// process.ts's data and never import this module.
 
 import { CALL_TIMED_OUT, CALL_WAITED, JT, PINCOH_READ, PINCOH_WRITE, R, REASON, REASON_NAMES } from '../protocol/constants.js';
 import { recAddr, recAddrExact, recArg, recArg2, recCall, recFlags, recKey, recLen, recLenExact, recNs, recReason, recResult, recType } from '../protocol/records.js';
