@@ -80,7 +80,24 @@ describe('the coordinator\'s import graph', () => {
     expect(circles(g)).toEqual([]);
     const control: Graph = new Map(g);
     control.set('src/job/jobs.ts', [...g.get('src/job/jobs.ts')!, 'src/coherence/engine.ts']);
-    expect(circles(control)).toEqual([['src/coherence/engine.ts', 'src/job/jobs.ts']]);
+    // the engine's parts reach job/jobs.ts (through process.ts) and the engine reaches them: they join the circle
+    expect(circles(control)).toEqual([['src/coherence/engine.ts', 'src/coherence/lifecycle.ts', 'src/coherence/process.ts', 'src/coherence/revocation.ts', 'src/job/jobs.ts']]);
+  });
+
+  it('the engine\'s parts point one way: the engine imports them, they never import the engine (control: an edge back makes a circle)', () => {
+    const parts = ['src/coherence/process.ts', 'src/coherence/revocation.ts', 'src/coherence/lifecycle.ts'];
+    for (const m of parts) {
+      expect(g.get('src/coherence/engine.ts'), m).toContain(m);
+      expect(reach(g, m).has('src/coherence/engine.ts'), m).toBe(false);
+    }
+    // among the parts, one way too: lifecycle -> revocation -> process (the shared data, which imports no part)
+    const among = (m: string) => g.get(m)!.filter((d) => parts.includes(d)).sort();
+    expect(among('src/coherence/process.ts')).toEqual([]);
+    expect(among('src/coherence/revocation.ts')).toEqual(['src/coherence/process.ts']);
+    expect(among('src/coherence/lifecycle.ts')).toEqual(['src/coherence/process.ts', 'src/coherence/revocation.ts']);
+    const control: Graph = new Map(g);
+    control.set('src/coherence/revocation.ts', [...g.get('src/coherence/revocation.ts')!, 'src/coherence/engine.ts']);
+    expect(circles(control)).toEqual([['src/coherence/engine.ts', 'src/coherence/lifecycle.ts', 'src/coherence/revocation.ts']]);
   });
 
   it('the engine reaches neither memory/ nor transport/ (nor koffi\'s libc): it is handed its ports', () => {

@@ -7,19 +7,23 @@
 // stuck in flight. Plain code over the registry and the job service; the
 // socket layer calls in, and the world comes in through ports (./ports.ts:
 // each process's event ring, the job tables, other processes' memory and
-// lives), so this is testable without processes.
+// lives), so this is testable without processes. Its parts: revocation.ts
+// keeps the books of who is attached to what and lets attachments go as they
+// are revoked; lifecycle.ts takes a process from HELLO to gone. They share
+// process.ts's data and never import this module.
 
 import { CALL_TIMED_OUT, CALL_WAITED, JT, PINCOH_READ, PINCOH_WRITE, R, REASON, REASON_NAMES } from '../protocol/constants.js';
 import { recAddr, recAddrExact, recArg, recArg2, recCall, recFlags, recKey, recLen, recLenExact, recNs, recReason, recResult, recType } from '../protocol/records.js';
-import { LIBC_MODES, type AttachRequest, type Attached, type Hello, type Publish, type Stuck, type TableGrant } from '../protocol/messages.js';
-import { Job } from '../job/jobs.js';
+import type { AttachRequest, Attached, Hello, Publish, Stuck, TableGrant } from '../protocol/messages.js';
 import { systemProcesses } from '../job/ended.js';
-import { IntervalIndex } from '../registry/interval-index.js';
 import { hex, Trace } from '../trace.js';
-import { TableError, type EnginePorts, type EventRing, type Finding, type MemoryPort, type ProcessPort, type Table } from './ports.js';
+import type { EnginePorts, EventRing, Finding, MemoryPort, ProcessPort } from './ports.js';
 import { Stats } from './stats.js';
+import { handleGen, handleSlot, nullPeer, type Attachment, type CallEvents, type EngineJob, type Peer, type ProcessState } from './process.js';
+import { Revocation } from './revocation.js';
+import { Lifecycle } from './lifecycle.js';
 import { DEFAULTS } from '../defaults.js';
-import { EBADF, EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, ENOTCONN, EOWNERDEAD, ETIMEDOUT, errnoName } from '../protocol/errno.js';
+import { EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, ENOTCONN, EOWNERDEAD, ETIMEDOUT, errnoName } from '../protocol/errno.js';
 
 /** Registrations end below 2^53, where JS numbers stop being exact; the shim refuses the rest. */
 const ADDR_LIMIT = Number.MAX_SAFE_INTEGER;
@@ -37,11 +41,7 @@ export const DEFAULT_LIMITS: Limits = { ...DEFAULTS.limits };
 /** The longest an attach or a barrier may wait, whatever it asks for. */
 export const MAX_WAIT_MS = DEFAULTS.maxWaitMs;
 
-/** What the engine needs from a connected process. */
-export interface Peer {
-  /** Closes the connection, saying why. */
-  cutOff(reason: string): void;
-}
+export { ProcessState, type Attachment, type EngineJob, type ExportSlot, type Peer } from './process.js';
 
 export type Reply = number | { status: 0; attached: Attached };
 
@@ -91,77 +91,8 @@ export interface AuditEntry {
 /** A process's events that break the protocol: the process is cut off. */
 export class EventError extends Error {}
 
-/** One hooked call's events, gathered until the CALL event closes it. */
-interface CallEvents {
-  invalidated: number[];
-  followed: number[];
-}
-
-export interface Attachment {
-  attacher: ProcessState;
-  owner: ProcessState;
-  key: bigint;
-  handle: bigint;
-  /** its link in the job table, and the export generation it attached to */
-  link: number;
-  export: number;
-  xgen: number;
-}
-
-/** A published registration's export in the job table (slot + 1, generation), as the owner made it. */
-export interface ExportSlot {
-  export: number;
-  xgen: number;
-}
-
-export class ProcessState {
-  readonly registry = new IntervalIndex();
-  readonly calls = new Map<number, CallEvents>();
-  /** as attacher: handle -> attachment */
-  readonly attachments = new Map<bigint, Attachment>();
-  /** as owner: key -> the attachments to it */
-  readonly exports = new Map<bigint, Set<Attachment>>();
-  /** as owner: key -> its export in the job table, while published */
-  readonly published = new Map<bigint, ExportSlot>();
-  /** its slot in its job's table (-1: none: it cannot share), and that slot's record while it is ours */
-  member = -1;
-  memberWord = 0;
-  /** its start time (/proc), so a pid the kernel gave to another process is not taken for it */
-  startedAt: string | undefined;
-  gone = false;
-  /** it said BYE: it ends on purpose (exit or exec) */
-  bye: 'exit' | 'exec' | undefined;
-  /** events the shim reported lost so far */
-  dropped = 0;
-  /** its calls that timed out waiting for us (it went on alone: degraded) */
-  timeouts = 0;
-  /** how libc's own calls are covered in it (the HELLO says) */
-  libc = '';
-  readonly since = Date.now();
-  constructor(
-    readonly id: number,
-    readonly pid: number,
-    readonly uid: number,
-    readonly hello: Hello,
-    readonly job: EngineJob,
-    readonly peer: Peer,
-    readonly area: EventRing | undefined,
-  ) {}
-  get rank(): number {
-    return this.hello.rank;
-  }
-}
-
-/** A job as the engine keeps it: its members are ProcessStates, its table a Table port. */
-export type EngineJob = Job<ProcessState, Table>;
-
-const nullPeer: Peer = { cutOff: () => {} };
-
 /** exit or exec, free or realloc: the CALL event's arg says which (0 or 1) */
 const callOf = (reason: number, arg: number): string => (reason === REASON.EXIT ? (arg ? 'exec' : 'exit') : arg ? 'realloc' : 'free');
-
-const handleSlot = (h: bigint): number => Number(h & 0xffffffffn) - 1;
-const handleGen = (h: bigint): number => Number(h >> 32n);
 
 export class Engine {
   readonly processes = new Map<number, ProcessState>();
@@ -177,18 +108,15 @@ export class Engine {
   readonly verifyMappings: boolean;
   readonly auditOnExit: boolean;
   readonly failuresStick: boolean;
-  private readonly onCrash: EngineOptions['onCrash'];
-  private readonly signalOf: EngineOptions['signalOf'];
   private makeTable: EnginePorts['tables'] | undefined;
   private memory: MemoryPort | undefined;
   private readonly lives: ProcessPort;
-  private readonly log: (line: string) => void;
-  /** processes dropped while they may still run: their table slots are kept until they are gone */
-  private readonly quarantined = new Set<ProcessState>();
-  private quarantineTimer: NodeJS.Timeout | undefined;
+  /** the books of who is attached to what, and their revoking (revocation.ts) */
+  private readonly revocation: Revocation;
+  /** each process from HELLO to gone, and its slot in its job's table (lifecycle.ts) */
+  private readonly lifecycle: Lifecycle;
   /** findings of the audits made at exit (auditOnExit) */
   readonly exitAudits: AuditEntry[] = [];
-  private nextId = 1;
 
   constructor(opts: EngineOptions) {
     this.mremapFollow = opts.mremapFollow;
@@ -199,15 +127,28 @@ export class Engine {
     this.verifyMappings = opts.verifyMappings ?? true;
     this.auditOnExit = opts.auditOnExit ?? false;
     this.failuresStick = opts.failuresStick ?? false;
-    this.onCrash = opts.onCrash;
-    this.signalOf = opts.signalOf;
     this.makeTable = opts.makeTable;
     this.memory = opts.memory;
     this.lives = opts.lives ?? systemProcesses;
-    this.log = opts.log ?? ((line) => process.stderr.write(`pincoh: ${line}\n`));
+    const log = opts.log ?? ((line) => process.stderr.write(`pincoh: ${line}\n`));
     this.stats = opts.stats ?? new Stats();
     this.trace = opts.trace ?? new Trace();
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.revocation = new Revocation({ stats: this.stats, trace: this.trace, coherence: this.coherence, revokeTimeoutMs: this.revokeTimeoutMs, lives: this.lives, end: (p, reason) => this.lifecycle.end(p, reason) });
+    this.lifecycle = new Lifecycle({
+      processes: this.processes,
+      jobs: this.jobs,
+      stats: this.stats,
+      trace: this.trace,
+      lives: this.lives,
+      log,
+      failuresStick: this.failuresStick,
+      onCrash: opts.onCrash,
+      signalOf: opts.signalOf,
+      tables: () => this.makeTable,
+      revocation: this.revocation,
+      drain: (p) => this.drain(p),
+    });
   }
 
   /** The ports this engine was made without (a server gives the real ones): those it has stay. */
@@ -218,21 +159,7 @@ export class Engine {
 
   /** A process said HELLO. pid and uid come from SO_PEERCRED, never from the message. */
   connect(pid: number, uid: number, hello: Hello, peer: Peer = nullPeer, area?: EventRing): ProcessState {
-    let job = this.jobs.get(hello.job);
-    if (!job) this.jobs.set(hello.job, (job = new Job<ProcessState, Table>(hello.job, this.failuresStick)));
-    const p = new ProcessState(this.nextId++, pid, uid, hello, job, peer, area);
-    job.members++;
-    this.join(p);
-    this.processes.set(p.id, p);
-    this.stats.processes++;
-    this.stats.live++;
-    const mode = LIBC_MODES[hello.libc ?? 0] ?? `mode ${hello.libc}`;
-    // chained at start-up, or before the first registration: the HELLO knows
-    const libc = hello.chained ? `${mode} (chained with another interposer)` : mode;
-    p.libc = mode;
-    this.stats.libc[libc] = (this.stats.libc[libc] ?? 0) + 1;
-    if (this.trace.enabled) this.trace.emit({ event: 'hello', pid, rank: hello.rank, ppid: hello.ppid, argv0: hello.argv0, job: hello.job, libc });
-    return p;
+    return this.lifecycle.connect(pid, uid, hello, peer, area);
   }
 
   // ---- events ----
@@ -272,7 +199,7 @@ export class Engine {
       case R.DEREG: {
         const r = p.registry.remove(key);
         if (this.trace.enabled) this.trace.emit({ event: 'deregister', pid: p.pid, rank: p.rank, key: Number(key), outcome: r ? 'ok' : 'unknown key' });
-        if (r) this.invalidated(p, [key], REASON.DEREGISTER);
+        if (r) this.revocation.invalidated(p, [key], REASON.DEREGISTER);
         return;
       }
       case R.INVAL: {
@@ -281,14 +208,14 @@ export class Engine {
         const keys = key === 0n ? this.everything(p, reason) : p.registry.remove(key) ? [key] : [];
         this.stats.invalidations[name] = (this.stats.invalidations[name] ?? 0) + keys.length;
         this.callEvents(p, call)?.invalidated.push(...keys.map(Number));
-        this.invalidated(p, keys, reason);
+        this.revocation.invalidated(p, keys, reason);
         return;
       }
       case R.MOVING:
         // it follows the mremap, keeping its key (and its names); its owner revokes its
         // attachers (they hold its old address), and REVOKED then REARM follow
         this.callEvents(p, call)?.followed.push(Number(key));
-        if (!this.coherence) this.settle(p, key, undefined, REASON.MREMAP);
+        if (!this.coherence) this.revocation.settle(p, key, undefined, REASON.MREMAP);
         return;
       case R.REVOKED: {
         const x = recAddr(v, off);
@@ -302,7 +229,7 @@ export class Engine {
           this.stats.revokeWait.add(us);
           this.stats.onLatency?.('sync_wait', '', us / 1e6);
         }
-        this.settle(p, key, { export: x, xgen: gen }, reason, outcome, us);
+        this.revocation.settle(p, key, { export: x, xgen: gen }, reason, outcome, us);
         return;
       }
       case R.REARM: {
@@ -419,31 +346,6 @@ export class Engine {
 
   // ---- the job table ----
 
-  /** A slot in its job's table, made at the job's first member; without one the process cannot share. */
-  private join(p: ProcessState): void {
-    const job = p.job;
-    if (!job.table) {
-      try {
-        if (!this.makeTable) throw new TableError('this engine was given no way to make job tables');
-        job.table = this.makeTable(job.id);
-      } catch (err) {
-        if (!(err instanceof TableError)) throw err;
-        if (!job.tableFailed) this.log(`job ${job.id}: ${err.message}; its processes cannot share memory`);
-        job.tableFailed = true;
-        return;
-      }
-    }
-    const m = job.table.join(p.pid);
-    if (!m) {
-      this.log(`job ${job.id}: its table has no room for pid ${p.pid} (${JT.MEMBERS} processes at once); it cannot share memory`);
-      return;
-    }
-    p.member = m.member;
-    p.memberWord = m.word;
-    p.startedAt = this.lives.runningSince(p.pid);
-    job.byMember.set(m.member, p);
-  }
-
   /** What WELCOME tells p of its job's table, or undefined (it cannot share). */
   grant(p: ProcessState): TableGrant | undefined {
     const t = p.job.table;
@@ -499,27 +401,14 @@ export class Engine {
       const link = t.link(e.owner.member, pub.export, pub.xgen, p.member, slot);
       if (link === undefined) return -ENOSPC;
       const a: Attachment = { attacher: p, owner: e.owner, key: e.key, handle: req.handle, link, export: pub.export, xgen: pub.xgen };
-      p.attachments.set(req.handle, a);
-      let set = e.owner.exports.get(e.key);
-      if (!set) e.owner.exports.set(e.key, (set = new Set()));
-      set.add(a);
-      this.stats.attachments++;
+      this.revocation.attached(a);
       return { status: 0, attached: { addr: r.start, len: r.end - r.start, pid: e.owner.pid, flags: r.flags, owner: e.owner.member, export: pub.export, xgen: pub.xgen, ownerWord: e.owner.memberWord } };
     };
     return found instanceof Promise ? found.then(finish) : finish(found);
   }
 
   detach(p: ProcessState, handle: bigint): number {
-    const a = p.attachments.get(handle);
-    if (!a) return -EBADF;
-    // the shim waited for its own puts on it before it said so
-    const t = p.job.table;
-    t?.unlink(a.link);
-    // A handle found dead (-ESTALE) is often let go before its owner's REVOKED is read:
-    // the owner's books keep it until then, so the revoke is counted and traced.
-    if (t && !t.isLive(a.owner.member, a.export, a.xgen) && !a.owner.gone) p.attachments.delete(handle);
-    else this.unlink(a);
-    return 0;
+    return this.revocation.detach(p, handle);
   }
 
   barrier(p: ProcessState, timeoutMs: number): Promise<number> | number {
@@ -527,90 +416,9 @@ export class Engine {
     return p.job.arrive(p, Math.max(1, p.hello.size), Math.min(timeoutMs, MAX_WAIT_MS));
   }
 
-  // ---- revoking: the owners do it; the books follow ----
-
-  /** An owner's registrations went (INVAL, DEREG): their names go; the attachments to the published ones go at REVOKED. */
-  private invalidated(owner: ProcessState, keys: bigint[], reason: number): void {
-    for (const key of keys) {
-      if (!owner.published.has(key)) continue; // never published: no name, nobody attached
-      owner.job.unpublish(owner, key);
-      if (!this.coherence) this.settle(owner, key, undefined, reason); // nobody revokes: no REVOKED will come
-    }
-  }
-
-  /**
-   * The owner revoked every attachment to `key` in place (REVOKED), or, under
-   * --no-coherence, nobody will: the attachments are let go in the books, and
-   * the export's links freed. It stays published if it only followed an mremap.
-   */
-  private settle(owner: ProcessState, key: bigint, slot: ExportSlot | undefined, reason: number, outcome = 'none', us = 0): void {
-    const pub = owner.published.get(key);
-    const x = slot ?? pub;
-    const set = owner.exports.get(key);
-    for (const a of set ? [...set] : []) {
-      if (x && (a.export !== x.export || a.xgen !== x.xgen)) continue; // of another generation
-      this.unlink(a);
-      if (this.coherence) this.revoked(a, reason, outcome, us);
-    }
-    if (x && owner.member >= 0) owner.job.table?.freeList(owner.member, x.export, slot ? x.xgen : undefined);
-    if (pub && !owner.registry.has(key)) owner.published.delete(key);
-  }
-
-  private revoked(a: Attachment, reason: number, outcome: string, us: number): void {
-    this.stats.revokes++;
-    this.stats.revokeLatency.add(us);
-    this.stats.onLatency?.('revoke', outcome, us / 1e6);
-    if (this.trace.enabled)
-      this.trace.emit({ event: 'revoke', pid: a.owner.pid, rank: a.owner.rank, attacher: a.attacher.pid, handle: handleSlot(a.handle) + 1, reason: REASON_NAMES[reason] ?? String(reason), outcome, latency_us: Math.round(us) });
-  }
-
-  private unlink(a: Attachment): void {
-    a.attacher.attachments.delete(a.handle);
-    const set = a.owner.exports.get(a.key);
-    set?.delete(a);
-    if (set?.size === 0) a.owner.exports.delete(a.key);
-  }
-
-  /**
-   * STUCK: an owner's revoke found a put of this attacher in flight past the
-   * bound (stopped or hung inside pincoh_put). It may still write into the
-   * memory being changed: nothing but ending its process keeps invariant 1.
-   * Answers once the put is over or the process has exited (every thread).
-   */
+  /** STUCK: a put of an attacher stays in flight on a revoked handle past the bound: its process is ended (revocation.ts). */
   stuck(p: ProcessState, s: Stuck): number | Promise<number> {
-    const t = p.job.table;
-    if (!t || s.member >= JT.MEMBERS || s.slot >= JT.HANDLES) return -EINVAL;
-    if (t.inflight(s.member, s.slot) === 0) return 0;
-    const att = p.job.byMember.get(s.member);
-    if (att) this.end(att, `a put of it was still in flight ${this.revokeTimeoutMs} ms after its handle was revoked (stopped or hung inside pincoh_put)`);
-    const pid = att?.pid ?? t.memberPid(s.member);
-    const since = att?.startedAt;
-    return this.until(() => t.inflight(s.member, s.slot) === 0 || this.lives.exited(pid, since), Math.max(this.revokeTimeoutMs, 1000)).then((ok) => (ok ? 0 : -ETIMEDOUT));
-  }
-
-  /** Resolves true once cond holds (polled: 1 ms at first, backing off to 50 ms), false after ms. */
-  private until(cond: () => boolean, ms: number): Promise<boolean> {
-    const end = Date.now() + ms;
-    return new Promise((resolve) => {
-      let wait = 1;
-      const poll = () => {
-        if (cond()) return resolve(true);
-        if (Date.now() > end) return resolve(false);
-        setTimeout(poll, wait).unref();
-        wait = Math.min(wait * 2, 50);
-      };
-      poll();
-    });
-  }
-
-  /** Ends p for a put stuck in flight: cut off while connected; killed all the same once dropped (it may still run). */
-  private end(p: ProcessState, reason: string): void {
-    if (!p.gone) return this.cutOff(p, reason);
-    if (p.pid === process.pid || this.lives.exited(p.pid, p.startedAt)) return;
-    if (!this.lives.kill(p.pid)) return; // already gone
-    this.stats.cutOff++;
-    this.log(`killed pid ${p.pid} (${p.hello.argv0}, rank ${p.rank}), dropped earlier: ${reason}`);
-    if (this.trace.enabled) this.trace.emit({ event: 'cutoff', pid: p.pid, rank: p.rank, reason, killed: true });
+    return this.revocation.stuck(p, s);
   }
 
   /**
@@ -619,128 +427,16 @@ export class Engine {
    * being changed: nothing but killing it keeps invariant 1.
    */
   cutOff(p: ProcessState, reason: string): void {
-    if (p.gone) return;
-    // A peer could be this very process (a test client): never kill ourselves.
-    if (p.pid !== process.pid) this.lives.kill(p.pid);
-    this.stats.cutOff++;
-    if (this.trace.enabled) this.trace.emit({ event: 'cutoff', pid: p.pid, rank: p.rank, reason, killed: true });
-    this.drop(p, `killed: ${reason}`);
-    p.peer.cutOff(`${reason}; killed`);
+    this.lifecycle.cutOff(p, reason);
   }
 
   /** The process is gone (exit, kill, or cut off): its last events are read, then everything it held goes. */
   drop(p: ProcessState, reason: string): void {
-    if (!this.processes.has(p.id)) return;
-    try {
-      this.drain(p); // still readable after a SIGKILL: the area is ours too
-    } catch {
-      /* a process that broke the protocol is dropped all the same */
-    }
-    this.processes.delete(p.id);
-    p.gone = true;
-    this.stats.live--;
-    // Its connection closed without BYE, and it is exiting or gone: killed or
-    // crashed, and its job fails at once. One that still runs only dropped its
-    // connection (closed the shim's descriptor, gave up on us): it reconnects.
-    // (exec'd: the same pid runs on, but nothing of the old image can write)
-    const disconnected = reason === 'disconnected';
-    const dead = disconnected && (p.bye === 'exec' || this.lives.runningSince(p.pid) === undefined);
-    const crashed = dead && !p.bye;
-    // /proc shows it while the process is a zombie; once reaped, only its parent knew
-    const signal = crashed ? (this.lives.deathSignal(p.pid) ?? this.signalOf?.(p.pid)) : undefined;
-    if (crashed) {
-      this.stats.crashed++;
-      p.job.fail({ pid: p.pid, rank: p.rank, signal });
-      this.onCrash?.(p, signal);
-    }
-    const t = p.job.table;
-    // It may still run (cut off, or it dropped us): its puts are refused from now on.
-    if (t && p.member >= 0 && !dead) t.expel(p.member);
-    for (const a of [...p.attachments.values()]) this.letGo(a, dead);
-    p.job.leave(p);
-    // As an owner: its exports die in its stead. Dead, its pid may be reused: nobody may
-    // write there any more. Alive, it may reuse that memory at once: puts in flight are waited for.
-    for (const [key, x] of p.published) {
-      const killed = this.coherence && t !== undefined && t.killExport(p.member, x.export, x.xgen, REASON.EXIT);
-      for (const a of [...(p.exports.get(key) ?? [])]) {
-        this.unlink(a);
-        if (!this.coherence) continue;
-        if (killed && !dead && t.inflight(a.attacher.member, handleSlot(a.handle)) > 0) this.drainPut(a, t);
-        else this.revoked(a, REASON.EXIT, 'gone', 0);
-      }
-    }
-    p.exports.clear();
-    p.published.clear();
-    p.area?.unmap();
-    if (t && p.member >= 0) {
-      if (dead) this.release(p);
-      else this.quarantine(p);
-    }
-    const how = crashed ? 'crash' : (p.bye ?? (/^(cut off|killed)/.test(reason) ? 'cut off' : reason)); // or disconnected, coordinator closed
-    if (this.trace.enabled) this.trace.emit({ event: 'gone', pid: p.pid, rank: p.rank, how, ...(signal && { signal }), reason, registrations: p.registry.size });
-  }
-
-  /** A dropped attacher's attachment: its link goes once no put of it is in flight (at once if it is dead). */
-  private letGo(a: Attachment, dead: boolean): void {
-    const t = a.attacher.job.table;
-    this.unlink(a);
-    if (!t) return;
-    const slot = handleSlot(a.handle);
-    if (dead || t.inflight(a.attacher.member, slot) === 0) return t.unlink(a.link);
-    void this.until(() => t.inflight(a.attacher.member, slot) === 0 || this.lives.exited(a.attacher.pid, a.attacher.startedAt), this.revokeTimeoutMs).then((ok) => {
-      if (!ok) this.end(a.attacher, `a put of it was still in flight ${this.revokeTimeoutMs} ms after it was dropped (stopped or hung inside pincoh_put)`);
-      // its owner no longer waits for it: only once it can write no more
-      void this.until(() => t.inflight(a.attacher.member, slot) === 0 || this.lives.exited(a.attacher.pid, a.attacher.startedAt), 60_000).then(() => t.unlink(a.link));
-    });
-  }
-
-  /** We revoked a dropped owner's export: a put in flight on it is waited for (bounded), then its process is ended. */
-  private drainPut(a: Attachment, t: Table): void {
-    const t0 = process.hrtime.bigint();
-    const slot = handleSlot(a.handle);
-    void this.until(() => t.inflight(a.attacher.member, slot) === 0 || this.lives.exited(a.attacher.pid, a.attacher.startedAt), this.revokeTimeoutMs).then((ok) => {
-      if (!ok) this.end(a.attacher, `a put of it was still in flight ${this.revokeTimeoutMs} ms after its handle was revoked (stopped or hung inside pincoh_put)`);
-      this.revoked(a, REASON.EXIT, ok ? 'drained' : 'stuck', Number(process.hrtime.bigint() - t0) / 1000);
-    });
-  }
-
-  /** Its table slot is free again, and the table itself once its job has nobody left. */
-  private release(p: ProcessState): void {
-    const t = p.job.table;
-    this.quarantined.delete(p);
-    if (!t || p.member < 0) return;
-    if (p.job.byMember.get(p.member) === p) p.job.byMember.delete(p.member);
-    t.release(p.member);
-    p.member = -1;
-    if (p.job.members === 0 && p.job.byMember.size === 0) {
-      t.close();
-      p.job.table = undefined;
-    }
-  }
-
-  /** Dropped while it may still run: its slot is its own until it has exited (checked every second). */
-  private quarantine(p: ProcessState): void {
-    this.quarantined.add(p);
-    if (this.quarantineTimer) return;
-    this.quarantineTimer = setInterval(() => {
-      for (const q of this.quarantined) if (this.lives.exited(q.pid, q.startedAt)) this.release(q);
-      if (this.quarantined.size === 0) {
-        clearInterval(this.quarantineTimer);
-        this.quarantineTimer = undefined;
-      }
-    }, 1000);
-    this.quarantineTimer.unref();
+    this.lifecycle.drop(p, reason);
   }
 
   /** The coordinator is closing (every process dropped first): each job's table says so to its members, and goes. */
   close(): void {
-    clearInterval(this.quarantineTimer);
-    this.quarantineTimer = undefined;
-    this.quarantined.clear();
-    for (const job of this.jobs.values()) {
-      job.table?.close();
-      job.table = undefined;
-      job.byMember.clear();
-    }
+    this.lifecycle.close();
   }
 }
