@@ -44,9 +44,9 @@ const wrapper = (native: boolean, args: string[]): [string, string[]] => (native
 const SHOW = ['sh', '-c', 'env | grep -E "^(PINCOH_[A-Z_]*|LD_PRELOAD)=" | grep -v -E "^PINCOH_(LOCAL_RANK|LOCAL_SIZE)=" | sort'];
 
 /** Rank 0 (pincoh exec) holds the node's coordinator up in a driver waiting on stdin, once it is registered. */
-async function holder(launcher: string, job: string, size: number, cwd: string) {
+async function holder(launcher: string, job: string, size: number, cwd: string, env: NodeJS.ProcessEnv = {}) {
   const [cmd, args] = wrapper(false, ['--', D, 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'wait']);
-  const h = startProgram(cmd, args, { ...rankEnv(launcher, job, 0, size) });
+  const h = startProgram(cmd, args, { ...rankEnv(launcher, job, 0, size), ...env });
   await h.waitFor(/^waiting/, 30_000);
   return { ...h, cwd };
 }
@@ -63,7 +63,7 @@ describe('pincoh-exec, the native rank wrapper', () => {
       const job = newJob();
       const h = await holder(launcher, job, 2, cwd);
       const viaNode = await rank(false, launcher, job, 1, 2, cwd, SHOW);
-      const viaNative = await rank(true, launcher, job, 1, 2, cwd, SHOW);
+      const viaNative = await rank(true, launcher, job, 1, 2, cwd, SHOW, [], { PINCOH_NODE: '/nonexistent/node' }); // the native path or nothing
       expect(viaNative.stderr).toBe('');
       expect(viaNative.stdout).toBe(viaNode.stdout);
       expect(viaNative.stdout).toMatch(/^LD_PRELOAD=\S*libpincoh\.so\nPINCOH_GLOBAL_RANK=1\nPINCOH_GLOBAL_SIZE=2\nPINCOH_JOB=\S+\nPINCOH_RANK=1\nPINCOH_SIZE=2\nPINCOH_SOCKET=\S+\/c\.sock\n$/);
@@ -74,6 +74,22 @@ describe('pincoh-exec, the native rank wrapper', () => {
       expect((await h.done).code).toBe(0);
     });
   }
+
+  it('where Node would put the job\'s directory (TMP when TMPDIR is unset, as os.tmpdir()), and --timeout-ms as a number', async () => {
+    const cwd = tempDir('exec-native');
+    const job = newJob();
+    const env = { TMPDIR: '', TMP: TMP }; // TMPDIR empty counts as unset for both
+    const h = await holder('Open MPI', job, 2, cwd, env);
+    const show = [...SHOW];
+    const viaNode = await rank(false, 'Open MPI', job, 1, 2, cwd, show, ['--timeout-ms', '0050'], env);
+    // no Node to fall back on: the native path or nothing
+    const viaNative = await rank(true, 'Open MPI', job, 1, 2, cwd, show, ['--timeout-ms', '0050'], { ...env, PINCOH_NODE: '/nonexistent/node' });
+    expect(viaNative.stdout).toBe(viaNode.stdout);
+    expect(viaNative.stdout).toContain(`PINCOH_SOCKET=${TMP}/pincoh-`);
+    expect(viaNative.stdout).toContain('PINCOH_TIMEOUT_MS=50\n');
+    h.send();
+    await h.done;
+  });
 
   itWith(['strace'], 'strace', 'with the coordinator listening, the rank starts no Node: the only programs run are pincoh-exec and CMD', async () => {
     const cwd = tempDir('exec-native');

@@ -97,23 +97,35 @@ struct place {
 	char job_slurm[64];
 };
 
-/* SLURM_STEP_TASKS_PER_NODE ("2(x3),1") at node index `node` (launcher.ts's slurmTasksOn). */
+/* Digits at *p (at least one, at most 9), moved past; -1 if none. */
+static long digits(const char **p)
+{
+	long v = 0;
+	int n = 0;
+	for (; **p >= '0' && **p <= '9' && n < 10; (*p)++, n++)
+		v = v * 10 + (**p - '0');
+	return n == 0 || n > 9 ? -1 : v;
+}
+
+/* SLURM_STEP_TASKS_PER_NODE ("2(x3),1") at node index `node`, as launcher.ts's
+ * slurmTasksOn reads it: each part N or N(xM), parts split by ','. */
 static int slurm_tasks_on(const char *spec, long node, long *out)
 {
 	long at = 0;
 	const char *p = spec;
 	while (*p) {
-		char *e;
-		long tasks = strtol(p, &e, 10), count = 1;
-		if (e == p)
+		long tasks = digits(&p), count = 1;
+		if (tasks < 0)
 			return 0;
-		p = e;
-		if (strncmp(p, "(x", 2) == 0) {
-			count = strtol(p + 2, &e, 10);
-			if (e == p + 2 || *e != ')')
+		if (p[0] == '(' && p[1] == 'x') {
+			p += 2;
+			count = digits(&p);
+			if (count < 0 || *p != ')')
 				return 0;
-			p = e + 1;
+			p++;
 		}
+		if (*p != ',' && *p != 0)
+			return 0; /* a part that is not N or N(xM) */
 		if (node < at + count) {
 			*out = tasks;
 			return 1;
@@ -121,8 +133,6 @@ static int slurm_tasks_on(const char *spec, long node, long *out)
 		at += count;
 		if (*p == ',')
 			p++;
-		else if (*p)
-			return 0;
 	}
 	return 0;
 }
@@ -171,11 +181,22 @@ static int job_name(const char *job, char *out)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char c = job[i];
+		if ((unsigned char)c >= 0x80)
+			return 0; /* jobName cleans UTF-16 units, not bytes: pincoh exec names it */
 		int keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 		out[i] = keep ? c : '_';
 	}
 	out[n] = 0;
 	return 1;
+}
+
+/* Absolute, and as path.join leaves it: no empty, '.' or '..' part, no trailing '/'. */
+static int plain_path(const char *p)
+{
+	size_t l = strlen(p);
+	if (p[0] != '/' || (l > 1 && p[l - 1] == '/') || strstr(p, "//") || strstr(p, "/./") || strstr(p, "/../"))
+		return 0;
+	return !(l >= 2 && strcmp(p + l - 2, "/.") == 0) && !(l >= 3 && strcmp(p + l - 3, "/..") == 0);
 }
 
 /* A directory ours alone: 0700 and no more, our uid, not a link. -1: nothing there. */
@@ -192,13 +213,22 @@ static int private_dir(const char *path)
  * first of those, under the first of its names nobody else took. */
 static int job_dir(const char *job, char *out, size_t cap)
 {
-	const char *tmp = getenv("TMPDIR"), *xdg = getenv("XDG_RUNTIME_DIR"), *bases[2];
+	const char *xdg = getenv("XDG_RUNTIME_DIR"), *bases[2];
 	char tmpdir[PATH_MAX];
 	int nb = 0;
-	/* os.tmpdir(): TMPDIR without a trailing slash, else /tmp */
-	snprintf(tmpdir, sizeof tmpdir, "%s", tmp && *tmp ? tmp : "/tmp");
-	for (size_t l = strlen(tmpdir); l > 1 && tmpdir[l - 1] == '/'; l--)
+	/* os.tmpdir(): TMPDIR, TMP or TEMP, else /tmp; one trailing slash dropped */
+	const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR")
+			: getenv("TMP") && *getenv("TMP")     ? getenv("TMP")
+			: getenv("TEMP") && *getenv("TEMP")   ? getenv("TEMP")
+							       : "/tmp";
+	if ((size_t)snprintf(tmpdir, sizeof tmpdir, "%s", tmp) >= sizeof tmpdir)
+		return 0;
+	size_t l = strlen(tmpdir);
+	if (l > 1 && tmpdir[l - 1] == '/')
 		tmpdir[l - 1] = 0;
+	/* a path path.join would rewrite (// . .. a trailing /): pincoh exec's, as it makes it */
+	if (!plain_path(tmpdir) || (xdg && *xdg && !plain_path(xdg)))
+		return 0;
 	if (xdg && xdg[0] == '/' && private_dir(xdg) == 1 && strcmp(xdg, tmpdir) != 0)
 		bases[nb++] = xdg;
 	bases[nb++] = tmpdir;
@@ -284,8 +314,8 @@ static long now_ms(void)
 }
 
 /* The job's lock, held, as jobdir.ts's holdLock takes it (the directory made
- * if need be, and again if its coordinator removed it meanwhile); -1: none
- * within 30 s (`pincoh exec` then waits and says who holds it). */
+ * if need be, and again if its coordinator removed it meanwhile); -1: not to be
+ * had here (pincoh exec says why). Past 30 s waiting: the same error as there. */
 static int hold_lock(const char *job, char *dir, size_t cap)
 {
 	char lock[PATH_MAX + 32];
@@ -304,8 +334,8 @@ static int hold_lock(const char *job, char *dir, size_t cap)
 		}
 		while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 			if (now_ms() > end) {
-				close(fd);
-				return -1;
+				fprintf(stderr, "pincoh: waited 30 s for %s: another rank holds it and does not let go [PINCOH_ERR_COORDINATOR]\n", lock);
+				exit(2);
 			}
 			usleep(10000);
 		}
@@ -348,7 +378,7 @@ static char *preload_with(const char *shim, const char *existing)
 			continue;
 		}
 		strcpy(copy, existing ? existing : "");
-		for (tok = strtok_r(copy, ": \t\n", &save); tok; tok = strtok_r(NULL, ": \t\n", &save)) {
+		for (tok = strtok_r(copy, ": \t\n\r\v\f", &save); tok; tok = strtok_r(NULL, ": \t\n\r\v\f", &save)) {
 			int san = 0;
 			const char *s = strstr(tok, "lib");
 			for (; s && !san; s = strstr(s + 1, "lib")) {
@@ -376,7 +406,9 @@ int main(int argc, char **argv)
 	char job[JOB_MAX + 1], dir[PATH_MAX], sock[PATH_MAX + 8], num[24];
 	const char *timeout = NULL, *shim;
 	int cmd = 0, lock;
+	long timeout_ms = 0;
 	args_all = argv;
+	unsetenv("PINCOH_EXEC_LOCK_FD"); /* only ever ours to set, for our own lock */
 
 	/* the options of `pincoh exec`: only --timeout-ms matters to a rank; the
 	 * others are the starter's, already applied if its coordinator listens */
@@ -400,8 +432,8 @@ int main(int argc, char **argv)
 			continue;
 		}
 		for (unsigned k = 0; k < sizeof valued / sizeof *valued; k++)
-			if (!strcmp(a, valued[k]) && i + 1 < argc) {
-				i++;
+			if (!strcmp(a, valued[k]) && i + 1 < argc && argv[i + 1][0] != '-') {
+				i++; /* its value is the starter's to check: the coordinator listens with it */
 				known = 1;
 			}
 		if (!known)
@@ -409,12 +441,9 @@ int main(int argc, char **argv)
 	}
 	if (!cmd || cmd >= argc)
 		by_node();
-	if (timeout) {
-		long t;
-		if (!whole(timeout, &t) || t < 1 || t > 3600000)
-			by_node();
-	}
-	shim = getenv("PINCOH_SHIM") && *getenv("PINCOH_SHIM") ? getenv("PINCOH_SHIM") : PINCOH_SHIM_DEFAULT;
+	if (timeout && (!whole(timeout, &timeout_ms) || timeout_ms < 1 || timeout_ms > 3600000))
+		by_node();
+	shim = getenv("PINCOH_SHIM") ? getenv("PINCOH_SHIM") : PINCOH_SHIM_DEFAULT; /* set but empty: pincoh exec says so */
 	if (access(shim, R_OK) != 0 || !placement(&pl) || !job_name(pl.job, job))
 		by_node();
 	lock = hold_lock(job, dir, sizeof dir);
@@ -443,11 +472,13 @@ int main(int argc, char **argv)
 	setenv("PINCOH_GLOBAL_RANK", num, 1);
 	snprintf(num, sizeof num, "%ld", pl.size);
 	setenv("PINCOH_GLOBAL_SIZE", num, 1);
-	if (timeout)
-		setenv("PINCOH_TIMEOUT_MS", timeout, 1);
+	if (timeout) {
+		snprintf(num, sizeof num, "%ld", timeout_ms); /* 0050 is 50, as there */
+		setenv("PINCOH_TIMEOUT_MS", num, 1);
+	}
 	execvp(argv[cmd], argv + cmd);
 	int err = errno;
 	fprintf(stderr, "pincoh: cannot run %s: %s [PINCOH_ERR_EXEC]\n", argv[cmd],
-		err == ENOENT ? "not found" : err == EACCES ? "permission denied" : strerrorname_np(err));
+		err == ENOENT ? "not found" : err == EACCES ? "permission denied" : strerrorname_np(err) ? strerrorname_np(err) : strerror(err));
 	return err == ENOENT ? 127 : 126; /* as a shell says */
 }

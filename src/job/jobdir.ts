@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { PincohError } from '../errors.js';
 import { isLive, isPrivate, jobsBases } from '../transport/socket-path.js';
 import { runningSince } from './ended.js';
-import { lockWithin, tryLock } from './native.js';
+import { closeOnExec, lockWithin, tryLock } from './native.js';
 
 const uid = () => process.getuid?.() ?? 0;
 
@@ -72,7 +72,10 @@ function handedLock(job: string): { fd: number; dir: string } | undefined {
     const dir = jobDir(job);
     const st = fstatSync(fd);
     // flock again on the same open file: succeeds if it holds the lock (it does: pincoh-exec took it)
-    if (statSync(join(dir, 'lock')).ino === st.ino && st.dev === statSync(join(dir, 'lock')).dev && tryLock(fd)) return { fd, dir };
+    if (statSync(join(dir, 'lock')).ino === st.ino && st.dev === statSync(join(dir, 'lock')).dev && tryLock(fd)) {
+      closeOnExec(fd); // handed over inheritable: neither the coordinator nor CMD may hold it
+      return { fd, dir };
+    }
     if (st.isFile()) closeSync(fd); // a lock file no longer the job's: held, it would block our own take below
   } catch {
     /* not a descriptor of ours, or not the job's lock: take it as usual */

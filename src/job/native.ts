@@ -6,6 +6,11 @@ import { constants } from 'node:os';
 import { F_SETFD, lastErrno, LOCK_EX, LOCK_NB, sys } from '../libc.js';
 
 /** Takes an exclusive flock on fd if nobody holds one. */
+/** fd closed at exec again (a descriptor handed over without it: the job's lock must reach no child). */
+export function closeOnExec(fd: number): void {
+  sys().fcntl(fd, F_SETFD, 1 /* FD_CLOEXEC */);
+}
+
 export function tryLock(fd: number): boolean {
   return sys().flock(fd, LOCK_EX | LOCK_NB) === 0;
 }
