@@ -41,7 +41,7 @@ function rankEnv(launcher: string, job: string, rank: number, size: number): Nod
 const wrapper = (native: boolean, args: string[]): [string, string[]] => (native ? [NATIVE, args] : [process.execPath, [CLI, 'exec', ...args]]);
 
 /** What a rank's program sees of pincoh: its variables, sorted */
-const SHOW = ['sh', '-c', 'env | grep -E "^(PINCOH_[A-Z_]*|LD_PRELOAD)=" | grep -v -E "^PINCOH_(LOCAL_RANK|LOCAL_SIZE)=" | sort'];
+const SHOW = ['sh', '-c', 'env | grep -E "^(PINCOH_[A-Z_]*|LD_PRELOAD)=" | grep -v -E "^PINCOH_(LOCAL_RANK|LOCAL_SIZE|NODE)=" | sort'];
 
 /** Rank 0 (pincoh exec) holds the node's coordinator up in a driver waiting on stdin, once it is registered. */
 async function holder(launcher: string, job: string, size: number, cwd: string, env: NodeJS.ProcessEnv = {}) {
