@@ -48,6 +48,8 @@ export interface CoordinatorOptions {
    * that connect later (pincoh run; pincoh exec's node coordinator). Default: until the job's
    * last member has gone, so a later run may reuse the job's name (pincoh serve) */
   failuresStick?: boolean;
+  /** told after a process has connected or gone (pincoh exec's node log keeps its summary so far with it) */
+  onMembers?: () => void;
 }
 
 /** A process that died without exiting (killed or crashed). */
@@ -102,6 +104,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       trace: this.trace,
       auditOnExit: o.auditOnExit ?? false,
       failuresStick: o.failuresStick ?? false,
+      ...(o.onMembers && { onMembers: o.onMembers }),
       ...(o.signalOf && { signalOf: o.signalOf }),
       limits: {
         ...(o.maxRegistrations !== undefined && { registrationsPerProcess: o.maxRegistrations }),

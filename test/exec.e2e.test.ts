@@ -64,6 +64,43 @@ describe('pincoh exec', () => {
     expect(log.match(/serving on/g)).toHaveLength(1);
     expect(log).toMatch(/ends once 16 ranks have come and gone/);
     expect(log).toMatch(/16 processes connected, 16 registrations/);
+    expect(log).not.toMatch(/so far/); // the line so far became the summary
+    expect(log.trimEnd().split('\n').at(-1)).toMatch(SUMMARY);
+  });
+
+  it('a node coordinator SIGKILLed mid-job (as Slurm\'s cgroup kill does) leaves a log whose last line is the summary up to then, saying it was cut short', async () => {
+    const cwd = tempDir('exec');
+    const job = newJob();
+    const log = join(cwd, `pincoh-${hostname()}-${job}.log`);
+    // two ranks that register and then wait on stdin: spawned as the launcher would, kept running
+    const held = [0, 1].map((r) =>
+      spawn(process.execPath, [CLI, 'exec', '--', prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'wait'], { env: ompi(job, r, 2), cwd, stdio: ['pipe', 'ignore', 'ignore'] }),
+    );
+    try {
+      const soFar = () => (existsSync(log) ? readFileSync(log, 'utf8') : '');
+      expect(await until(() => /so far, .*: 2 processes connected, 2 registrations/.test(soFar()), 15_000)).toBe(true);
+      const pid = Number((await run('pgrep', ['-f', `serve --socket ${jobDir(job)}/c.sock`])).stdout.trim());
+      expect(pid).toBeGreaterThan(0);
+      process.kill(pid, 'SIGKILL');
+      // gone, or a zombie its parent (rank 0, which started it) has not reaped
+      const dead = () => {
+        try {
+          return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
+        } catch {
+          return true;
+        }
+      };
+      expect(await until(dead)).toBe(true);
+      const lines = soFar().trimEnd().split('\n');
+      expect(lines[0]).toMatch(/^pincoh: serving on /);
+      expect(lines.at(-1)).toMatch(
+        /^pincoh: so far, at \d\d:\d\d:\d\d UTC: 2 processes connected, 2 registrations, .* \(the coordinator was running then: if the log ends here, it was killed before its job ended\) *$/,
+      );
+      expect(soFar()).not.toMatch(SUMMARY);
+    } finally {
+      for (const h of held) h.kill('SIGKILL');
+      rmSync(jobDir(job), { recursive: true, force: true });
+    }
   });
 
   it('a lock holder that dies (a starter killed as it starts the coordinator) does not wedge the rest: they wait, then one starts it', async () => {

@@ -17,6 +17,7 @@ import { execCommand } from './exec.js';
 import { reportCommand } from './report.js';
 import { statusCommand } from './status.js';
 import { HELP, parseCli, revokeTimeoutFor, USAGE, type AuditOptions, type RunOptions, type ServeOptions } from './options.js';
+import { RunningLog } from './running-log.js';
 
 /** Lines for the processes with findings (or all, when `all`). */
 function formatAudit(entries: AuditEntry[], all: boolean): string[] {
@@ -30,8 +31,8 @@ function formatAudit(entries: AuditEntry[], all: boolean): string[] {
 }
 
 /** A job member died without exiting: its job's waits fail now (EOWNERDEAD); say so at once. */
-function sayCrash(c: Crash): void {
-  process.stderr.write(
+function sayCrash(c: Crash, say: (text: string) => void = (t) => process.stderr.write(t)): void {
+  say(
     `pincoh: pid ${c.pid} (${c.command}, rank ${c.rank}) of job ${c.job} died without exiting${c.signal ? ` (${c.signal})` : ' (killed or crashed)'}; ` +
       `its job's barriers and attaches now fail with EOWNERDEAD\n`,
   );
@@ -97,10 +98,27 @@ async function run(o: RunOptions): Promise<number> {
 }
 
 async function serve(o: ServeOptions): Promise<number> {
+  // --log (exec's node log): messages there, and the summary so far as its last line
+  const log = o.log !== undefined ? new RunningLog(o.log) : undefined;
+  const say = (text: string) => (log ? log.say(text) : process.stderr.write(text));
+  // the summary so far: as each process arrives and goes, and its counts every 250 ms
+  let soFar = '';
+  let stats: Coordinator['engine']['stats'] | undefined; // once started (a process may connect before start returns)
+  const update = () => {
+    const s = stats?.summary();
+    if (log && s !== undefined && s !== soFar) log.soFar((soFar = s));
+  };
   // exec's node coordinator (--until-ranks) serves one job and ends with it: its failures stick
-  const c = await Coordinator.start({ ...coordinatorOptions(o), socket: o.socket, revokeTimeoutMs: o.revokeTimeoutMs, allowUids: o.allowUids, failuresStick: o.untilRanks !== undefined });
-  c.on('crash', sayCrash);
+  const c = await Coordinator.start({
+    ...coordinatorOptions(o), socket: o.socket, revokeTimeoutMs: o.revokeTimeoutMs, allowUids: o.allowUids, failuresStick: o.untilRanks !== undefined,
+    ...(log && { log: (line: string) => say(`pincoh: ${line}\n`), onMembers: () => update() }),
+  });
+  c.on('crash', (x) => sayCrash(x, say));
   const engine = c.engine;
+  stats = engine.stats;
+  update();
+  const keep = log && setInterval(update, 250);
+  keep && keep.unref();
   // pincoh exec's coordinators end with their job on this node, and take its directory with them
   const dir = o.untilRanks !== undefined ? dirname(o.socket) : undefined;
   const watch = dir ? jobEnded(dir, o.untilRanks!, o.idleExitMs ?? DEFAULTS.idleExitMs, () => engine.stats.live) : undefined;
@@ -117,7 +135,7 @@ async function serve(o: ServeOptions): Promise<number> {
       end(false);
     });
   });
-  process.stderr.write(
+  say(
     `pincoh: serving on ${o.socket} (mremap ${o.mremap})${c.metricsUrl ? `; metrics on ${c.metricsUrl}` : ''}; ` +
       (o.untilRanks !== undefined ? `ends once ${o.untilRanks === 1 ? '1 rank has' : `${o.untilRanks} ranks have`} come and gone\n` : 'stop with Ctrl-C\n'),
   );
@@ -130,14 +148,16 @@ async function serve(o: ServeOptions): Promise<number> {
       if (await lockWithin(fd, 5000)) lockFd = fd;
       else {
         closeSync(fd);
-        process.stderr.write(`pincoh: ${dir} stays: a rank has held its lock for 5 s\n`);
+        say(`pincoh: ${dir} stays: a rank has held its lock for 5 s\n`);
       }
     } catch {
       /* the directory is gone already */
     }
   }
   await c.close(); // reads the last events of processes still connected
-  process.stderr.write(engine.stats.summary() + '\n');
+  if (keep) clearInterval(keep);
+  if (log) log.close(engine.stats.summary());
+  else process.stderr.write(engine.stats.summary() + '\n');
   if (dir && lockFd !== undefined) {
     clearJobDir(dir);
     closeSync(lockFd);

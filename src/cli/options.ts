@@ -55,6 +55,8 @@ export interface ServeOptions extends LimitOptions {
   untilRanks?: number;
   /** with untilRanks: end after this long with nothing running (ranks that never came) */
   idleExitMs?: number;
+  /** its messages go here, the summary so far kept as the last line (pincoh exec's node log) */
+  log?: string;
 }
 
 export interface ExecOptions {
@@ -160,6 +162,7 @@ LD_PRELOAD=<libpincoh.so> PINCOH_SOCKET=PATH.
   --allow-uid UID           admit processes of this uid too (repeatable)
   --until-ranks N           (pincoh exec's node coordinator) end once N ranks announced beside the socket have gone
   --idle-exit-ms MS         with --until-ranks: end after MS with nothing running (${DEFAULTS.idleExitMs})
+  --log FILE                messages to FILE, its last line the summary so far, rewritten as it changes
 ${POLICY_HELP}
 ${LIMITS_HELP}
 exit status:
@@ -240,6 +243,7 @@ const SPECS: Spec[] = [
   { names: ['--trace'], key: 'traceOn', kind: 'flag', commands: ['exec'] },
   { names: ['--output-dir'], key: 'outputDir', kind: 'string', commands: ['exec'] },
   { names: ['--until-ranks'], key: 'untilRanks', kind: 'int', commands: ['serve'] },
+  { names: ['--log'], key: 'log', kind: 'string', commands: ['serve'] },
   { names: ['--idle-exit-ms'], key: 'idleExitMs', kind: 'int', commands: ['serve', 'exec'] },
   { names: ['--mremap'], key: 'mremap', kind: 'mremap', commands: ['run', 'serve', 'exec'] },
   { names: ['--fork'], key: 'fork', kind: 'fork', commands: ['run', 'serve', 'exec'] },
@@ -380,6 +384,7 @@ export function parseCli(args: string[]): CliOptions {
   if (values.idleExitMs !== undefined && values.untilRanks === undefined) throw usage('--idle-exit-ms goes with --until-ranks', command);
   return {
     command, socket: values.socket, trace, mremap, fork, free, coherence, revokeTimeoutMs: (values.revokeTimeoutMs as number | undefined) ?? DEFAULTS.revokeTimeoutMs, allowUids: values.allowUids as number[],
-    untilRanks: values.untilRanks as number | undefined, idleExitMs: values.idleExitMs as number | undefined, ...(metrics && { metrics }), ...limits,
+    untilRanks: values.untilRanks as number | undefined, idleExitMs: values.idleExitMs as number | undefined, ...(typeof values.log === 'string' && { log: values.log }),
+    ...(metrics && { metrics }), ...limits,
   };
 }

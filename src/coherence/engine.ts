@@ -64,6 +64,8 @@ export interface EngineOptions {
   auditOnExit?: boolean;
   /** told at once when a process dies without exiting (killed or crashed) */
   onCrash?: (p: ProcessState, signal: string | undefined) => void;
+  /** told after a process has connected or gone */
+  onMembers?: () => void;
   /** the signal that ended a process already reaped, where the caller knows it (pincoh run: its own ranks) */
   signalOf?: (pid: number) => string | undefined;
   /** makes a job's table, or throws TableError (the ports, ./ports.ts: given by the composition root,
@@ -144,6 +146,7 @@ export class Engine {
       log,
       failuresStick: this.failuresStick,
       onCrash: opts.onCrash,
+      onMembers: opts.onMembers,
       signalOf: opts.signalOf,
       tables: () => this.makeTable,
       revocation: this.revocation,

@@ -27,6 +27,8 @@ export interface LifecycleDeps {
   readonly failuresStick: boolean;
   /** told at once when a process dies without exiting (killed or crashed) */
   readonly onCrash: ((p: ProcessState, signal: string | undefined) => void) | undefined;
+  /** told after a process has connected or gone (the summary so far changed) */
+  readonly onMembers: (() => void) | undefined;
   /** the signal that ended a process already reaped, where the caller knows it */
   readonly signalOf: ((pid: number) => string | undefined) | undefined;
   /** the engine's way to make a job's table, as it has it now (a server may provide it after the engine is made) */
@@ -61,6 +63,7 @@ export class Lifecycle {
     p.libc = mode;
     this.d.stats.libc[libc] = (this.d.stats.libc[libc] ?? 0) + 1;
     if (this.d.trace.enabled) this.d.trace.emit({ event: 'hello', pid, rank: hello.rank, ppid: hello.ppid, argv0: hello.argv0, job: hello.job, libc });
+    this.d.onMembers?.();
     return p;
   }
 
@@ -153,6 +156,7 @@ export class Lifecycle {
     }
     const how = crashed ? 'crash' : (p.bye ?? (/^(cut off|killed)/.test(reason) ? 'cut off' : reason)); // or disconnected, coordinator closed
     if (this.d.trace.enabled) this.d.trace.emit({ event: 'gone', pid: p.pid, rank: p.rank, how, ...(signal && { signal }), reason, registrations: p.registry.size });
+    this.d.onMembers?.();
   }
 
   /** Its table slot is free again, and the table itself once its job has nobody left. */
