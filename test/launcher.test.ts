@@ -26,8 +26,11 @@ describe('placementFrom', () => {
     const env = { PMI_RANK: '3', PMI_SIZE: '4', MPI_LOCALRANKID: '1', MPI_LOCALNRANKS: '2', PMI_KVSNAME: 'kvs_1234_0' };
     expect(placementFrom(env)).toEqual({ launcher: 'MPICH Hydra', rank: 3, size: 4, localRank: 1, localSize: 2, job: 'kvs_1234_0' });
     const { PMI_KVSNAME: _, ...without } = env;
-    expect(() => placementFrom(without)).toThrow(/looks like MPICH Hydra's but lacks what gives job/);
+    expect(() => placementFrom(without, () => undefined)).toThrow(/looks like MPICH Hydra's but lacks what gives job/);
     expect(placementFrom({ ...without, PINCOH_JOB: 'mine' }).job).toBe('mine');
+    // Hydra 4 sets no PMI_KVSNAME: its proxy, the rank's parent, names the job on the node
+    expect(placementFrom(without, () => 'hydra-77-1234').job).toBe('hydra-77-1234');
+    expect(placementFrom(env, () => 'hydra-77-1234').job).toBe('kvs_1234_0');
   });
 
   it('PMIx alone: the local rank and size must be given (PINCOH_LOCAL_RANK, PINCOH_LOCAL_SIZE)', () => {

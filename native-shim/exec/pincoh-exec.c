@@ -94,8 +94,32 @@ static int env_whole(const char *name, long *out) { return whole(getenv(name), o
 struct place {
 	long rank, size, local_rank, local_size;
 	const char *job;
-	char job_slurm[64];
+	char job_slurm[64], job_hydra[64];
 };
+
+static int start_time_of(int pid, char *out, size_t cap);
+
+/* launcher.ts's hydraProxyJob: Hydra's proxy (one per node per job), our parent, names the job. */
+static const char *hydra_proxy_job(char *out, size_t cap)
+{
+	char path[64], comm[32], since[32];
+	int ppid = (int)getppid(), fd;
+	ssize_t n;
+	snprintf(path, sizeof path, "/proc/%d/comm", ppid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	n = read(fd, comm, sizeof comm - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	comm[n] = 0;
+	comm[strcspn(comm, "\n")] = 0;
+	if (strcmp(comm, "hydra_pmi_proxy") != 0 || !start_time_of(ppid, since, sizeof since))
+		return NULL;
+	snprintf(out, cap, "hydra-%d-%s", ppid, since);
+	return out;
+}
 
 /* Digits at *p (at least one, at most 9), moved past; -1 if none. */
 static long digits(const char **p)
@@ -159,7 +183,7 @@ static int placement(struct place *pl)
 	} else if (getenv("PMI_RANK")) {
 		ok = env_whole("PMI_RANK", &pl->rank) && env_whole("PMI_SIZE", &pl->size) && env_whole("MPI_LOCALRANKID", &pl->local_rank) &&
 		     env_whole("MPI_LOCALNRANKS", &pl->local_size);
-		job = getenv("PMI_KVSNAME");
+		job = getenv("PMI_KVSNAME") ? getenv("PMI_KVSNAME") : hydra_proxy_job(pl->job_hydra, sizeof pl->job_hydra);
 	} else if (getenv("PMIX_RANK")) {
 		ok = env_whole("PMIX_RANK", &pl->rank) && env_whole("PINCOH_LOCAL_RANK", &pl->local_rank) && env_whole("PINCOH_LOCAL_SIZE", &pl->local_size);
 		if (!env_whole("PMIX_SIZE", &pl->size))
@@ -276,10 +300,15 @@ static int live(const char *path)
 }
 
 /* Our start time, field 22 of /proc/self/stat (ended.ts's runningSince). */
-static int start_time(char *out, size_t cap)
+static int start_time_of(int pid, char *out, size_t cap)
 {
-	char buf[1024], *p;
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	char buf[1024], path[64], *p;
+	int fd;
+	if (pid > 0)
+		snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	else
+		strcpy(path, "/proc/self/stat");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
 	if (fd < 0)
 		return 0;
@@ -351,7 +380,7 @@ static int announce(const char *dir, long local_rank)
 {
 	char file[PATH_MAX + 32], line[96], since[32];
 	int out, ok;
-	if (!start_time(since, sizeof since))
+	if (!start_time_of(0, since, sizeof since))
 		return 0;
 	snprintf(file, sizeof file, "%s/rank-%ld", dir, local_rank);
 	snprintf(line, sizeof line, "%d %s\n", (int)getpid(), since);

@@ -4,7 +4,9 @@
 // barrier, the names) are the node-local ones: sharing is node-local.
 
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { PincohError } from '../errors.js';
+import { runningSince } from './ended.js';
 
 export interface Placement {
   launcher: 'Open MPI' | 'Slurm' | 'MPICH Hydra' | 'PMIx';
@@ -39,12 +41,29 @@ export function slurmTasksOn(spec: string, node: number): number | undefined {
 const LOOKED_FOR = [
   'Open MPI: OMPI_COMM_WORLD_RANK, _SIZE, _LOCAL_RANK, _LOCAL_SIZE, OMPI_MCA_ess_base_jobid or PMIX_NAMESPACE',
   'Slurm: SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, SLURM_NODEID, SLURM_STEP_TASKS_PER_NODE, SLURM_JOB_ID, SLURM_STEP_ID',
-  'MPICH Hydra: PMI_RANK, PMI_SIZE, MPI_LOCALRANKID, MPI_LOCALNRANKS, and PMI_KVSNAME or PINCOH_JOB',
+  'MPICH Hydra: PMI_RANK, PMI_SIZE, MPI_LOCALRANKID, MPI_LOCALNRANKS, and PMI_KVSNAME, PINCOH_JOB or a parent hydra_pmi_proxy',
   'PMIx: PMIX_RANK, PMIX_NAMESPACE, and PINCOH_LOCAL_RANK, PINCOH_LOCAL_SIZE (PMIx does not put the local ones in the environment)',
 ];
 
-/** The placement the environment describes; PINCOH_JOB, if set, names the job instead. Throws PINCOH_ERR_LAUNCHER naming what it looked for. */
-export function placementFrom(env: Env): Placement {
+/**
+ * Hydra puts no job id in a rank's environment (its KVS name is asked for
+ * over PMI_FD, which is the program's, not ours to use). Its proxy, one per
+ * node per job, is the rank's parent when the launcher starts pincoh exec
+ * directly: the proxy's pid and start time name the job on this node.
+ */
+export function hydraProxyJob(ppid = process.ppid): string | undefined {
+  try {
+    if (readFileSync(`/proc/${ppid}/comm`, 'utf8').trim() !== 'hydra_pmi_proxy') return undefined;
+  } catch {
+    return undefined;
+  }
+  const since = runningSince(ppid);
+  return since ? `hydra-${ppid}-${since}` : undefined;
+}
+
+/** The placement the environment describes; PINCOH_JOB, if set, names the job instead. Throws PINCOH_ERR_LAUNCHER naming what it looked for.
+ * hydraJob: where Hydra's job is named, lacking PMI_KVSNAME (hydraProxyJob; tests give their own). */
+export function placementFrom(env: Env, hydraJob: () => string | undefined = hydraProxyJob): Placement {
   const job = (fallback: string | undefined) => env.PINCOH_JOB || fallback;
   let p: Partial<Placement> | undefined;
   if (env.OMPI_COMM_WORLD_RANK !== undefined)
@@ -74,7 +93,7 @@ export function placementFrom(env: Env): Placement {
       size: int(env, 'PMI_SIZE'),
       localRank: int(env, 'MPI_LOCALRANKID'),
       localSize: int(env, 'MPI_LOCALNRANKS'),
-      job: job(env.PMI_KVSNAME),
+      job: job(env.PMI_KVSNAME) ?? hydraJob(),
     };
   else if (env.PMIX_RANK !== undefined)
     p = {
