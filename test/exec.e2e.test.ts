@@ -133,8 +133,12 @@ describe('pincoh exec', () => {
     expect(a!.lines).toEqual([`${a!.pid} 0 2 0 2`]);
     expect(a!.code).toBe(7);
     expect(b!.signal).toBe('SIGTERM');
-    // sh never spoke to the coordinator, which ends with its ranks all the same (not after 30 s idle)
-    expect(await ended(cwd, job)).toMatch(/^pincoh: no process connected$/m);
+    // sh never spoke to the coordinator, which ends with its ranks all the same (not after 30 s idle),
+    // and names each rank that ended without connecting (its pid from the rank file)
+    const log = await ended(cwd, job);
+    expect(log).toMatch(/^pincoh: no process connected$/m);
+    expect(log).toMatch(new RegExp(`^pincoh: rank 0 \\(pid ${a!.pid}\\) ended without connecting: it made no pincoh call, or died before its first \\(the launcher has its exit status\\)$`, 'm'));
+    expect(log).toMatch(new RegExp(`^pincoh: rank 1 \\(pid ${b!.pid}\\) ended( by SIGTERM)? without connecting`, 'm'));
   });
 
   it('CMD gets what the launcher gave the rank: signals as they were (not Node ignoring SIGPIPE and SIGXFSZ), the PMI_FD descriptor', async () => {

@@ -9,7 +9,8 @@ import { DEFAULTS } from '../defaults.js';
 import { PincohError } from '../errors.js';
 import { isStaticElf, resolveCommand } from '../job/elf.js';
 import { launch, worstStatus, type RankResult } from '../job/launch.js';
-import { clearJobDir, jobEnded } from '../job/jobdir.js';
+import { deathSignal } from '../job/ended.js';
+import { clearJobDir, endedRanks, jobEnded } from '../job/jobdir.js';
 import { lockWithin } from '../job/native.js';
 import { shimPath, version } from '../paths.js';
 import { ask } from '../transport/control.js';
@@ -103,10 +104,23 @@ async function serve(o: ServeOptions): Promise<number> {
   const say = (text: string) => (log ? log.say(text) : process.stderr.write(text));
   // the summary so far: as each process arrives and goes, and its counts every 250 ms
   let soFar = '';
-  let stats: Coordinator['engine']['stats'] | undefined; // once started (a process may connect before start returns)
+  let engineNow: Coordinator['engine'] | undefined; // once started (a process may connect before start returns)
+  // exec's ranks that ended without ever connecting: said once each (the log has their pid from the rank file)
+  const seen = new Set<number>();
+  const told = new Set<number>();
   const update = () => {
-    const s = stats?.summary();
-    if (log && s !== undefined && s !== soFar) log.soFar((soFar = s));
+    if (!engineNow) return;
+    for (const p of engineNow.processes.values()) seen.add(p.pid);
+    const dir = o.untilRanks !== undefined ? dirname(o.socket) : undefined;
+    if (log && dir)
+      for (const r of endedRanks(dir))
+        if (!seen.has(r.pid) && !told.has(r.pid)) {
+          told.add(r.pid);
+          const sig = deathSignal(r.pid);
+          say(`pincoh: rank ${r.local} (pid ${r.pid}) ended${sig ? ` by ${sig}` : ''} without connecting: it made no pincoh call, or died before its first (the launcher has its exit status)\n`);
+        }
+    const s = engineNow.stats.summary();
+    if (log && s !== soFar) log.soFar((soFar = s));
   };
   // exec's node coordinator (--until-ranks) serves one job and ends with it: its failures stick
   const c = await Coordinator.start({
@@ -115,7 +129,7 @@ async function serve(o: ServeOptions): Promise<number> {
   });
   c.on('crash', (x) => sayCrash(x, say));
   const engine = c.engine;
-  stats = engine.stats;
+  engineNow = engine;
   update();
   const keep = log && setInterval(update, 250);
   keep && keep.unref();
@@ -156,6 +170,7 @@ async function serve(o: ServeOptions): Promise<number> {
   }
   await c.close(); // reads the last events of processes still connected
   if (keep) clearInterval(keep);
+  update(); // the ranks that ended since the last look
   if (log) log.close(engine.stats.summary());
   else process.stderr.write(engine.stats.summary() + '\n');
   if (dir && lockFd !== undefined) {

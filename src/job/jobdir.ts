@@ -144,6 +144,26 @@ export function announceRank(dir: string, local: number): void {
   writeFileSync(join(dir, `rank-${local}`), `${process.pid} ${runningSince(process.pid)}\n`, { mode: 0o600 });
 }
 
+/** The ranks announced in dir that have ended: local rank and pid (a truncated or unreadable file is none). */
+export function endedRanks(dir: string): { local: number; pid: number }[] {
+  const ended: { local: number; pid: number }[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return ended;
+  }
+  for (const f of names.filter((name) => /^rank-\d+$/.test(name))) {
+    try {
+      const [pid, start] = readFileSync(join(dir, f), 'utf8').trim().split(' ');
+      if (start && Number(pid) > 0 && runningSince(Number(pid)) !== start) ended.push({ local: Number(f.slice(5)), pid: Number(pid) });
+    } catch {
+      /* unreadable: not said */
+    }
+  }
+  return ended;
+}
+
 /** The ranks announced in dir: how many, and how many of them still run. */
 function announcedRanks(dir: string): { announced: number; running: number } {
   let announced = 0;
