@@ -71,6 +71,17 @@ describe('pincoh run', () => {
     expect(readdirSync(tmp)).toEqual([]);
   });
 
+  it('a launcher run as the rank (pincoh run -- mpirun ...) is told plainly to put pincoh-exec under it instead', async () => {
+    const dir = tempDir('cli-launcher');
+    const mpirun = join(dir, 'mpirun');
+    writeFileSync(mpirun, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    const r = await pincoh(['run', '-q', '--', mpirun, '-np', '4', 'app']);
+    expect(r.stderr).toContain(
+      "pincoh: mpirun runs as one rank of pincoh run here: the ranks it starts all get PINCOH_RANK=0 and PINCOH_SIZE=1, and a rank's crash is reported as mpirun's; run each rank under pincoh instead: mpirun ... pincoh-exec -- CMD (docs/running.md, On a cluster)\n",
+    );
+    expect(r.code).toBe(0);
+  });
+
   it('a TMPDIR that is missing, not a directory, or too long for a socket path: exit 2, one line saying to set TMPDIR', async () => {
     const file = join(tempDir('cli-tmp'), 'file');
     writeFileSync(file, '');

@@ -1,7 +1,7 @@
 // pincoh's command line: run, serve, exec, status, report, audit.
 
 import { closeSync, openSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { AuditEntry } from '../coherence/engine.js';
 import { Coordinator, type Crash } from '../coordinator.js';
 import { T } from '../protocol/constants.js';
@@ -64,6 +64,12 @@ async function run(o: RunOptions): Promise<number> {
   try {
     if (!o.quiet) process.stderr.write(`pincoh: coordinator on ${c.socket} (watch it: pincoh status --socket ${c.socket})${c.metricsUrl ? `; metrics on ${c.metricsUrl}` : ''}\n`);
     if (!o.coherence) process.stderr.write('pincoh: --no-coherence: attachments are never revoked; stale writes will happen\n');
+    // a launcher as the rank: its ranks would all be pincoh rank 0 of 1, and a crash would be the launcher's
+    if (/^(mpirun|mpiexec(\.\w+)?|orterun|prterun|srun)$/.test(basename(o.argv[0]!)))
+      process.stderr.write(
+        `pincoh: ${basename(o.argv[0]!)} runs as one rank of pincoh run here: the ranks it starts all get PINCOH_RANK=0 and PINCOH_SIZE=${o.ranks}, and a rank's crash is reported as ${basename(o.argv[0]!)}'s; ` +
+          `run each rank under pincoh instead: ${basename(o.argv[0]!)} ... pincoh-exec -- CMD (docs/running.md, On a cluster)\n`,
+      );
     if (file && isStaticElf(file)) process.stderr.write(`pincoh: ${o.argv[0]} is statically linked: the shim cannot be preloaded into it, so none of its calls are seen (docs/limits.md, statically linked programs)\n`);
     const job = `run-${process.pid}-${Date.now().toString(36)}`;
     // Each rank's end is said the moment it happens, as mpirun does.
