@@ -67,7 +67,7 @@ export type TraceEventName = PincohEvent['event'];
  */
 export const TRACE_SCHEMA: TraceSchema = {
   start: {
-    what: "a trace's first line, its coordinator's (pid: the coordinator's, rank -1)",
+    what: "the trace's first line, the coordinator's own (pid: its pid; rank -1)",
     fields: { host: 'the node', wall_ms: "ms since 1970 UTC at t = 0, by the node's clock: pincoh report aligns nodes on it" },
   },
   hello: { fields: { ppid: '', argv0: '', job: '', libc: "how libc's own calls are covered" } },
