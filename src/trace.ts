@@ -3,6 +3,7 @@
 // Free when nobody looks: callers test `enabled` before building an event.
 
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { PincohError, rethrowLater } from './errors.js';
 
 interface Base {
@@ -15,6 +16,7 @@ interface Base {
 /** Every event the coordinator emits (docs/reference.md, The CLI: --trace). */
 export type PincohEvent = Base &
   (
+    | { event: 'start'; host: string; wall_ms: number }
     | { event: 'hello'; ppid: number; argv0: string; job: string; libc: string }
     | { event: 'register'; key: number; addr: string; len: number; flags: number }
     | { event: 'deregister'; key: number; outcome: 'ok' | 'unknown key' }
@@ -64,6 +66,10 @@ export type TraceEventName = PincohEvent['event'];
  * types (report/aggregate.ts).
  */
 export const TRACE_SCHEMA: TraceSchema = {
+  start: {
+    what: "the trace's first line, the coordinator's own (pid: its pid; rank -1)",
+    fields: { host: 'the node', wall_ms: "ms since 1970 UTC at t = 0, by the node's clock: pincoh report aligns nodes on it" },
+  },
   hello: { fields: { ppid: '', argv0: '', job: '', libc: "how libc's own calls are covered" } },
   register: { fields: { key: '', addr: 'hex', len: '', flags: '1 read, 2 write' } },
   deregister: { fields: { key: '', outcome: 'ok, unknown key' } },
@@ -131,6 +137,8 @@ export class Trace {
   private failed = false;
   private readonly listeners = new Set<(e: PincohEvent) => void>();
   private readonly t0 = process.hrtime.bigint();
+  /** The wall clock (ms since 1970 UTC) at t = 0, read with t0: the trace's `start` event says it. */
+  readonly wallMs = Date.now();
 
   /** target: a file path, '-' for stderr, or undefined for none (listeners may still come) */
   constructor(target?: string) {
@@ -139,6 +147,8 @@ export class Trace {
     } catch (err) {
       throw new PincohError('PINCOH_ERR_TRACE', `cannot write the trace ${target}: ${(err as Error).message}; choose another --trace FILE`);
     }
+    // where and when: what lets pincoh report put several nodes' traces on one time line
+    if (this.fd >= 0) this.emit({ event: 'start', pid: process.pid, rank: -1, host: hostname(), wall_ms: this.wallMs });
   }
 
   /** Is anybody looking? Building an event costs; nobody pays it otherwise. */

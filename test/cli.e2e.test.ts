@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, driver, example, pincoh, prog, ROOT, run, tempDir, until } from './helpers.js';
@@ -46,8 +47,9 @@ describe('pincoh run', () => {
     const r = await pincoh(['run', '--trace', file, '--', prog('driver'), 'map', '0', '65536', 'reg', '0', '0', '4096', 'rw', 'prot', '0', '0', '4096', 'r', 'unmap', '0', '0', '65536']);
     expect(r.code).toBe(0);
     const events = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(events.map((e) => e.event)).toEqual(['hello', 'register', 'call', 'gone']);
-    const call = events[2];
+    expect(events.map((e) => e.event)).toEqual(['start', 'hello', 'register', 'call', 'gone']);
+    expect(events[0]).toMatchObject({ t: expect.any(Number), rank: -1, host: hostname(), wall_ms: expect.any(Number) });
+    const call = events[3];
     expect(call).toMatchObject({ call: 'mprotect', rank: 0, len: 4096, hits: 1, invalidated: [1], followed: [], outcome: 0, waited: false, timed_out: false });
     for (const k of ['t', 'pid', 'addr']) expect(call).toHaveProperty(k);
   });
@@ -108,7 +110,7 @@ describe('pincoh run', () => {
     for (const part of ['--metrics HOST:PORT', 'PINCOH_TIMEOUT_MS', 'PINCOH_SHIM', 'exit status:\n  the worst rank', 'PINCOH_ERR_TRACE']) expect(h.stdout).toContain(part);
     expect((await pincoh(['help', 'run'])).stdout).toBe(h.stdout);
     const trace = (await pincoh(['help', 'trace'])).stdout;
-    for (const ev of ['hello', 'register', 'deregister', 'call', 'fork', 'publish', 'attach', 'revoke', 'cutoff', 'dropped', 'audit', 'gone']) expect(trace).toMatch(new RegExp(`^  ${ev} +\\w`, 'm'));
+    for (const ev of ['start', 'hello', 'register', 'deregister', 'call', 'fork', 'publish', 'attach', 'revoke', 'cutoff', 'dropped', 'audit', 'gone']) expect(trace).toMatch(new RegExp(`^  ${ev} +\\w`, 'm'));
     const v = await pincoh(['--version']);
     expect(v.stdout).toBe(`pincoh ${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}\n`);
   });

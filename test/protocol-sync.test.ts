@@ -2,6 +2,7 @@
 // them equal, values, sizes and the offsets of every field either side touches.
 
 import { readdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HELP } from '../src/cli/options.js';
@@ -11,7 +12,7 @@ import { DRAIN_MS } from '../src/transport/server.js';
 import * as K from '../src/protocol/constants.js';
 import { ETIMEDOUT } from '../src/protocol/errno.js';
 import { Trace, TRACE_BASE, TRACE_SCHEMA, type PincohEvent } from '../src/trace.js';
-import { FakeRing, fakeTable, ROOT } from './helpers.js';
+import { FakeRing, fakeTable, ROOT, tempDir } from './helpers.js';
 
 const header = readFileSync(resolve(ROOT, 'native-shim/src/proto.h'), 'utf8');
 const defines = new Map([...header.matchAll(/^#define PC_(\w+) (0x[0-9a-f]+u?|\d+)/gm)].map((m) => [m[1]!, Number(m[2]!.replace(/u$/, ''))]));
@@ -210,7 +211,8 @@ describe('the trace: one schema (src/trace.ts) for the writer, the help and the 
     e.drop(owner, 'disconnected');
     e.close();
     const names = new Set(events.map((ev) => ev.event));
-    expect([...names].sort()).toEqual(Object.keys(TRACE_SCHEMA).sort()); // every kind, once at least
+    // every kind, once at least, but start: the Trace writes that itself, as its file opens (the next test)
+    expect([...names].sort()).toEqual(Object.keys(TRACE_SCHEMA).filter((k) => k !== 'start').sort());
     const help = helpFields();
     const base = Object.keys(TRACE_BASE);
     const extra = (ev: PincohEvent, fields: string[] | undefined) => Object.keys(ev).filter((k) => !base.includes(k) && !fields?.includes(k));
@@ -218,5 +220,22 @@ describe('the trace: one schema (src/trace.ts) for the writer, the help and the 
     // control: had the help left out a field the writer writes, the check would say which
     const call = events.find((ev) => ev.event === 'call')!;
     expect(extra(call, help.get('call')!.filter((f) => f !== 'hits'))).toEqual(['hits']);
+  });
+
+  it("a trace's first line is its start: the node and the wall clock at t = 0, with the fields the help names", () => {
+    const file = resolve(tempDir('start'), 't.jsonl');
+    const before = Date.now();
+    const trace = new Trace(file);
+    const after = Date.now();
+    trace.emit({ event: 'cutoff', pid: 1, rank: 0, reason: 'a test', killed: false });
+    trace.close();
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as PincohEvent & Record<string, unknown>);
+    expect(lines.map((e) => e.event)).toEqual(['start', 'cutoff']);
+    expect(lines[0]).toMatchObject({ event: 'start', pid: process.pid, rank: -1, host: hostname() });
+    expect(lines[0]!.wall_ms).toBeGreaterThanOrEqual(before);
+    expect(lines[0]!.wall_ms).toBeLessThanOrEqual(after);
+    expect(lines[0]!.t).toBeLessThan(50);
+    const base = Object.keys(TRACE_BASE);
+    expect(Object.keys(lines[0]!).filter((k) => !base.includes(k))).toEqual(helpFields().get('start'));
   });
 });

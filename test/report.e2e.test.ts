@@ -6,6 +6,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, wri
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { byHost, renderHtml } from '../src/report/render.js';
+import { readTraces } from '../src/report/aggregate.js';
 import { crashOnceReady, example, itWith, pincoh, ROOT, tempDir } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -291,3 +293,111 @@ function synthetic(path: string, total: number): number {
   closeSync(fd);
   return written;
 }
+
+describe('pincoh report of several nodes: one time line, a row group per node', () => {
+  const W = Date.UTC(2026, 11, 6, 12, 0, 0, 250); // node A's coordinator started then, B's 1000 ms later
+  const lines = (...recs: object[]) => recs.map((x) => JSON.stringify(x)).join('\n') + '\n';
+  /** Two nodes' traces (one node with two coordinators), and one of an older pincoh, without `start`. Made up here. */
+  function nodes(dir: string): string[] {
+    const a = join(dir, 'a.jsonl');
+    const b = join(dir, 'b.jsonl');
+    const old = join(dir, 'old.jsonl');
+    const a2 = join(dir, 'a2.jsonl');
+    writeFileSync(a, lines(
+      { t: 0, event: 'start', pid: 11, rank: -1, host: 'node-a', wall_ms: W },
+      { t: 5, event: 'hello', pid: 100, rank: 0, ppid: 11, argv0: 'ring', job: 'j', libc: 'patched' },
+      { t: 10, event: 'register', pid: 100, rank: 0, key: 1, addr: '0x1000', len: 4096, flags: 3 },
+      { t: 20, event: 'call', pid: 100, rank: 0, call: 'munmap', addr: '0x1000', len: 4096, hits: 1, invalidated: [1], followed: [], outcome: 0, latency_us: 3, waited: false, timed_out: false },
+      { t: 30, event: 'gone', pid: 100, rank: 0, how: 'exit', reason: 'exit', registrations: 0 },
+    ));
+    writeFileSync(b, lines(
+      { t: 0, event: 'start', pid: 22, rank: -1, host: 'node-b', wall_ms: W + 1000 },
+      { t: 5, event: 'hello', pid: 200, rank: 1, ppid: 22, argv0: 'ring', job: 'j', libc: 'patched' },
+      { t: 10, event: 'register', pid: 200, rank: 1, key: 1, addr: '0x1000', len: 4096, flags: 3 },
+      { t: 50, event: 'gone', pid: 200, rank: 1, how: 'crash', signal: 'SIGSEGV', reason: 'died', registrations: 1 },
+    ));
+    writeFileSync(old, lines(
+      { t: 2, event: 'hello', pid: 300, rank: 0, ppid: 1, argv0: 'old', job: 'k', libc: 'patched' },
+      { t: 7, event: 'gone', pid: 300, rank: 0, how: 'exit', reason: 'exit', registrations: 0 },
+    ));
+    writeFileSync(a2, lines(
+      { t: 0, event: 'start', pid: 12, rank: -1, host: 'node-a', wall_ms: W + 500 },
+      { t: 1, event: 'hello', pid: 101, rank: 2, ppid: 12, argv0: 'ring', job: 'j', libc: 'patched' },
+      { t: 4, event: 'gone', pid: 101, rank: 2, how: 'exit', reason: 'exit', registrations: 0 },
+    ));
+    return [a, b, old, a2];
+  }
+
+  it('each trace is placed by its start: wall_ms + t less the earliest wall_ms, in the same bins; grouped by host; a trace without start is read as it is', async () => {
+    const paths = nodes(tempDir('report-nodes'));
+    const r = await readTraces(paths);
+    expect(r.originMs).toBe(W);
+    expect(r.files.map((f) => [f.host, f.wallMs, f.offsetMs, f.coordinator])).toEqual([
+      ['node-a', W, 0, 11],
+      ['node-b', W + 1000, 1000, 22],
+      [undefined, undefined, 0, undefined],
+      ['node-a', W + 500, 500, 12],
+    ]);
+    // each process's life on the one time line
+    const life = (fi: number) => r.files[fi]!.rows.map((row) => [row.pid, row.start, row.end]);
+    expect(life(0)).toEqual([[100, 5, 30]]);
+    expect(life(1)).toEqual([[200, 1005, 1050]]);
+    expect(life(2)).toEqual([[300, 2, 7]]); // its own t: no start to place it by
+    expect(life(3)).toEqual([[101, 501, 504]]);
+    expect(r.files.map((f) => [f.tFirst, f.tLast])).toEqual([[5, 30], [1005, 1050], [2, 7], [501, 504]]);
+    // start is not an event of a process: no row for it, not counted
+    expect(r.files.map((f) => f.events)).toEqual([4, 3, 2, 2]);
+    expect(r.totals.processes).toBe(4);
+    // one bin width for all (the longest needs 1050 ms in 240 bins: 8 ms), so a bin is the same moment in each
+    expect(new Set(r.files.map((f) => f.binMs))).toEqual(new Set([8]));
+    const binsWith = (a: Float64Array) => [...a.keys()].filter((i) => a[i]);
+    expect(binsWith(r.files[0]!.node.events)).toEqual([0, 1, 2, 3]); // t 5, 10, 20, 30
+    expect(binsWith(r.files[0]!.node.inval.get('munmap')!)).toEqual([2]);
+    expect(binsWith(r.files[1]!.node.events)).toEqual([125, 126, 131]); // t 1005, 1010, 1050
+    expect(binsWith(r.files[3]!.node.events)).toEqual([62, 63]); // t 501, 504
+    // the worst moments are on the same time line
+    expect(r.crashes.items.map((m) => [m.file, m.t, m.pid])).toEqual([[1, 1050, 200]]);
+    // row groups: by node, in the order of their first start; traces without start last, under unknown host
+    expect(byHost(r)).toEqual([
+      { host: 'node-a', files: [0, 3] },
+      { host: 'node-b', files: [1] },
+      { host: 'unknown host', files: [2] },
+    ]);
+  });
+
+  it('traces without a start event (older ones) are read as before, on their own t', async () => {
+    const dir = tempDir('report-old');
+    const [, , old] = nodes(dir);
+    const r = await readTraces([old!]);
+    expect(r.originMs).toBeUndefined();
+    expect(r.files[0]).toMatchObject({ offsetMs: 0, tFirst: 2, tLast: 7, binMs: 1 });
+    expect(renderHtml(r)).toMatch(/not placed by the wall clock/);
+  });
+
+  itWithChromium('the page: a header row per node, the time line\'s origin in UTC and the clocks\' caveat, each process under its node', async () => {
+    const dir = tempDir('report-nodes');
+    const paths = nodes(dir);
+    const html = join(dir, 'nodes.html');
+    const r = await pincoh(['report', ...paths, '-o', html]);
+    expect(r.code).toBe(0);
+    await inBrowser(html, async (page) => {
+      expect(await page.locator('.hostrow .label b').allInnerTexts()).toEqual(['node-a', 'node-b', 'unknown host']);
+      const under = async (host: string) => (await page.locator(`.hostgroup[data-host="${host}"] .label .pid`).allInnerTexts()).join(' ');
+      expect(await under('node-a')).toBe('pid 100 pid 101');
+      expect(await under('node-b')).toBe('pid 200');
+      expect(await under('unknown host')).toBe('pid 300');
+      const sub = await page.locator('.sub.timeline').innerText();
+      expect(sub).toContain(new Date(W).toISOString());
+      expect(sub).toMatch(/NTP offset/);
+      expect(sub).toMatch(/old\.jsonl: no start event/);
+      // every row has the same bins: the tooltip over node-b's process starts at 1 s
+      const plot = page.locator('.hostgroup[data-host="node-b"] .plot[data-r="1"]');
+      await plot.scrollIntoViewIfNeeded();
+      const box = (await plot.boundingBox())!;
+      await page.mouse.move(box.x + box.width * (125.5 / 132), box.y + box.height / 2);
+      expect(await page.locator('#tip').innerText()).toMatch(/^1\.000 s – 1\.008 s/);
+      mkdirSync(join(ROOT, 'test-results'), { recursive: true });
+      await page.screenshot({ path: join(ROOT, 'test-results/report-nodes.png'), fullPage: true });
+    });
+  });
+});

@@ -174,11 +174,22 @@ export interface Moment {
 
 export interface FileReport {
   path: string;
+  /** the node, from the trace's `start` event (undefined: a trace without one, as older traces are) */
+  host?: string;
+  /** its coordinator's wall clock at its t = 0 (ms since 1970 UTC), from `start` */
+  wallMs?: number;
+  /** its coordinator's pid, from `start` */
+  coordinator?: number;
+  /** added to each of its events' t to place it on the report's time line: its wallMs less the earliest
+   * wallMs of the traces (Report.originMs); 0 for a trace without `start` */
+  offsetMs: number;
   lines: number;
+  /** events, past `start` */
   events: number;
+  /** the first and last event on the report's time line (t + offsetMs) */
   tFirst: number;
   tLast: number;
-  /** bin width in ms; bins start at t = 0 (the coordinator's start) */
+  /** bin width in ms, the same for every file once read; bins start at the time line's 0 */
   binMs: number;
   rows: Row[];
   /** the processes past MAX_ROWS_PER_FILE, together */
@@ -221,6 +232,9 @@ export interface Totals {
 
 export interface Report {
   files: FileReport[];
+  /** the time line's 0: the earliest wall clock at a coordinator's start (ms since 1970 UTC) among the
+   * traces with a `start` event; undefined when none has one (then every trace keeps its own t) */
+  originMs?: number;
   totals: Totals;
   callLatency: Map<string, Histogram>;
   revokeLatency: Histogram;
@@ -303,19 +317,27 @@ class FileFolder {
   /** registrations each live process holds, by row (the shared rows hold several) */
   private readonly held = new Map<number, number>();
 
-  constructor(readonly index: number, path: string, readonly r: Report) {
-    this.f = { path, lines: 0, events: 0, tFirst: Infinity, tLast: 0, binMs: 1, rows: [], node: new Row('node', 0, -1, 'all processes', true) };
+  constructor(readonly index: number, path: string, readonly r: Report, start: Start | undefined) {
+    this.f = {
+      path, host: start?.host, wallMs: start?.wallMs, coordinator: start?.pid, offsetMs: start && r.originMs !== undefined ? start.wallMs - r.originMs : 0,
+      lines: 0, events: 0, tFirst: Infinity, tLast: 0, binMs: 1, rows: [], node: new Row('node', 0, -1, 'all processes', true),
+    };
   }
 
   private allRows(): Row[] {
     return [...this.f.rows, ...(this.f.others ? [this.f.others] : []), this.f.node];
   }
 
-  private bin(t: number): number {
-    while (t >= BINS * this.f.binMs) {
+  /** Bins twice as wide until t fits (or until they are binMs wide). */
+  widen(t: number, binMs = 0): void {
+    while (t >= BINS * this.f.binMs || this.f.binMs < binMs) {
       this.f.binMs *= 2;
       for (const row of this.allRows()) row.halve();
     }
+  }
+
+  private bin(t: number): number {
+    this.widen(t);
     return Math.floor(t / this.f.binMs);
   }
 
@@ -360,6 +382,8 @@ class FileFolder {
   fold(line: Rec): void {
     const { f, r } = this;
     const T = r.totals;
+    if (line.event === 'start') return; // read before (readStart): where and when, not what happened
+    line.t += f.offsetMs; // on the report's time line
     f.events++;
     T.events++;
     if (line.t < f.tFirst) f.tFirst = line.t;
@@ -375,6 +399,8 @@ class FileFolder {
     if (!rec) return inc(T.otherEvents, line.event); // another version's event: counted, and its row kept
     const moment = (what: string): Moment => ({ file: this.index, t: rec.t, pid: rec.pid, rank: rec.rank, argv0: row.kind === 'process' ? row.argv0 : '', what });
     switch (rec.event) {
+      case 'start':
+        return; // not reached: skipped above
       case 'hello':
         T.processes++;
         f.node.processes++;
@@ -503,6 +529,34 @@ export function fmtUs(us: number): string {
   return `${us.toFixed(2)} µs`;
 }
 
+/** Where and when a trace began: its `start` event. */
+interface Start {
+  host: string;
+  wallMs: number;
+  pid: number;
+}
+
+/** A trace's `start` event, if its first line is one (undefined for older traces, or anything unreadable:
+ * the read proper says what is wrong with it). */
+async function readStart(path: string): Promise<Start | undefined> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+    const buf = Buffer.alloc(4096);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const text = buf.subarray(0, bytesRead).toString('utf8');
+    const nl = text.indexOf('\n');
+    if (nl < 0) return undefined;
+    const v = JSON.parse(text.slice(0, nl)) as Record<string, unknown>;
+    if (v?.event !== 'start' || typeof v.wall_ms !== 'number' || !Number.isFinite(v.wall_ms)) return undefined;
+    return { host: str(v.host, 'unknown host') || 'unknown host', wallMs: v.wall_ms, pid: typeof v.pid === 'number' ? v.pid : 0 };
+  } catch {
+    return undefined;
+  } finally {
+    await fh?.close();
+  }
+}
+
 /** Reads every trace, in order, one line at a time. Throws PincohError (PINCOH_ERR_TRACE) naming the file and line of anything it cannot read. */
 export async function readTraces(paths: string[]): Promise<Report> {
   const r: Report = {
@@ -519,6 +573,11 @@ export async function readTraces(paths: string[]): Promise<Report> {
     crashes: new FirstN(TOP_N),
     dropped: new FirstN(TOP_N),
   };
+  // one time line: each trace placed by its coordinator's wall clock at its start, from the earliest
+  const starts = await Promise.all(paths.map(readStart));
+  const walls = starts.flatMap((s) => (s ? [s.wallMs] : []));
+  if (walls.length) r.originMs = Math.min(...walls);
+  const folders: FileFolder[] = [];
   for (const [index, path] of paths.entries()) {
     let fh;
     try {
@@ -528,7 +587,7 @@ export async function readTraces(paths: string[]): Promise<Report> {
       await fh?.close();
       throw new PincohError('PINCOH_ERR_TRACE', `cannot read trace ${path}: ${why(e)}`);
     }
-    const folder = new FileFolder(index, path, r);
+    const folder = new FileFolder(index, path, r, starts[index]);
     const input = fh.createReadStream({ autoClose: false });
     const lines = createInterface({ input, crlfDelay: Infinity });
     let n = 0;
@@ -557,8 +616,12 @@ export async function readTraces(paths: string[]): Promise<Report> {
       await fh.close();
     }
     folder.f.lines = n;
-    if (folder.f.tFirst === Infinity) folder.f.tFirst = 0;
+    if (folder.f.tFirst === Infinity) folder.f.tFirst = folder.f.offsetMs;
     r.files.push(folder.f);
+    folders.push(folder);
   }
+  // the same bins for every file, so that a bin is the same moment in each
+  const binMs = Math.max(1, ...r.files.map((f) => f.binMs));
+  for (const folder of folders) folder.widen(0, binMs);
   return r;
 }

@@ -37,8 +37,38 @@ export function fmtMs(ms: number): string {
   return `${ms.toFixed(ms >= 100 ? 1 : 2)} ms`;
 }
 
-/** Bins a file's timelines use: up to its last event. */
-const usedBins = (f: FileReport): number => Math.max(1, Math.min(240, Math.floor(f.tLast / f.binMs) + 1));
+/** Bins every timeline uses: up to the last event of any trace (they share one time line and one bin width). */
+const usedBins = (r: Report): number => Math.max(1, ...r.files.map((f) => Math.min(240, Math.floor(f.tLast / f.binMs) + 1)));
+
+/** What a row group is called: the node, or for a trace without a `start` event, this. */
+export const UNKNOWN_HOST = 'unknown host';
+
+/** The traces by node, each node's in the order given; nodes by their first trace's start, traces without `start` last. */
+export function byHost(r: Report): Array<{ host: string; files: number[] }> {
+  const groups = new Map<string, number[]>();
+  r.files.forEach((f, i) => {
+    const h = f.wallMs === undefined ? UNKNOWN_HOST : (f.host ?? UNKNOWN_HOST);
+    if (!groups.has(h)) groups.set(h, []);
+    groups.get(h)!.push(i);
+  });
+  const first = (g: number[]) => Math.min(...g.map((i) => (r.files[i]!.wallMs === undefined ? Infinity : r.files[i]!.offsetMs)));
+  return [...groups].map(([host, files]) => ({ host, files })).sort((a, b) => first(a.files) - first(b.files) || (a.files[0]! - b.files[0]!));
+}
+
+/** The time line's origin, in words. */
+function timeLine(r: Report): string {
+  const without = r.files.filter((f) => f.wallMs === undefined);
+  const names = (fs: FileReport[]) => fs.map((f) => esc(basename(f.path))).join(', ');
+  if (r.originMs === undefined)
+    return `<span class="nostart">Times are ms since ${without.length === 1 ? "the trace's coordinator started: it has" : "each trace's coordinator started: none has"} a <code>start</code> event (older traces do not), so ${without.length === 1 ? 'it is' : 'they are'} not placed by the wall clock (under ${UNKNOWN_HOST}).</span>`;
+  const hosts = new Set(r.files.filter((f) => f.wallMs !== undefined).map((f) => f.host));
+  let s = `One time line: 0 is <b class="origin">${esc(new Date(r.originMs).toISOString())}</b> (UTC), the earliest coordinator start among the traces; each trace's events are placed at its coordinator's wall clock at its start plus their t.`;
+  if (hosts.size > 1)
+    s += ` The nodes' clocks may differ by their NTP offsets (typically well under a millisecond to tens of ms on a cluster): the alignment across nodes is only as good as their clocks.`;
+  if (without.length)
+    s += ` <span class="nostart">${names(without)}: no <code>start</code> event (an older trace), so not placed by the wall clock: ${without.length === 1 ? 'its' : 'their'} times are ms since ${without.length === 1 ? 'its' : 'their'} coordinator started, drawn from the time line's 0, under ${UNKNOWN_HOST}.</span>`;
+  return s;
+}
 
 /** Registrations held at each bin (the most within it), carried across bins without a change. */
 function heldLevels(row: Row, nb: number): number[] {
@@ -210,8 +240,9 @@ function axis(f: FileReport, nb: number): string {
 
 function timelines(r: Report, data: unknown[][]): string {
   const out: string[] = [];
+  const nb = usedBins(r);
+  const sections: string[] = [];
   r.files.forEach((f, fi) => {
-    const nb = usedBins(f);
     const rows = [...f.rows, ...(f.others ? [f.others] : [])];
     const maxOf = (get: (row: Row) => Float64Array[]) => {
       let m = 1;
@@ -234,11 +265,22 @@ function timelines(r: Report, data: unknown[][]): string {
     add(f.node, nodeScale);
     for (const row of rows) add(row, scale);
     data.push(fileData);
-    out.push(
-      `<section class="file"><h3>${esc(basename(f.path))} <small>${esc(f.path)}: ${n(f.events)} events, ${n(f.rows.length + (f.others?.processes ?? 0))} processes, ${fmtMs(f.tFirst)} – ${fmtMs(f.tLast)} after its coordinator started; bins of ${fmtMs(f.binMs)}</small></h3>` +
-        `<div class="row axisrow"><div class="label"></div><div class="plot">${axis(f, nb)}</div></div>${lines.join('')}</section>`,
-    );
+    const when =
+      f.wallMs === undefined
+        ? `${fmtMs(f.tFirst)} – ${fmtMs(f.tLast)} after its coordinator started (no start event: not placed by the wall clock)`
+        : `${fmtMs(f.tFirst)} – ${fmtMs(f.tLast)} on the time line; its coordinator${f.coordinator ? ` (pid ${f.coordinator})` : ''} started at ${fmtMs(f.offsetMs)}`;
+    sections[fi] =
+      `<section class="file" data-file="${fi}"><h3>${esc(basename(f.path))} <small>${esc(f.path)}: ${n(f.events)} events, ${n(f.rows.length + (f.others?.processes ?? 0))} processes, ${when}; bins of ${fmtMs(f.binMs)}</small></h3>` +
+      `<div class="row axisrow"><div class="label"></div><div class="plot">${axis(f, nb)}</div></div>${lines.join('')}</section>`;
   });
+  for (const g of byHost(r)) {
+    const events = g.files.reduce((a, i) => a + r.files[i]!.events, 0);
+    out.push(
+      `<div class="hostgroup" data-host="${esc(g.host)}"><div class="row hostrow"><div class="label"><b>${esc(g.host)}</b><small>${g.files.length} trace${g.files.length === 1 ? '' : 's'}, ${n(events)} events</small></div><div class="plot"></div></div>` +
+        g.files.map((i) => sections[i]).join('') +
+        `</div>`,
+    );
+  }
   return out.join('');
 }
 
@@ -284,7 +326,7 @@ function momentsTable(title: string, items: Moment[], r: Report, total?: number,
   const rows = items
     .map(
       (m) =>
-        `<tr><td class="num">${fmtMs(m.t)}</td>${multi ? `<td>${esc(basename(r.files[m.file]?.path ?? ''))}</td>` : ''}<td class="num">${m.pid}</td><td class="num">${m.rank}</td><td>${esc(m.argv0)}</td><td>${esc(m.what)}</td></tr>`,
+        `<tr><td class="num">${fmtMs(m.t)}</td>${multi ? `<td>${esc(basename(r.files[m.file]?.path ?? ''))}${r.files[m.file]?.host ? ` <small>(${esc(r.files[m.file]!.host!)})</small>` : ''}</td>` : ''}<td class="num">${m.pid}</td><td class="num">${m.rank}</td><td>${esc(m.argv0)}</td><td>${esc(m.what)}</td></tr>`,
     )
     .join('');
   return `<div class="moments"><h4>${esc(title)}${more}</h4><table><thead><tr><th>time</th>${multi ? '<th>trace</th>' : ''}<th>pid</th><th>rank</th><th>program</th><th>what happened</th></tr></thead><tbody>${rows}</tbody></table></div>`;
@@ -292,8 +334,8 @@ function momentsTable(title: string, items: Moment[], r: Report, total?: number,
 
 function busiestBins(r: Report, k: number): Moment[] {
   const all: Array<{ file: number; bin: number; events: number }> = [];
+  const nb = usedBins(r);
   r.files.forEach((f, fi) => {
-    const nb = usedBins(f);
     for (let i = 0; i < nb; i++) if (f.node.events[i]) all.push({ file: fi, bin: i, events: f.node.events[i]! });
   });
   all.sort((a, b) => b.events - a.events || a.file - b.file || a.bin - b.bin);
@@ -352,6 +394,8 @@ td,th{padding:2px 8px;text-align:left;border-bottom:1px solid #eef1f4;vertical-a
 .row .label small{display:block;color:#5b6675;font-size:11px;overflow:hidden;text-overflow:ellipsis}
 .row .label span{color:#3a4452;margin-left:4px}.row .label .argv0{font-family:ui-monospace,Menlo,Consolas,monospace}
 .row.node{background:#f0f4f9}
+.hostgroup{margin-top:12px}.row.hostrow{background:#dde6f1;border-bottom:2px solid #9aa4b1}.row.hostrow .label{flex:1 1 auto;padding:4px 8px}.row.hostrow .label small{display:inline;margin-left:8px}
+.nostart{color:#8a5a00}
 .plot{flex:1 1 auto;min-width:300px;position:relative}
 svg.tl{width:100%;height:${ROW_H}px;display:block}
 .axis{position:relative;height:20px}.tick{position:absolute;bottom:0;height:6px;border-left:1px solid #9aa4b1}
@@ -398,9 +442,10 @@ export function renderHtml(r: Report, generatedAt = new Date()): string {
   const data: unknown[][] = [];
   const tl = timelines(r, data);
   const causes = Object.keys(T.invalidationsByCause).sort();
-  const payload = JSON.stringify({ files: r.files.map((f, i) => ({ nb: usedBins(f), w: f.binMs, rows: data[i] })) }).replace(/</g, '\\u003c');
+  const nb = usedBins(r);
+  const payload = JSON.stringify({ files: r.files.map((f, i) => ({ nb, w: f.binMs, rows: data[i] })) }).replace(/</g, '\\u003c');
   const files = r.files
-    .map((f) => `<tr><td title="${esc(f.path)}">${esc(f.path)}</td><td class="num">${n(f.lines)}</td><td class="num">${n(f.events)}</td><td class="num">${n(f.node.processes)}</td><td class="num">${fmtMs(f.tFirst)} – ${fmtMs(f.tLast)}</td></tr>`)
+    .map((f) => `<tr><td title="${esc(f.path)}">${esc(f.path)}</td><td>${esc(f.wallMs === undefined ? UNKNOWN_HOST : (f.host ?? UNKNOWN_HOST))}</td><td class="num">${f.wallMs === undefined ? '' : esc(new Date(f.wallMs).toISOString())}</td><td class="num">${n(f.lines)}</td><td class="num">${n(f.events)}</td><td class="num">${n(f.node.processes)}</td><td class="num">${fmtMs(f.tFirst)} – ${fmtMs(f.tLast)}</td></tr>`)
     .join('');
   const calls = [...r.callLatency.entries()].sort((a, b) => b[1].count - a[1].count);
   const hists = calls.map(([c, h]) => histogram(`${c}: time in pincoh (latency_us)`, h, `call.${c}`)).join('') + (r.revokeLatency.count ? histogram('revokes: time to revoke an attacher\'s handle', r.revokeLatency, 'revoke') : '');
@@ -412,8 +457,9 @@ export function renderHtml(r: Report, generatedAt = new Date()): string {
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
 <title>pincoh report: ${esc(r.files.map((f) => basename(f.path)).join(', '))}</title><style>${CSS}</style></head><body>
 <h1>pincoh report</h1>
-<p class="sub">${n(T.events)} events from ${r.files.length} trace${r.files.length === 1 ? '' : 's'} (one coordinator, one node, each); times are ms since that coordinator started.</p>
-<table class="files"><thead><tr><th>trace</th><th>lines</th><th>events</th><th>processes</th><th>first – last event</th></tr></thead><tbody>${files}</tbody></table>
+<p class="sub">${n(T.events)} events from ${r.files.length} trace${r.files.length === 1 ? '' : 's'} (one coordinator, one node, each), grouped by node.</p>
+<p class="sub timeline">${timeLine(r)}</p>
+<table class="files"><thead><tr><th>trace</th><th>node</th><th>its coordinator started (UTC)</th><th>lines</th><th>events</th><th>processes</th><th>first – last event</th></tr></thead><tbody>${files}</tbody></table>
 <h2>Totals</h2>
 <div class="cards">
 ${card('processes', 'processes', T.processes)}${card('registrations', 'registrations', T.registrations)}${card('deregistrations', 'deregistrations', T.deregistrations)}${card('invalidations', 'invalidations', T.invalidations)}${card('followed', 'followed mremaps (kept)', T.followed)}
