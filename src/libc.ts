@@ -88,6 +88,7 @@ export const MAP_PRIVATE = 2;
 export const MAP_ANONYMOUS = 0x20;
 export const MAP_FAILED = 0xffffffffffffffffn;
 export const F_SETFD = 2;
+export const FD_CLOEXEC = 1;
 export const F_ADD_SEALS = 1033;
 export const F_GET_SEALS = 1034;
 export const F_SEAL_SEAL = 1;

@@ -40,6 +40,20 @@ async function nodeLogs(cwd: string, report: string): Promise<{ job: string; A: 
   return { job: m[0]![2]!, A: readFileSync(resolve(cwd, names[0]!), 'utf8'), B: readFileSync(resolve(cwd, names[1]!), 'utf8') };
 }
 
+/** The ring's 4 ranks, two a node, every byte checked; each node's coordinator saw its 2. */
+async function ringOnTwoNodes(r: RunResult, cwd: string, report: string): Promise<void> {
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.lines.sort()).toEqual([
+      'rank 0 of 2: 300 iterations from rank 1, 0 bad',
+      'rank 0 of 2: 300 iterations from rank 1, 0 bad',
+      'rank 1 of 2: 300 iterations from rank 0, 0 bad',
+      'rank 1 of 2: 300 iterations from rank 0, 0 bad',
+    ]);
+    const { A, B } = await nodeLogs(cwd, report);
+    for (const log of [A, B]) expect(log).toMatch(/^pincoh: 2 processes connected, 2 registrations, 2 invalidations \(exit 2\), .* 2 attachments, /m);
+}
+
 describe('pincoh exec under mpirun, two nodes', () => {
   itCluster('ranks learn their node-local and global places; one coordinator per node, for this job', async () => {
     const [cwd, report] = [tempDir('cluster'), tempDir('cluster-report')];
@@ -63,31 +77,13 @@ describe('pincoh exec under mpirun, two nodes', () => {
   itCluster('ring: two ranks a node, every byte of every message checked, each node its own ring', async () => {
     const [cwd, report] = [tempDir('cluster'), tempDir('cluster-report')];
     const r = await mpirun(cwd, report, [example('ring'), '300']);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    expect(r.lines.sort()).toEqual([
-      'rank 0 of 2: 300 iterations from rank 1, 0 bad',
-      'rank 0 of 2: 300 iterations from rank 1, 0 bad',
-      'rank 1 of 2: 300 iterations from rank 0, 0 bad',
-      'rank 1 of 2: 300 iterations from rank 0, 0 bad',
-    ]);
-    const { A, B } = await nodeLogs(cwd, report);
-    for (const log of [A, B]) expect(log).toMatch(/^pincoh: 2 processes connected, 2 registrations, 2 invalidations \(exit 2\), .* 2 attachments, /m);
+    await ringOnTwoNodes(r, cwd, report);
   });
 
   itCluster('ring through pincoh-exec, the native wrapper: the same ranks, one coordinator per node, nothing left on either', async () => {
     const [cwd, report] = [tempDir('cluster'), tempDir('cluster-report')];
     const r = await mpirun(cwd, report, [example('ring'), '300'], true);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    expect(r.lines.sort()).toEqual([
-      'rank 0 of 2: 300 iterations from rank 1, 0 bad',
-      'rank 0 of 2: 300 iterations from rank 1, 0 bad',
-      'rank 1 of 2: 300 iterations from rank 0, 0 bad',
-      'rank 1 of 2: 300 iterations from rank 0, 0 bad',
-    ]);
-    const { A, B } = await nodeLogs(cwd, report);
-    for (const log of [A, B]) expect(log).toMatch(/^pincoh: 2 processes connected, 2 registrations, 2 invalidations \(exit 2\), .* 2 attachments, /m);
+    await ringOnTwoNodes(r, cwd, report);
   });
 
   itCluster('halo: buffers freed and reallocated on both nodes, stale handles caught, every byte checked', async () => {

@@ -83,6 +83,7 @@ export function itWithProgs(names: string[], packages: string, name: string, fn:
   else if (process.env.CI) it(name, () => { throw new Error(`${missing.join(', ')} not built: apt-get install ${packages}, then npm run build`); });
   // Skipped only off CI, on a machine without those Debian packages (a developer's):
   // the test's name says what to install. CI installs them, and there it fails instead.
+  // skipped off CI only, saying what to install (CI installs it, and there the test fails instead)
   else it.skip(`${name} (needs: apt-get install ${packages})`, fn);
 }
 
@@ -102,6 +103,7 @@ export function itWith(cmds: string[], packages: string, name: string, fn: () =>
   else if (process.env.CI) it(name, () => { throw new Error(`needs ${missing.join(', ')}`); });
   // Skipped only off CI, where a developer's machine may lack the package or root: the
   // test's name says what it needs. CI installs them and runs as root, and there it fails instead.
+  // skipped off CI only, saying what it needs (a package, or root): CI has both, and there it fails instead
   else it.skip(`${name} (needs ${missing.join(', ')})`, fn);
 }
 
@@ -359,4 +361,38 @@ export function fakeArea(opts: { seal?: boolean; name?: string; bytes?: number }
       libc.munmap(ptr, bytes);
     },
   };
+}
+
+/** Strongly connected components of a graph (Tarjan), each sorted, in a stable order: the layers and import-graph tests' check for circles. */
+export function stronglyConnected(g: Map<string, Iterable<string>>): string[][] {
+  let next = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const out: string[][] = [];
+  const visit = (v: string) => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of g.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const c: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        c.push(w);
+      } while (w !== v);
+      out.push(c.sort());
+    }
+  };
+  for (const v of [...g.keys()].sort()) if (!index.has(v)) visit(v);
+  return out.sort((a, b) => a[0]!.localeCompare(b[0]!));
 }

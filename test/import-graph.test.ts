@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from './helpers.js';
+import { ROOT, stronglyConnected } from './helpers.js';
 
 type Graph = Map<string, string[]>;
 
@@ -27,38 +27,9 @@ function importGraph(): Graph {
   return g;
 }
 
-/** The strongly connected groups of more than one module (Tarjan), and modules that import themselves. */
+/** The strongly connected groups of more than one module, and modules that import themselves. */
 function circles(g: Graph): string[][] {
-  let next = 0;
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const stack: string[] = [];
-  const on = new Set<string>();
-  const out: string[][] = [];
-  const visit = (v: string) => {
-    index.set(v, next);
-    low.set(v, next++);
-    stack.push(v);
-    on.add(v);
-    for (const w of g.get(v) ?? []) {
-      if (!index.has(w)) {
-        visit(w);
-        low.set(v, Math.min(low.get(v)!, low.get(w)!));
-      } else if (on.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
-    }
-    if (low.get(v) === index.get(v)) {
-      const group: string[] = [];
-      let w: string;
-      do {
-        w = stack.pop()!;
-        on.delete(w);
-        group.push(w);
-      } while (w !== v);
-      if (group.length > 1 || g.get(v)?.includes(v)) out.push(group.sort());
-    }
-  };
-  for (const v of g.keys()) if (!index.has(v)) visit(v);
-  return out;
+  return stronglyConnected(g).filter((c) => c.length > 1 || g.get(c[0]!)?.includes(c[0]!));
 }
 
 function reach(g: Graph, from: string): Set<string> {

@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from './helpers.js';
+import { stronglyConnected, tempDir } from './helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SHIM = resolve(ROOT, 'native-shim');
@@ -49,40 +49,6 @@ function graphOf(nm: Map<string, string>): Graph {
       out.set(to, [...(out.get(to) ?? []), sym]);
     }
   return g;
-}
-
-/** Strongly connected components (Tarjan), each sorted, in a stable order. */
-function components(g: Map<string, Iterable<string>>): string[][] {
-  let next = 0;
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const stack: string[] = [];
-  const onStack = new Set<string>();
-  const out: string[][] = [];
-  const visit = (v: string) => {
-    index.set(v, next);
-    low.set(v, next++);
-    stack.push(v);
-    onStack.add(v);
-    for (const w of g.get(v) ?? []) {
-      if (!index.has(w)) {
-        visit(w);
-        low.set(v, Math.min(low.get(v)!, low.get(w)!));
-      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
-    }
-    if (low.get(v) === index.get(v)) {
-      const c: string[] = [];
-      let w: string;
-      do {
-        w = stack.pop()!;
-        onStack.delete(w);
-        c.push(w);
-      } while (w !== v);
-      out.push(c.sort());
-    }
-  };
-  for (const v of [...g.keys()].sort()) if (!index.has(v)) visit(v);
-  return out.sort((a, b) => a[0]!.localeCompare(b[0]!));
 }
 
 /** shim.h's layers, top first: each a list of names ("hooks/" a directory, "arch-*" a prefix). */
@@ -123,7 +89,7 @@ function violations(g: Graph, layers: string[][]): string[] {
       if (a !== undefined && b !== undefined && b < a)
         problems.push(`${from} -> ${to} (${syms.join(', ')}) points up: ${to} is on a higher line of shim.h's layers than ${from}`);
     }
-  for (const c of components(new Map([...g].map(([m, out]) => [m, out.keys()]))))
+  for (const c of stronglyConnected(new Map([...g].map(([m, out]) => [m, out.keys()]))))
     if (c.length > 1) {
       const inside = c.flatMap((from) => [...g.get(from)!].filter(([to]) => c.includes(to)).map(([to, syms]) => `${from} -> ${to} (${syms.join(', ')})`));
       problems.push(`a circle of ${c.length} modules: ${inside.join('; ')}`);

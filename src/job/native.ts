@@ -3,12 +3,12 @@
 // ours stays between the launcher and the rank).
 
 import { constants } from 'node:os';
-import { F_SETFD, lastErrno, LOCK_EX, LOCK_NB, sys } from '../libc.js';
+import { F_SETFD, FD_CLOEXEC, lastErrno, LOCK_EX, LOCK_NB, sys } from '../libc.js';
 
 /** Takes an exclusive flock on fd if nobody holds one. */
 /** fd closed at exec again (a descriptor handed over without it: the job's lock must reach no child). */
 export function closeOnExec(fd: number): void {
-  sys().fcntl(fd, F_SETFD, 1 /* FD_CLOEXEC */);
+  sys().fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
 export function tryLock(fd: number): boolean {
