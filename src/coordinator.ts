@@ -50,6 +50,9 @@ export interface CoordinatorOptions {
   failuresStick?: boolean;
   /** told after a process has connected or gone (pincoh exec's node log keeps its summary so far with it) */
   onMembers?: () => void;
+  /** one of pincoh exec's ranks is exiting (its pid): it waits for the answer until this settles, bounded
+   * by its PINCOH_TIMEOUT_MS (the node coordinator holds the job's last rank until its log is whole) */
+  onFarewell?: (pid: number) => void | Promise<void>;
 }
 
 /** A process that died without exiting (killed or crashed). */
@@ -128,6 +131,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       maxPending: o.maxPending,
       status: () => this.status(),
       ...(o.log && { log: o.log }),
+      ...(o.onFarewell && { farewell: o.onFarewell }),
     });
     // the trace's events reach listeners only while there are some: building them costs
     const untyped = this as EventEmitter;

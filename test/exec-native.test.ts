@@ -6,11 +6,11 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, itWith, prog, ROOT, run, startProgram, SUMMARY, tempDir, until, type RunResult } from './helpers.js';
+import { CLI, itWith, PINCOH_EXEC, prog, run, startProgram, SUMMARY, tempDir, until, type RunResult } from './helpers.js';
 
-const NATIVE = resolve(ROOT, 'native-shim/build/pincoh-exec');
+const NATIVE = PINCOH_EXEC;
 const D = prog('driver');
 let jobs = 0;
 const newJob = () => `n${process.pid}x${++jobs}`;
@@ -40,8 +40,8 @@ function rankEnv(launcher: string, job: string, rank: number, size: number): Nod
 /** `pincoh exec` (node) or pincoh-exec (native) as a launcher would start it */
 const wrapper = (native: boolean, args: string[]): [string, string[]] => (native ? [NATIVE, args] : [process.execPath, [CLI, 'exec', ...args]]);
 
-/** What a rank's program sees of pincoh: its variables, sorted */
-const SHOW = ['sh', '-c', 'env | grep -E "^(PINCOH_[A-Z_]*|LD_PRELOAD)=" | grep -v -E "^PINCOH_(LOCAL_RANK|LOCAL_SIZE|NODE)=" | sort'];
+/** What a rank's program sees of pincoh: its variables, sorted (PINCOH_RANK_PID shown as "self" when it is the program's own pid) */
+const SHOW = ['sh', '-c', 'env | grep -E "^(PINCOH_[A-Z_]*|LD_PRELOAD)=" | grep -v -E "^PINCOH_(LOCAL_RANK|LOCAL_SIZE|NODE)=" | sed "s/^PINCOH_RANK_PID=$$\\$/PINCOH_RANK_PID=self/" | LC_ALL=C sort'];
 
 /** Rank 0 (pincoh exec) holds the node's coordinator up in a driver waiting on stdin, once it is registered. */
 async function holder(launcher: string, job: string, size: number, cwd: string, env: NodeJS.ProcessEnv = {}) {
@@ -66,7 +66,7 @@ describe('pincoh-exec, the native rank wrapper', () => {
       const viaNative = await rank(true, launcher, job, 1, 2, cwd, SHOW, [], { PINCOH_NODE: '/nonexistent/node' }); // the native path or nothing
       expect(viaNative.stderr).toBe('');
       expect(viaNative.stdout).toBe(viaNode.stdout);
-      expect(viaNative.stdout).toMatch(/^LD_PRELOAD=\S*libpincoh\.so\nPINCOH_GLOBAL_RANK=1\nPINCOH_GLOBAL_SIZE=2\nPINCOH_JOB=\S+\nPINCOH_RANK=1\nPINCOH_SIZE=2\nPINCOH_SOCKET=\S+\/c\.sock\n$/);
+      expect(viaNative.stdout).toMatch(/^LD_PRELOAD=\S*libpincoh\.so\nPINCOH_GLOBAL_RANK=1\nPINCOH_GLOBAL_SIZE=2\nPINCOH_JOB=\S+\nPINCOH_RANK=1\nPINCOH_RANK_PID=self\nPINCOH_SIZE=2\nPINCOH_SOCKET=\S+\/c\.sock\n$/);
       // the rank is CMD itself: the process the launcher started (here a sh that execs the wrapper)
       const self = await rank(true, launcher, job, 1, 2, cwd, ['sh', '-c', 'echo $$']);
       expect(self.stdout).toBe(`${self.pid}\n`);

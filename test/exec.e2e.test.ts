@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, itAsRootWith, prog, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
+import { CLI, itAsRootWith, PINCOH_EXEC, prog, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
 import { EOWNERDEAD, ETIMEDOUT } from '../src/protocol/errno.js';
 
 let jobs = 0;
@@ -31,12 +31,13 @@ const ompi = (job: string, rank: number, size: number): NodeJS.ProcessEnv => ({
 });
 const jobDir = (job: string) => join(TMP, `pincoh-${process.getuid?.() ?? 0}-${job}`);
 
-/** size ranks of `job` at once, each `pincoh exec OPTS -- CMD...` in `cwd` */
-function ranks(job: string, size: number, cmd: (rank: number) => string[], cwd: string, opts: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunResult[]> {
+/** size ranks of `job` at once, each `pincoh exec OPTS -- CMD...` (native: pincoh-exec) in `cwd` */
+function ranks(job: string, size: number, cmd: (rank: number) => string[], cwd: string, opts: string[] = [], env: NodeJS.ProcessEnv = {}, native = false): Promise<RunResult[]> {
   return Promise.all(
     Array.from({ length: size }, (_, r) =>
       new Promise<RunResult>((res) => {
-        const c = spawn(process.execPath, [CLI, 'exec', ...opts, '--', ...cmd(r)], { env: { ...ompi(job, r, size), ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+        const [file, args] = native ? [PINCOH_EXEC, [...opts, '--', ...cmd(r)]] : [process.execPath, [CLI, 'exec', ...opts, '--', ...cmd(r)]];
+        const c = spawn(file, args, { env: { ...ompi(job, r, size), ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
         let stdout = '';
         let stderr = '';
         c.stdout.on('data', (d) => (stdout += d));
@@ -66,6 +67,43 @@ describe('pincoh exec', () => {
     expect(log).toMatch(/16 processes connected, 16 registrations/);
     expect(log).not.toMatch(/so far/); // the line so far became the summary
     expect(log.trimEnd().split('\n').at(-1)).toMatch(SUMMARY);
+  });
+
+  for (const native of [false, true])
+    it(`${native ? 'pincoh-exec' : 'pincoh exec'}: once the job's last rank has ended, its node's log is whole and its directory gone, with no wait`, async () => {
+      const cwd = tempDir('exec');
+      const job = newJob();
+      // two ranks register; two never call pincoh, each running /bin/true twice (their children are no ranks: they say nothing)
+      const cmd = (r: number) => (r < 2 ? [prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r'] : ['sh', '-c', '/bin/true; /bin/true']);
+      const rs = await ranks(job, 4, cmd, cwd, [], {}, native);
+      expect(rs.map((r) => [r.code, r.stderr])).toEqual([[0, ''], [0, ''], [0, ''], [0, '']]);
+      // read at once, as a script does after mpirun returns: each rank said farewell at exit, and the last was answered once the log was whole
+      const log = readFileSync(join(cwd, `pincoh-${hostname()}-${job}.log`), 'utf8');
+      expect(log.trimEnd().split('\n').at(-1)).toMatch(/^pincoh: 2 processes connected, 2 registrations, .*, 2 ranks ended without a pincoh call; libc's own calls: code patch in 4 processes$/);
+      expect(existsSync(jobDir(job))).toBe(false);
+    });
+
+  it('a node coordinator that does not answer a rank\'s farewell (stopped) holds the rank\'s exit for --timeout-ms at most, and the rank says so', async () => {
+    const cwd = tempDir('exec');
+    const job = newJob();
+    const log = join(cwd, `pincoh-${hostname()}-${job}.log`);
+    const held = spawn(process.execPath, [CLI, 'exec', '--', prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'wait'], { env: ompi(job, 0, 2), cwd, stdio: ['pipe', 'ignore', 'ignore'] });
+    let pid = 0;
+    try {
+      expect(await until(() => existsSync(log) && /so far, .*: 1 process connected/.test(readFileSync(log, 'utf8')), 15_000)).toBe(true);
+      pid = Number((await run('pgrep', ['-f', `serve --socket ${jobDir(job)}/c.sock`])).stdout.trim());
+      process.kill(pid, 'SIGSTOP');
+      // the kernel still takes its connections: rank 1 starts, runs, and at exit says farewell to nobody listening
+      const r = await run(process.execPath, [CLI, 'exec', '--timeout-ms', '300', '--', '/bin/true'], ompi(job, 1, 2));
+      expect([r.code, r.stderr]).toEqual([0, `pincoh[${r.pid}]: this rank's coordinator did not answer its farewell within PINCOH_TIMEOUT_MS; the node's log may lack the job's summary for a while\n`]);
+      process.kill(pid, 'SIGCONT');
+      pid = 0;
+      held.stdin!.end(); // rank 0 ends; the job with it
+      expect(await ended(cwd, job)).toMatch(/^pincoh: 1 process connected, 1 registration, .*, 1 rank ended without a pincoh call; /m);
+    } finally {
+      if (pid) process.kill(pid, 'SIGCONT');
+      held.kill('SIGKILL');
+    }
   });
 
   it('a node coordinator SIGKILLed mid-job (as Slurm\'s cgroup kill does) leaves a log whose last line is the summary up to then, saying it was cut short', async () => {
@@ -133,12 +171,13 @@ describe('pincoh exec', () => {
     expect(a!.lines).toEqual([`${a!.pid} 0 2 0 2`]);
     expect(a!.code).toBe(7);
     expect(b!.signal).toBe('SIGTERM');
-    // sh never spoke to the coordinator, which ends with its ranks all the same (not after 30 s idle),
-    // and names each rank that ended without connecting (its pid from the rank file)
+    // sh never spoke to the coordinator, which ends with its ranks all the same (not after 30 s idle):
+    // rank 0 said at its exit what the shim did in it (the summary counts it); rank 1, killed, could
+    // not, and is named (its pid from the rank file)
     const log = await ended(cwd, job);
-    expect(log).toMatch(/^pincoh: no process connected$/m);
-    expect(log).toMatch(new RegExp(`^pincoh: rank 0 \\(pid ${a!.pid}\\) ended without connecting: it made no pincoh call, or died before its first \\(the launcher has its exit status\\)$`, 'm'));
-    expect(log).toMatch(new RegExp(`^pincoh: rank 1 \\(pid ${b!.pid}\\) ended( by SIGTERM)? without connecting`, 'm'));
+    expect(log).toMatch(/^pincoh: no process connected \(1 rank ended without a pincoh call, the shim running in it\); libc's own calls: code patch in 1 process$/m);
+    expect(log).not.toMatch(new RegExp(`pid ${a!.pid}`));
+    expect(log).toMatch(new RegExp(`^pincoh: rank 1 \\(pid ${b!.pid}\\) ended( by SIGTERM)? without connecting: it made no pincoh call, or died before its first \\(the launcher has its exit status\\)$`, 'm'));
   });
 
   it('CMD gets what the launcher gave the rank: signals as they were (not Node ignoring SIGPIPE and SIGXFSZ), the PMI_FD descriptor', async () => {

@@ -226,6 +226,7 @@ describe('bad peers are cut off alone', () => {
     'a length above the frame limit': [() => [hello, Buffer.from([0, 0, 0, 0x10, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])], /^frame length 268435456 outside 16\.\.65536$/],
     'an unknown type': [() => [hello, encodeFrame(200, 0, 1n, Buffer.alloc(8))], /^unknown frame type 200$/],
     'a truncated PUBLISH': [() => [hello, encodeFrame(T.PUBLISH, 0, 1n, Buffer.alloc(4))], /^PUBLISH payload of 4 bytes, expected 80$/],
+    'a truncated FAREWELL': [() => [encodeFrame(T.FAREWELL, 0, 1n, Buffer.alloc(4))], /^FAREWELL payload of 4 bytes, expected 24$/],
     'a second HELLO': [() => [hello, hello], /^a second HELLO$/],
     'another protocol version': [() => [area.hello({ version: 99, argv0: 'old' })], new RegExp(`^protocol version 99 is not supported; this coordinator speaks version ${PROTO_VERSION}$`)],
     'a HELLO whose area is not a shared area': [
@@ -264,6 +265,28 @@ describe('bad peers are cut off alone', () => {
     await closed;
     expect(errorText(Buffer.concat(got))).toMatch(/a registration event with key 1, 0x200000000000000 \+4096/);
     expect(c.logs.some((l) => /cut off pid \d+ \(liar, rank 0\): a registration event/.test(l))).toBe(true);
+  });
+});
+
+describe('a rank\'s farewell (what pincoh exec\'s ranks say at exit)', () => {
+  it('is answered at once with REPLY 0 by a coordinator with no job to end, and counted: the summary says the shim ran in a rank that never connected', async () => {
+    const c = await startCoordinator();
+    try {
+      const f = Buffer.alloc(24);
+      f.writeUInt32LE(1, 0); // libc: code patch
+      f.writeBigUInt64LE(0n, OFF.FAREWELL.slow_calls);
+      const s = createConnection(c.path);
+      const got: Buffer[] = [];
+      s.on('data', (d) => got.push(d));
+      s.on('connect', () => s.write(encodeFrame(T.FAREWELL, 0, 9n, f)));
+      await new Promise((r) => s.once('end', r));
+      s.destroy();
+      const b = Buffer.concat(got);
+      expect([b.length, b.readUInt16LE(4), b.readBigUInt64LE(8), b.readInt32LE(16)]).toEqual([24, T.REPLY, 9n, 0]);
+      expect(c.engine.stats.summary()).toBe("pincoh: no process connected (1 rank ended without a pincoh call, the shim running in it); libc's own calls: code patch in 1 process");
+    } finally {
+      await c.close();
+    }
   });
 });
 

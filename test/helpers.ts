@@ -16,6 +16,8 @@ import { CoordinatorServer, type ServerOptions } from '../src/transport/server.j
 export const ROOT = resolve(import.meta.dirname, '..');
 export const SHIM = resolve(ROOT, 'native-shim/build/libpincoh.so');
 export const CLI = resolve(ROOT, 'bin/pincoh.js');
+/** the native rank wrapper, built beside the shim */
+export const PINCOH_EXEC = resolve(ROOT, 'native-shim/build/pincoh-exec');
 export const prog = (name: string): string => resolve(ROOT, 'test/progs/build', name);
 
 /**

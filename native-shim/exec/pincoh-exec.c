@@ -501,6 +501,8 @@ int main(int argc, char **argv)
 	setenv("PINCOH_GLOBAL_RANK", num, 1);
 	snprintf(num, sizeof num, "%ld", pl.size);
 	setenv("PINCOH_GLOBAL_SIZE", num, 1);
+	snprintf(num, sizeof num, "%ld", (long)getpid()); /* CMD runs as this pid: it says farewell at exit */
+	setenv("PINCOH_RANK_PID", num, 1);
 	if (timeout) {
 		snprintf(num, sizeof num, "%ld", timeout_ms); /* 0050 is 50, as there */
 		setenv("PINCOH_TIMEOUT_MS", num, 1);

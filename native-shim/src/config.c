@@ -58,6 +58,7 @@ void pc_config_load(int say)
 	}
 	pc_cfg.rank = parse_int("PINCOH_RANK", getenv("PINCOH_RANK"), 0, 1 << 30, -1);
 	pc_cfg.size = parse_int("PINCOH_SIZE", getenv("PINCOH_SIZE"), 1, 1 << 30, 1);
+	pc_cfg.rank_pid = parse_int("PINCOH_RANK_PID", getenv("PINCOH_RANK_PID"), 1, 1 << 30, 0);
 	/* read by patch.c, which takes anything else for the default */
 	s = getenv("PINCOH_LIBC");
 	if (s && *s && strcmp(s, "patch") && strcmp(s, "norelease") && strcmp(s, "off"))

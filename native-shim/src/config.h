@@ -7,6 +7,7 @@ struct pc_config {
 	int timeout_ms;          /* PINCOH_TIMEOUT_MS, default 2000 */
 	int abort_on_timeout;    /* PINCOH_ON_TIMEOUT=abort */
 	int rank, size;          /* PINCOH_RANK, PINCOH_SIZE */
+	int rank_pid;            /* PINCOH_RANK_PID: pincoh exec's rank, which says farewell at exit (0: none) */
 	char job[32];            /* PINCOH_JOB: names and barriers are scoped to it */
 };
 extern struct pc_config pc_cfg;

@@ -307,30 +307,41 @@ int pc_conn_peer_pid(int fd)
 	return c.pid > 0 ? c.pid : -ESRCH;
 }
 
+/* One frame out, then exactly one back into buf (its header in *h), on a
+ * socket no other thread knows yet; each wait bounded by ms. */
+static int exchange(int fd, int type, const void *payload, size_t len, char *buf, size_t size, struct pc_hdr *h, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t got = 0;
+
+	if (write_all(fd, buf, frame(buf, type, 0, 0, payload, len)) < 0)
+		return -ENOTCONN;
+	while (got < PC_HDR_SIZE || got < h->len) {
+		long n;
+		if (poll(&p, 1, ms) <= 0)
+			return -ETIMEDOUT;
+		n = syscall(SYS_read, fd, buf + got, got < PC_HDR_SIZE ? PC_HDR_SIZE - got : h->len - got);
+		if (n <= 0)
+			return -ENOTCONN;
+		got += (size_t)n;
+		if (got == PC_HDR_SIZE) {
+			memcpy(h, buf, sizeof *h);
+			if (h->len < PC_HDR_SIZE || h->len > size)
+				return -EPROTO;
+		}
+	}
+	return 0;
+}
+
 /* HELLO, then exactly one frame back (WELCOME or ERROR), bounded by ms. */
 int pc_conn_handshake(int fd, const void *hello, size_t len, void *welcome, size_t welcome_len, int ms)
 {
 	char buf[PC_HDR_SIZE + 512];
 	struct pc_hdr h;
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	size_t got = 0;
+	int rc = exchange(fd, PC_T_HELLO, hello, len, buf, sizeof buf, &h, ms);
 
-	if (write_all(fd, buf, frame(buf, PC_T_HELLO, 0, 0, hello, len)) < 0)
-		return -ENOTCONN;
-	while (got < PC_HDR_SIZE || got < h.len) {
-		long n;
-		if (poll(&p, 1, ms) <= 0)
-			return -ETIMEDOUT;
-		n = syscall(SYS_read, fd, buf + got, got < PC_HDR_SIZE ? PC_HDR_SIZE - got : h.len - got);
-		if (n <= 0)
-			return -ENOTCONN;
-		got += (size_t)n;
-		if (got == PC_HDR_SIZE) {
-			memcpy(&h, buf, sizeof h);
-			if (h.len < PC_HDR_SIZE || h.len > sizeof buf)
-				return -EPROTO;
-		}
-	}
+	if (rc < 0)
+		return rc;
 	if (h.type == PC_T_ERROR && h.len > PC_HDR_SIZE + sizeof(struct pc_error)) {
 		struct pc_error e;
 		memcpy(&e, buf + PC_HDR_SIZE, sizeof e);
@@ -342,6 +353,15 @@ int pc_conn_handshake(int fd, const void *hello, size_t len, void *welcome, size
 		return -EPROTO;
 	memcpy(welcome, buf + PC_HDR_SIZE, welcome_len);
 	return 0;
+}
+
+/* FAREWELL, then its answer: any frame, or the coordinator hanging up (a
+ * coordinator that knows no FAREWELL cuts us off). -ETIMEDOUT after ms. */
+int pc_conn_farewell(int fd, const void *farewell, size_t len, int ms)
+{
+	char buf[PC_HDR_SIZE + 512];
+	struct pc_hdr h;
+	return exchange(fd, PC_T_FAREWELL, farewell, len, buf, sizeof buf, &h, ms) == -ETIMEDOUT ? -ETIMEDOUT : 0;
 }
 
 /* fd becomes the connection. -EBUSY while a lost one's descriptor is still held. */

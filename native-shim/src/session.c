@@ -183,6 +183,33 @@ int pc_session_ensure(void)
 	return rc;
 }
 
+/* pincoh exec's rank (PINCOH_RANK_PID: the pid it runs as) at its exit tells
+ * its node's coordinator what the shim did in it, on a socket of its own
+ * (connected or never), and waits, bounded by PINCOH_TIMEOUT_MS, for the
+ * answer. The coordinator answers the job's last rank on the node once the
+ * node's log has its summary, so when the launcher sees its last rank end,
+ * that log is whole. A child of the rank has another pid and says nothing; a
+ * rank killed by a signal says nothing either (the coordinator sees its pid
+ * gone, later). */
+void pc_session_farewell(void)
+{
+	static int said;
+	struct pc_farewell f = { .libc = (uint32_t)pc_libc_mode, .chained = (uint32_t)__atomic_load_n(&pc_chained, __ATOMIC_RELAXED),
+				 .connected = (uint32_t)was_up, .slow_calls = __atomic_load_n(&pc_counters.slow_calls, __ATOMIC_RELAXED) };
+	int fd, cause, saved = errno;
+
+	/* the pid first: a vfork child shares `said` with its parent */
+	if (!pc_cfg.rank_pid || !pc_cfg.socket_path[0] || pc_cfg.rank_pid != (int)syscall(SYS_getpid) || __atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+		return;
+	fd = pc_conn_dial(pc_cfg.socket_path, &cause);
+	if (fd >= 0) {
+		if (pc_conn_farewell(fd, &f, sizeof f, pc_cfg.timeout_ms) == -ETIMEDOUT)
+			pc_log("this rank's coordinator did not answer its farewell within PINCOH_TIMEOUT_MS; the node's log may lack the job's summary for a while", NULL, -1);
+		syscall(SYS_close, fd);
+	}
+	errno = saved;
+}
+
 /* Held across fork: a connect in progress holds descriptors and a mapping
  * the child would inherit and nobody would close. */
 void pc_session_atfork_prepare(void) { pthread_mutex_lock(&session_mu); }

@@ -7,6 +7,7 @@
 #include "proto.h"
 
 int pc_session_ensure(void);                         /* 0, -ENOTCONN, -EPROTO, or the coordinator's refusal */
+void pc_session_farewell(void);                      /* at exit: pincoh exec's rank tells its coordinator, and waits */
 extern _Atomic int pc_unsynced;                      /* lost a coordinator; not re-announced yet */
 int pc_mremap_follow(void);
 int pc_fork_dontfork(void);

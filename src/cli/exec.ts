@@ -67,7 +67,7 @@ export async function execCommand(o: ExecOptions): Promise<number> {
   }
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    ...pincohEnv(shim, sock, { rank: place.localRank, size: place.localSize, job, globalRank: place.rank, globalSize: place.size, timeoutMs: o.timeoutMs }),
+    ...pincohEnv(shim, sock, { rank: place.localRank, size: place.localSize, job, globalRank: place.rank, globalSize: place.size, timeoutMs: o.timeoutMs, rankPid: process.pid }),
   };
   const err = execReplacing(o.argv[0]!, o.argv, env);
   const { ENOENT, EACCES } = constants.errno;

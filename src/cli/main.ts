@@ -111,13 +111,13 @@ async function serve(o: ServeOptions): Promise<number> {
   // the summary so far: as each process arrives and goes, and its counts every 250 ms
   let soFar = '';
   let engineNow: Coordinator['engine'] | undefined; // once started (a process may connect before start returns)
-  // exec's ranks that ended without ever connecting: said once each (the log has their pid from the rank file)
+  // exec's ranks that ended without ever connecting: said once each (the log has their pid from the rank file),
+  // unless they said farewell (the summary counts those)
   const seen = new Set<number>();
   const told = new Set<number>();
   const update = () => {
     if (!engineNow) return;
     for (const p of engineNow.processes.values()) seen.add(p.pid);
-    const dir = o.untilRanks !== undefined ? dirname(o.socket) : undefined;
     if (log && dir)
       for (const r of endedRanks(dir))
         if (!seen.has(r.pid) && !told.has(r.pid)) {
@@ -128,10 +128,29 @@ async function serve(o: ServeOptions): Promise<number> {
     const s = engineNow.stats.summary();
     if (log && s !== soFar) log.soFar((soFar = s));
   };
+  // exec's ranks say farewell at exit and wait for the answer: the job's last one is answered
+  // once this log is whole, so that the launcher, seeing it end, finds the log complete
+  const dir = o.untilRanks !== undefined ? dirname(o.socket) : undefined;
+  const leaving = new Set<number>();
+  let held: (() => void)[] = [];
+  const release = () => {
+    for (const go of held) go();
+    held = [];
+  };
+  let watch: ReturnType<typeof jobEnded> | undefined;
+  const farewell = (pid: number): Promise<void> | void => {
+    leaving.add(pid);
+    seen.add(pid);
+    update();
+    if (!watch?.over()) return; // others still run: it may go now
+    watch.check();
+    return new Promise<void>((go) => held.push(go));
+  };
   // exec's node coordinator (--until-ranks) serves one job and ends with it: its failures stick
   const c = await Coordinator.start({
     ...coordinatorOptions(o), socket: o.socket, revokeTimeoutMs: o.revokeTimeoutMs, allowUids: o.allowUids, failuresStick: o.untilRanks !== undefined,
     ...(log && { log: (line: string) => say(`pincoh: ${line}\n`), onMembers: () => update() }),
+    ...(dir && { onFarewell: farewell }),
   });
   c.on('crash', (x) => sayCrash(x, say));
   const engine = c.engine;
@@ -140,8 +159,8 @@ async function serve(o: ServeOptions): Promise<number> {
   const keep = log && setInterval(update, 250);
   keep && keep.unref();
   // pincoh exec's coordinators end with their job on this node, and take its directory with them
-  const dir = o.untilRanks !== undefined ? dirname(o.socket) : undefined;
-  const watch = dir ? jobEnded(dir, o.untilRanks!, o.idleExitMs ?? DEFAULTS.idleExitMs, () => engine.stats.live) : undefined;
+  const live = () => [...engine.processes.values()].filter((p) => !leaving.has(p.pid)).length;
+  watch = dir ? jobEnded(dir, o.untilRanks!, o.idleExitMs ?? DEFAULTS.idleExitMs, live, leaving, release) : undefined;
   let lockFd: number | undefined;
   let settled = false;
   const ended = new Promise<boolean>((resolve) => {
@@ -183,6 +202,7 @@ async function serve(o: ServeOptions): Promise<number> {
     clearJobDir(dir);
     closeSync(lockFd);
   }
+  release(); // the log is whole, the directory gone: the last rank may end
   return 0;
 }
 

@@ -7,7 +7,7 @@
 // a process's last events.
 
 import { JT } from '../protocol/constants.js';
-import { LIBC_MODES, type Hello } from '../protocol/messages.js';
+import { libcCoverage, type Hello } from '../protocol/messages.js';
 import { Job } from '../job/jobs.js';
 import type { Trace } from '../trace.js';
 import { TableError, type EnginePorts, type EventRing, type ProcessPort, type Table } from './ports.js';
@@ -57,10 +57,9 @@ export class Lifecycle {
     this.d.processes.set(p.id, p);
     this.d.stats.processes++;
     this.d.stats.live++;
-    const mode = LIBC_MODES[hello.libc ?? 0] ?? `mode ${hello.libc}`;
     // chained at start-up, or before the first registration: the HELLO knows
-    const libc = hello.chained ? `${mode} (chained with another interposer)` : mode;
-    p.libc = mode;
+    const libc = libcCoverage(hello.libc, hello.chained);
+    p.libc = libcCoverage(hello.libc, 0);
     this.d.stats.libc[libc] = (this.d.stats.libc[libc] ?? 0) + 1;
     if (this.d.trace.enabled) this.d.trace.emit({ event: 'hello', pid, rank: hello.rank, ppid: hello.ppid, argv0: hello.argv0, job: hello.job, libc });
     this.d.onMembers?.();

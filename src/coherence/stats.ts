@@ -1,5 +1,7 @@
 // What `pincoh run` prints at the end, and what status shows.
 
+import { libcCoverage, type Farewell } from '../protocol/messages.js';
+
 export class LatencySamples {
   private buf: Float64Array;
   private n = 0;
@@ -47,8 +49,11 @@ export class Stats {
   cutOff = 0;
   /** processes whose connection closed without BYE: killed or crashed */
   crashed = 0;
-  /** processes by how their libc-internal calls are covered */
+  /** processes by how their libc-internal calls are covered (pincoh exec's ranks that never connected too, from their farewell) */
   libc: Record<string, number> = {};
+  /** pincoh exec's ranks that said farewell at exit, and of those the ones that never connected (made no pincoh call) */
+  farewells = 0;
+  unconnectedRanks = 0;
   attachments = 0;
   revokes = 0;
   /** how long an owner's revoke waited for puts in flight (REVOKED events that waited), µs */
@@ -66,14 +71,29 @@ export class Stats {
     this.onLatency?.('call', call, us / 1e6);
   }
 
+  /** A rank's farewell: one that never connected is counted here alone (a connected one said its HELLO). */
+  farewell(f: Farewell): void {
+    this.farewells++;
+    if (f.connected) return;
+    this.unconnectedRanks++;
+    const libc = libcCoverage(f.libc, f.chained);
+    this.libc[libc] = (this.libc[libc] ?? 0) + 1;
+  }
+
   totalInvalidations(): number {
     return Object.values(this.invalidations).reduce((a, b) => a + b, 0);
   }
 
   /** The line pincoh run prints at the end; ranks: how many the job started (a rank connects at its first pincoh call). */
   summary(ranks?: number): string {
-    if (this.processes === 0)
-      return `pincoh: no process connected${ranks ? ` (${ranks === 1 ? 'the rank did not register memory or call pincoh' : `none of the ${ranks} ranks registered memory or called pincoh`})` : ''}`;
+    const libc = Object.keys(this.libc).length ? `; libc's own calls: ${Object.entries(this.libc).map(([m, n]) => `${m} in ${plural(n, 'process', 'processes')}`).join(', ')}` : '';
+    if (this.processes === 0) {
+      // pincoh exec's ranks said at exit that the shim ran in them; pincoh run knows how many it started
+      const n = this.unconnectedRanks || ranks;
+      const why = this.unconnectedRanks ? `${plural(this.unconnectedRanks, 'rank')} ended without a pincoh call, the shim running in ${n === 1 ? 'it' : 'each'}`
+        : n === 1 ? 'the rank did not register memory or call pincoh' : `none of the ${n} ranks registered memory or called pincoh`;
+      return `pincoh: no process connected${n ? ` (${why})` : ''}${libc}`;
+    }
     const byCall = Object.entries(this.invalidations)
       .filter(([, n]) => n > 0)
       .map(([c, n]) => `${c} ${n}`)
@@ -87,7 +107,8 @@ export class Stats {
       (this.cutOff ? `, ${this.cutOff} killed` : '') +
       (this.crashed ? `, ${plural(this.crashed, 'process', 'processes')} died without exiting` : '') +
       (this.dropped ? `, ${plural(this.dropped, 'event')} lost (a full ring the coordinator did not drain in time)` : '') +
-      (Object.keys(this.libc).length ? `; libc's own calls: ${Object.entries(this.libc).map(([m, n]) => `${m} in ${plural(n, 'process', 'processes')}`).join(', ')}` : '')
+      (this.unconnectedRanks ? `, ${plural(this.unconnectedRanks, 'rank')} ended without a pincoh call` : '') +
+      libc
     );
   }
 }

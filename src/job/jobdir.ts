@@ -130,7 +130,7 @@ export async function removeDeadJobDirs(except: string): Promise<string[]> {
       continue;
     }
     try {
-      if (!tryLock(fd) || (await isLive(join(dir, 'c.sock'))) || announcedRanks(dir).running > 0) continue;
+      if (!tryLock(fd) || (await isLive(join(dir, 'c.sock'))) || announcedRanks(dir, new Set()).running > 0) continue;
       if (clearJobDir(dir)) removed.push(dir);
     } finally {
       closeSync(fd);
@@ -164,8 +164,8 @@ export function endedRanks(dir: string): { local: number; pid: number }[] {
   return ended;
 }
 
-/** The ranks announced in dir: how many, and how many of them still run. */
-function announcedRanks(dir: string): { announced: number; running: number } {
+/** The ranks announced in dir: how many, and how many of them still run (a pid in leaving: as good as gone). */
+function announcedRanks(dir: string, leaving: ReadonlySet<number>): { announced: number; running: number } {
   let announced = 0;
   let running = 0;
   let names: string[];
@@ -178,7 +178,7 @@ function announcedRanks(dir: string): { announced: number; running: number } {
     announced++;
     try {
       const [pid, start] = readFileSync(join(dir, f), 'utf8').trim().split(' ');
-      if (start && runningSince(Number(pid)) === start) running++; // a truncated file is no rank
+      if (start && !leaving.has(Number(pid)) && runningSince(Number(pid)) === start) running++; // a truncated file is no rank
     } catch {
       /* unreadable: taken as gone */
     }
@@ -191,24 +191,35 @@ function announcedRanks(dir: string): { announced: number; running: number } {
  * finds the coordinator from then on): once `ranks` ranks have been announced
  * and every one, and every process connected (`live()`), has gone; or when
  * nothing has run for idleMs (ranks that never came: a launcher that died).
- * `ended` resolves with the lock's fd (the caller clears the directory, then
- * closes it), or undefined if the directory itself is gone; `stop` gives up
- * watching (a signal ends the coordinator instead).
+ * A rank whose pid is in `leaving` (it said farewell, and waits for the
+ * answer) counts as gone. `ended` resolves with the lock's fd (the caller
+ * clears the directory, then closes it), or undefined if the directory itself
+ * is gone; `over` says whether it looks ended now, `check` decides now rather
+ * than at the next tick, `missed` hears of a decision a rank arriving undid;
+ * `stop` gives up watching (a signal ends the coordinator instead).
  */
-export function jobEnded(dir: string, ranks: number, idleMs: number, live: () => number): { ended: Promise<number | undefined>; stop: () => void } {
+export function jobEnded(
+  dir: string,
+  ranks: number,
+  idleMs: number,
+  live: () => number,
+  leaving: ReadonlySet<number> = new Set(),
+  missed: () => void = () => {},
+): { ended: Promise<number | undefined>; over: () => boolean; check: () => void; stop: () => void } {
   let tick: NodeJS.Timeout | undefined;
+  let idleSince = Date.now();
+  const over = () => {
+    const r = announcedRanks(dir, leaving);
+    if (live() > 0 || r.running > 0) {
+      idleSince = Date.now();
+      return false;
+    }
+    return r.announced >= ranks || Date.now() - idleSince >= idleMs;
+  };
+  let decide = () => {};
   const ended = new Promise<number | undefined>((resolve) => {
-    let idleSince = Date.now();
     let deciding = false;
-    const over = () => {
-      const r = announcedRanks(dir);
-      if (live() > 0 || r.running > 0) {
-        idleSince = Date.now();
-        return false;
-      }
-      return r.announced >= ranks || Date.now() - idleSince >= idleMs;
-    };
-    tick = setInterval(async () => {
+    decide = async () => {
       if (deciding || !over()) return;
       deciding = true;
       let fd: number;
@@ -224,11 +235,15 @@ export function jobEnded(dir: string, ranks: number, idleMs: number, live: () =>
       }
       closeSync(fd); // a rank came meanwhile, or we were stopped
       deciding = false;
-    }, 50);
+      missed();
+    };
+    tick = setInterval(() => void decide(), 50);
     tick.unref();
   });
   return {
     ended,
+    over,
+    check: () => void decide(),
     stop: () => {
       clearInterval(tick);
       tick = undefined;

@@ -44,6 +44,8 @@ export interface RankPlace {
   globalSize?: number;
   /** PINCOH_TIMEOUT_MS: how long its shim waits for the coordinator */
   timeoutMs?: number;
+  /** PINCOH_RANK_PID: the pid pincoh exec's rank runs as (CMD in its place); at exit it says farewell */
+  rankPid?: number;
   /** libraries preloaded after the shim, before what was preloaded already (`pincoh run --preload`) */
   preload?: string[];
 }
@@ -62,6 +64,7 @@ export function pincohEnv(shim: string, socket: string, place: RankPlace = {}, p
   if (place.globalRank !== undefined) env.PINCOH_GLOBAL_RANK = String(place.globalRank);
   if (place.globalSize !== undefined) env.PINCOH_GLOBAL_SIZE = String(place.globalSize);
   if (place.timeoutMs !== undefined) env.PINCOH_TIMEOUT_MS = String(place.timeoutMs);
+  if (place.rankPid !== undefined) env.PINCOH_RANK_PID = String(place.rankPid);
   return env;
 }
 

@@ -20,6 +20,7 @@ export const T = {
   REPORT: 11,
   STATUS: 12,
   STUCK: 13,
+  FAREWELL: 14,
 } as const;
 
 export const NAME_MAX = 64;
@@ -48,6 +49,7 @@ export const SIZE = {
   AUDIT: 8,
   STATUS: 8,
   STUCK: 16,
+  FAREWELL: 24,
   AREA_HDR: 192,
   REC: 64,
   JT_HDR: 256,
@@ -89,6 +91,7 @@ export const OFF = {
   REC: { type: 0, reason: 2, call: 4, flags: 8, ns: 12, key: 16, addr: 24, len: 32, result: 40, arg: 48, arg2: 56 },
   HELLO: { area_fd: 128, area_size: 132 },
   ATTACH: { name: 16 },
+  FAREWELL: { connected: 8, slow_calls: 16 },
   WELCOME: { revoke_ms: 12, jt_fd: 16, coord_tid: 32 },
   PUBLISH: { export: 72 },
   ATTACHED: { owner: 24, owner_word: 36 },

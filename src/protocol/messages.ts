@@ -1,12 +1,19 @@
 // Payload layouts of src/proto.h, decoded from a DataView at an offset.
 
 import { encodeFrame, putU64 } from './codec.js';
-import { JOB_MAX, NAME_MAX, PROTO_VERSION, SIZE, T } from './constants.js';
+import { JOB_MAX, NAME_MAX, OFF, PROTO_VERSION, SIZE, T } from './constants.js';
 
 export interface Hello { version: number; pid: number; ppid: number; rank: number; size: number; pageSize: number; argv0: string; job: string; libc?: number; chained?: number; areaFd: number; areaSize: number }
 
 /** How a process's libc-internal calls are covered (pincoh.h PINCOH_LIBC_*). */
 export const LIBC_MODES = ['not covered', 'code patch', 'no-release malloc'] as const;
+/** A process's libc coverage as the summary counts it: its mode, and whether another interposer's hooks share the entries. */
+export function libcCoverage(libc: number | undefined, chained: number | undefined): string {
+  const mode = LIBC_MODES[libc ?? 0] ?? `mode ${libc}`;
+  return chained ? `${mode} (chained with another interposer)` : mode;
+}
+/** What the shim did in one of pincoh exec's ranks, said at its exit (proto.h struct pc_farewell). */
+export interface Farewell { libc: number; chained: number; connected: boolean; slowCalls: number }
 export interface AttachRequest { handle: bigint; timeoutMs: number; name: string }
 /** Where an attached registration is, and the owner's export word a put checks (owner's member slot, export slot + 1, generation, the owner's member record). */
 export interface Attached { addr: number; len: number; pid: number; flags: number; owner: number; export: number; xgen: number; ownerWord: number }
@@ -46,6 +53,15 @@ export function readPublish(v: DataView, o: number): Publish {
     terminated: new Uint8Array(v.buffer, v.byteOffset + o + 8, NAME_MAX).includes(0),
     export: v.getUint32(o + 72, true),
     xgen: v.getUint32(o + 76, true),
+  };
+}
+
+export function readFarewell(v: DataView, o: number): Farewell {
+  return {
+    libc: v.getUint32(o, true),
+    chained: v.getUint32(o + 4, true),
+    connected: v.getUint32(o + OFF.FAREWELL.connected, true) !== 0,
+    slowCalls: Number(v.getBigUint64(o + OFF.FAREWELL.slow_calls, true)),
   };
 }
 

@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { encodeFrame, FrameError, FrameReader, type FrameSink } from '../protocol/codec.js';
 import { F_NOREPLY, PROTO_VERSION, SIZE, T, W_FORK_DONTFORK, W_FREE_INVALIDATE, W_MREMAP_FOLLOW, W_NO_COHERENCE, W_SYNC_EXIT } from '../protocol/constants.js';
 import { EACCES, EAGAIN, EPROTO } from '../protocol/errno.js';
-import { encodeAttached, encodeError, encodeReply, encodeWelcome, readAttach, readBarrierTimeout, readHello, readKey, readPublish, readStuck } from '../protocol/messages.js';
+import { encodeAttached, encodeError, encodeReply, encodeWelcome, readAttach, readBarrierTimeout, readFarewell, readHello, readKey, readPublish, readStuck, type Farewell } from '../protocol/messages.js';
 import { Engine, EventError, ProcessState, type Peer, type Reply } from '../coherence/engine.js';
 import { BOUNDS, DEFAULTS } from '../defaults.js';
 import { systemPorts } from '../system-ports.js';
@@ -35,6 +35,8 @@ export interface ServerOptions {
   drainMs?: number;
   /** what a STATUS frame (pincoh status) is answered with */
   status?: () => unknown;
+  /** pincoh exec's rank pid, at its exit, says what the shim did in it: answered once this settles (at once without it) */
+  farewell?: (pid: number, f: Farewell) => void | Promise<void>;
   log?: (line: string) => void;
 }
 
@@ -86,7 +88,7 @@ export class CoordinatorServer {
     const server = this.server;
     this.server = undefined;
     if (!server) return; // never listened: the path is not ours to remove
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    server.close(); // listens no more from here; not waited for: that waits for held farewells too
     try {
       unlinkSync(this.opts.socketPath);
     } catch {
@@ -113,7 +115,8 @@ export class CoordinatorServer {
       socket.end(encodeError(0n, -13, `uid ${cred.uid} is not allowed by this coordinator`));
       return;
     }
-    const c = new Connection(socket, cred.pid, cred.uid, this.opts, this.log, () => this.connections.delete(c), () => this.drainAll());
+    // a rank's farewell is answered when the caller says, even after close(): not ours to end
+    const c = new Connection(socket, cred.pid, cred.uid, this.opts, this.log, () => this.connections.delete(c), () => this.drainAll(), () => this.sockets.delete(socket));
     this.connections.add(c);
   }
 }
@@ -127,6 +130,7 @@ class Connection implements FrameSink, Peer {
   private closed = false;
   private readonly engine: Engine;
   private readonly status: (() => unknown) | undefined;
+  private readonly farewell: ServerOptions['farewell'];
   private readonly maxQueued: number;
 
   constructor(
@@ -137,9 +141,11 @@ class Connection implements FrameSink, Peer {
     private readonly log: (line: string) => void,
     onClose: () => void,
     private readonly drainAll: () => void,
+    private readonly held: () => void,
   ) {
     this.engine = opts.engine;
     this.status = opts.status;
+    this.farewell = opts.farewell;
     this.maxQueued = opts.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes;
     this.reader = new FrameReader(Math.max(BOUNDS.maxFrame[0], opts.maxFrame ?? DEFAULTS.maxFrame));
     this.maxPending = opts.maxPending ?? DEFAULTS.maxPending;
@@ -180,6 +186,16 @@ class Connection implements FrameSink, Peer {
       const answer = type === T.AUDIT ? this.engine.auditAll(v.getInt32(off, true)) : (this.status?.() ?? null);
       this.closed = true;
       this.socket.end(encodeFrame(T.REPORT, 0, seq, Buffer.from(JSON.stringify(answer))));
+      return;
+    }
+    if (!p && type === T.FAREWELL) {
+      // one of pincoh exec's ranks, exiting: what the shim did in it; it waits (bounded) for the answer
+      need(len, SIZE.FAREWELL, 'FAREWELL');
+      const f = readFarewell(v, off);
+      this.closed = true;
+      this.engine.stats.farewell(f);
+      this.held();
+      void Promise.resolve(this.farewell?.(this.pid, f)).then(() => this.socket.end(encodeReply(seq, 0)));
       return;
     }
     if (!p) {
