@@ -33,6 +33,8 @@
  *                            export and after: ns per call
  *   bench put                rank 0 exports 1 MiB; rank 1 times puts of 4 KiB, 64 KiB
  *                            and 1 MiB against raw process_vm_writev to the same place
+ *   bench spawn N CMD...     runs CMD N times, one after another (fork, execvp, wait4):
+ *                            each run's wall time (µs) and the largest peak RSS (KiB)
  */
 #define _GNU_SOURCE
 #define PINCOH_WEAK
@@ -44,7 +46,9 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -478,6 +482,33 @@ static void put_bandwidth(void)
 	need(pincoh_barrier(60000), "barrier");
 }
 
+/* What starting a program costs, as a launcher's daemon pays it: wall time
+ * from fork to its reaping, and its peak RSS (ru_maxrss: the largest of the
+ * images it ran, the wrapper's and CMD's). */
+static void spawn_runs(long n, char **cmd)
+{
+	long max_rss = 0;
+	printf("{\"us\": [");
+	for (long i = 0; i < n; i++) {
+		struct rusage ru;
+		int status;
+		double t0 = now_ns();
+		pid_t pid = fork();
+		if (pid == 0) {
+			execvp(cmd[0], cmd);
+			_exit(127);
+		}
+		if (pid < 0 || wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			fprintf(stderr, "bench spawn: %s did not exit 0\n", cmd[0]);
+			exit(1);
+		}
+		printf("%s%.1f", i ? ", " : "", (now_ns() - t0) / 1000);
+		if (ru.ru_maxrss > max_rss)
+			max_rss = ru.ru_maxrss;
+	}
+	printf("], \"max_rss_kib\": %ld}\n", max_rss);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "hook"))
@@ -500,8 +531,10 @@ int main(int argc, char **argv)
 		revoke_latency(atol(argv[2]), argc > 3 ? atol(argv[3]) : 0, argc > 4 && !strcmp(argv[4], "stop"), argc > 4 && !strcmp(argv[4], "coordstop"));
 	else if (argc >= 2 && !strcmp(argv[1], "put"))
 		put_bandwidth();
+	else if (argc >= 4 && !strcmp(argv[1], "spawn"))
+		spawn_runs(atol(argv[2]), argv + 3);
 	else {
-		fprintf(stderr, "usage: bench hook NREGS ITERS | loop ITERS NREGS | unshared ITERS | pair ITERS | regs N ORDER [ADDR] | prot ITERS NREGS | load SECONDS | revoke ROUNDS [US] [stop|coordstop] | attprot ITERS | put\n");
+		fprintf(stderr, "usage: bench hook NREGS ITERS | loop ITERS NREGS | unshared ITERS | pair ITERS | regs N ORDER [ADDR] | prot ITERS NREGS | load SECONDS | revoke ROUNDS [US] [stop|coordstop] | attprot ITERS | put | spawn N CMD...\n");
 		return 2;
 	}
 	return 0;

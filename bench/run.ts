@@ -2,7 +2,7 @@
 // Never a timed test: it prints, it does not judge.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Engine } from '../src/coherence/engine.js';
@@ -266,4 +266,67 @@ if (want(9)) {
       console.log(`   ${order.padEnd(10)}  ${addr.padEnd(9)}  ${String(n).padStart(7)}  ${f(reg, 0).padStart(9)}  ${f(dereg, 0).padStart(10)}  ${f(reg / base.register, 2).padStart(18)}x  ${f(dereg / base.deregister, 2).padStart(19)}x`);
     }
   }
+}
+
+// 10. The rank wrapper. One rank of `pincoh-exec -- true` on a node whose
+//     coordinator runs (rank 0 of the job holds it up), against bare `true`:
+//     wall time from fork to reaping, and peak RSS; by turns, 5 batches of 20
+//     (the same through `pincoh exec`, Node in the rank: 5 batches of 2). A
+//     job's first rank on a node also pays the coordinator's start and, as the
+//     last rank, its end: a 1-rank job of `true`, less bare `true`. Then whole
+//     jobs of `true` under `mpirun --oversubscribe -np 16`, bare, through
+//     pincoh-exec and through pincoh exec, by turns, 5 each.
+if (want(10)) {
+  const EXEC = resolve(ROOT, 'native-shim/build/pincoh-exec');
+  const tmp = tempDir('bench-exec');
+  const cwd = tempDir('bench-exec-logs');
+  const ompi = (job: string, rank: number, size: number): NodeJS.ProcessEnv => ({
+    TMPDIR: tmp, OMPI_COMM_WORLD_RANK: String(rank), OMPI_COMM_WORLD_SIZE: String(size), OMPI_COMM_WORLD_LOCAL_RANK: String(rank),
+    OMPI_COMM_WORLD_LOCAL_SIZE: String(size), OMPI_MCA_ess_base_jobid: job, XDG_RUNTIME_DIR: '',
+  });
+  const spawnRuns = (n: number, cmd: string[], env: NodeJS.ProcessEnv = {}) =>
+    new Promise<{ us: number[]; max_rss_kib: number }>((res, rej) => {
+      const c = spawn(BENCH, ['spawn', String(n), ...cmd], { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.on('close', (code) => (code === 0 ? res(JSON.parse(out)) : rej(new Error(`bench spawn ${cmd.join(' ')} exited ${code}`))));
+    });
+  // rank 0 of job "held" keeps the node's coordinator up: it registers, then waits on stdin
+  const holder = spawn(process.execPath, [CLI, 'exec', '--', resolve(ROOT, 'test/progs/build/driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'wait'], {
+    env: { ...process.env, ...ompi('held', 0, 2) }, cwd, stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((r) => holder.stdout.on('data', (d) => String(d).includes('waiting') && r()));
+  const batches = quick ? 2 : 5;
+  const bare: number[] = [], native: number[] = [], node: number[] = [], first: number[] = [];
+  const rss = { bare: 0, native: 0, node: 0 };
+  for (let i = 0; i < batches; i++) {
+    const b = await spawnRuns(20, ['true']);
+    const n = await spawnRuns(20, [EXEC, '--', 'true'], ompi('held', 1, 2));
+    const j = await spawnRuns(2, [process.execPath, CLI, 'exec', '--', 'true'], ompi('held', 1, 2));
+    const s = await spawnRuns(2, [EXEC, '--', 'true'], ompi(`alone-${i}`, 0, 1));
+    bare.push(...b.us), native.push(...n.us), node.push(...j.us), first.push(...s.us);
+    rss.bare = Math.max(rss.bare, b.max_rss_kib), rss.native = Math.max(rss.native, n.max_rss_kib), rss.node = Math.max(rss.node, j.max_rss_kib);
+  }
+  holder.stdin.end();
+  await new Promise((r) => holder.once('close', r));
+  const ms = (x: number) => `${f(x / 1000, 2)} ms`;
+  console.log(`\n10. the rank wrapper: one rank of \`true\` where the node's coordinator runs, medians of ${batches} × 20 runs by turns (wall from fork to reaping; peak RSS)`);
+  console.log(`   bare true             ${ms(median(bare)).padStart(10)}   ${String(rss.bare).padStart(6)} KiB`);
+  console.log(`   pincoh-exec -- true   ${ms(median(native)).padStart(10)}   ${String(rss.native).padStart(6)} KiB   +${ms(median(native) - median(bare))}, +${f((rss.native - rss.bare) / 1024, 1)} MiB`);
+  console.log(`   pincoh exec -- true   ${ms(median(node)).padStart(10)}   ${String(rss.node).padStart(6)} KiB   +${ms(median(node) - median(bare))} (Node in the rank; ${batches} × 2 runs)`);
+  const start = median(first) - median(bare);
+  console.log(`   a 1-rank job (the coordinator's start and end, once a node): ${ms(median(first))}, +${ms(start)} (${batches} × 2 runs)`);
+  if (process.env.PATH?.split(':').some((d) => existsSync(join(d, 'mpirun')))) {
+    const root = process.getuid?.() === 0 ? { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' } : {};
+    const mpirun = ['mpirun', '--oversubscribe', '-np', '16'];
+    const jobs = { bare: [] as number[], native: [] as number[], node: [] as number[] };
+    for (let i = 0; i < (quick ? 2 : 5); i++) {
+      jobs.bare.push(...(await spawnRuns(1, [...mpirun, 'true'], { ...root, TMPDIR: tmp })).us);
+      jobs.native.push(...(await spawnRuns(1, [...mpirun, EXEC, '--', 'true'], { ...root, TMPDIR: tmp })).us);
+      jobs.node.push(...(await spawnRuns(1, [...mpirun, process.execPath, CLI, 'exec', '--', 'true'], { ...root, TMPDIR: tmp })).us);
+    }
+    const [jb, jn, jj] = [median(jobs.bare), median(jobs.native), median(jobs.node)];
+    console.log(`   16 ranks of true under mpirun --oversubscribe -np 16, medians of ${jobs.bare.length} by turns:`);
+    console.log(`     bare ${ms(jb)}; pincoh-exec ${ms(jn)} (${f(jn / jb, 2)}x; less one coordinator's start and end, ${f((jn - start) / jb, 2)}x); pincoh exec ${ms(jj)} (${f(jj / jb, 2)}x)`);
+  } else console.log('   (no mpirun on PATH: the 16-rank jobs are not measured)');
 }

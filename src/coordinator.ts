@@ -12,6 +12,7 @@ import { pincohEnv } from './job/launch.js';
 import { pincohRegistry, serveMetrics } from './metrics.js';
 import { shimPath } from './paths.js';
 import { systemPorts } from './system-ports.js';
+import type { Farewell } from './protocol/messages.js';
 import { Trace, type PincohEvent } from './trace.js';
 import { CoordinatorServer } from './transport/server.js';
 import { privateSocketPath } from './transport/socket-path.js';
@@ -50,9 +51,10 @@ export interface CoordinatorOptions {
   failuresStick?: boolean;
   /** told after a process has connected or gone (pincoh exec's node log keeps its summary so far with it) */
   onMembers?: () => void;
-  /** one of pincoh exec's ranks is exiting (its pid): it waits for the answer until this settles, bounded
-   * by its PINCOH_TIMEOUT_MS (the node coordinator holds the job's last rank until its log is whole) */
-  onFarewell?: (pid: number) => void | Promise<void>;
+  /** one of pincoh exec's ranks is exiting (its pid; last: the job's last rank on the node to leave, by
+   * its count). The last waits for the answer until this settles, bounded by its PINCOH_TIMEOUT_MS
+   * (the node coordinator holds it until its log is whole) */
+  onFarewell?: (pid: number, f: Farewell) => void | Promise<void>;
 }
 
 /** A process that died without exiting (killed or crashed). */

@@ -83,7 +83,7 @@ describe('pincoh exec', () => {
       expect(existsSync(jobDir(job))).toBe(false);
     });
 
-  it('a node coordinator that does not answer a rank\'s farewell (stopped) holds the rank\'s exit for --timeout-ms at most, and the rank says so', async () => {
+  it('a node coordinator that does not answer the last rank\'s farewell (stopped) holds that rank\'s exit for --timeout-ms at most, and the rank says so', async () => {
     const cwd = tempDir('exec');
     const job = newJob();
     const log = join(cwd, `pincoh-${hostname()}-${job}.log`);
@@ -93,12 +93,15 @@ describe('pincoh exec', () => {
       expect(await until(() => existsSync(log) && /so far, .*: 1 process connected/.test(readFileSync(log, 'utf8')), 15_000)).toBe(true);
       pid = Number((await run('pgrep', ['-f', `serve --socket ${jobDir(job)}/c.sock`])).stdout.trim());
       process.kill(pid, 'SIGSTOP');
-      // the kernel still takes its connections: rank 1 starts, runs, and at exit says farewell to nobody listening
+      // rank 0 leaves first: not the last, it writes its farewell and goes (the kernel holds the connection meanwhile)
+      const gone = new Promise((r) => held.once('close', r));
+      held.stdin!.end();
+      await gone;
+      // rank 1 is the job's last to leave: it waits for an answer that cannot come
       const r = await run(process.execPath, [CLI, 'exec', '--timeout-ms', '300', '--', '/bin/true'], ompi(job, 1, 2));
       expect([r.code, r.stderr]).toEqual([0, `pincoh[${r.pid}]: this rank's coordinator did not answer its farewell within PINCOH_TIMEOUT_MS; the node's log may lack the job's summary for a while\n`]);
       process.kill(pid, 'SIGCONT');
       pid = 0;
-      held.stdin!.end(); // rank 0 ends; the job with it
       expect(await ended(cwd, job)).toMatch(/^pincoh: 1 process connected, 1 registration, .*, 1 rank ended without a pincoh call; /m);
     } finally {
       if (pid) process.kill(pid, 'SIGCONT');

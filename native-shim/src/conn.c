@@ -355,12 +355,14 @@ int pc_conn_handshake(int fd, const void *hello, size_t len, void *welcome, size
 	return 0;
 }
 
-/* FAREWELL, then its answer: any frame, or the coordinator hanging up (a
- * coordinator that knows no FAREWELL cuts us off). -ETIMEDOUT after ms. */
-int pc_conn_farewell(int fd, const void *farewell, size_t len, int ms)
+/* FAREWELL; with wait, then its answer: any frame, or the coordinator hanging
+ * up (one that knows no FAREWELL cuts us off). -ETIMEDOUT after ms. */
+int pc_conn_farewell(int fd, const void *farewell, size_t len, int wait, int ms)
 {
 	char buf[PC_HDR_SIZE + 512];
 	struct pc_hdr h;
+	if (!wait) /* what we wrote is read after we close */
+		return write_all(fd, buf, frame(buf, PC_T_FAREWELL, PC_F_NOREPLY, 0, farewell, len));
 	return exchange(fd, PC_T_FAREWELL, farewell, len, buf, sizeof buf, &h, ms) == -ETIMEDOUT ? -ETIMEDOUT : 0;
 }
 

@@ -15,8 +15,8 @@ int pc_request(int type, const void *payload, size_t len, int32_t *status, void 
 int pc_notify(int type, const void *payload, size_t len);
 /* the handshake, on a socket no other thread knows yet */
 int pc_conn_handshake(int fd, const void *hello, size_t len, void *welcome, size_t welcome_len, int timeout_ms);
-/* pincoh exec's rank at exit, on a socket of its own: 0 once answered, -ETIMEDOUT */
-int pc_conn_farewell(int fd, const void *farewell, size_t len, int ms);
+/* pincoh exec's rank at exit, on a socket of its own: 0 once sent (wait: once answered), -ETIMEDOUT */
+int pc_conn_farewell(int fd, const void *farewell, size_t len, int wait, int ms);
 int pc_conn_peer_pid(int fd);                        /* the coordinator's pid (SO_PEERCRED), or -errno */
 void pc_conn_abandon(void);                          /* give up on the connection: as if it was lost */
 int pc_conn_backing_off(void);                       /* 1 for PINCOH_TIMEOUT_MS after an abandon */

@@ -26,8 +26,8 @@
 #define PC_T_REPORT 11  /* coordinator -> control client: JSON (a control client reads any length) */
 #define PC_T_STATUS 12  /* control client -> coordinator: u64 0; answered by a REPORT (pincoh status) */
 #define PC_T_STUCK 13   /* an owner's revoke found a put in flight past the bound: the coordinator ends it, then answers */
-#define PC_T_FAREWELL 14 /* pincoh exec's rank at exit, on a socket of its own, before any HELLO: answered
-			    once it may go (the job's last rank on the node: once the node's log has its summary) */
+#define PC_T_FAREWELL 14 /* pincoh exec's rank at exit, on a socket of its own, before any HELLO; the
+			    job's last rank on the node waits for the answer: once the node's log has its summary */
 
 #define PC_F_NOREPLY 1 /* header flag: the sender does not wait for a REPLY */
 
@@ -74,9 +74,10 @@ struct pc_status { uint64_t zero; }; /* pincoh status: what the coordinator sees
 /* the attacher (member, handle slot) whose put on export (slot + 1, gen) stayed in flight */
 struct pc_stuck { uint32_t member; uint32_t slot; uint32_t export; uint32_t xgen; };
 /* what the shim did in a rank: libc, chained: as in HELLO; connected: it
- * connected at some time (made a pincoh call); slow_calls: hooked calls that
+ * connected at some time (made a pincoh call); last: the job's last rank on
+ * the node to leave (it waits for the answer); slow_calls: hooked calls that
  * touched its registrations */
-struct pc_farewell { uint32_t libc; uint32_t chained; uint32_t connected; uint32_t pad; uint64_t slow_calls; };
+struct pc_farewell { uint32_t libc; uint32_t chained; uint32_t connected; uint32_t last; uint64_t slow_calls; };
 
 /* ---- the shared area: one per connection ----
  * A memfd the shim creates and maps MAP_SHARED; the coordinator maps the same
@@ -262,6 +263,7 @@ _Static_assert(offsetof(struct pc_hello, area_fd) == 128, "hello.area_fd");
 _Static_assert(offsetof(struct pc_hello, area_size) == 132, "hello.area_size");
 _Static_assert(offsetof(struct pc_attach, name) == 16, "attach.name");
 _Static_assert(offsetof(struct pc_farewell, connected) == 8, "farewell.connected");
+_Static_assert(offsetof(struct pc_farewell, last) == 12, "farewell.last");
 _Static_assert(offsetof(struct pc_farewell, slow_calls) == 16, "farewell.slow_calls");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the wire is little-endian");
 

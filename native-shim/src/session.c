@@ -3,9 +3,11 @@
  * says, losing the coordinator, and telling a new one what we hold. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include "../include/pincoh.h"
 #include "area.h"
@@ -183,14 +185,46 @@ int pc_session_ensure(void)
 	return rc;
 }
 
+/* Marks this rank gone in `left`, beside the socket in the job's directory (a
+ * byte per local rank, so a rank run twice counts once): 1 if every one of
+ * the job's PINCOH_SIZE ranks on the node has now left. Past 4,096 ranks a
+ * node, nobody is last. */
+static int last_to_leave(void)
+{
+	unsigned char left[4096];
+	char path[sizeof pc_cfg.socket_path + 8];
+	char *slash;
+	long got = 0, n = 0;
+	int fd;
+
+	if (pc_cfg.rank < 0 || pc_cfg.rank >= pc_cfg.size || pc_cfg.size > (int)sizeof left)
+		return 0;
+	strcpy(path, pc_cfg.socket_path);
+	slash = strrchr(path, '/');
+	if (!slash)
+		return 0;
+	strcpy(slash + 1, "left");
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_EX) == 0 && pwrite(fd, "1", 1, pc_cfg.rank) == 1)
+		got = pread(fd, left, (size_t)pc_cfg.size, 0);
+	syscall(SYS_close, fd); /* and the lock with it */
+	for (long i = 0; i < got; i++)
+		n += left[i] == '1'; /* a rank not gone yet is a hole (NUL) or past the end */
+	return n == pc_cfg.size;
+}
+
 /* pincoh exec's rank (PINCOH_RANK_PID: the pid it runs as) at its exit tells
  * its node's coordinator what the shim did in it, on a socket of its own
- * (connected or never), and waits, bounded by PINCOH_TIMEOUT_MS, for the
- * answer. The coordinator answers the job's last rank on the node once the
- * node's log has its summary, so when the launcher sees its last rank end,
- * that log is whole. A child of the rank has another pid and says nothing; a
- * rank killed by a signal says nothing either (the coordinator sees its pid
- * gone, later). */
+ * (connected or never). The job's last rank on the node to leave waits,
+ * bounded by PINCOH_TIMEOUT_MS, for the answer, which the coordinator gives
+ * once the node's log has its summary: so when the launcher sees its last rank
+ * end, that log is whole. The others only write and go: no round trip to Node
+ * in every rank's exit. A child of the rank has another pid and says nothing;
+ * a rank killed by a signal says nothing either (the coordinator sees its pid
+ * gone, later; with one such rank nobody is last, and the log is whole a poll
+ * of the coordinator's later). */
 void pc_session_farewell(void)
 {
 	static int said;
@@ -203,7 +237,9 @@ void pc_session_farewell(void)
 		return;
 	fd = pc_conn_dial(pc_cfg.socket_path, &cause);
 	if (fd >= 0) {
-		if (pc_conn_farewell(fd, &f, sizeof f, pc_cfg.timeout_ms) == -ETIMEDOUT)
+		/* counted out only with someone to tell */
+		f.last = (uint32_t)last_to_leave();
+		if (pc_conn_farewell(fd, &f, sizeof f, (int)f.last, pc_cfg.timeout_ms) == -ETIMEDOUT)
 			pc_log("this rank's coordinator did not answer its farewell within PINCOH_TIMEOUT_MS; the node's log may lack the job's summary for a while", NULL, -1);
 		syscall(SYS_close, fd);
 	}

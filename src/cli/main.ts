@@ -5,6 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import type { AuditEntry } from '../coherence/engine.js';
 import { Coordinator, type Crash } from '../coordinator.js';
 import { T } from '../protocol/constants.js';
+import type { Farewell } from '../protocol/messages.js';
 import { DEFAULTS } from '../defaults.js';
 import { PincohError } from '../errors.js';
 import { isStaticElf, resolveCommand } from '../job/elf.js';
@@ -128,7 +129,7 @@ async function serve(o: ServeOptions): Promise<number> {
     const s = engineNow.stats.summary();
     if (log && s !== soFar) log.soFar((soFar = s));
   };
-  // exec's ranks say farewell at exit and wait for the answer: the job's last one is answered
+  // exec's ranks say farewell at exit; the job's last one to leave waits for the answer, given
   // once this log is whole, so that the launcher, seeing it end, finds the log complete
   const dir = o.untilRanks !== undefined ? dirname(o.socket) : undefined;
   const leaving = new Set<number>();
@@ -138,13 +139,15 @@ async function serve(o: ServeOptions): Promise<number> {
     held = [];
   };
   let watch: ReturnType<typeof jobEnded> | undefined;
-  const farewell = (pid: number): Promise<void> | void => {
+  const farewell = (pid: number, f: Farewell): Promise<void> | void => {
     leaving.add(pid);
     seen.add(pid);
     update();
-    if (!watch?.over()) return; // others still run: it may go now
-    watch.check();
-    return new Promise<void>((go) => held.push(go));
+    if (f.last) {
+      watch?.check();
+      return new Promise<void>((go) => held.push(go));
+    }
+    if (held.length) watch?.check(); // the last may be waiting for this one
   };
   // exec's node coordinator (--until-ranks) serves one job and ends with it: its failures stick
   const c = await Coordinator.start({
@@ -160,7 +163,7 @@ async function serve(o: ServeOptions): Promise<number> {
   keep && keep.unref();
   // pincoh exec's coordinators end with their job on this node, and take its directory with them
   const live = () => [...engine.processes.values()].filter((p) => !leaving.has(p.pid)).length;
-  watch = dir ? jobEnded(dir, o.untilRanks!, o.idleExitMs ?? DEFAULTS.idleExitMs, live, leaving, release) : undefined;
+  watch = dir ? jobEnded(dir, o.untilRanks!, o.idleExitMs ?? DEFAULTS.idleExitMs, live, leaving) : undefined;
   let lockFd: number | undefined;
   let settled = false;
   const ended = new Promise<boolean>((resolve) => {

@@ -194,9 +194,8 @@ function announcedRanks(dir: string, leaving: ReadonlySet<number>): { announced:
  * A rank whose pid is in `leaving` (it said farewell, and waits for the
  * answer) counts as gone. `ended` resolves with the lock's fd (the caller
  * clears the directory, then closes it), or undefined if the directory itself
- * is gone; `over` says whether it looks ended now, `check` decides now rather
- * than at the next tick, `missed` hears of a decision a rank arriving undid;
- * `stop` gives up watching (a signal ends the coordinator instead).
+ * is gone; `check` decides now rather than at the next tick; `stop` gives up
+ * watching (a signal ends the coordinator instead).
  */
 export function jobEnded(
   dir: string,
@@ -204,8 +203,7 @@ export function jobEnded(
   idleMs: number,
   live: () => number,
   leaving: ReadonlySet<number> = new Set(),
-  missed: () => void = () => {},
-): { ended: Promise<number | undefined>; over: () => boolean; check: () => void; stop: () => void } {
+): { ended: Promise<number | undefined>; check: () => void; stop: () => void } {
   let tick: NodeJS.Timeout | undefined;
   let idleSince = Date.now();
   const over = () => {
@@ -235,14 +233,12 @@ export function jobEnded(
       }
       closeSync(fd); // a rank came meanwhile, or we were stopped
       deciding = false;
-      missed();
     };
     tick = setInterval(() => void decide(), 50);
     tick.unref();
   });
   return {
     ended,
-    over,
     check: () => void decide(),
     stop: () => {
       clearInterval(tick);
@@ -263,7 +259,7 @@ export function clearJobDir(dir: string): boolean {
   } catch {
     return true; // gone already
   }
-  for (const name of names.filter((n) => n === 'c.sock' || n === 'lock' || /^rank-\d+$/.test(n))) {
+  for (const name of names.filter((n) => n === 'c.sock' || n === 'lock' || n === 'left' || /^rank-\d+$/.test(n))) {
     try {
       unlinkSync(join(dir, name));
     } catch {

@@ -91,7 +91,7 @@ export const OFF = {
   REC: { type: 0, reason: 2, call: 4, flags: 8, ns: 12, key: 16, addr: 24, len: 32, result: 40, arg: 48, arg2: 56 },
   HELLO: { area_fd: 128, area_size: 132 },
   ATTACH: { name: 16 },
-  FAREWELL: { connected: 8, slow_calls: 16 },
+  FAREWELL: { connected: 8, last: 12, slow_calls: 16 },
   WELCOME: { revoke_ms: 12, jt_fd: 16, coord_tid: 32 },
   PUBLISH: { export: 72 },
   ATTACHED: { owner: 24, owner_word: 36 },

@@ -13,7 +13,7 @@ export function libcCoverage(libc: number | undefined, chained: number | undefin
   return chained ? `${mode} (chained with another interposer)` : mode;
 }
 /** What the shim did in one of pincoh exec's ranks, said at its exit (proto.h struct pc_farewell). */
-export interface Farewell { libc: number; chained: number; connected: boolean; slowCalls: number }
+export interface Farewell { libc: number; chained: number; connected: boolean; last: boolean; slowCalls: number }
 export interface AttachRequest { handle: bigint; timeoutMs: number; name: string }
 /** Where an attached registration is, and the owner's export word a put checks (owner's member slot, export slot + 1, generation, the owner's member record). */
 export interface Attached { addr: number; len: number; pid: number; flags: number; owner: number; export: number; xgen: number; ownerWord: number }
@@ -61,6 +61,7 @@ export function readFarewell(v: DataView, o: number): Farewell {
     libc: v.getUint32(o, true),
     chained: v.getUint32(o + 4, true),
     connected: v.getUint32(o + OFF.FAREWELL.connected, true) !== 0,
+    last: v.getUint32(o + OFF.FAREWELL.last, true) !== 0,
     slowCalls: Number(v.getBigUint64(o + OFF.FAREWELL.slow_calls, true)),
   };
 }

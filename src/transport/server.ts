@@ -35,7 +35,7 @@ export interface ServerOptions {
   drainMs?: number;
   /** what a STATUS frame (pincoh status) is answered with */
   status?: () => unknown;
-  /** pincoh exec's rank pid, at its exit, says what the shim did in it: answered once this settles (at once without it) */
+  /** pincoh exec's rank pid, at its exit, says what the shim did in it: answered, if it waits, once this settles (at once without it) */
   farewell?: (pid: number, f: Farewell) => void | Promise<void>;
   log?: (line: string) => void;
 }
@@ -189,13 +189,13 @@ class Connection implements FrameSink, Peer {
       return;
     }
     if (!p && type === T.FAREWELL) {
-      // one of pincoh exec's ranks, exiting: what the shim did in it; it waits (bounded) for the answer
+      // one of pincoh exec's ranks, exiting: what the shim did in it; the job's last rank waits (bounded) for the answer
       need(len, SIZE.FAREWELL, 'FAREWELL');
       const f = readFarewell(v, off);
       this.closed = true;
       this.engine.stats.farewell(f);
       this.held();
-      void Promise.resolve(this.farewell?.(this.pid, f)).then(() => this.socket.end(encodeReply(seq, 0)));
+      void Promise.resolve(this.farewell?.(this.pid, f)).then(() => (flags & F_NOREPLY ? this.socket.end() : this.socket.end(encodeReply(seq, 0))));
       return;
     }
     if (!p) {
