@@ -219,14 +219,30 @@ describe('pincoh exec', () => {
   });
 
   it('a log it cannot write: exit 2 naming the file and the way out, and nothing left behind', async () => {
-    const job = newJob();
-    const [r] = await ranks(job, 1, () => ['true'], tempDir('exec'), ['--output-dir', '/nonexistent/logs']);
-    expect({ code: r!.code, stderr: r!.stderr }).toEqual({
-      code: 2,
-      stderr: `pincoh: cannot write this node's log /nonexistent/logs/pincoh-${hostname()}-${job}.log (ENOENT): give --output-dir a directory the ranks can write [PINCOH_ERR_COORDINATOR]\n`,
-    });
-    expect(existsSync(jobDir(job))).toBe(false);
+    const cwd = tempDir('exec');
+    writeFileSync(join(cwd, 'file'), '');
+    for (const [how, env, opts] of [['--output-dir', {}, ['--output-dir', `${cwd}/file/logs`]], ['PINCOH_OUTPUT_DIR', { PINCOH_OUTPUT_DIR: `${cwd}/file/logs` }, []]] as const) {
+      const job = newJob();
+      const [r] = await ranks(job, 1, () => ['true'], cwd, [...opts], env);
+      expect({ code: r!.code, stderr: r!.stderr }).toEqual({
+        code: 2,
+        stderr: `pincoh: cannot write this node's log ${cwd}/file/logs/pincoh-${hostname()}-${job}.log (ENOTDIR): give ${how} a directory the ranks can write [PINCOH_ERR_COORDINATOR]\n`,
+      });
+      expect(existsSync(jobDir(job))).toBe(false);
+    }
   });
+
+  for (const native of [false, true])
+    it(`${native ? 'pincoh-exec' : 'pincoh exec'}: PINCOH_OUTPUT_DIR gathers a job's logs in a directory it makes; --output-dir has the last word`, async () => {
+      const cwd = tempDir('exec');
+      const [job, other] = [newJob(), newJob()];
+      await ranks(job, 2, () => ['true'], cwd, [], { PINCOH_OUTPUT_DIR: join(cwd, 'logs', job) }, native);
+      await ranks(other, 1, () => ['true'], cwd, ['--output-dir', join(cwd, 'given')], { PINCOH_OUTPUT_DIR: join(cwd, 'logs', other) }, native);
+      expect(readdirSync(cwd).sort()).toEqual(['given', 'logs']);
+      expect(readdirSync(join(cwd, 'logs'))).toEqual([job]);
+      expect(readFileSync(join(cwd, 'logs', job, `pincoh-${hostname()}-${job}.log`), 'utf8')).toMatch(/^pincoh: no process connected \(2 ranks ended without a pincoh call/m);
+      expect(readdirSync(join(cwd, 'given'))).toEqual([`pincoh-${hostname()}-${other}.log`]);
+    });
 
   it('the rank that starts a coordinator removes job directories nothing uses any more, and only those', async () => {
     const cwd = tempDir('exec');

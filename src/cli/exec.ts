@@ -6,7 +6,7 @@
 // node is src/job/jobdir.ts.
 
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { constants, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../defaults.js';
@@ -27,7 +27,9 @@ export async function execCommand(o: ExecOptions): Promise<number> {
   const shim = shimPath();
   const job = jobName(place.job);
   const host = hostname();
-  const out = resolve(o.outputDir ?? process.cwd());
+  // a job's logs gathered in one place: --output-dir, or PINCOH_OUTPUT_DIR set once for the job (made if missing)
+  const outFrom = o.outputDir !== undefined ? '--output-dir' : process.env.PINCOH_OUTPUT_DIR ? 'PINCOH_OUTPUT_DIR' : undefined;
+  const out = resolve(o.outputDir ?? (process.env.PINCOH_OUTPUT_DIR || process.cwd()));
   const { fd, dir } = await holdLock(job);
   const sock = join(dir, 'c.sock');
   try {
@@ -37,10 +39,11 @@ export async function execCommand(o: ExecOptions): Promise<number> {
       const base = join(out, `pincoh-${host}-${job}`);
       let log: number;
       try {
+        if (outFrom) mkdirSync(out, { recursive: true });
         log = openSync(`${base}.log`, 'a');
       } catch (e) {
         clearJobDir(dir); // nothing started: leave nothing behind (a waiting rank re-makes it)
-        const fix = o.outputDir ? 'give --output-dir a directory the ranks can write' : 'run where the ranks can write, or give --output-dir';
+        const fix = outFrom ? `give ${outFrom} a directory the ranks can write` : 'run where the ranks can write, or give --output-dir';
         throw new PincohError('PINCOH_ERR_COORDINATOR', `cannot write this node's log ${base}.log (${(e as NodeJS.ErrnoException).code}): ${fix}`);
       }
       for (const d of dead) writeSync(log, `pincoh: removed ${d}, left by a job whose coordinator was killed with it\n`);

@@ -172,7 +172,8 @@ exit status:
 One rank under a launcher (mpirun, srun, mpiexec): finds or starts this node's
 coordinator for the job, then becomes CMD under the shim.
   --trace                   the node's trace beside its log
-  --output-dir DIR          where pincoh-HOST-JOB.log (and .trace.jsonl) go (the working directory)
+  --output-dir DIR          where pincoh-HOST-JOB.log (and .trace.jsonl) go, made if missing
+                            (PINCOH_OUTPUT_DIR, else the working directory)
   --timeout-ms MS           PINCOH_TIMEOUT_MS (1 to ${BOUNDS.timeoutMs[1]})
   --idle-exit-ms MS         the node's coordinator ends after MS with nothing running (${DEFAULTS.idleExitMs})
   --metrics HOST:PORT       the node's coordinator serves GET /metrics there
