@@ -9,11 +9,11 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect } from 'vitest';
-import { CLI, ROOT, crashOnceReady, example, itAsRootWith, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
+import { AS_USER, CLI, ROOT, RUN_UID, crashOnceReady, example, itOnFakeNodesWith, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
 
 const FAKENODE = resolve(ROOT, 'test/cluster/fakenode');
-// Needs Open MPI's mpirun, and root for the namespaces.
-const itCluster = (name: string, fn: () => Promise<void>) => itAsRootWith(['mpirun', 'unshare'], 'openmpi-bin', name, fn, 180_000);
+// Needs Open MPI's mpirun, and root or user namespaces for the nodes.
+const itCluster = (name: string, fn: () => Promise<void>) => itOnFakeNodesWith(['mpirun'], 'openmpi-bin', name, fn, 180_000);
 
 /** mpirun -np 4 over nodeA:2,nodeB:2, each rank `pincoh exec -- CMD...` (or pincoh-exec, native), in cwd; each node's leftovers reported in `report` */
 function mpirun(cwd: string, report: string, cmd: string[], native = false): Promise<RunResult> {
@@ -54,22 +54,18 @@ async function ringOnTwoNodes(r: RunResult, cwd: string, report: string): Promis
     for (const log of [A, B]) expect(log).toMatch(/^pincoh: 2 processes connected, 2 registrations, 2 invalidations \(exit 2\), .* 2 attachments, /m);
 }
 
-describe('pincoh exec under mpirun, two nodes', () => {
+describe(`pincoh exec under mpirun, two nodes${AS_USER}`, () => {
   itCluster('ranks learn their node-local and global places; one coordinator per node, for this job', async () => {
     const [cwd, report] = [tempDir('cluster'), tempDir('cluster-report')];
     const r = await mpirun(cwd, report, ['sh', '-c', 'echo $(hostname) $PINCOH_RANK/$PINCOH_SIZE $PINCOH_GLOBAL_RANK/$PINCOH_GLOBAL_SIZE $PINCOH_JOB $PINCOH_SOCKET']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const { job, A, B } = await nodeLogs(cwd, report);
-    expect(r.lines.sort()).toEqual([
-      `nodeA 0/2 0/4 ${job} /tmp/pincoh-0-${job}/c.sock`,
-      `nodeA 1/2 1/4 ${job} /tmp/pincoh-0-${job}/c.sock`,
-      `nodeB 0/2 2/4 ${job} /tmp/pincoh-0-${job}/c.sock`,
-      `nodeB 1/2 3/4 ${job} /tmp/pincoh-0-${job}/c.sock`,
-    ]);
+    const sock = `/tmp/pincoh-${RUN_UID}-${job}/c.sock`;
+    expect(r.lines.sort()).toEqual([`nodeA 0/2 0/4 ${job} ${sock}`, `nodeA 1/2 1/4 ${job} ${sock}`, `nodeB 0/2 2/4 ${job} ${sock}`, `nodeB 1/2 3/4 ${job} ${sock}`]);
     for (const log of [A, B]) {
       expect(log.match(/serving on/g)).toHaveLength(1);
-      expect(log).toMatch(`serving on /tmp/pincoh-0-${job}/c.sock (mremap invalidate); ends once 2 ranks have come and gone\n`);
+      expect(log).toMatch(`serving on ${sock} (mremap invalidate); ends once 2 ranks have come and gone\n`);
       expect(log).toMatch(/^pincoh: no process connected$/m); // sh never spoke to it; it ended with the ranks all the same
     }
   });

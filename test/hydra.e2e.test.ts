@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect } from 'vitest';
-import { CLI, example, itAsRootWith, itWith, ROOT, run, SUMMARY, tempDir, until, type RunResult } from './helpers.js';
+import { AS_USER, CLI, example, itOnFakeNodesWith, itWith, ROOT, run, SUMMARY, tempDir, until, type RunResult } from './helpers.js';
 
 const NATIVE = resolve(ROOT, 'native-shim/build/pincoh-exec');
 const FAKENODE = resolve(ROOT, 'test/cluster/fakenode');
@@ -27,7 +27,7 @@ async function logs(cwd: string, count: number): Promise<Record<string, string>>
   return Object.fromEntries(names().map((f) => [f, readFileSync(resolve(cwd, f), 'utf8')]));
 }
 
-describe('under mpiexec.hydra', () => {
+describe(`under mpiexec.hydra${AS_USER}`, () => {
   for (const native of [false, true]) {
     itWith(['mpiexec.hydra'], 'mpich', `one node, ${native ? 'pincoh-exec' : 'pincoh exec'}: the ring, every byte checked; the job named after Hydra's proxy`, async () => {
       const cwd = tempDir('hydra');
@@ -42,7 +42,7 @@ describe('under mpiexec.hydra', () => {
     }, 120_000);
   }
 
-  itAsRootWith(['mpiexec.hydra', 'unshare'], 'mpich', 'two fake nodes (fakenode as the ssh launcher), pincoh-exec: node-local ranks, global ranks, a coordinator per node', async () => {
+  itOnFakeNodesWith(['mpiexec.hydra'], 'mpich', 'two fake nodes (fakenode as the ssh launcher), pincoh-exec: node-local ranks, global ranks, a coordinator per node', async () => {
     const cwd = tempDir('hydra');
     const r = await hydra(cwd, ['-launcher', 'ssh', '-launcher-exec', FAKENODE, '-hosts', 'nodeA:2,nodeB:2', '-n', '4'], true, [
       'sh',

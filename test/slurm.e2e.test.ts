@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { CLI, ROOT, crashOnceReady, example, itAsRootWith, onPath, prog, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
+import { AS_USER, CLI, ROOT, RUN_UID, asRootReaching, crashOnceReady, example, itAsRootWith, onPath, prog, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
 import { EOWNERDEAD } from '../src/protocol/errno.js';
 
 const SLURM = resolve(ROOT, 'test/cluster/slurm');
@@ -22,7 +22,9 @@ function slurmCluster(proctrack: 'linuxproc' | 'cgroup'): void {
   beforeAll(() => {
     if (!TOOLS.every(onPath) || process.getuid?.() !== 0) return;
     dir = mkdtempSync(join(tmpdir(), 'pincoh-slurm-'));
-    execFileSync(SLURM, ['up', dir, proctrack], { stdio: ['ignore', 'ignore', 'inherit'] });
+    // as root; in the "as a user" project srun and so the tasks are the user's, and
+    // slurmstepd starts them in slurmd's mount namespace: there the tree must be theirs to reach
+    execFileSync(...asRootReaching(SLURM, ['up', dir, proctrack]), { stdio: ['ignore', 'ignore', 'inherit'] });
   }, 60_000);
   afterAll(() => {
     if (dir) execFileSync(SLURM, ['down', dir], { stdio: ['ignore', 'ignore', 'inherit'] }); // removes dir
@@ -46,7 +48,7 @@ async function nodeLog(cwd: string): Promise<{ job: string; log: string }> {
   const m = new RegExp(`^pincoh-${hostname()}-(\\d+\\.\\d+)\\.log$`).exec(name()!);
   expect(readdirSync(cwd)).toEqual([m ? name() : 'pincoh-HOST-JOB.STEP.log']);
   const job = m![1]!;
-  expect(await until(() => !existsSync(join(tmpdir(), `pincoh-0-${job}`)), 5000)).toBe(true);
+  expect(await until(() => !existsSync(join(tmpdir(), `pincoh-${RUN_UID}-${job}`)), 5000)).toBe(true);
   return { job, log: readFileSync(path(), 'utf8') };
 }
 
@@ -60,7 +62,7 @@ const running = (args: string) =>
     }
   });
 
-describe('pincoh exec under srun, one node (proctrack/linuxproc: what the tasks leave runs on)', () => {
+describe(`pincoh exec under srun, one node (proctrack/linuxproc: what the tasks leave runs on)${AS_USER}`, () => {
   slurmCluster('linuxproc');
 
   itSlurm('ring: four tasks, one coordinator for the step; it ends with them, leaving its log', async () => {
@@ -70,9 +72,9 @@ describe('pincoh exec under srun, one node (proctrack/linuxproc: what the tasks 
     expect(r.code).toBe(0);
     expect(r.lines.sort()).toEqual([0, 1, 2, 3].map((k) => `rank ${k} of 4: 300 iterations from rank ${(k + 3) % 4}, 0 bad`));
     const { job, log } = await nodeLog(cwd);
-    expect(log).toMatch(`serving on /tmp/pincoh-0-${job}/c.sock (mremap invalidate); ends once 4 ranks have come and gone\n`);
+    expect(log).toMatch(`serving on /tmp/pincoh-${RUN_UID}-${job}/c.sock (mremap invalidate); ends once 4 ranks have come and gone\n`);
     expect(log).toMatch(/^pincoh: 4 processes connected, 4 registrations, 4 invalidations \(exit 4\), .* 4 attachments, /m);
-    expect(running(`serve\0--socket\0/tmp/pincoh-0-${job}/c.sock`)).toEqual([]); // the coordinator is gone too
+    expect(running(`serve\0--socket\0/tmp/pincoh-${RUN_UID}-${job}/c.sock`)).toEqual([]); // the coordinator is gone too
   });
 
   itSlurm('ring through pincoh-exec, the native wrapper: the same four tasks, one coordinator, its log', async () => {
@@ -83,7 +85,7 @@ describe('pincoh exec under srun, one node (proctrack/linuxproc: what the tasks 
     expect(r.lines.sort()).toEqual([0, 1, 2, 3].map((k) => `rank ${k} of 4: 300 iterations from rank ${(k + 3) % 4}, 0 bad`));
     const { job, log } = await nodeLog(cwd);
     expect(log.match(/serving on/g)).toHaveLength(1);
-    expect(log).toMatch(`serving on /tmp/pincoh-0-${job}/c.sock (mremap invalidate); ends once 4 ranks have come and gone\n`);
+    expect(log).toMatch(`serving on /tmp/pincoh-${RUN_UID}-${job}/c.sock (mremap invalidate); ends once 4 ranks have come and gone\n`);
     expect(log).toMatch(/^pincoh: 4 processes connected, 4 registrations, 4 invalidations \(exit 4\), .* 4 attachments, /m);
   });
 
@@ -104,7 +106,7 @@ describe('pincoh exec under srun, one node (proctrack/linuxproc: what the tasks 
 // loses it). When it loses, its log ends with the summary so far, saying
 // so, and its directory stays, until the next job's first rank on the node removes it
 // (that removal is tested deterministically in test/exec.e2e.test.ts).
-describe('pincoh exec under srun, one node (proctrack/cgroup: what the tasks leave is killed)', () => {
+describe(`pincoh exec under srun, one node (proctrack/cgroup: what the tasks leave is killed)${AS_USER}`, () => {
   slurmCluster('cgroup');
 
   itSlurm('the coordinator ends before the kill, or is killed and the next job on the node removes what it left', async () => {
@@ -113,10 +115,10 @@ describe('pincoh exec under srun, one node (proctrack/cgroup: what the tasks lea
     const first = await srun(cwd, [prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r'], 1);
     expect(first.code).toBe(0);
     expect(first.lines).toEqual(['map 0 ok', 'reg 0 0']);
-    const left = join(tmpdir(), 'pincoh-0-1.0'); // the cluster's first job, step 0
+    const left = join(tmpdir(), `pincoh-${RUN_UID}-1.0`); // the cluster's first job, step 0
     // killed: its log ends with the summary so far and its directory stays; or it ended first and removed it
     const firstLog = readFileSync(join(cwd, `pincoh-${hostname()}-1.0.log`), 'utf8');
-    expect(firstLog).toMatch(/^pincoh: serving on \/tmp\/pincoh-0-1\.0\/c\.sock /);
+    expect(firstLog).toMatch(new RegExp(`^pincoh: serving on /tmp/pincoh-${RUN_UID}-1\\.0/c\\.sock `));
     // read once its coordinator is gone, by its own end or Slurm's kill
     expect(await until(() => running(`serve\0--socket\0${left}/c.sock`).length === 0)).toBe(true);
     const stayed = existsSync(left);
@@ -130,6 +132,6 @@ describe('pincoh exec under srun, one node (proctrack/cgroup: what the tasks lea
     expect(existsSync(left)).toBe(false);
     const secondLog = readFileSync(join(cwd, `pincoh-${hostname()}-2.0.log`), 'utf8');
     expect(secondLog.includes(`pincoh: removed ${left}, left by a job whose coordinator was killed with it\n`)).toBe(stayed);
-    rmSync(join(tmpdir(), 'pincoh-0-2.0'), { recursive: true, force: true }); // this one's, likewise
+    rmSync(join(tmpdir(), `pincoh-${RUN_UID}-2.0`), { recursive: true, force: true }); // this one's, likewise
   });
 });
