@@ -6,7 +6,7 @@
 // would look at: each rank's output, one coordinator per node, each node's
 // log beside the job, and nothing left behind.
 
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect } from 'vitest';
 import { AS_USER, CLI, ROOT, RUN_UID, crashOnceReady, example, itOnFakeNodesWith, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
@@ -37,6 +37,7 @@ async function nodeLogs(cwd: string, report: string): Promise<{ job: string; A: 
   const names = readdirSync(cwd).sort();
   const m = names.map((f) => /^pincoh-node([AB])-(\d+)\.log$/.exec(f));
   expect(m.every(Boolean) && m[0]![2] === m[1]![2] ? names.length : names).toBe(2);
+  expect(names.map((f) => statSync(resolve(cwd, f)).uid)).toEqual([RUN_UID, RUN_UID]); // each node's coordinator ran as the tests' user
   return { job: m[0]![2]!, A: readFileSync(resolve(cwd, names[0]!), 'utf8'), B: readFileSync(resolve(cwd, names[1]!), 'utf8') };
 }
 

@@ -136,17 +136,17 @@ export function onPath(cmd: string): boolean {
   return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, cmd)));
 }
 
-/**
- * Can this process make, without root, what test/cluster/fakenode makes for a
- * node: a user namespace holding the node's own (hostname, mounts, pids), and
- * one nested in it in which the node's processes have this process's uid.
- */
 let nestedNamespaces: boolean | undefined;
+/**
+ * Can the tests' processes (RUN_UID, not root) make what test/cluster/fakenode
+ * makes for a node: a user namespace holding the node's own (hostname, mounts,
+ * pids), and one nested in it in which the node's processes keep their uid.
+ */
 function userNamespaces(): boolean {
   if (nestedNamespaces === undefined) {
-    const inner = ['unshare', '--user', `--map-user=${process.getuid!()}`, `--map-group=${process.getgid!()}`, 'true'];
+    const inner = ['unshare', '--user', `--map-user=${RUN_UID}`, `--map-group=${RUN_GID}`, 'true'];
     try {
-      execFileSync('unshare', ['--user', '--map-root-user', '--uts', '--mount', '--pid', '--fork', '--mount-proc', ...inner], { stdio: 'ignore' });
+      execFileSync(...asUser('unshare', ['--user', '--map-root-user', '--uts', '--mount', '--pid', '--fork', '--mount-proc', ...inner]), { stdio: 'ignore' });
       nestedNamespaces = true;
     } catch {
       nestedNamespaces = false;
@@ -158,12 +158,14 @@ function userNamespaces(): boolean {
 /**
  * A test of Debian's programs (a launcher, Prometheus' tools, a browser):
  * under CI, which installs them (.ci/run), a missing one fails the test;
- * elsewhere the test is skipped and says what it needs. privilege: it needs
- * root too, or root or else user namespaces (test/cluster/fakenode's nodes).
+ * elsewhere the test is skipped and says what it needs. privilege: 'root', it
+ * needs root too; 'namespaces', root or else user namespaces that nest (the
+ * nodes test/cluster/fakenode makes).
  */
 export function itWith(cmds: string[], packages: string, name: string, fn: () => Promise<void>, timeout?: number, privilege: 'root' | 'namespaces' | 'none' = 'none'): void {
   const root = process.getuid?.() === 0;
-  const lacking = privilege === 'root' && !root ? ['root'] : privilege === 'namespaces' && !root && !userNamespaces() ? ['root, or user namespaces (nested) for an unprivileged user'] : [];
+  // (in the "as a user" project this process is root, and the nodes are made by TEST_USER)
+  const lacking = privilege === 'root' && !root ? ['root'] : privilege === 'namespaces' && RUN_UID !== 0 && !userNamespaces() ? [`root, or user namespaces that nest for uid ${RUN_UID}`] : [];
   const missing = [...cmds.filter((c) => !onPath(c)).map((c) => `${c} (apt-get install ${packages})`), ...lacking];
   if (missing.length === 0) it(name, fn, timeout);
   else if (process.env.CI) it(name, () => { throw new Error(`needs ${missing.join(', ')}`); });

@@ -4,10 +4,10 @@
 // (src/job/launcher.ts, hydraProxyJob). On one node, and over two nodes made
 // on this machine by test/cluster/fakenode as Hydra's ssh launcher.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect } from 'vitest';
-import { AS_USER, CLI, example, itOnFakeNodesWith, itWith, ROOT, run, SUMMARY, tempDir, until, type RunResult } from './helpers.js';
+import { AS_USER, CLI, example, itOnFakeNodesWith, itWith, ROOT, run, RUN_UID, SUMMARY, tempDir, until, type RunResult } from './helpers.js';
 
 const NATIVE = resolve(ROOT, 'native-shim/build/pincoh-exec');
 const FAKENODE = resolve(ROOT, 'test/cluster/fakenode');
@@ -24,6 +24,7 @@ async function logs(cwd: string, count: number): Promise<Record<string, string>>
   const names = () => readdirSync(cwd).filter((f) => f.endsWith('.log'));
   const done = () => names().length === count && names().every((f) => SUMMARY.test(readFileSync(resolve(cwd, f), 'utf8')));
   expect(await until(done, 20_000)).toBe(true);
+  expect(names().map((f) => statSync(resolve(cwd, f)).uid)).toEqual(names().map(() => RUN_UID)); // the coordinators ran as the tests' user
   return Object.fromEntries(names().map((f) => [f, readFileSync(resolve(cwd, f), 'utf8')]));
 }
 

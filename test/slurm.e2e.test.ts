@@ -5,7 +5,7 @@
 // process the tasks started alone once they end, as the node's coordinator is.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
@@ -48,6 +48,7 @@ async function nodeLog(cwd: string): Promise<{ job: string; log: string }> {
   const m = new RegExp(`^pincoh-${hostname()}-(\\d+\\.\\d+)\\.log$`).exec(name()!);
   expect(readdirSync(cwd)).toEqual([m ? name() : 'pincoh-HOST-JOB.STEP.log']);
   const job = m![1]!;
+  expect(statSync(path()).uid).toBe(RUN_UID); // the coordinator ran as the tests' user (the one srun ran as)
   expect(await until(() => !existsSync(join(tmpdir(), `pincoh-${RUN_UID}-${job}`)), 5000)).toBe(true);
   return { job, log: readFileSync(path(), 'utf8') };
 }
