@@ -6,21 +6,21 @@
 // would look at: each rank's output, one coordinator per node, each node's
 // log beside the job, and nothing left behind.
 
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect } from 'vitest';
-import { CLI, ROOT, crashOnceReady, example, itAsRootWith, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
+import { AS_USER, CLI, PINCOH_EXEC, ROOT, RUN_UID, crashOnceReady, example, itOnFakeNodesWith, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
 
 const FAKENODE = resolve(ROOT, 'test/cluster/fakenode');
-// Needs Open MPI's mpirun, and root for the namespaces.
-const itCluster = (name: string, fn: () => Promise<void>) => itAsRootWith(['mpirun', 'unshare'], 'openmpi-bin', name, fn, 180_000);
+// Needs Open MPI's mpirun, and root or user namespaces for the nodes.
+const itCluster = (name: string, fn: () => Promise<void>) => itOnFakeNodesWith(['mpirun'], 'openmpi-bin', name, fn, 180_000);
 
 /** mpirun -np 4 over nodeA:2,nodeB:2, each rank `pincoh exec -- CMD...` (or pincoh-exec, native), in cwd; each node's leftovers reported in `report` */
 function mpirun(cwd: string, report: string, cmd: string[], native = false): Promise<RunResult> {
   // pincoh itself is shared too (a clone under /tmp would otherwise vanish on the nodes)
   const env: NodeJS.ProcessEnv = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', FAKENODE_REPORT: report, FAKENODE_SHARE: ROOT };
   for (const k of Object.keys(env)) if (k.startsWith('PINCOH_') || k === 'LD_PRELOAD') delete env[k];
-  const wrapper = native ? [resolve(ROOT, 'native-shim/build/pincoh-exec')] : [process.execPath, CLI, 'exec'];
+  const wrapper = native ? [PINCOH_EXEC] : [process.execPath, CLI, 'exec'];
   const args = ['--mca', 'plm_rsh_agent', FAKENODE, '--host', 'nodeA:2,nodeB:2', '-np', '4', ...wrapper, '--', ...cmd];
   return run('sh', ['-c', 'cd "$0" && exec mpirun "$@"', cwd, ...args], env, 120_000);
 }
@@ -37,6 +37,7 @@ async function nodeLogs(cwd: string, report: string): Promise<{ job: string; A: 
   const names = readdirSync(cwd).sort();
   const m = names.map((f) => /^pincoh-node([AB])-(\d+)\.log$/.exec(f));
   expect(m.every(Boolean) && m[0]![2] === m[1]![2] ? names.length : names).toBe(2);
+  expect(names.map((f) => statSync(resolve(cwd, f)).uid)).toEqual([RUN_UID, RUN_UID]); // each node's coordinator ran as the tests' user
   return { job: m[0]![2]!, A: readFileSync(resolve(cwd, names[0]!), 'utf8'), B: readFileSync(resolve(cwd, names[1]!), 'utf8') };
 }
 
@@ -54,22 +55,18 @@ async function ringOnTwoNodes(r: RunResult, cwd: string, report: string): Promis
     for (const log of [A, B]) expect(log).toMatch(/^pincoh: 2 processes connected, 2 registrations, 2 invalidations \(exit 2\), .* 2 attachments, /m);
 }
 
-describe('pincoh exec under mpirun, two nodes', () => {
+describe(`pincoh exec under mpirun, two nodes${AS_USER}`, () => {
   itCluster('ranks learn their node-local and global places; one coordinator per node, for this job', async () => {
     const [cwd, report] = [tempDir('cluster'), tempDir('cluster-report')];
     const r = await mpirun(cwd, report, ['sh', '-c', 'echo $(hostname) $PINCOH_RANK/$PINCOH_SIZE $PINCOH_GLOBAL_RANK/$PINCOH_GLOBAL_SIZE $PINCOH_JOB $PINCOH_SOCKET']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const { job, A, B } = await nodeLogs(cwd, report);
-    expect(r.lines.sort()).toEqual([
-      `nodeA 0/2 0/4 ${job} /tmp/pincoh-0-${job}/c.sock`,
-      `nodeA 1/2 1/4 ${job} /tmp/pincoh-0-${job}/c.sock`,
-      `nodeB 0/2 2/4 ${job} /tmp/pincoh-0-${job}/c.sock`,
-      `nodeB 1/2 3/4 ${job} /tmp/pincoh-0-${job}/c.sock`,
-    ]);
+    const sock = `/tmp/pincoh-${RUN_UID}-${job}/c.sock`;
+    expect(r.lines.sort()).toEqual([`nodeA 0/2 0/4 ${job} ${sock}`, `nodeA 1/2 1/4 ${job} ${sock}`, `nodeB 0/2 2/4 ${job} ${sock}`, `nodeB 1/2 3/4 ${job} ${sock}`]);
     for (const log of [A, B]) {
       expect(log.match(/serving on/g)).toHaveLength(1);
-      expect(log).toMatch(`serving on /tmp/pincoh-0-${job}/c.sock (mremap invalidate); ends once 2 ranks have come and gone\n`);
+      expect(log).toMatch(`serving on ${sock} (mremap invalidate); ends once 2 ranks have come and gone\n`);
       // sh never spoke to it (it ended with the ranks all the same), but each said at exit that the shim ran in it
       expect(log).toMatch(/^pincoh: no process connected \(2 ranks ended without a pincoh call, the shim running in each\); libc's own calls: code patch in 2 processes$/m);
     }

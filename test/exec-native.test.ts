@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, itWith, PINCOH_EXEC, prog, run, startProgram, SUMMARY, tempDir, until, type RunResult } from './helpers.js';
 
-const NATIVE = PINCOH_EXEC;
 const D = prog('driver');
 let jobs = 0;
 const newJob = () => `n${process.pid}x${++jobs}`;
@@ -38,7 +37,7 @@ function rankEnv(launcher: string, job: string, rank: number, size: number): Nod
 }
 
 /** `pincoh exec` (node) or pincoh-exec (native) as a launcher would start it */
-const wrapper = (native: boolean, args: string[]): [string, string[]] => (native ? [NATIVE, args] : [process.execPath, [CLI, 'exec', ...args]]);
+const wrapper = (native: boolean, args: string[]): [string, string[]] => (native ? [PINCOH_EXEC, args] : [process.execPath, [CLI, 'exec', ...args]]);
 
 /** What a rank's program sees of pincoh: its variables, sorted (PINCOH_RANK_PID shown as "self" when it is the program's own pid) */
 const SHOW = ['sh', '-c', 'env | grep -E "^(PINCOH_[A-Z_]*|LD_PRELOAD)=" | grep -v -E "^PINCOH_(LOCAL_RANK|LOCAL_SIZE|NODE)=" | sed "s/^PINCOH_RANK_PID=$$\\$/PINCOH_RANK_PID=self/" | LC_ALL=C sort'];
@@ -95,12 +94,12 @@ describe('pincoh-exec, the native rank wrapper', () => {
     const cwd = tempDir('exec-native');
     const job = newJob();
     const h = await holder('Open MPI', job, 2, cwd);
-    const r = await run('strace', ['-f', '-qq', '-e', 'trace=execve', '-o', join(cwd, 'strace.out'), NATIVE, '--', D, 'map', '0', '4096', 'reg', '0', '0', '4096', 'r'], {
+    const r = await run('strace', ['-f', '-qq', '-e', 'trace=execve', '-o', join(cwd, 'strace.out'), PINCOH_EXEC, '--', D, 'map', '0', '4096', 'reg', '0', '0', '4096', 'r'], {
       ...rankEnv('Open MPI', job, 1, 2),
     });
     expect(r.lines).toEqual(['map 0 ok', 'reg 0 0']);
     const execs = readFileSync(join(cwd, 'strace.out'), 'utf8').split('\n').filter((l) => /execve\(/.test(l) && !/= -1/.test(l));
-    expect(execs.map((l) => l.match(/execve\("([^"]+)"/)![1])).toEqual([NATIVE, D]);
+    expect(execs.map((l) => l.match(/execve\("([^"]+)"/)![1])).toEqual([PINCOH_EXEC, D]);
     h.send();
     await h.done;
   });
@@ -143,7 +142,7 @@ describe('pincoh-exec, the native rank wrapper', () => {
     }
     const bare: NodeJS.ProcessEnv = { ...process.env, TMPDIR: TMP };
     for (const k of Object.keys(bare)) if (/^(OMPI_|SLURM_|PMI_|PMIX_|MPI_)/.test(k)) delete bare[k];
-    const [n, t] = await Promise.all([run(NATIVE, ['--', 'true'], bare), run(process.execPath, [CLI, 'exec', '--', 'true'], bare)]);
+    const [n, t] = await Promise.all([run(PINCOH_EXEC, ['--', 'true'], bare), run(process.execPath, [CLI, 'exec', '--', 'true'], bare)]);
     expect(n.code).toBe(2);
     expect([n.code, n.stderr]).toEqual([t.code, t.stderr]);
     // with a coordinator listening, the native path itself says it

@@ -3,13 +3,12 @@
 // "nodes", is test/cluster.e2e.test.ts. Exactly one coordinator per node per
 // job, whatever the race; it ends with its job; the rank is CMD itself.
 
-import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, itAsRootWith, PINCOH_EXEC, prog, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
+import { AS_USER, CLI, giveToUser, itAsRootWith, PINCOH_EXEC, prog, run, RUN_UID, spawnAs, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
 import { EOWNERDEAD, ETIMEDOUT } from '../src/protocol/errno.js';
 
 let jobs = 0;
@@ -29,7 +28,7 @@ const ompi = (job: string, rank: number, size: number): NodeJS.ProcessEnv => ({
   OMPI_COMM_WORLD_LOCAL_SIZE: String(size),
   OMPI_MCA_ess_base_jobid: job,
 });
-const jobDir = (job: string) => join(TMP, `pincoh-${process.getuid?.() ?? 0}-${job}`);
+const jobDir = (job: string) => join(TMP, `pincoh-${RUN_UID}-${job}`);
 
 /** size ranks of `job` at once, each `pincoh exec OPTS -- CMD...` (native: pincoh-exec) in `cwd` */
 function ranks(job: string, size: number, cmd: (rank: number) => string[], cwd: string, opts: string[] = [], env: NodeJS.ProcessEnv = {}, native = false): Promise<RunResult[]> {
@@ -37,11 +36,11 @@ function ranks(job: string, size: number, cmd: (rank: number) => string[], cwd: 
     Array.from({ length: size }, (_, r) =>
       new Promise<RunResult>((res) => {
         const [file, args] = native ? [PINCOH_EXEC, [...opts, '--', ...cmd(r)]] : [process.execPath, [CLI, 'exec', ...opts, '--', ...cmd(r)]];
-        const c = spawn(file, args, { env: { ...ompi(job, r, size), ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+        const c = spawnAs(file, args, { env: { ...ompi(job, r, size), ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
         let stdout = '';
         let stderr = '';
-        c.stdout.on('data', (d) => (stdout += d));
-        c.stderr.on('data', (d) => (stderr += d));
+        c.stdout!.on('data', (d) => (stdout += d));
+        c.stderr!.on('data', (d) => (stderr += d));
         c.on('close', (code, signal) => res({ code, signal, stdout, stderr, lines: stdout.split('\n').filter(Boolean), pid: c.pid ?? -1 }));
       }),
     ),
@@ -55,7 +54,7 @@ async function ended(cwd: string, job: string): Promise<string> {
   return readFileSync(log, 'utf8');
 }
 
-describe('pincoh exec', () => {
+describe(`pincoh exec${AS_USER}`, () => {
   it('16 local ranks started at once find exactly one coordinator; it ends with them, leaving nothing but its log', async () => {
     const cwd = tempDir('exec');
     const job = newJob();
@@ -87,7 +86,7 @@ describe('pincoh exec', () => {
     const cwd = tempDir('exec');
     const job = newJob();
     const log = join(cwd, `pincoh-${hostname()}-${job}.log`);
-    const held = spawn(process.execPath, [CLI, 'exec', '--', prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'wait'], { env: ompi(job, 0, 2), cwd, stdio: ['pipe', 'ignore', 'ignore'] });
+    const held = spawnAs(process.execPath, [CLI, 'exec', '--', prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'wait'], { env: ompi(job, 0, 2), cwd, stdio: ['pipe', 'ignore', 'ignore'] });
     let pid = 0;
     try {
       expect(await until(() => existsSync(log) && /so far, .*: 1 process connected/.test(readFileSync(log, 'utf8')), 15_000)).toBe(true);
@@ -115,7 +114,7 @@ describe('pincoh exec', () => {
     const log = join(cwd, `pincoh-${hostname()}-${job}.log`);
     // two ranks that register and then wait on stdin: spawned as the launcher would, kept running
     const held = [0, 1].map((r) =>
-      spawn(process.execPath, [CLI, 'exec', '--', prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'wait'], { env: ompi(job, r, 2), cwd, stdio: ['pipe', 'ignore', 'ignore'] }),
+      spawnAs(process.execPath, [CLI, 'exec', '--', prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'wait'], { env: ompi(job, r, 2), cwd, stdio: ['pipe', 'ignore', 'ignore'] }),
     );
     try {
       const soFar = () => (existsSync(log) ? readFileSync(log, 'utf8') : '');
@@ -148,8 +147,9 @@ describe('pincoh exec', () => {
     const cwd = tempDir('exec');
     const job = newJob();
     mkdirSync(jobDir(job), { mode: 0o700 });
+    giveToUser(jobDir(job)); // as a rank of the job made it
     // flock(1) hands the locked descriptor to its command too: kill both
-    const holder = spawn('flock', [join(jobDir(job), 'lock'), 'sleep', '60'], { stdio: 'ignore', detached: true });
+    const holder = spawnAs('flock', [join(jobDir(job), 'lock'), 'sleep', '60'], { stdio: 'ignore', detached: true });
     try {
       expect(await until(() => existsSync(join(jobDir(job), 'lock')))).toBe(true);
       const waiting = ranks(job, 4, () => [prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'bar', '20000'], cwd);
@@ -253,11 +253,12 @@ describe('pincoh exec', () => {
     }
     writeFileSync(join(jobDir(dead), 'c.sock'), ''); // not a socket any more: its coordinator was killed
     writeFileSync(join(jobDir(dead), 'rank-0'), '999999999 1\n');
-    const holder = spawn('flock', [join(jobDir(locked), 'lock'), 'sleep', '60'], { stdio: 'ignore', detached: true });
+    const holder = spawnAs('flock', [join(jobDir(locked), 'lock'), 'sleep', '60'], { stdio: 'ignore', detached: true });
     const stat = readFileSync('/proc/self/stat', 'utf8');
     writeFileSync(join(jobDir(running), 'rank-0'), `${process.pid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3]}\n`);
     const server = createServer();
     await new Promise<void>((r) => server.listen(join(jobDir(listening), 'c.sock'), r));
+    for (const j of [dead, locked, running, listening]) giveToUser(jobDir(j)); // as the job's ranks made them (its socket: the user's to connect to)
     try {
       await until(() => false, 200); // flock has the lock
       const [r] = await ranks(newJob(), 1, () => ['true'], cwd);
@@ -295,6 +296,7 @@ describe('pincoh exec', () => {
       mkdirSync(dir, { mode: 0o755 });
       chmodSync(dir, 0o755);
       writeFileSync(join(dir, 'theirs'), '');
+      giveToUser(dir); // ours but for its mode
     });
   });
 
@@ -316,7 +318,7 @@ describe('pincoh exec', () => {
     for (const r of rs) expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'bar 0']);
     const log = join(cwd, `pincoh-${hostname()}-${job}.log`);
     expect(await until(() => existsSync(log) && SUMMARY.test(readFileSync(log, 'utf8')), 10_000)).toBe(true);
-    expect(readFileSync(log, 'utf8')).toMatch(`serving on ${join(xdg, `pincoh-${process.getuid?.() ?? 0}-${job}`)}/c.sock`);
+    expect(readFileSync(log, 'utf8')).toMatch(`serving on ${join(xdg, `pincoh-${RUN_UID}-${job}`)}/c.sock`);
     expect(existsSync(jobDir(job))).toBe(false);
     expect(await until(() => readdirSync(xdg).length === 0)).toBe(true); // cleared as it ends
   });
@@ -345,9 +347,9 @@ describe('pincoh exec', () => {
 
   it('a node coordinator stopped by SIGTERM says its summary, clears its directory, and nothing more', async () => {
     const dir = join(tempDir('exec'), 'job');
-    const child = spawn(process.execPath, [CLI, 'serve', '--socket', join(dir, 'c.sock'), '--until-ranks', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawnAs(process.execPath, [CLI, 'serve', '--socket', join(dir, 'c.sock'), '--until-ranks', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
-    child.stderr.on('data', (d) => (err += d));
+    child.stderr!.on('data', (d) => (err += d));
     expect(await until(() => err.includes('serving on'))).toBe(true);
     await until(() => false, 300); // its job watcher has looked a few times
     child.kill('SIGTERM');

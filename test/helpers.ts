@@ -1,9 +1,9 @@
 // Real processes against a real coordinator on a real socket.
 
-import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess, type ChildProcessWithoutNullStreams, type SpawnOptions } from 'node:child_process';
+import { existsSync, lchownSync, lstatSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, it, onTestFinished } from 'vitest';
 import { Engine, type EngineOptions } from '../src/coherence/engine.js';
 import { F_ADD_SEALS, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, MAP_SHARED, MFD_ALLOW_SEALING, MFD_CLOEXEC, PROT_READ, PROT_WRITE, sys, view } from '../src/libc.js';
@@ -19,6 +19,50 @@ export const CLI = resolve(ROOT, 'bin/pincoh.js');
 /** the native rank wrapper, built beside the shim */
 export const PINCOH_EXEC = resolve(ROOT, 'native-shim/build/pincoh-exec');
 export const prog = (name: string): string => resolve(ROOT, 'test/progs/build', name);
+
+/**
+ * The user every process a test starts runs as, in the "as a user" project
+ * (vitest.config.ts: root runs the cluster and exec tests again so); undefined:
+ * as this process. The test process itself stays root: it reads logs and /proc,
+ * and kills, as before.
+ */
+export const TEST_USER = process.env.PINCOH_TEST_USER || undefined;
+const idOf = (flag: '-u' | '-g'): number => (TEST_USER ? Number(execFileSync('id', [flag, TEST_USER], { encoding: 'utf8' })) : flag === '-u' ? process.getuid!() : process.getgid!());
+/** The uid and gid the tests' processes run as (job directories are /tmp/pincoh-UID-JOB). */
+export const RUN_UID = idOf('-u');
+export const RUN_GID = idOf('-g');
+/** Said after a describe block's name, so a test's full name (CI's report) says it ran as the user. */
+export const AS_USER = TEST_USER ? ` (as user ${TEST_USER})` : '';
+
+const AS_USER_SH = resolve(ROOT, 'test/cluster/as-user');
+// What the user's processes must reach, at the same paths: the tree, node_modules
+// (it may be a link out of the tree), node (it may live under /root)
+const REACH = [ROOT, realpathSync(join(ROOT, 'node_modules')), dirname(dirname(process.execPath))]
+  .filter((p, i, all) => !all.slice(0, i).some((q) => p === q || p.startsWith(`${q}/`)))
+  .join(':');
+
+/** cmd and args as this mode runs them: as TEST_USER (test/cluster/as-user, which execs: same pid), or as they are. */
+export function asUser(cmd: string, args: string[]): [string, string[]] {
+  return TEST_USER ? [AS_USER_SH, [TEST_USER, REACH, cmd, ...args]] : [cmd, args];
+}
+
+/** cmd and args run as root, with the tree reachable by TEST_USER's processes it starts (Slurm's daemons). */
+export function asRootReaching(cmd: string, args: string[]): [string, string[]] {
+  return TEST_USER ? [AS_USER_SH, ['--root', TEST_USER, REACH, cmd, ...args]] : [cmd, args];
+}
+
+/** spawn, as TEST_USER in that mode. */
+export function spawnAs(cmd: string, args: string[], opts: SpawnOptions): ChildProcess {
+  const [c, a] = asUser(cmd, args);
+  return spawn(c, a, opts);
+}
+
+/** Gives path (and all under it) to TEST_USER, as if the user had made it; nothing otherwise. */
+export function giveToUser(path: string): void {
+  if (!TEST_USER) return;
+  lchownSync(path, RUN_UID, RUN_GID);
+  if (lstatSync(path).isDirectory()) for (const f of readdirSync(path)) giveToUser(join(path, f));
+}
 
 /**
  * A `sh -c` script for a job in which rank `crasher` dies of SIGSEGV while the
@@ -94,24 +138,52 @@ export function onPath(cmd: string): boolean {
   return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, cmd)));
 }
 
+let nestedNamespaces: boolean | undefined;
+/**
+ * Can the tests' processes (RUN_UID, not root) make what test/cluster/fakenode
+ * makes for a node: a user namespace holding the node's own (hostname, mounts,
+ * pids), and one nested in it in which the node's processes keep their uid.
+ */
+function userNamespaces(): boolean {
+  if (nestedNamespaces === undefined) {
+    const inner = ['unshare', '--user', `--map-user=${RUN_UID}`, `--map-group=${RUN_GID}`, 'true'];
+    try {
+      execFileSync(...asUser('unshare', ['--user', '--map-root-user', '--uts', '--mount', '--pid', '--fork', '--mount-proc', ...inner]), { stdio: 'ignore' });
+      nestedNamespaces = true;
+    } catch {
+      nestedNamespaces = false;
+    }
+  }
+  return nestedNamespaces;
+}
+
 /**
  * A test of Debian's programs (a launcher, Prometheus' tools, a browser):
  * under CI, which installs them (.ci/run), a missing one fails the test;
- * elsewhere the test is skipped and says what it needs. asRoot: it needs root too.
+ * elsewhere the test is skipped and says what it needs. privilege: 'root', it
+ * needs root too; 'namespaces', root or else user namespaces that nest (the
+ * nodes test/cluster/fakenode makes).
  */
-export function itWith(cmds: string[], packages: string, name: string, fn: () => Promise<void>, timeout?: number, asRoot = false): void {
-  const missing = [...cmds.filter((c) => !onPath(c)).map((c) => `${c} (apt-get install ${packages})`), ...(!asRoot || process.getuid?.() === 0 ? [] : ['root'])];
+export function itWith(cmds: string[], packages: string, name: string, fn: () => Promise<void>, timeout?: number, privilege: 'root' | 'namespaces' | 'none' = 'none'): void {
+  const root = process.getuid?.() === 0;
+  // (in the "as a user" project this process is root, and the nodes are made by TEST_USER)
+  const lacking = privilege === 'root' && !root ? ['root'] : privilege === 'namespaces' && RUN_UID !== 0 && !userNamespaces() ? [`root, or user namespaces that nest for uid ${RUN_UID}`] : [];
+  const missing = [...cmds.filter((c) => !onPath(c)).map((c) => `${c} (apt-get install ${packages})`), ...lacking];
   if (missing.length === 0) it(name, fn, timeout);
   else if (process.env.CI) it(name, () => { throw new Error(`needs ${missing.join(', ')}`); });
   // Skipped only off CI, where a developer's machine may lack the package or root: the
   // test's name says what it needs. CI installs them and runs as root, and there it fails instead.
-  // skipped off CI only, saying what it needs (a package, or root): CI has both, and there it fails instead
   else it.skip(`${name} (needs ${missing.join(', ')})`, fn);
 }
 
 /** A test of Debian's programs run as root (namespaces, a cluster's daemons). */
 export function itAsRootWith(cmds: string[], packages: string, name: string, fn: () => Promise<void>, timeout?: number): void {
-  itWith(cmds, packages, name, fn, timeout, true);
+  itWith(cmds, packages, name, fn, timeout, 'root');
+}
+
+/** A test over nodes made by test/cluster/fakenode: as root, or as a user where user namespaces nest. */
+export function itOnFakeNodesWith(cmds: string[], packages: string, name: string, fn: () => Promise<void>, timeout?: number): void {
+  itWith(cmds, packages, name, fn, timeout, 'namespaces');
 }
 
 const madeDirs = new Set<string>();
@@ -127,6 +199,7 @@ process.on('exit', () => madeDirs.forEach(removeDir));
 export function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), `pincoh-${prefix}-`));
   madeDirs.add(dir);
+  giveToUser(dir); // the user's processes write in it (root removes it all the same)
   try {
     onTestFinished(() => removeDir(dir));
   } catch {
@@ -177,14 +250,14 @@ export interface RunResult {
   pid: number;
 }
 
-/** Runs a program to its end (killed after timeoutMs: a hang is a failure, not a wait). */
+/** Runs a program to its end (killed after timeoutMs: a hang is a failure, not a wait); as TEST_USER in that mode. */
 export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 30_000): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnAs(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('error', reject);
     child.once('close', (code, signal) => {

@@ -4,18 +4,17 @@
 // (src/job/launcher.ts, hydraProxyJob). On one node, and over two nodes made
 // on this machine by test/cluster/fakenode as Hydra's ssh launcher.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect } from 'vitest';
-import { CLI, example, itAsRootWith, itWith, ROOT, run, SUMMARY, tempDir, until, type RunResult } from './helpers.js';
+import { AS_USER, CLI, PINCOH_EXEC, example, itOnFakeNodesWith, itWith, ROOT, run, RUN_UID, SUMMARY, tempDir, until, type RunResult } from './helpers.js';
 
-const NATIVE = resolve(ROOT, 'native-shim/build/pincoh-exec');
 const FAKENODE = resolve(ROOT, 'test/cluster/fakenode');
 
 function hydra(cwd: string, hydraArgs: string[], native: boolean, cmd: string[]): Promise<RunResult> {
   const env: NodeJS.ProcessEnv = { ...process.env, FAKENODE_SHARE: ROOT };
   for (const k of Object.keys(env)) if (k.startsWith('PINCOH_') || k === 'LD_PRELOAD' || k === 'XDG_RUNTIME_DIR') delete env[k];
-  const wrapper = native ? [NATIVE] : [process.execPath, CLI, 'exec'];
+  const wrapper = native ? [PINCOH_EXEC] : [process.execPath, CLI, 'exec'];
   return run('sh', ['-c', 'cd "$0" && exec mpiexec.hydra "$@"', cwd, ...hydraArgs, ...wrapper, '--', ...cmd], env, 120_000);
 }
 
@@ -24,10 +23,11 @@ async function logs(cwd: string, count: number): Promise<Record<string, string>>
   const names = () => readdirSync(cwd).filter((f) => f.endsWith('.log'));
   const done = () => names().length === count && names().every((f) => SUMMARY.test(readFileSync(resolve(cwd, f), 'utf8')));
   expect(await until(done, 20_000)).toBe(true);
+  expect(names().map((f) => statSync(resolve(cwd, f)).uid)).toEqual(names().map(() => RUN_UID)); // the coordinators ran as the tests' user
   return Object.fromEntries(names().map((f) => [f, readFileSync(resolve(cwd, f), 'utf8')]));
 }
 
-describe('under mpiexec.hydra', () => {
+describe(`under mpiexec.hydra${AS_USER}`, () => {
   for (const native of [false, true]) {
     itWith(['mpiexec.hydra'], 'mpich', `one node, ${native ? 'pincoh-exec' : 'pincoh exec'}: the ring, every byte checked; the job named after Hydra's proxy`, async () => {
       const cwd = tempDir('hydra');
@@ -42,7 +42,7 @@ describe('under mpiexec.hydra', () => {
     }, 120_000);
   }
 
-  itAsRootWith(['mpiexec.hydra', 'unshare'], 'mpich', 'two fake nodes (fakenode as the ssh launcher), pincoh-exec: node-local ranks, global ranks, a coordinator per node', async () => {
+  itOnFakeNodesWith(['mpiexec.hydra'], 'mpich', 'two fake nodes (fakenode as the ssh launcher), pincoh-exec: node-local ranks, global ranks, a coordinator per node', async () => {
     const cwd = tempDir('hydra');
     const r = await hydra(cwd, ['-launcher', 'ssh', '-launcher-exec', FAKENODE, '-hosts', 'nodeA:2,nodeB:2', '-n', '4'], true, [
       'sh',

@@ -5,11 +5,11 @@
 // process the tasks started alone once they end, as the node's coordinator is.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { CLI, ROOT, crashOnceReady, example, itAsRootWith, onPath, prog, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
+import { AS_USER, CLI, PINCOH_EXEC, ROOT, RUN_UID, asRootReaching, crashOnceReady, example, itAsRootWith, onPath, prog, run, tempDir, until, type RunResult, SUMMARY } from './helpers.js';
 import { EOWNERDEAD } from '../src/protocol/errno.js';
 
 const SLURM = resolve(ROOT, 'test/cluster/slurm');
@@ -22,7 +22,9 @@ function slurmCluster(proctrack: 'linuxproc' | 'cgroup'): void {
   beforeAll(() => {
     if (!TOOLS.every(onPath) || process.getuid?.() !== 0) return;
     dir = mkdtempSync(join(tmpdir(), 'pincoh-slurm-'));
-    execFileSync(SLURM, ['up', dir, proctrack], { stdio: ['ignore', 'ignore', 'inherit'] });
+    // as root; in the "as a user" project srun and so the tasks are the user's, and
+    // slurmstepd starts them in slurmd's mount namespace: there the tree must be theirs to reach
+    execFileSync(...asRootReaching(SLURM, ['up', dir, proctrack]), { stdio: ['ignore', 'ignore', 'inherit'] });
   }, 60_000);
   afterAll(() => {
     if (dir) execFileSync(SLURM, ['down', dir], { stdio: ['ignore', 'ignore', 'inherit'] }); // removes dir
@@ -34,7 +36,7 @@ function slurmCluster(proctrack: 'linuxproc' | 'cgroup'): void {
 function srun(cwd: string, cmd: string[], n = 4, native = false): Promise<RunResult> {
   const env: NodeJS.ProcessEnv = { ...process.env, SLURM_CONF: join(dir, 'slurm.conf') };
   for (const k of Object.keys(env)) if (k.startsWith('PINCOH_') || k === 'LD_PRELOAD') delete env[k];
-  const wrapper = native ? [resolve(ROOT, 'native-shim/build/pincoh-exec')] : [process.execPath, CLI, 'exec'];
+  const wrapper = native ? [PINCOH_EXEC] : [process.execPath, CLI, 'exec'];
   return run('sh', ['-c', 'cd "$0" && n=$1 && shift && exec srun -n "$n" "$@"', cwd, String(n), ...wrapper, '--', ...cmd], env, 60_000);
 }
 
@@ -46,7 +48,8 @@ async function nodeLog(cwd: string): Promise<{ job: string; log: string }> {
   const m = new RegExp(`^pincoh-${hostname()}-(\\d+\\.\\d+)\\.log$`).exec(name()!);
   expect(readdirSync(cwd)).toEqual([m ? name() : 'pincoh-HOST-JOB.STEP.log']);
   const job = m![1]!;
-  expect(await until(() => !existsSync(join(tmpdir(), `pincoh-0-${job}`)), 5000)).toBe(true);
+  expect(statSync(path()).uid).toBe(RUN_UID); // the coordinator ran as the tests' user (the one srun ran as)
+  expect(await until(() => !existsSync(join(tmpdir(), `pincoh-${RUN_UID}-${job}`)), 5000)).toBe(true);
   return { job, log: readFileSync(path(), 'utf8') };
 }
 
@@ -60,7 +63,7 @@ const running = (args: string) =>
     }
   });
 
-describe('pincoh exec under srun, one node (proctrack/linuxproc: what the tasks leave runs on)', () => {
+describe(`pincoh exec under srun, one node (proctrack/linuxproc: what the tasks leave runs on)${AS_USER}`, () => {
   slurmCluster('linuxproc');
 
   itSlurm('ring: four tasks, one coordinator for the step; it ends with them, leaving its log', async () => {
@@ -70,9 +73,9 @@ describe('pincoh exec under srun, one node (proctrack/linuxproc: what the tasks 
     expect(r.code).toBe(0);
     expect(r.lines.sort()).toEqual([0, 1, 2, 3].map((k) => `rank ${k} of 4: 300 iterations from rank ${(k + 3) % 4}, 0 bad`));
     const { job, log } = await nodeLog(cwd);
-    expect(log).toMatch(`serving on /tmp/pincoh-0-${job}/c.sock (mremap invalidate); ends once 4 ranks have come and gone\n`);
+    expect(log).toMatch(`serving on /tmp/pincoh-${RUN_UID}-${job}/c.sock (mremap invalidate); ends once 4 ranks have come and gone\n`);
     expect(log).toMatch(/^pincoh: 4 processes connected, 4 registrations, 4 invalidations \(exit 4\), .* 4 attachments, /m);
-    expect(running(`serve\0--socket\0/tmp/pincoh-0-${job}/c.sock`)).toEqual([]); // the coordinator is gone too
+    expect(running(`serve\0--socket\0/tmp/pincoh-${RUN_UID}-${job}/c.sock`)).toEqual([]); // the coordinator is gone too
   });
 
   itSlurm('ring through pincoh-exec, the native wrapper: the same four tasks, one coordinator, its log', async () => {
@@ -83,7 +86,7 @@ describe('pincoh exec under srun, one node (proctrack/linuxproc: what the tasks 
     expect(r.lines.sort()).toEqual([0, 1, 2, 3].map((k) => `rank ${k} of 4: 300 iterations from rank ${(k + 3) % 4}, 0 bad`));
     const { job, log } = await nodeLog(cwd);
     expect(log.match(/serving on/g)).toHaveLength(1);
-    expect(log).toMatch(`serving on /tmp/pincoh-0-${job}/c.sock (mremap invalidate); ends once 4 ranks have come and gone\n`);
+    expect(log).toMatch(`serving on /tmp/pincoh-${RUN_UID}-${job}/c.sock (mremap invalidate); ends once 4 ranks have come and gone\n`);
     expect(log).toMatch(/^pincoh: 4 processes connected, 4 registrations, 4 invalidations \(exit 4\), .* 4 attachments, /m);
   });
 
@@ -100,36 +103,53 @@ describe('pincoh exec under srun, one node (proctrack/linuxproc: what the tasks 
 
 // Most production clusters track a step's processes in a cgroup: once the
 // last task ends, Slurm SIGKILLs everything left in it, the node's coordinator
-// too. That races the coordinator's own end (a one-task step nearly always
-// loses it). When it loses, its log ends with the summary so far, saying
-// so, and its directory stays, until the next job's first rank on the node removes it
-// (that removal is tested deterministically in test/exec.e2e.test.ts).
-describe('pincoh exec under srun, one node (proctrack/cgroup: what the tasks leave is killed)', () => {
+// too. The last task's farewell holds it until the coordinator has written its
+// summary and removed its directory. A task killed says no farewell, and the
+// kill races the coordinator's own end: when the coordinator loses, its log
+// ends with the summary so far, saying so, and its directory stays, until the
+// next job's first rank on the node removes it (that removal is tested
+// deterministically in test/exec.e2e.test.ts).
+describe(`pincoh exec under srun, one node (proctrack/cgroup: what the tasks leave is killed)${AS_USER}`, () => {
   slurmCluster('cgroup');
 
-  itSlurm('the coordinator ends before the kill, or is killed and the next job on the node removes what it left', async () => {
+  /** the one log in cwd: its job (JOB.STEP) and text, read at once */
+  const onlyLog = (cwd: string) => {
+    const names = readdirSync(cwd);
+    const m = new RegExp(`^pincoh-${hostname()}-(\\d+\\.0)\\.log$`).exec(names[0] ?? '');
+    expect(m && names.length === 1 ? 'one log' : names).toBe('one log');
+    return { job: m![1]!, log: readFileSync(join(cwd, names[0]!), 'utf8') };
+  };
+
+  for (const native of [false, true])
+    itSlurm(`a one-task step through ${native ? 'pincoh-exec' : 'pincoh exec'}: when srun returns, the node's log is whole and the job's directory gone, although Slurm kills what the step leaves`, async () => {
+      const cwd = tempDir('slurm-job');
+      // one task that exits at once: before the farewell, Slurm's kill came before the coordinator's end 10 times of 10
+      const r = await srun(cwd, [prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r'], 1, native);
+      expect([r.code, r.lines]).toEqual([0, ['map 0 ok', 'reg 0 0']]);
+      // read at once: the task's farewell was answered only once the coordinator had written its summary
+      const { job, log } = onlyLog(cwd);
+      expect(log.trimEnd().split('\n').at(-1)).toMatch(/^pincoh: 1 process connected, 1 registration, 1 invalidation \(exit 1\), /);
+      expect(existsSync(join(tmpdir(), `pincoh-${RUN_UID}-${job}`))).toBe(false);
+    });
+
+  itSlurm('a task killed, so no farewell: the coordinator ends before the kill, or is killed and the next job on the node removes what it left', async () => {
     const cwd = tempDir('slurm-job');
-    // one task that exits at once: Slurm's kill nearly always comes before the coordinator's end (10 of 10 measured)
-    const first = await srun(cwd, [prog('driver'), 'map', '0', '4096', 'reg', '0', '0', '4096', 'r'], 1);
-    expect(first.code).toBe(0);
-    expect(first.lines).toEqual(['map 0 ok', 'reg 0 0']);
-    const left = join(tmpdir(), 'pincoh-0-1.0'); // the cluster's first job, step 0
-    // killed: its log ends with the summary so far and its directory stays; or it ended first and removed it
-    const firstLog = readFileSync(join(cwd, `pincoh-${hostname()}-1.0.log`), 'utf8');
-    expect(firstLog).toMatch(/^pincoh: serving on \/tmp\/pincoh-0-1\.0\/c\.sock /);
+    const first = await srun(cwd, ['sh', '-c', 'kill -KILL $$'], 1);
+    expect(first.code).not.toBe(0);
+    const { job } = onlyLog(cwd);
+    const left = join(tmpdir(), `pincoh-${RUN_UID}-${job}`);
     // read once its coordinator is gone, by its own end or Slurm's kill
     expect(await until(() => running(`serve\0--socket\0${left}/c.sock`).length === 0)).toBe(true);
     const stayed = existsSync(left);
     // killed or not, the log's last line says what the job did: the summary, or the summary so far and that it was cut short
-    const last = readFileSync(join(cwd, `pincoh-${hostname()}-1.0.log`), 'utf8').trimEnd().split('\n').at(-1)!;
-    // (as far as it had read the task's events by then: its registration may not be among them)
-    if (stayed) expect(last).toMatch(/^pincoh: so far, at .* UTC: 1 process connected, [01] registrations?, .*if the log ends here, it was killed before its job ended\) *$/);
-    else expect(last).toMatch(/^pincoh: 1 process connected, 1 registration/);
-    const second = await srun(cwd, [example('ring'), '100'], 2);
+    const last = readFileSync(join(cwd, `pincoh-${hostname()}-${job}.log`), 'utf8').trimEnd().split('\n').at(-1)!;
+    if (stayed) expect(last).toMatch(/^pincoh: so far, at .* UTC: no process connected.*\(the coordinator was running then: if the log ends here, it was killed before its job ended\) *$/);
+    else expect(last).toMatch(/^pincoh: no process connected$/);
+    const next = tempDir('slurm-job');
+    const second = await srun(next, [example('ring'), '100'], 2);
     expect(second.code).toBe(0);
     expect(existsSync(left)).toBe(false);
-    const secondLog = readFileSync(join(cwd, `pincoh-${hostname()}-2.0.log`), 'utf8');
+    const secondLog = onlyLog(next).log;
     expect(secondLog.includes(`pincoh: removed ${left}, left by a job whose coordinator was killed with it\n`)).toBe(stayed);
-    rmSync(join(tmpdir(), 'pincoh-0-2.0'), { recursive: true, force: true }); // this one's, likewise
   });
 });
