@@ -297,10 +297,13 @@ if (want(10)) {
   });
   await new Promise<void>((r) => holder.stdout.on('data', (d) => String(d).includes('waiting') && r()));
   const batches = quick ? 2 : 5;
-  const bare: number[] = [], native: number[] = [], node: number[] = [], first: number[] = [];
+  const bare: number[] = [], shim: number[] = [], native: number[] = [], node: number[] = [], first: number[] = [];
   const rss = { bare: 0, native: 0, node: 0 };
+  // the shim alone, as in a rank (libc patched): what any way of preloading it costs
+  const preloaded = { LD_PRELOAD: SHIM, PINCOH_SOCKET: join(tmp, `pincoh-${process.getuid?.() ?? 0}-held`, 'c.sock') };
   for (let i = 0; i < batches; i++) {
     const b = await spawnRuns(20, ['true']);
+    shim.push(...(await spawnRuns(20, ['true'], preloaded)).us);
     const n = await spawnRuns(20, [EXEC, '--', 'true'], ompi('held', 1, 2));
     const j = await spawnRuns(2, [process.execPath, CLI, 'exec', '--', 'true'], ompi('held', 1, 2));
     const s = await spawnRuns(2, [EXEC, '--', 'true'], ompi(`alone-${i}`, 0, 1));
@@ -312,6 +315,7 @@ if (want(10)) {
   const ms = (x: number) => `${f(x / 1000, 2)} ms`;
   console.log(`\n10. the rank wrapper: one rank of \`true\` where the node's coordinator runs, medians of ${batches} × 20 runs by turns (wall from fork to reaping; peak RSS)`);
   console.log(`   bare true             ${ms(median(bare)).padStart(10)}   ${String(rss.bare).padStart(6)} KiB`);
+  console.log(`   true under the shim   ${ms(median(shim)).padStart(10)}               +${ms(median(shim) - median(bare))} (LD_PRELOAD, libc patched: no wrapper)`);
   console.log(`   pincoh-exec -- true   ${ms(median(native)).padStart(10)}   ${String(rss.native).padStart(6)} KiB   +${ms(median(native) - median(bare))}, +${f((rss.native - rss.bare) / 1024, 1)} MiB`);
   console.log(`   pincoh exec -- true   ${ms(median(node)).padStart(10)}   ${String(rss.node).padStart(6)} KiB   +${ms(median(node) - median(bare))} (Node in the rank; ${batches} × 2 runs)`);
   const start = median(first) - median(bare);

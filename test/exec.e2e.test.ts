@@ -253,6 +253,11 @@ describe(`pincoh exec${AS_USER}`, () => {
     }
     writeFileSync(join(jobDir(dead), 'c.sock'), ''); // not a socket any more: its coordinator was killed
     writeFileSync(join(jobDir(dead), 'rank-0'), '999999999 1\n');
+    // the dead job's own log, ending with its summary so far, as a killed coordinator leaves it
+    const deadLog = join(tempDir('exec-dead'), 'pincoh-node-dead.log');
+    writeFileSync(deadLog, 'pincoh: so far, at 10:00:00 UTC: no process connected (the coordinator was running then: if the log ends here, it was killed before its job ended)\n');
+    giveToUser(deadLog);
+    writeFileSync(join(jobDir(dead), 'log'), deadLog);
     const holder = spawnAs('flock', [join(jobDir(locked), 'lock'), 'sleep', '60'], { stdio: 'ignore', detached: true });
     const stat = readFileSync('/proc/self/stat', 'utf8');
     writeFileSync(join(jobDir(running), 'rank-0'), `${process.pid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3]}\n`);
@@ -264,8 +269,11 @@ describe(`pincoh exec${AS_USER}`, () => {
       const [r] = await ranks(newJob(), 1, () => ['true'], cwd);
       expect(r!.code).toBe(0);
       expect([dead, locked, running, listening].map((j) => existsSync(jobDir(j)))).toEqual([false, true, true, true]);
-      const log = readFileSync(join(cwd, readdirSync(cwd)[0]!), 'utf8');
-      expect(log.match(/^pincoh: removed .*$/gm)).toEqual([`pincoh: removed ${jobDir(dead)}, left by a job whose coordinator was killed with it`]);
+      // the dead job's log is told, not this job's
+      expect(readFileSync(deadLog, 'utf8').split('\n').at(-2)).toMatch(
+        new RegExp(`^pincoh: at \\d\\d:\\d\\d:\\d\\d UTC the next job on this node removed ${jobDir(dead)}, which this job's coordinator left: it was killed before its job ended$`),
+      );
+      expect(readFileSync(join(cwd, readdirSync(cwd)[0]!), 'utf8')).not.toMatch(/removed/);
     } finally {
       process.kill(-holder.pid!, 'SIGKILL');
       server.close();

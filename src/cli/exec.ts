@@ -6,7 +6,7 @@
 // node is src/job/jobdir.ts.
 
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { constants, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../defaults.js';
@@ -14,7 +14,7 @@ import { PincohError } from '../errors.js';
 import { errnoName } from '../protocol/errno.js';
 import { pincohEnv } from '../job/launch.js';
 import { jobName, placementFrom } from '../job/launcher.js';
-import { announceRank, clearJobDir, holdLock, removeDeadJobDirs } from '../job/jobdir.js';
+import { announceRank, clearJobDir, holdLock, recordLog, removeDeadJobDirs } from '../job/jobdir.js';
 import { isLive } from '../transport/socket-path.js';
 import { execReplacing } from '../job/native.js';
 import { shimPath } from '../paths.js';
@@ -35,7 +35,7 @@ export async function execCommand(o: ExecOptions): Promise<number> {
   try {
     if (!(await isLive(sock))) {
       // We start it: the first local rank here, or the next one after a starter died.
-      const dead = await removeDeadJobDirs(dir);
+      await removeDeadJobDirs(dir);
       const base = join(out, `pincoh-${host}-${job}`);
       let log: number;
       try {
@@ -46,7 +46,7 @@ export async function execCommand(o: ExecOptions): Promise<number> {
         const fix = outFrom ? `give ${outFrom} a directory the ranks can write` : 'run where the ranks can write, or give --output-dir';
         throw new PincohError('PINCOH_ERR_COORDINATOR', `cannot write this node's log ${base}.log (${(e as NodeJS.ErrnoException).code}): ${fix}`);
       }
-      for (const d of dead) writeSync(log, `pincoh: removed ${d}, left by a job whose coordinator was killed with it\n`);
+      recordLog(dir, `${base}.log`);
       const args = [CLI, 'serve', '--socket', sock, '--log', `${base}.log`, '--until-ranks', String(place.localSize), '--idle-exit-ms', String(o.idleExitMs ?? DEFAULTS.idleExitMs), ...o.coordinatorArgs];
       if (o.trace) args.push('--trace', `${base}.trace.jsonl`);
       const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] });

@@ -16,7 +16,7 @@
 //            for it). The coordinator ends once every rank has been announced
 //            and has gone, even one that never spoke to it.
 
-import { closeSync, constants as fsc, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PincohError } from '../errors.js';
 import { isLive, isPrivate, jobsBases } from '../transport/socket-path.js';
@@ -112,11 +112,12 @@ export async function holdLock(job: string): Promise<{ fd: number; dir: string }
  * Removes the job directories of ours on this node that nothing uses any more:
  * no rank holds the lock, no coordinator listens, no announced rank runs. A
  * coordinator killed with its job leaves one (Slurm's proctrack/cgroup kills
- * every process of a step the moment its last task ends). Called by the rank
- * that starts a coordinator, holding its own job's lock (never waited for here).
+ * every process of a step the moment its last task ends). That job's own log
+ * (its path in the directory's `log`) is told, not the caller's. Called by the
+ * rank that starts a coordinator, holding its own job's lock (never waited for
+ * here).
  */
-export async function removeDeadJobDirs(except: string): Promise<string[]> {
-  const removed: string[] = [];
+export async function removeDeadJobDirs(except: string): Promise<void> {
   const prefix = `pincoh-${uid()}-`;
   for (const base of jobsBases())
   for (const name of readdirSync(base).filter((n) => n.startsWith(prefix))) {
@@ -131,12 +132,39 @@ export async function removeDeadJobDirs(except: string): Promise<string[]> {
     }
     try {
       if (!tryLock(fd) || (await isLive(join(dir, 'c.sock'))) || announcedRanks(dir, new Set()).running > 0) continue;
-      if (clearJobDir(dir)) removed.push(dir);
+      const log = readIfThere(join(dir, 'log'));
+      if (clearJobDir(dir) && log) tellLog(log, `pincoh: at ${new Date().toISOString().slice(11, 19)} UTC the next job on this node removed ${dir}, which this job's coordinator left: it was killed before its job ended\n`);
     } finally {
       closeSync(fd);
     }
   }
-  return removed;
+}
+
+/** The job's log, for the next job that may find its directory dead (called holding the lock). */
+export function recordLog(dir: string, log: string): void {
+  writeFileSync(join(dir, 'log'), log, { mode: 0o600 });
+}
+
+const readIfThere = (file: string): string | undefined => {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
+
+/** Appends to a dead job's log, if it is still there to append to (never made here). */
+function tellLog(log: string, line: string): void {
+  try {
+    const fd = openSync(log, fsc.O_WRONLY | fsc.O_APPEND);
+    try {
+      writeSync(fd, line);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* moved or gone: nobody to tell */
+  }
 }
 
 /** This process is local rank `local` of the job whose directory is dir (called holding the lock). */
@@ -259,7 +287,7 @@ export function clearJobDir(dir: string): boolean {
   } catch {
     return true; // gone already
   }
-  for (const name of names.filter((n) => n === 'c.sock' || n === 'lock' || n === 'left' || /^rank-\d+$/.test(n))) {
+  for (const name of names.filter((n) => ['c.sock', 'lock', 'left', 'log'].includes(n) || /^rank-\d+$/.test(n))) {
     try {
       unlinkSync(join(dir, name));
     } catch {
