@@ -51,8 +51,7 @@ export class Stats {
   crashed = 0;
   /** processes by how their libc-internal calls are covered (pincoh exec's ranks that never connected too, from their farewell) */
   libc: Record<string, number> = {};
-  /** pincoh exec's ranks that said farewell at exit, and of those the ones that never connected (made no pincoh call) */
-  farewells = 0;
+  /** pincoh exec's ranks that said at exit they never connected (made no pincoh call) */
   unconnectedRanks = 0;
   attachments = 0;
   revokes = 0;
@@ -73,7 +72,6 @@ export class Stats {
 
   /** A rank's farewell: one that never connected is counted here alone (a connected one said its HELLO). */
   farewell(f: Farewell): void {
-    this.farewells++;
     if (f.connected) return;
     this.unconnectedRanks++;
     const libc = libcCoverage(f.libc, f.chained);

@@ -15,6 +15,10 @@
 //            and start time (so a pid reused by another process is not taken
 //            for it). The coordinator ends once every rank has been announced
 //            and has gone, even one that never spoke to it.
+//   left     a byte per local rank, set by the rank's shim at exit (under a
+//            flock): the rank that sets the last waits for the job's summary
+//   log      the path of the job's log on this node, for the next job to
+//            tell it if it finds this directory left by a killed coordinator
 
 import { closeSync, constants as fsc, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
