@@ -1,6 +1,7 @@
 // pincoh-exec (native-shim/exec/pincoh-exec.c), the native rank wrapper: for a
 // rank whose node's coordinator already listens it does what `pincoh exec`
-// does without starting Node; anything else it hands to `pincoh exec`. Run
+// does without starting Node; the first rank starts the coordinator itself
+// (one Node: serve); anything else it hands to `pincoh exec`. Run
 // here side by side with `pincoh exec`, under each launcher's variables made
 // by hand (the real mpirun and srun: cluster.e2e and slurm.e2e).
 
@@ -104,23 +105,56 @@ describe('pincoh-exec, the native rank wrapper', () => {
     await h.done;
   });
 
-  it('16 ranks at once: one of them starts Node (pincoh exec, handed the job\'s lock), the other 15 wait for its coordinator and start none', async () => {
+  /** a `node` that notes each start (its first two arguments) in cwd/node-started, then is Node */
+  const countedNode = (cwd: string) => {
+    const node = join(cwd, 'node');
+    writeFileSync(node, `#!/bin/sh\necho "$2" >> ${join(cwd, 'node-started')}\nexec ${process.execPath} "$@"\n`, { mode: 0o755 });
+    return { node, started: () => (existsSync(join(cwd, 'node-started')) ? readFileSync(join(cwd, 'node-started'), 'utf8').trim().split('\n') : []) };
+  };
+
+  it('16 ranks at once: one of them starts the node\'s coordinator itself (one Node: serve), the other 15 wait for it and start none', async () => {
     const cwd = tempDir('exec-native');
     const job = newJob();
-    // Node as pincoh-exec runs it, counted: a line each time
-    const count = join(cwd, 'node-started');
-    const node = join(cwd, 'node');
-    writeFileSync(node, `#!/bin/sh\necho "$$" >> ${count}\nexec ${process.execPath} "$@"\n`, { mode: 0o755 });
+    const { node, started } = countedNode(cwd);
     const rs = await Promise.all(
       Array.from({ length: 16 }, (_, r) => rank(true, 'Open MPI', job, r, 16, cwd, [D, 'map', '0', '4096', 'reg', '0', '0', '4096', 'r', 'bar', '30000'], [], { PINCOH_NODE: node })),
     );
     for (const r of rs) expect(r.lines).toEqual(['map 0 ok', 'reg 0 0', 'bar 0']);
-    expect(readFileSync(count, 'utf8').trim().split('\n')).toHaveLength(1);
+    expect(started()).toEqual(['serve']);
     const log = join(cwd, `pincoh-${hostname()}-${job}.log`);
     expect(await until(() => existsSync(log) && SUMMARY.test(readFileSync(log, 'utf8')), 15_000)).toBe(true);
     const text = readFileSync(log, 'utf8');
     expect(text.match(/serving on/g)).toHaveLength(1);
     expect(text).toMatch(/16 processes connected, 16 registrations/);
+  });
+
+  it('an option for the coordinator (--mremap follow): the starting rank hands it to pincoh exec, which starts it with it (and would say what is wrong with it)', async () => {
+    const cwd = tempDir('exec-native');
+    const job = newJob();
+    const { node, started } = countedNode(cwd);
+    const [r] = await Promise.all([rank(true, 'Open MPI', job, 0, 1, cwd, ['true'], ['--mremap', 'follow'], { PINCOH_NODE: node })]);
+    expect([r!.code, r!.stderr]).toEqual([0, '']);
+    expect(started()).toEqual(['exec']);
+    expect(readFileSync(join(cwd, `pincoh-${hostname()}-${job}.log`), 'utf8')).toMatch(/^pincoh: serving on \S+ \(mremap follow\)/);
+    const bad = await rank(true, 'Open MPI', newJob(), 0, 1, cwd, ['true'], ['--mremap', 'sideways'], { PINCOH_NODE: node });
+    expect([bad.code, bad.stderr]).toEqual([2, (await rank(false, 'Open MPI', newJob(), 0, 1, cwd, ['true'], ['--mremap', 'sideways'])).stderr]);
+  });
+
+  it('the coordinator it starts holds none of the launcher\'s descriptors (a launcher may wait for their end)', async () => {
+    const cwd = tempDir('exec-native');
+    const job = newJob();
+    const marker = join(cwd, 'launcher-fd');
+    writeFileSync(marker, '');
+    // rank 0 starts the coordinator with descriptor 5 open (as PMI_FD is), and stays until told
+    const h = startProgram('sh', ['-c', `exec 5<"${marker}"; exec "$0" -- "$1" map 0 4096 reg 0 0 4096 r wait`, PINCOH_EXEC, D], { ...rankEnv('Open MPI', job, 0, 1) });
+    await h.waitFor(/^waiting/, 30_000);
+    const pid = Number((await run('pgrep', ['-f', `serve --socket ${TMP}/pincoh-${process.getuid?.() ?? 0}-${job}/c.sock`])).stdout.trim());
+    expect(pid).toBeGreaterThan(0);
+    const fds = (await run('sh', ['-c', `for f in /proc/${pid}/fd/*; do readlink "$f"; done`])).lines;
+    expect(fds.length).toBeGreaterThan(3);
+    expect(fds.filter((f) => f === marker)).toEqual([]);
+    h.send();
+    expect((await h.done).code).toBe(0);
   });
 
   it('mixed with pincoh exec in one job: 16 ranks, half native, find exactly one coordinator', async () => {

@@ -6,9 +6,13 @@
  * exec` does. If the node's coordinator for the job listens (every rank but the
  * first on a node: the others wait on the lock while the first starts it), it
  * announces the rank, lets go of the lock, sets the environment and becomes
- * CMD: an execve and a few system calls. If none listens, this rank starts it:
- * it becomes `node PINCOH_CLI exec` with the same arguments, handing over the
- * lock it holds (PINCOH_EXEC_LOCK_FD), so no other rank starts a second one.
+ * CMD: an execve and a few system calls. If none listens, this rank starts it,
+ * as `pincoh exec` does, the lock held meanwhile (the other ranks wait on it):
+ * `node PINCOH_CLI serve ...`, detached, its output to the node's log, and
+ * waits for it to listen; one Node start. If it was given an option for the
+ * coordinator, or anything of that fails, it becomes `node PINCOH_CLI exec`
+ * with the same arguments instead, handing over the lock it holds
+ * (PINCOH_EXEC_LOCK_FD), which does it all again and says what is wrong.
  * Anything it does not read itself also goes to `pincoh exec`, which says what
  * is wrong: an option or a launcher it does not know, a job name longer than 31
  * bytes (hashed there), a shim that is missing, --help.
@@ -27,7 +31,10 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -392,6 +399,79 @@ static int announce(const char *dir, long local_rank)
 	return close(out) == 0 && ok;
 }
 
+/* dir, and those above it, made if missing (mkdir -p), as exec.ts makes --output-dir. */
+static int make_dirs(char *dir)
+{
+	for (char *p = dir + 1;; p++) {
+		if (*p != '/' && *p)
+			continue;
+		char c = *p;
+		*p = 0;
+		int ok = mkdir(dir, 0777) == 0 || errno == EEXIST;
+		*p = c;
+		if (!ok || !c)
+			return ok;
+	}
+}
+
+/* Starts the node's coordinator for the job as exec.ts does, this rank holding
+ * the job's lock: `node CLI serve` in a session of its own, its output to the
+ * node's log (OUT/pincoh-HOST-JOB.log), then waits until it listens on sock. 0:
+ * it listens; -1: it could not (pincoh exec, started next, says why). */
+static int start_coordinator(const char *sock, const char *job, long local_size, const char *out_dir, int trace)
+{
+	char out[PATH_MAX], host[256], base[PATH_MAX + 320], log[PATH_MAX + 330], trace_path[PATH_MAX + 340], ranks[24];
+	const char *node = getenv("PINCOH_NODE"), *cli = getenv("PINCOH_CLI");
+	long end = now_ms() + 20000; /* as exec.ts waits */
+	int fd, status;
+	pid_t pid;
+
+	if (out_dir && *out_dir != '/') {
+		if (!getcwd(out, sizeof out) || strlen(out) + strlen(out_dir) + 2 > sizeof out)
+			return -1;
+		strcat(strcat(out, "/"), out_dir);
+	} else if (!(out_dir ? snprintf(out, sizeof out, "%s", out_dir) < (int)sizeof out : getcwd(out, sizeof out) != NULL))
+		return -1;
+	if (out_dir && !make_dirs(out))
+		return -1;
+	if (gethostname(host, sizeof host) != 0)
+		return -1;
+	host[sizeof host - 1] = 0;
+	snprintf(base, sizeof base, "%s/pincoh-%s-%s", out, host, job);
+	snprintf(log, sizeof log, "%s.log", base);
+	snprintf(trace_path, sizeof trace_path, "%s.trace.jsonl", base);
+	snprintf(ranks, sizeof ranks, "%ld", local_size);
+	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	char *argv[] = { (char *)(node && *node ? node : "node"), (char *)(cli && *cli ? cli : PINCOH_CLI_DEFAULT), "serve", "--socket", (char *)sock,
+			 "--log", log, "--until-ranks", ranks, trace ? "--trace" : NULL, trace_path, NULL };
+	pid = fork();
+	if (pid == 0) {
+		/* nothing of the launcher's (PMI_FD, its pipes): a launcher may wait for their end */
+		int null = open("/dev/null", O_RDONLY);
+		setsid();
+		if (null < 0 || dup2(null, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || syscall(SYS_close_range, 3, ~0U, 0) != 0)
+			_exit(127);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(fd);
+	if (pid < 0)
+		return -1;
+	while (!live(sock)) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return -1; /* it ended: pincoh exec tries again and says what happens */
+		if (now_ms() > end) {
+			kill(-pid, SIGKILL); /* never two starting at once */
+			waitpid(pid, &status, 0);
+			return -1;
+		}
+		usleep(10000);
+	}
+	return 0;
+}
+
 /* launch.ts's preloadWith: sanitizer runtimes first (they must load first), then the shim, then the rest. */
 static char *preload_with(const char *shim, const char *existing)
 {
@@ -433,8 +513,8 @@ int main(int argc, char **argv)
 {
 	struct place pl = { 0 };
 	char job[JOB_MAX + 1], dir[PATH_MAX], sock[PATH_MAX + 8], num[24];
-	const char *timeout = NULL, *shim;
-	int cmd = 0, lock;
+	const char *timeout = NULL, *shim, *out_dir = NULL;
+	int cmd = 0, lock, trace = 0, for_coordinator = 0;
 	long timeout_ms = 0;
 	args_all = argv;
 	unsetenv("PINCOH_EXEC_LOCK_FD"); /* only ever ours to set, for our own lock */
@@ -454,15 +534,26 @@ int main(int argc, char **argv)
 			cmd = i;
 			break;
 		}
-		if (!strcmp(a, "--trace") || !strcmp(a, "--no-coherence"))
+		if (!strcmp(a, "--trace")) {
+			trace = 1;
 			continue;
+		}
+		if (!strcmp(a, "--no-coherence")) {
+			for_coordinator = 1;
+			continue;
+		}
 		if (!strcmp(a, "--timeout-ms") && i + 1 < argc) {
 			timeout = argv[++i];
 			continue;
 		}
 		for (unsigned k = 0; k < sizeof valued / sizeof *valued; k++)
 			if (!strcmp(a, valued[k]) && i + 1 < argc && argv[i + 1][0] != '-') {
-				i++; /* its value is the starter's to check: the coordinator listens with it */
+				/* its value is the starter's to check: the coordinator listens with it */
+				if (!strcmp(a, "--output-dir"))
+					out_dir = argv[i + 1];
+				else
+					for_coordinator = 1;
+				i++;
 				known = 1;
 			}
 		if (!known)
@@ -479,8 +570,11 @@ int main(int argc, char **argv)
 	if (lock < 0)
 		by_node();
 	snprintf(sock, sizeof sock, "%s/c.sock", dir);
-	if (!live(sock))
-		by_node_with(lock); /* this rank starts it, the lock held: the others wait */
+	if (!out_dir && getenv("PINCOH_OUTPUT_DIR") && *getenv("PINCOH_OUTPUT_DIR"))
+		out_dir = getenv("PINCOH_OUTPUT_DIR");
+	/* this rank starts it, the lock held: the others wait; options for the coordinator: pincoh exec checks them */
+	if (!live(sock) && (for_coordinator || start_coordinator(sock, job, pl.local_size, out_dir, trace) != 0))
+		by_node_with(lock);
 	if (!announce(dir, pl.local_rank))
 		by_node_with(lock); /* pincoh exec announces it (and says what fails) */
 	close(lock);

@@ -14,7 +14,7 @@ import { PincohError } from '../errors.js';
 import { errnoName } from '../protocol/errno.js';
 import { pincohEnv } from '../job/launch.js';
 import { jobName, placementFrom } from '../job/launcher.js';
-import { announceRank, clearJobDir, holdLock, recordLog, removeDeadJobDirs } from '../job/jobdir.js';
+import { announceRank, clearJobDir, holdLock } from '../job/jobdir.js';
 import { isLive } from '../transport/socket-path.js';
 import { execReplacing } from '../job/native.js';
 import { shimPath } from '../paths.js';
@@ -35,7 +35,6 @@ export async function execCommand(o: ExecOptions): Promise<number> {
   try {
     if (!(await isLive(sock))) {
       // We start it: the first local rank here, or the next one after a starter died.
-      await removeDeadJobDirs(dir);
       const base = join(out, `pincoh-${host}-${job}`);
       let log: number;
       try {
@@ -46,7 +45,6 @@ export async function execCommand(o: ExecOptions): Promise<number> {
         const fix = outFrom ? `give ${outFrom} a directory the ranks can write` : 'run where the ranks can write, or give --output-dir';
         throw new PincohError('PINCOH_ERR_COORDINATOR', `cannot write this node's log ${base}.log (${(e as NodeJS.ErrnoException).code}): ${fix}`);
       }
-      recordLog(dir, `${base}.log`);
       const args = [CLI, 'serve', '--socket', sock, '--log', `${base}.log`, '--until-ranks', String(place.localSize), '--idle-exit-ms', String(o.idleExitMs ?? DEFAULTS.idleExitMs), ...o.coordinatorArgs];
       if (o.trace) args.push('--trace', `${base}.trace.jsonl`);
       const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] });

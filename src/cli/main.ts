@@ -1,7 +1,7 @@
 // pincoh's command line: run, serve, exec, status, report, audit.
 
 import { closeSync, openSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { AuditEntry } from '../coherence/engine.js';
 import { Coordinator, type Crash } from '../coordinator.js';
 import { T } from '../protocol/constants.js';
@@ -11,7 +11,7 @@ import { PincohError } from '../errors.js';
 import { isStaticElf, resolveCommand } from '../job/elf.js';
 import { launch, worstStatus, type RankResult } from '../job/launch.js';
 import { deathSignal } from '../job/ended.js';
-import { clearJobDir, endedRanks, jobEnded } from '../job/jobdir.js';
+import { clearJobDir, endedRanks, jobEnded, leftRanks, recordLog, removeDeadJobDirs } from '../job/jobdir.js';
 import { lockWithin } from '../job/native.js';
 import { shimPath, version } from '../paths.js';
 import { ask } from '../transport/control.js';
@@ -119,9 +119,11 @@ async function serve(o: ServeOptions): Promise<number> {
   const update = () => {
     if (!engineNow) return;
     for (const p of engineNow.processes.values()) seen.add(p.pid);
+    // (a rank marked in `left` exited cleanly: its farewell, maybe not read yet, says what it did)
+    const left = log && dir ? leftRanks(dir) : new Set<number>();
     if (log && dir)
       for (const r of endedRanks(dir))
-        if (!seen.has(r.pid) && !told.has(r.pid)) {
+        if (!seen.has(r.pid) && !told.has(r.pid) && !left.has(r.local)) {
           told.add(r.pid);
           const sig = deathSignal(r.pid);
           say(`pincoh: rank ${r.local} (pid ${r.pid}) ended${sig ? ` by ${sig}` : ''} without connecting: it made no pincoh call, or died before its first (the launcher has its exit status)\n`);
@@ -149,6 +151,13 @@ async function serve(o: ServeOptions): Promise<number> {
     }
     if (held.length) watch?.check(); // the last may be waiting for this one
   };
+  // started by the job's first rank on the node (pincoh exec, pincoh-exec), which holds the job's
+  // lock until this listens: what killed coordinators left goes (their logs told), and this log is
+  // recorded for the next job to tell if this one is killed
+  if (dir) {
+    await removeDeadJobDirs(dir);
+    if (o.log !== undefined) recordLog(dir, resolve(o.log));
+  }
   // exec's node coordinator (--until-ranks) serves one job and ends with it: its failures stick
   const c = await Coordinator.start({
     ...coordinatorOptions(o), socket: o.socket, revokeTimeoutMs: o.revokeTimeoutMs, allowUids: o.allowUids, failuresStick: o.untilRanks !== undefined,
@@ -196,6 +205,9 @@ async function serve(o: ServeOptions): Promise<number> {
       /* the directory is gone already */
     }
   }
+  // a farewell written just before its rank ended may not be read yet: its rank is counted by it
+  const unread = () => dir !== undefined && endedRanks(dir).some((r) => leftRanks(dir).has(r.local) && !leaving.has(r.pid));
+  for (const until = Date.now() + 1000; unread() && Date.now() < until; ) await new Promise((r) => setTimeout(r, 5));
   await c.close(); // reads the last events of processes still connected
   if (keep) clearInterval(keep);
   update(); // the ranks that ended since the last look

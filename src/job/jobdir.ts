@@ -196,6 +196,17 @@ export function endedRanks(dir: string): { local: number; pid: number }[] {
   return ended;
 }
 
+/** The local ranks that have marked themselves gone in dir's `left` (their shim, at a clean exit, before its farewell). */
+export function leftRanks(dir: string): Set<number> {
+  const left = new Set<number>();
+  try {
+    readFileSync(join(dir, 'left')).forEach((b, i) => b === 0x31 && left.add(i)); // '1'
+  } catch {
+    /* none yet */
+  }
+  return left;
+}
+
 /** The ranks announced in dir: how many, and how many of them still run (a pid in leaving: as good as gone). */
 function announcedRanks(dir: string, leaving: ReadonlySet<number>): { announced: number; running: number } {
   let announced = 0;
