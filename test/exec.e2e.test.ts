@@ -221,15 +221,22 @@ describe(`pincoh exec${AS_USER}`, () => {
   it('a log it cannot write: exit 2 naming the file and the way out, and nothing left behind', async () => {
     const cwd = tempDir('exec');
     writeFileSync(join(cwd, 'file'), '');
-    for (const [how, env, opts] of [['--output-dir', {}, ['--output-dir', `${cwd}/file/logs`]], ['PINCOH_OUTPUT_DIR', { PINCOH_OUTPUT_DIR: `${cwd}/file/logs` }, []]] as const) {
-      const job = newJob();
-      const [r] = await ranks(job, 1, () => ['true'], cwd, [...opts], env);
-      expect({ code: r!.code, stderr: r!.stderr }).toEqual({
-        code: 2,
-        stderr: `pincoh: cannot write this node's log ${cwd}/file/logs/pincoh-${hostname()}-${job}.log (ENOTDIR): give ${how} a directory the ranks can write [PINCOH_ERR_COORDINATOR]\n`,
-      });
-      expect(existsSync(jobDir(job))).toBe(false);
-    }
+    // (under /proc: Node's own recursive mkdir never returns there)
+    const cases = [
+      ['--output-dir', {}, ['--output-dir', `${cwd}/file/logs`], `${cwd}/file/logs`, 'ENOTDIR'],
+      ['PINCOH_OUTPUT_DIR', { PINCOH_OUTPUT_DIR: `${cwd}/file/logs` }, [], `${cwd}/file/logs`, 'ENOTDIR'],
+      ['PINCOH_OUTPUT_DIR', { PINCOH_OUTPUT_DIR: '/proc/pincoh-nope/logs' }, [], '/proc/pincoh-nope/logs', 'ENOENT'],
+    ] as const;
+    for (const native of [false, true])
+      for (const [how, env, opts, dir, code] of cases) {
+        const job = newJob();
+        const [r] = await ranks(job, 1, () => ['true'], cwd, [...opts], env, native);
+        expect({ code: r!.code, stderr: r!.stderr }).toEqual({
+          code: 2,
+          stderr: `pincoh: cannot write this node's log ${dir}/pincoh-${hostname()}-${job}.log (${code}): give ${how} a directory the ranks can write [PINCOH_ERR_COORDINATOR]\n`,
+        });
+        expect(existsSync(jobDir(job))).toBe(false);
+      }
   });
 
   for (const native of [false, true])

@@ -6,9 +6,9 @@
 // node is src/job/jobdir.ts.
 
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { constants, hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { DEFAULTS } from '../defaults.js';
 import { PincohError } from '../errors.js';
 import { errnoName } from '../protocol/errno.js';
@@ -21,6 +21,16 @@ import { shimPath } from '../paths.js';
 import type { ExecOptions } from './options.js';
 
 const CLI = resolve(import.meta.dirname, '../../bin/pincoh.js');
+
+/** mkdir -p, a level at a time: Node 20's recursive mkdirSync never returns for a path under /proc. */
+function makeDirs(dir: string): void {
+  if (dirname(dir) !== dir && !existsSync(dirname(dir))) makeDirs(dirname(dir));
+  try {
+    mkdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+}
 
 export async function execCommand(o: ExecOptions): Promise<number> {
   const place = placementFrom(process.env);
@@ -38,7 +48,7 @@ export async function execCommand(o: ExecOptions): Promise<number> {
       const base = join(out, `pincoh-${host}-${job}`);
       let log: number;
       try {
-        if (outFrom) mkdirSync(out, { recursive: true });
+        if (outFrom) makeDirs(out);
         log = openSync(`${base}.log`, 'a');
       } catch (e) {
         clearJobDir(dir); // nothing started: leave nothing behind (a waiting rank re-makes it)
