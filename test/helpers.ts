@@ -129,7 +129,6 @@ export function itWithProgs(names: string[], packages: string, name: string, fn:
   else if (process.env.CI) it(name, () => { throw new Error(`${missing.join(', ')} not built: apt-get install ${packages}, then npm run build`); });
   // Skipped only off CI, on a machine without those Debian packages (a developer's):
   // the test's name says what to install. CI installs them, and there it fails instead.
-  // skipped off CI only, saying what to install (CI installs it, and there the test fails instead)
   else it.skip(`${name} (needs: apt-get install ${packages})`, fn);
 }
 
