@@ -23,10 +23,15 @@ describe('pincoh run', () => {
     expect(r.stderr).toMatch(/rank 1 \(pid \d+\) killed by SIGKILL/);
   });
 
-  it('a command that does not exist is named, exit 127', async () => {
+  it('a command that does not exist, or cannot be run, is named as pincoh exec names it: exit 127, or 126, as a shell', async () => {
     const r = await pincoh(['run', '--', '/nonexistent/prog']);
     expect(r.code).toBe(127);
-    expect(r.stderr).toMatch(/rank 0 did not start/);
+    expect(r.stderr).toMatch(/^pincoh: rank 0 cannot run \/nonexistent\/prog: not found \[PINCOH_ERR_EXEC\]$/m);
+    const plain = join(tempDir('cli'), 'plain');
+    writeFileSync(plain, 'not a program\n', { mode: 0o644 });
+    const p = await pincoh(['run', '--', plain]);
+    expect(p.code).toBe(126);
+    expect(p.stderr).toMatch(new RegExp(`^pincoh: rank 0 cannot run ${plain}: permission denied \\[PINCOH_ERR_EXEC\\]$`, 'm'));
   });
 
   it('regcache: two ranks, every reuse of an address caught, nothing stale handed out; the summary counts it', async () => {

@@ -81,7 +81,7 @@ async function run(o: RunOptions): Promise<number> {
         firstFailure = r;
         if (o.abortOnFailure) aborting = true;
       }
-      if (r.error) process.stderr.write(`pincoh: rank ${r.rank} did not start: ${r.error}\n`);
+      if (r.error) process.stderr.write(`pincoh: rank ${r.rank} cannot run ${o.argv[0]}: ${r.error} [PINCOH_ERR_EXEC]\n`);
       else if (r.signal) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) killed by ${r.signal}${ends}\n`);
       else if (r.code) process.stderr.write(`pincoh: rank ${r.rank} (pid ${r.pid}) exited with status ${r.code}${ends}\n`);
     };

@@ -22,6 +22,7 @@ export interface RankResult {
   pid: number | undefined;
   code: number | null;
   signal: NodeJS.Signals | null;
+  /** it could not be started: why, as a shell says it (the status is a shell's too: 127 not found, 126 otherwise) */
   error?: string;
 }
 
@@ -108,7 +109,10 @@ export async function launch(o: LaunchOptions): Promise<RankResult[]> {
           if (o.abortOnFailure && !aborting && (r.signal || r.code)) abort();
           resolve(r);
         };
-        child.once('error', (err) => done({ rank, pid: child.pid, code: 127, signal: null, error: err.message }));
+        child.once('error', (err: NodeJS.ErrnoException) => {
+          const why = err.code === 'ENOENT' ? 'not found' : err.code === 'EACCES' ? 'permission denied' : (err.code ?? err.message);
+          done({ rank, pid: child.pid, code: err.code === 'ENOENT' ? 127 : 126, signal: null, error: why });
+        });
         child.once('exit', (code, signal) => done({ rank, pid: child.pid, code, signal }));
       });
     });
