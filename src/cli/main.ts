@@ -1,6 +1,6 @@
 // pincoh's command line: run, serve, exec, status, report, audit.
 
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AuditEntry } from '../coherence/engine.js';
 import { Coordinator, type Crash } from '../coordinator.js';
@@ -157,6 +157,7 @@ async function serve(o: ServeOptions): Promise<number> {
   if (dir) {
     await removeDeadJobDirs(dir);
     if (o.log !== undefined) recordLog(dir, resolve(o.log));
+    rmSync(join(dir, 'left'), { force: true }); // a killed coordinator's job of the same name counted its own ranks there
   }
   // exec's node coordinator (--until-ranks) serves one job and ends with it: its failures stick
   const c = await Coordinator.start({
