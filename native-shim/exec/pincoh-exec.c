@@ -448,8 +448,11 @@ static int start_coordinator(const char *sock, const char *job, long local_size,
 			 "--log", log, "--until-ranks", ranks, trace ? "--trace" : NULL, trace_path, NULL };
 	pid = fork();
 	if (pid == 0) {
-		/* nothing of the launcher's (PMI_FD, its pipes): a launcher may wait for their end */
+		/* nothing of the launcher's (PMI_FD, its pipes: a launcher may wait for their end; signals it blocked) */
 		int null = open("/dev/null", O_RDONLY);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		setsid();
 		if (null < 0 || dup2(null, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || syscall(SYS_close_range, 3, ~0U, 0) != 0)
 			_exit(127);
