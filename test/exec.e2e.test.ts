@@ -218,6 +218,24 @@ describe(`pincoh exec${AS_USER}`, () => {
     expect(await ended(cwd, job)).toMatch(/^pincoh: no process connected$/m);
   });
 
+  for (const native of [false, true])
+    it(`${native ? 'pincoh-exec' : 'pincoh exec'}: a bare name on no directory of PATH is "not found" (127) even past a directory it may not search, as a shell says; a file on PATH that cannot run is 126`, async () => {
+      const cwd = tempDir('exec');
+      const job = newJob();
+      // root's, 0700: a directory the ranks may not search in the user project (root searches anything)
+      const closed = join(tempDir('exec-closed'), 'bin');
+      mkdirSync(closed, { mode: 0o700 });
+      const open = join(cwd, 'bin');
+      mkdirSync(open);
+      writeFileSync(join(open, 'plain-file'), 'not a program\n', { mode: 0o644 });
+      giveToUser(open);
+      const PATH = `${closed}:${open}:${process.env.PATH}`;
+      const [missing, plain] = await ranks(job, 2, (r) => [r === 0 ? 'pincoh-no-such-command' : 'plain-file'], cwd, [], { PATH }, native);
+      expect([missing!.code, missing!.stderr]).toEqual([127, 'pincoh: cannot run pincoh-no-such-command: not found [PINCOH_ERR_EXEC]\n']);
+      expect([plain!.code, plain!.stderr]).toEqual([126, 'pincoh: cannot run plain-file: permission denied [PINCOH_ERR_EXEC]\n']);
+      await ended(cwd, job);
+    });
+
   it('a log it cannot write: exit 2 naming the file and the way out, and nothing left behind', async () => {
     const cwd = tempDir('exec');
     writeFileSync(join(cwd, 'file'), '');

@@ -475,6 +475,21 @@ static int start_coordinator(const char *sock, const char *job, long local_size,
 	return 0;
 }
 
+/* Is there a file of that name in a directory on PATH (launch.ts's cannotRun)? */
+static int on_path(const char *file)
+{
+	const char *path = getenv("PATH");
+	char dir[PATH_MAX + NAME_MAX + 2];
+	for (const char *p = path ? path : ""; ; p++) {
+		size_t n = strcspn(p, ":");
+		if (snprintf(dir, sizeof dir, "%.*s/%s", (int)(n ? n : 1), n ? p : ".", file) < (int)sizeof dir && access(dir, F_OK) == 0)
+			return 1;
+		p += n;
+		if (!*p)
+			return 0;
+	}
+}
+
 /* launch.ts's preloadWith: sanitizer runtimes first (they must load first), then the shim, then the rest. */
 static char *preload_with(const char *shim, const char *existing)
 {
@@ -606,6 +621,8 @@ int main(int argc, char **argv)
 	}
 	execvp(argv[cmd], argv + cmd);
 	int err = errno;
+	if (err == EACCES && !strchr(argv[cmd], '/') && !on_path(argv[cmd]))
+		err = ENOENT; /* only a directory on PATH it may not search: a shell says "not found" (launch.ts's cannotRun) */
 	fprintf(stderr, "pincoh: cannot run %s: %s [PINCOH_ERR_EXEC]\n", argv[cmd],
 		err == ENOENT ? "not found" : err == EACCES ? "permission denied" : strerrorname_np(err) ? strerrorname_np(err) : strerror(err));
 	return err == ENOENT ? 127 : 126; /* as a shell says */

@@ -7,12 +7,12 @@
 
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import { constants, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULTS } from '../defaults.js';
 import { PincohError } from '../errors.js';
 import { errnoName } from '../protocol/errno.js';
-import { pincohEnv } from '../job/launch.js';
+import { cannotRun, pincohEnv } from '../job/launch.js';
 import { jobName, placementFrom } from '../job/launcher.js';
 import { announceRank, clearJobDir, holdLock } from '../job/jobdir.js';
 import { isLive } from '../transport/socket-path.js';
@@ -80,8 +80,6 @@ export async function execCommand(o: ExecOptions): Promise<number> {
     ...process.env,
     ...pincohEnv(shim, sock, { rank: place.localRank, size: place.localSize, job, globalRank: place.rank, globalSize: place.size, timeoutMs: o.timeoutMs, rankPid: process.pid }),
   };
-  const err = execReplacing(o.argv[0]!, o.argv, env);
-  const { ENOENT, EACCES } = constants.errno;
-  const why = err === ENOENT ? 'not found' : err === EACCES ? 'permission denied' : errnoName(err);
-  throw new PincohError('PINCOH_ERR_EXEC', `cannot run ${o.argv[0]}: ${why}`, err === ENOENT ? 127 : 126); // as a shell says
+  const { why, status } = cannotRun(o.argv[0]!, errnoName(execReplacing(o.argv[0]!, o.argv, env)), env.PATH);
+  throw new PincohError('PINCOH_ERR_EXEC', `cannot run ${o.argv[0]}: ${why}`, status); // as a shell says
 }

@@ -1,7 +1,9 @@
 // Starts the ranks of a job under the shim and waits for all of them.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
+import { join } from 'node:path';
 
 export interface LaunchOptions {
   argv: string[];
@@ -24,6 +26,18 @@ export interface RankResult {
   signal: NodeJS.Signals | null;
   /** it could not be started: why, as a shell says it (the status is a shell's too: 127 not found, 126 otherwise) */
   error?: string;
+}
+
+/**
+ * Why CMD could not run, as a shell says it, with a shell's status: 127 "not
+ * found", 126 otherwise. execvp's EACCES for a bare name may only mean a
+ * directory on PATH it may not search; a shell says "not found" then, unless
+ * a file of that name is there on PATH and cannot run (code: ENOENT, EACCES...).
+ */
+export function cannotRun(file: string, code: string, path = process.env.PATH ?? ''): { why: string; status: 126 | 127 } {
+  const onPath = () => path.split(':').some((d) => existsSync(join(d || '.', file)));
+  if (code === 'ENOENT' || (code === 'EACCES' && !file.includes('/') && !onPath())) return { why: 'not found', status: 127 };
+  return { why: code === 'EACCES' ? 'permission denied' : code, status: 126 };
 }
 
 /** The shim first, so it sees the calls before anything else preloaded; only a
@@ -110,8 +124,8 @@ export async function launch(o: LaunchOptions): Promise<RankResult[]> {
           resolve(r);
         };
         child.once('error', (err: NodeJS.ErrnoException) => {
-          const why = err.code === 'ENOENT' ? 'not found' : err.code === 'EACCES' ? 'permission denied' : (err.code ?? err.message);
-          done({ rank, pid: child.pid, code: err.code === 'ENOENT' ? 127 : 126, signal: null, error: why });
+          const { why, status } = cannotRun(o.argv[0]!, err.code ?? err.message, rankEnv(o, rank).PATH);
+          done({ rank, pid: child.pid, code: status, signal: null, error: why });
         });
         child.once('exit', (code, signal) => done({ rank, pid: child.pid, code, signal }));
       });
